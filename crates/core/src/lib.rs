@@ -1,0 +1,40 @@
+//! attune-core: the sans-I/O heart of Attune.
+//!
+//! Everything that is logic lives here so it can be tested natively in seconds: the domain
+//! model, the study protocol, crypto and the sync state machines. No browser, no database,
+//! no clock: times come in as [`Timestamp`] values because `std::time` panics on
+//! `wasm32-unknown-unknown`.
+//!
+//! - [`ids`]: UUIDv7 identifiers created on the device ([`RecordId`], [`ParticipantId`], ...).
+//! - [`record`]: records as chains of immutable, hashed [`Revision`]s.
+//! - [`store`]: the storage traits ([`RecordStore`], [`BlobStore`]) that the IndexedDB adapter
+//!   and the in-memory [`MemoryStore`] implement, and (feature `conformance`) the test suite
+//!   every implementation must pass.
+//! - [`vault`]: the passphrase-protected vault key that encrypts record bodies and blob chunks
+//!   at rest.
+
+#![warn(missing_docs)]
+
+pub mod encoding;
+mod hex;
+pub mod ids;
+pub mod passphrase;
+pub mod record;
+pub mod store;
+pub mod time;
+pub mod vault;
+
+pub use encoding::DecodeError;
+pub use ids::{BlobId, DeviceId, ParseIdError, ParticipantId, ProfileId, RecordId, VisitId};
+pub use passphrase::{PassphraseCheck, Strength, passphrase_strength};
+pub use record::{
+    Authorship, ChainError, ContentHash, Kind, Links, ProtocolRef, Revision, latest, verify_chain,
+};
+pub use store::{
+    BlobStore, MemoryStore, PutOutcome, RecordStore, StoreError, StoredRevision, SyncAck,
+};
+pub use time::Timestamp;
+pub use vault::{KdfParams, Vault, VaultError, WrappedVaultKey};
+
+/// The version of Attune's data formats and code, shared by the app and the server.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,162 @@
+//! attune-server as a library: the HTTP router and the SQLite store it serves from.
+//!
+//! The binary (`main.rs`) only parses the command line, opens the store, binds and serves
+//! [`router`]; tests do the same on port 0.
+
+mod app_assets;
+mod error;
+mod store;
+
+use std::path::PathBuf;
+
+use axum::extract::{OriginalUri, State};
+use axum::http::header::{self, HeaderName};
+use axum::http::{HeaderValue, Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router, middleware};
+use serde::Serialize;
+use sqlx::SqlitePool;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+pub use app_assets::{CachePolicy, cache_policy, has_content_hash};
+pub use error::AppError;
+pub use store::{DATABASE_FILE, StoreError, open_store};
+
+/// The version reported by `/healthz` and `--version`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Sent on every response. `wasm-unsafe-eval` is what instantiating the app's WebAssembly
+/// needs; nothing else is loaded from anywhere but this origin.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; \
+style-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self'; \
+worker-src 'self'; manifest-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; \
+frame-ancestors 'none'; form-action 'self'";
+
+/// The microphone is for interview recordings; camera and location are never used.
+pub const PERMISSIONS_POLICY: &str = "camera=(), geolocation=(), microphone=(self)";
+
+/// What every request handler can reach.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// The server database.
+    pub db: SqlitePool,
+    /// The built PWA (`dist/`), served as static files.
+    pub dist_dir: PathBuf,
+}
+
+impl AppState {
+    pub fn new(db: SqlitePool, dist_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            db,
+            dist_dir: dist_dir.into(),
+        }
+    }
+}
+
+/// The whole HTTP surface: health check, API, and the PWA's files.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new().fallback(api_not_found);
+    let x_request_id = HeaderName::from_static("x-request-id");
+    // Layers run outermost-last: the request id is set first, so the trace span can name it.
+    Router::new()
+        .route("/healthz", get(health))
+        .nest("/api", api)
+        .fallback(app_assets::serve_app)
+        .with_state(state)
+        .layer(middleware::map_response(add_security_headers))
+        .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_response(
+                    DefaultOnResponse::new()
+                        .level(Level::INFO)
+                        .latency_unit(tower_http::LatencyUnit::Millis),
+                ),
+        )
+        .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+}
+
+/// The span logged with each request: method, path (never the query string, which could carry
+/// personal data) and the request id.
+fn request_span<B>(request: &Request<B>) -> tracing::Span {
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("-");
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+        request_id = %request_id,
+    )
+}
+
+async fn add_security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(
+        HeaderName::from_static("permissions-policy"),
+        HeaderValue::from_static(PERMISSIONS_POLICY),
+    );
+    headers.insert(
+        HeaderName::from_static("cross-origin-opener-policy"),
+        HeaderValue::from_static("same-origin"),
+    );
+    response
+}
+
+#[derive(Serialize)]
+struct Health {
+    status: &'static str,
+    version: &'static str,
+    database: &'static str,
+}
+
+/// `GET /healthz`: 200 only when the database answers a real query.
+async fn health(State(state): State<AppState>) -> Response {
+    match sqlx::query_scalar::<_, i64>("SELECT 1")
+        .fetch_one(&state.db)
+        .await
+    {
+        Ok(_) => Json(Health {
+            status: "ok",
+            version: VERSION,
+            database: "ok",
+        })
+        .into_response(),
+        Err(error) => {
+            tracing::error!(%error, "health check: database query failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(Health {
+                    status: "unavailable",
+                    version: VERSION,
+                    database: "unavailable",
+                }),
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn api_not_found(OriginalUri(uri): OriginalUri) -> AppError {
+    AppError::NotFound {
+        path: uri.path().to_owned(),
+    }
+}

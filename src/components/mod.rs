@@ -1,0 +1,3 @@
+//! Widgets shared by several features.
+
+pub mod top_bar;

@@ -1,0 +1,4 @@
+//! One folder per screen family.
+
+pub mod home;
+pub mod settings;

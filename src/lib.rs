@@ -1,0 +1,21 @@
+//! Attune, the PWA: a Leptos single-page app compiled to WebAssembly.
+//!
+//! On the host this library is empty (the app only exists on wasm32), which keeps native
+//! `cargo clippy` and `cargo test` of the workspace fast. The browser tests in `tests/` use
+//! its modules directly.
+
+#[cfg(target_arch = "wasm32")]
+mod app;
+#[cfg(target_arch = "wasm32")]
+mod components;
+#[cfg(target_arch = "wasm32")]
+mod features;
+#[cfg(target_arch = "wasm32")]
+pub mod pwa;
+
+/// Mounts the app on the page's body.
+#[cfg(target_arch = "wasm32")]
+pub fn start() {
+    console_error_panic_hook::set_once();
+    leptos::mount::mount_to_body(app::App);
+}

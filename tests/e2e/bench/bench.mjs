@@ -1,0 +1,75 @@
+// Measurements for `cargo xtask bench` (which holds the budgets and prints the table).
+//   node bench/bench.mjs DIST SERVER_BIN  -> one JSON object on stdout
+import { brotliCompressSync, constants } from 'node:zlib';
+import { readFileSync, readdirSync, statSync, mkdtempSync } from 'node:fs';
+import { join, extname } from 'node:path';
+import { tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { chromium } from '@playwright/test';
+
+const [dist, serverBin] = process.argv.slice(2);
+if (!dist || !serverBin) { console.error('usage: bench.mjs DIST SERVER_BIN'); process.exit(2); }
+const chromiumArgs = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run'];
+const log = (...a) => console.error('bench:', ...a);
+
+// What the first load fetches: the page, its styles, scripts (incl. the service worker) and wasm.
+function firstLoadBrotli() {
+  const files = [];
+  const walk = (d) => { for (const n of readdirSync(d)) { const p = join(d, n); if (statSync(p).isDirectory()) walk(p); else files.push(p); } };
+  walk(dist);
+  let total = 0;
+  for (const f of files.filter((f) => ['.html', '.css', '.js', '.wasm'].includes(extname(f)))) {
+    total += brotliCompressSync(readFileSync(f), { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } }).length;
+  }
+  return total / 1024;
+}
+
+const freePort = () => new Promise((ok) => { const s = createServer(); s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => ok(p)); }); });
+
+async function startServer(port) {
+  const child = spawn(serverBin, ['serve'], { env: { ...process.env, ATTUNE_ADDR: `127.0.0.1:${port}`, ATTUNE_DIST: dist, ATTUNE_DATA_DIR: mkdtempSync(join(tmpdir(), 'attune-bench-')), RUST_LOG: 'warn' }, stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise((ok, fail) => {
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; if (/listening on/.test(out)) ok(); });
+    child.once('exit', (c) => fail(new Error(`server exited ${c}`)));
+  });
+  return child;
+}
+
+const launch = (dir) => chromium.launchPersistentContext(dir, { executablePath: '/usr/bin/chromium', args: chromiumArgs, headless: true, viewport: { width: 768, height: 1024 } });
+
+// Cold start with the server down: install the app once, stop the server, then launch a fresh
+// browser process on the same profile and time navigation -> home screen rendered.
+async function coldOfflineStart(runs) {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}/`;
+  const profile = mkdtempSync(join(tmpdir(), 'attune-bench-profile-'));
+  const server = await startServer(port);
+  let ctx = await launch(profile);
+  let page = await ctx.newPage();
+  await page.goto(url);
+  await page.locator('[data-testid="offline-readiness"].ok').waitFor({ timeout: 60_000 });
+  await ctx.close();
+  server.kill('SIGTERM');
+  await new Promise((ok) => server.once('exit', ok));
+  const times = [];
+  for (let i = 0; i < runs; i++) {
+    ctx = await launch(profile);
+    page = await ctx.newPage();
+    const t0 = performance.now();
+    await page.goto(url);
+    await page.getByTestId('home').waitFor();
+    times.push(performance.now() - t0);
+    await ctx.close();
+  }
+  times.sort((a, b) => a - b);
+  return { median: times[Math.floor(times.length / 2)], runs: times };
+}
+
+const result = { first_load_brotli_kb: firstLoadBrotli() };
+log(`first load ${result.first_load_brotli_kb.toFixed(1)} KB brotli`);
+const cold = await coldOfflineStart(5);
+log(`cold offline start runs (ms): ${cold.runs.map((t) => t.toFixed(0)).join(', ')}`);
+result.cold_offline_start_ms = cold.median;
+console.log(JSON.stringify(result));

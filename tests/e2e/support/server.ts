@@ -1,0 +1,62 @@
+// Starts a real attune-server (the binary `cargo xtask test` built) on a free port.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const repoRoot = resolve(__dirname, '..', '..', '..');
+export const serverBin = process.env.ATTUNE_SERVER_BIN || join(repoRoot, 'target', 'debug', 'attune-server');
+export const distDir = process.env.ATTUNE_DIST || join(repoRoot, 'dist');
+
+/** A TCP port nobody listens on right now. */
+export function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const s = createServer();
+    s.once('error', fail);
+    s.listen(0, '127.0.0.1', () => {
+      const address = s.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      s.close(() => ok(port));
+    });
+  });
+}
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  dataDir: string;
+  stop(): Promise<void>;
+}
+
+/** Starts attune-server and resolves once it prints the URL it listens on. */
+export async function startServer(opts: { port?: number; dist?: string; dataDir?: string } = {}): Promise<RunningServer> {
+  const port = opts.port ?? (await freePort());
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'attune-data-'));
+  const child: ChildProcess = spawn(serverBin, ['serve'], {
+    env: { ...process.env, ATTUNE_ADDR: `127.0.0.1:${port}`, ATTUNE_DIST: opts.dist ?? distDir, ATTUNE_DATA_DIR: dataDir, RUST_LOG: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (d) => { stderr += d.toString(); });
+  const url = await new Promise<string>((ok, fail) => {
+    let out = '';
+    const timer = setTimeout(() => fail(new Error(`attune-server did not start in 30 s: ${stderr}`)), 30_000);
+    child.stdout?.on('data', (d) => {
+      out += d.toString();
+      const m = out.match(/listening on (http:\/\/\S+)/);
+      if (m) { clearTimeout(timer); ok(m[1]); }
+    });
+    child.once('exit', (code) => { clearTimeout(timer); fail(new Error(`attune-server exited (${code}): ${stderr}`)); });
+  });
+  return {
+    url,
+    port,
+    dataDir,
+    stop: () => new Promise<void>((ok) => {
+      if (child.exitCode !== null) return ok();
+      child.once('exit', () => ok());
+      child.kill('SIGTERM');
+    }),
+  };
+}

@@ -1,0 +1,56 @@
+// Trunk post-build step (see Trunk.toml), also runnable by hand on any built directory:
+//   node xtask/pwa/postbuild.mjs DIR
+// 1. Moves Trunk's inline start-up <script> into a hashed file, so the Content-Security-Policy
+//    can forbid inline scripts.
+// 2. Writes sw.js: the service worker with the list of every built file to precache and a
+//    version derived from their contents (a new build with any change is a new version).
+import { createHash } from 'node:crypto';
+import { readFileSync, writeFileSync, readdirSync, statSync, rmSync } from 'node:fs';
+import { join, relative, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const dir = process.argv[2] || process.env.TRUNK_STAGING_DIR;
+if (!dir) { console.error('postbuild: give the built directory (or run from trunk)'); process.exit(2); }
+const here = dirname(fileURLToPath(import.meta.url));
+const sha256 = (data) => createHash('sha256').update(data).digest('hex');
+
+// 1. External boot script.
+const indexPath = join(dir, 'index.html');
+let html = readFileSync(indexPath, 'utf8');
+const inline = /<script type="module">([\s\S]*?)<\/script>/;
+const match = html.match(inline);
+if (match) {
+  for (const f of readdirSync(dir)) if (/^boot-[0-9a-f]{16}\.js$/.test(f)) rmSync(join(dir, f));
+  const body = match[1].trim() + '\n';
+  const name = `boot-${sha256(body).slice(0, 16)}.js`;
+  writeFileSync(join(dir, name), body);
+  html = html.replace(inline, `<script type="module" src="/${name}"></script>`);
+  writeFileSync(indexPath, html);
+}
+if (/<script(?![^>]*\bsrc=)[^>]*>/.test(html)) {
+  console.error('postbuild: index.html still has an inline script; the CSP would block it');
+  process.exit(1);
+}
+
+// 2. Service worker.
+const files = [];
+const walk = (d) => {
+  for (const name of readdirSync(d).sort()) {
+    const p = join(d, name);
+    if (statSync(p).isDirectory()) walk(p);
+    else files.push(p);
+  }
+};
+walk(dir);
+const assets = files
+  .map((p) => '/' + relative(dir, p).split('\\').join('/'))
+  .filter((u) => u !== '/sw.js' && !u.endsWith('.map'));
+const hash = createHash('sha256');
+for (const u of assets) { hash.update(u); hash.update(readFileSync(join(dir, u.slice(1)))); }
+const version = hash.digest('hex').slice(0, 12);
+const template = readFileSync(join(here, '..', '..', 'src', 'service_worker.js'), 'utf8');
+const sw = template
+  .replace("'__ATTUNE_VERSION__'", JSON.stringify(version))
+  .replace('__ATTUNE_ASSETS__', JSON.stringify(['/', ...assets], null, 2));
+writeFileSync(join(dir, 'sw.js'), sw);
+console.log(`postbuild: sw.js version ${version}, ${assets.length} files precached`);
