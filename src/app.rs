@@ -1,4 +1,4 @@
-//! The app root: shell state, top bar and routes.
+//! The app root: shell state, the lock, the top bar and routes.
 
 use leptos::prelude::*;
 use leptos_router::components::{Route, Router, Routes};
@@ -6,22 +6,53 @@ use leptos_router::path;
 
 use crate::components::top_bar::TopBar;
 use crate::features::home::HomePage;
+use crate::features::lock::LockScreen;
+use crate::features::notebook::{NotePage, NotebookPage};
 use crate::features::settings::SettingsPage;
+use crate::session::{LockState, Sessions};
 
 /// The whole app.
 #[component]
 pub fn App() -> impl IntoView {
     crate::pwa::provide_shell();
+    let sessions = Sessions::provide();
+    // Which screen family to show. Only a change between locked and unlocked re-renders, so
+    // typing never rebuilds the routes; locking unmounts every screen with decrypted data.
+    let unlocked = Memo::new(move |_| matches!(sessions.state(), LockState::Unlocked(_)));
     view! {
         <Router>
             <TopBar />
             <main id="main" class="page">
-                <Routes fallback=NotFound>
-                    <Route path=path!("/") view=HomePage />
-                    <Route path=path!("/settings") view=SettingsPage />
-                </Routes>
+                {move || if unlocked.get() {
+                    view! {
+                        <Routes fallback=NotFound>
+                            <Route path=path!("/") view=HomePage />
+                            <Route path=path!("/notes") view=NotebookPage />
+                            <Route path=path!("/notes/:id") view=NotePage />
+                            <Route path=path!("/settings") view=SettingsPage />
+                        </Routes>
+                    }.into_any()
+                } else {
+                    view! { <Locked /> }.into_any()
+                }}
             </main>
         </Router>
+    }
+}
+
+/// The lock screen, or why storage cannot be used.
+#[component]
+fn Locked() -> impl IntoView {
+    let sessions = crate::session::use_sessions();
+    move || match sessions.state() {
+        LockState::Locked(profiles) => view! { <LockScreen profiles=profiles /> }.into_any(),
+        LockState::Unavailable(message) => view! {
+            <section class="panel">
+                <h1>"Attune cannot store data here"</h1>
+                <p class="notice error" role="alert">{message}</p>
+            </section>
+        }.into_any(),
+        _ => view! { <p class="loading" data-testid="loading">"Opening Attune..."</p> }.into_any(),
     }
 }
 

@@ -12,6 +12,10 @@ mod components;
 mod features;
 #[cfg(target_arch = "wasm32")]
 pub mod pwa;
+#[cfg(target_arch = "wasm32")]
+mod records;
+#[cfg(target_arch = "wasm32")]
+mod session;
 
 /// Mounts the app on the page's body.
 #[cfg(target_arch = "wasm32")]

@@ -121,19 +121,3 @@ pub async fn storage_status(request_persistence: bool) -> StorageStatus {
 pub fn use_storage_status() -> LocalResource<StorageStatus> {
     LocalResource::new(|| storage_status(true))
 }
-
-/// "1.2 GB", "340 MB": sizes a fieldworker can read at a glance.
-pub fn human_bytes(bytes: f64) -> String {
-    const UNITS: [&str; 5] = ["bytes", "KB", "MB", "GB", "TB"];
-    let mut value = bytes;
-    let mut unit = 0;
-    while value >= 1000.0 && unit < UNITS.len() - 1 {
-        value /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 || value >= 100.0 {
-        format!("{value:.0} {}", UNITS[unit])
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}

@@ -1,3 +1,5 @@
 //! Widgets shared by several features.
 
+pub mod autosave;
+pub mod save_indicator;
 pub mod top_bar;

@@ -1,14 +1,21 @@
-//! The bar at the top of every adult screen: the app, online or offline, and "Update ready".
+//! The bar at the top of every adult screen: the app, who is working, online or offline,
+//! "Update ready" and "Lock".
 
 use leptos::prelude::*;
 
 use crate::pwa::{apply_update, use_shell};
+use crate::session::{LockState, use_sessions};
 
 /// Always visible at the top of adult screens.
 #[component]
 pub fn TopBar() -> impl IntoView {
     let shell = use_shell();
+    let sessions = use_sessions();
     let (applying, set_applying) = signal(false);
+    let who = move || match sessions.state() {
+        LockState::Unlocked(session) => Some(session.profile.name.clone()),
+        _ => None,
+    };
     view! {
         <header class="top-bar">
             <a class="brand" href="/" aria-label="Attune home">
@@ -37,6 +44,10 @@ pub fn TopBar() -> impl IntoView {
                     <span class="dot" aria-hidden="true"></span>
                     {move || if shell.online.get() { "Online" } else { "Offline" }}
                 </span>
+                {move || who().map(|name| view! {
+                    <span class="who" data-testid="profile-name">{name}</span>
+                    <button class="button lock-now" on:click=move |_| sessions.lock()>"Lock"</button>
+                })}
             </div>
         </header>
     }

@@ -1,4 +1,6 @@
 //! One folder per screen family.
 
 pub mod home;
+pub mod lock;
+pub mod notebook;
 pub mod settings;

@@ -10,23 +10,32 @@
 //! - [`store`]: the storage traits ([`RecordStore`], [`BlobStore`]) that the IndexedDB adapter
 //!   and the in-memory [`MemoryStore`] implement, and (feature `conformance`) the test suite
 //!   every implementation must pass.
+//! - [`profile`], [`lock`], [`autosave`]: fieldworker profiles, auto-lock and the autosave
+//!   policy (decisions only; the app does the I/O).
 //! - [`vault`]: the passphrase-protected vault key that encrypts record bodies and blob chunks
 //!   at rest.
 
 #![warn(missing_docs)]
 
+pub mod autosave;
 pub mod encoding;
 mod hex;
 pub mod ids;
+pub mod lock;
+pub mod notes;
 pub mod passphrase;
+pub mod profile;
 pub mod record;
 pub mod store;
 pub mod time;
 pub mod vault;
 
+pub use autosave::{Autosave, SaveAction, SaveStatus};
 pub use encoding::DecodeError;
 pub use ids::{BlobId, DeviceId, ParseIdError, ParticipantId, ProfileId, RecordId, VisitId};
+pub use lock::{AutoLock, AutoLockMinutes};
 pub use passphrase::{PassphraseCheck, Strength, passphrase_strength};
+pub use profile::{NameError, Profile, human_bytes, validate_name};
 pub use record::{
     Authorship, ChainError, ContentHash, Kind, Links, ProtocolRef, Revision, latest, verify_chain,
 };

@@ -136,6 +136,8 @@ pub enum Kind {
     ActivityResponse,
     /// A fieldworker's reflection after a visit.
     Reflection,
+    /// A fieldworker's own note in their notebook, not tied to a visit.
+    FieldNote,
     /// An attachment (audio, drawing, photo): metadata pointing at a blob.
     Attachment,
     /// A participant's withdrawal of consent.
@@ -154,6 +156,7 @@ impl Kind {
         Kind::InterviewNote,
         Kind::ActivityResponse,
         Kind::Reflection,
+        Kind::FieldNote,
         Kind::Attachment,
         Kind::Withdrawal,
         Kind::Purge,
@@ -169,6 +172,7 @@ impl Kind {
             Kind::InterviewNote => "interview_note",
             Kind::ActivityResponse => "activity_response",
             Kind::Reflection => "reflection",
+            Kind::FieldNote => "field_note",
             Kind::Attachment => "attachment",
             Kind::Withdrawal => "withdrawal",
             Kind::Purge => "purge",

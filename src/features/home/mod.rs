@@ -50,8 +50,18 @@ pub fn HomePage() -> impl IntoView {
                 <li class=move || storage_line().0 data-testid="storage-persistence">{move || storage_line().1}</li>
             </ul>
         </section>
+        <nav class="panel tiles" aria-label="Sections">
+            <a class="tile" href="/notes">
+                <strong>"Notebook"</strong>
+                <span>"Your own notes, saved as you type"</span>
+            </a>
+            <a class="tile" href="/settings">
+                <strong>"Settings"</strong>
+                <span>"Auto-lock, storage on this tablet"</span>
+            </a>
+        </nav>
         <div class="actions">
-            <a class="button primary" href="/settings">"Check this tablet"</a>
+            <a class="button primary" href="/notes">"Open notebook"</a>
         </div>
     }
 }

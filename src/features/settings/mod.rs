@@ -1,19 +1,63 @@
-//! Settings: storage health and what the fieldworker should know about this tablet.
+//! Settings: auto-lock, locking now, and storage health.
 
+use attune_core::{AutoLockMinutes, human_bytes};
 use leptos::prelude::*;
 
-use crate::pwa::{human_bytes, use_storage_status};
+use crate::pwa::use_storage_status;
+use crate::session::use_sessions;
 
 /// Share of the quota above which we warn that space is running low.
 const LOW_SPACE_WARNING: f64 = 0.8;
 
-/// Storage health and device facts.
+/// The settings screen.
 #[component]
 pub fn SettingsPage() -> impl IntoView {
+    view! {
+        <h1>"Settings"</h1>
+        <LockSettings />
+        <StorageHealth />
+    }
+}
+
+#[component]
+fn LockSettings() -> impl IntoView {
+    let sessions = use_sessions();
+    let error = RwSignal::new(None::<String>);
+    let choose = move |minutes: u32| {
+        let Some(choice) = AutoLockMinutes::new(minutes) else { return };
+        leptos::task::spawn_local(async move {
+            error.try_set(sessions.set_auto_lock(choice).await.err());
+        });
+    };
+    view! {
+        <section class="panel" aria-labelledby="lock-settings-heading">
+            <h2 id="lock-settings-heading">"Locking"</h2>
+            <fieldset class="segmented">
+                <legend>"Lock after this long without use"</legend>
+                {AutoLockMinutes::CHOICES.into_iter().map(|m| view! {
+                    <label class="choice" class:chosen=move || sessions.auto_lock_minutes().minutes() == m>
+                        <input type="radio" name="auto-lock" value=m.to_string()
+                            prop:checked=move || sessions.auto_lock_minutes().minutes() == m
+                            on:change=move |_| choose(m) />
+                        <span>{format!("{m} min")}</span>
+                    </label>
+                }).collect_view()}
+            </fieldset>
+            <Show when=move || error.get().is_some()>
+                <p class="notice error" role="alert">{move || error.get()}</p>
+            </Show>
+            <p>"The tablet also locks when it wakes from a sleep longer than this."</p>
+            <button class="button" on:click=move |_| sessions.lock()>"Lock now"</button>
+        </section>
+    }
+}
+
+#[component]
+fn StorageHealth() -> impl IntoView {
     let storage = use_storage_status();
     view! {
         <section class="panel" aria-labelledby="storage-heading">
-            <h1 id="storage-heading">"Storage on this tablet"</h1>
+            <h2 id="storage-heading">"Storage on this tablet"</h2>
             <Suspense fallback=|| view! { <p>"Checking storage..."</p> }>
                 {move || storage.get().map(|s| {
                     let used = s.usage.map(human_bytes).unwrap_or_else(|| "unknown".into());
