@@ -12,6 +12,8 @@ mod components;
 mod features;
 #[cfg(target_arch = "wasm32")]
 pub mod pwa;
+#[cfg(target_arch = "wasm32")]
+pub mod store;
 
 /// Mounts the app on the page's body.
 #[cfg(target_arch = "wasm32")]
