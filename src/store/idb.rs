@@ -61,6 +61,7 @@ fn factory() -> Result<IdbFactory, StoreError> {
 /// Not `Send`: IndexedDB lives on one thread. Dropping the store closes its connection.
 #[derive(Debug)]
 pub struct IdbStore {
+    factory: IdbFactory,
     name: String,
     steps: Vec<UpgradeStep>,
     connection: RefCell<Connection>,
@@ -76,9 +77,13 @@ struct Connection {
 }
 
 impl Connection {
-    async fn open(name: &str, steps: &[UpgradeStep]) -> Result<Self, StoreError> {
+    async fn open(
+        factory: &IdbFactory,
+        name: &str,
+        steps: &[UpgradeStep],
+    ) -> Result<Self, StoreError> {
         let version = schema::schema_version(steps)?;
-        let request = factory()?
+        let request = factory
             .open_with_u32(name, version)
             .map_err(|error| store_error("open", &error))?;
 
@@ -218,8 +223,23 @@ impl IdbStore {
         db_name: &str,
         steps: &[UpgradeStep],
     ) -> Result<IdbStore, StoreError> {
-        let connection = Connection::open(db_name, steps).await?;
+        Self::open_in(&factory()?, db_name, steps).await
+    }
+
+    /// Opens `db_name` with the schema `steps` in another IndexedDB than the page's own:
+    /// a storage bucket's (`StorageBucket.indexedDB`), which can have its own quota,
+    /// persistence and eviction.
+    ///
+    /// # Errors
+    /// As [`IdbStore::open_with_steps`].
+    pub async fn open_in(
+        factory: &IdbFactory,
+        db_name: &str,
+        steps: &[UpgradeStep],
+    ) -> Result<IdbStore, StoreError> {
+        let connection = Connection::open(factory, db_name, steps).await?;
         Ok(IdbStore {
+            factory: factory.clone(),
             name: db_name.to_owned(),
             steps: steps.to_vec(),
             connection: RefCell::new(connection),
@@ -249,7 +269,7 @@ impl IdbStore {
     /// # Errors
     /// As [`IdbStore::open`].
     pub async fn reopen(&self) -> Result<(), StoreError> {
-        let connection = Connection::open(&self.name, &self.steps).await?;
+        let connection = Connection::open(&self.factory, &self.name, &self.steps).await?;
         // Replacing drops, and so closes, the old connection.
         *self.connection.borrow_mut() = connection;
         Ok(())
