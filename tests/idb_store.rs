@@ -91,12 +91,7 @@ async fn idb_request(request: &JsValue) -> JsValue {
 /// The index names of object store `store` in database `name`, read with a raw connection
 /// at whatever version the database has.
 async fn index_names(name: &str, store: &str) -> Vec<String> {
-    let factory = Reflect::get(&js_sys::global(), &"indexedDB".into()).expect("indexedDB");
-    let open: Function = Reflect::get(&factory, &"open".into())
-        .expect("indexedDB.open")
-        .unchecked_into();
-    let request = open.call1(&factory, &name.into()).expect("open request");
-    let db: web_sys::IdbDatabase = idb_request(&request).await.unchecked_into();
+    let db = raw_open(name).await;
     let names = db
         .transaction_with_str(store)
         .and_then(|tx| tx.object_store(store))
@@ -104,6 +99,16 @@ async fn index_names(name: &str, store: &str) -> Vec<String> {
         .expect("the store exists");
     db.close();
     (0..names.length()).filter_map(|i| names.item(i)).collect()
+}
+
+/// A connection to database `name` that bypasses IdbStore, at whatever version it has.
+async fn raw_open(name: &str) -> web_sys::IdbDatabase {
+    let factory = Reflect::get(&js_sys::global(), &"indexedDB".into()).expect("indexedDB");
+    let open: Function = Reflect::get(&factory, &"open".into())
+        .expect("indexedDB.open")
+        .unchecked_into();
+    let request = open.call1(&factory, &name.into()).expect("open request");
+    idb_request(&request).await.unchecked_into()
 }
 
 thread_local! {
@@ -228,6 +233,69 @@ async fn an_older_app_refuses_a_database_a_newer_one_upgraded() {
         panic!("an older schema opened a newer database: {older:?}");
     };
     assert!(message.contains("newer"), "{message}");
+}
+
+fn failing_step(up: &Upgrade<'_>) -> Result<(), JsValue> {
+    // Creating a store that exists fails with ConstraintError.
+    up.create_store("revisions", &["record_id", "rev"])
+        .map(drop)
+}
+
+#[wasm_bindgen_test]
+async fn a_failed_upgrade_leaves_the_database_as_it_was() {
+    let name = unique_name("failed-upgrade");
+    let v1 = IdbStore::open(&name).await.expect("opens at version 1");
+    let one = first(1, Kind::InterviewNote, links(1, 1));
+    put(&v1, &one).await;
+    v1.close();
+
+    let broken = [
+        SCHEMA[0],
+        UpgradeStep {
+            version: 2,
+            summary: "test: a step that fails",
+            apply: failing_step,
+        },
+    ];
+    let opened = IdbStore::open_with_steps(&name, &broken).await;
+    let Err(StoreError::Backend(message)) = opened else {
+        panic!("a failing step did not fail the open: {opened:?}");
+    };
+    assert!(message.contains("schema version 2"), "{message}");
+
+    let again = IdbStore::open(&name)
+        .await
+        .expect("still at version 1, so version 1 opens it");
+    assert_eq!(again.latest(one.record_id).await, Ok(Some(stored(&one))));
+    assert_eq!(again.count_unsynced().await, Ok(1));
+}
+
+#[wasm_bindgen_test]
+async fn a_damaged_row_is_reported_as_an_error_naming_its_store() {
+    let name = unique_name("damaged");
+    let store = IdbStore::open(&name).await.expect("opens");
+    let one = first(1, Kind::InterviewNote, links(1, 1));
+    put(&store, &one).await;
+
+    // Damage the revision behind IdbStore's back: its sealed bytes become a string.
+    let db = raw_open(&name).await;
+    let tx = db
+        .transaction_with_str_and_mode("revisions", web_sys::IdbTransactionMode::Readwrite)
+        .expect("a raw transaction");
+    let revisions = tx.object_store("revisions").expect("revisions");
+    let key = Array::of2(&one.record_id.to_string().into(), &1.into());
+    let row = idb_request(&revisions.get(&key).expect("get")).await;
+    Reflect::set(&row, &"sealed".into(), &"not bytes".into()).expect("set");
+    idb_request(&revisions.put(&row).expect("put")).await;
+    db.close();
+
+    let damaged = store.latest(one.record_id).await;
+    let Err(StoreError::Backend(message)) = damaged else {
+        panic!("a damaged row read back as {damaged:?}");
+    };
+    assert!(message.contains("`revisions`"), "{message}");
+    assert!(message.contains("sealed"), "{message}");
+    assert!(store.unsynced(10).await.is_err());
 }
 
 #[wasm_bindgen_test]
@@ -446,4 +514,62 @@ fn spawn<T: 'static>(
         slot.set(Some(future.await));
         Ok(JsValue::UNDEFINED)
     })
+}
+
+/// JS that opens a new storage bucket with a quota of `quota` bytes and returns its
+/// IndexedDB factory.
+const OPEN_SMALL_BUCKET: &str = r#"
+return navigator.storageBuckets
+  .open("attune-test-quota-" + Date.now() + "-" + Math.floor(Math.random() * 1e9), { quota })
+  .then((bucket) => bucket.indexedDB);
+"#;
+
+#[wasm_bindgen_test]
+async fn a_full_device_reports_storage_full_and_keeps_what_was_saved() {
+    // A storage bucket with a small quota stands in for a full tablet.
+    let bucket: Promise = Function::new_with_args("quota", OPEN_SMALL_BUCKET)
+        .call1(&JsValue::NULL, &JsValue::from(300_000))
+        .expect("navigator.storageBuckets (Chromium)")
+        .unchecked_into();
+    let factory: web_sys::IdbFactory = JsFuture::from(bucket)
+        .await
+        .expect("a storage bucket")
+        .unchecked_into();
+    let store = IdbStore::open_in(&factory, "vault", SCHEMA)
+        .await
+        .expect("opens in the bucket");
+
+    let one = first(1, Kind::InterviewNote, links(1, 1));
+    put(&store, &one).await;
+    let audio = BlobId::from_bytes([5; 16]);
+    let mut saved = 0u32;
+    let full = loop {
+        match store
+            .put_chunk(audio, saved, vec![saved as u8; 40_000])
+            .await
+        {
+            Ok(()) => saved += 1,
+            Err(error) => break error,
+        }
+        assert!(saved < 100, "the quota was never reached");
+    };
+    assert_eq!(full, StoreError::QuotaExceeded);
+    assert!(saved > 0);
+
+    // A refused save changes nothing, and everything saved before is still there.
+    let mut big = stored(&next(&one));
+    big.sealed = vec![2; 400_000];
+    assert_eq!(
+        store.put_revision(big).await,
+        Err(StoreError::QuotaExceeded)
+    );
+    assert_eq!(store.history(one.record_id).await, Ok(vec![stored(&one)]));
+    assert_eq!(store.unsynced(10).await, Ok(vec![stored(&one)]));
+    assert_eq!(store.chunk_count(audio).await, Ok(saved));
+    for index in 0..saved {
+        assert_eq!(
+            store.chunk(audio, index).await,
+            Ok(Some(vec![index as u8; 40_000]))
+        );
+    }
 }
