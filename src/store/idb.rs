@@ -174,7 +174,8 @@ fn run_upgrade(
     let transaction = request
         .transaction()
         .ok_or_else(|| StoreError::Backend("IndexedDB upgrade has no transaction".into()))?;
-    // Versions are small integers set by this code; anything else is treated as new.
+    // Versions are small integers set by this code. Any other old version runs every step,
+    // which fails on the existing stores and so leaves the database untouched.
     let old_version = event.old_version();
     let old_version =
         if old_version.fract() == 0.0 && (0.0..=f64::from(version)).contains(&old_version) {

@@ -23,7 +23,7 @@
 //! only the database, not the upgrade transaction, so a later schema step could not add an
 //! index to (or migrate rows of) an existing object store; and its transactions report
 //! an abort without the transaction's error, which hides `QuotaExceededError`. The bindings
-//! needed here are small ([`js`]), so the store uses web-sys directly.
+//! needed here are small (`js.rs`), so the store uses web-sys directly.
 //!
 //! # Schema changes
 //!
