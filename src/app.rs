@@ -51,7 +51,8 @@ fn Locked() -> impl IntoView {
                 <h1>"Attune cannot store data here"</h1>
                 <p class="notice error" role="alert">{message}</p>
             </section>
-        }.into_any(),
+        }
+        .into_any(),
         _ => view! { <p class="loading" data-testid="loading">"Opening Attune..."</p> }.into_any(),
     }
 }

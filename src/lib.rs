@@ -16,6 +16,8 @@ pub mod pwa;
 mod records;
 #[cfg(target_arch = "wasm32")]
 mod session;
+#[cfg(target_arch = "wasm32")]
+pub mod store;
 
 /// Mounts the app on the page's body.
 #[cfg(target_arch = "wasm32")]

@@ -45,7 +45,9 @@ pub struct Directory {
 impl Directory {
     /// Opens the directory database.
     pub async fn open() -> Result<Directory, StoreError> {
-        Ok(Directory { db: IdbStore::open(DIRECTORY_DB).await? })
+        Ok(Directory {
+            db: IdbStore::open(DIRECTORY_DB).await?,
+        })
     }
 
     /// Every profile, oldest first.
@@ -75,13 +77,18 @@ impl Directory {
 
     /// This tablet's device id, created on first use.
     pub async fn device_id(&self) -> Result<DeviceId, StoreError> {
-        if let Some(bytes) = self.db.get_meta(DEVICE_KEY).await? {
-            if let Some(id) = std::str::from_utf8(&bytes).ok().and_then(|s| s.parse().ok()) {
-                return Ok(id);
-            }
+        let stored = self.db.get_meta(DEVICE_KEY).await?;
+        if let Some(id) = stored
+            .as_deref()
+            .and_then(|bytes| std::str::from_utf8(bytes).ok())
+            .and_then(|s| s.parse().ok())
+        {
+            return Ok(id);
         }
         let id = DeviceId::new(now());
-        self.db.put_meta(DEVICE_KEY, id.to_string().into_bytes()).await?;
+        self.db
+            .put_meta(DEVICE_KEY, id.to_string().into_bytes())
+            .await?;
         Ok(id)
     }
 }
@@ -89,7 +96,9 @@ impl Directory {
 /// Why a profile could not be created or unlocked, in words for the fieldworker.
 pub fn explain_vault_error(error: &VaultError) -> String {
     match error {
-        VaultError::WrongPassphrase => "That passphrase is not right. Check it and try again.".into(),
+        VaultError::WrongPassphrase => {
+            "That passphrase is not right. Check it and try again.".into()
+        }
         VaultError::PassphraseTooShort { minimum } => {
             format!("Use a passphrase of at least {minimum} characters.")
         }
@@ -172,7 +181,9 @@ impl Sessions {
             created: now(),
             auto_lock: AutoLockMinutes::DEFAULT,
         };
-        dir.save_profile(&profile).await.map_err(|e| e.to_string())?;
+        dir.save_profile(&profile)
+            .await
+            .map_err(|e| e.to_string())?;
         self.open(dir, profile, vault).await
     }
 
@@ -186,23 +197,36 @@ impl Sessions {
 
     async fn open(&self, dir: Directory, profile: Profile, vault: Vault) -> Result<(), String> {
         let device = dir.device_id().await.map_err(|e| e.to_string())?;
-        let store = IdbStore::open(&profile.database_name()).await.map_err(|e| e.to_string())?;
+        let store = IdbStore::open(&profile.database_name())
+            .await
+            .map_err(|e| e.to_string())?;
         // Reading the outbox proves the database answers before we say "unlocked".
         store.count_unsynced().await.map_err(|e| e.to_string())?;
-        self.auto_lock.set_value(Some(AutoLock::new(profile.auto_lock, now())));
+        self.auto_lock
+            .set_value(Some(AutoLock::new(profile.auto_lock, now())));
         self.auto_lock_minutes.set(profile.auto_lock);
-        self.state.set(LockState::Unlocked(Rc::new(Session { profile, vault, store, device })));
+        self.state.set(LockState::Unlocked(Rc::new(Session {
+            profile,
+            vault,
+            store,
+            device,
+        })));
         Ok(())
     }
 
     /// Changes the auto-lock time of the open profile and keeps it.
     pub async fn set_auto_lock(&self, minutes: AutoLockMinutes) -> Result<(), String> {
-        let Some(session) = self.current() else { return Err("Locked".into()) };
+        let Some(session) = self.current() else {
+            return Err("Locked".into());
+        };
         let mut profile = session.profile.clone();
         profile.auto_lock = minutes;
         let dir = Directory::open().await.map_err(|e| e.to_string())?;
-        dir.save_profile(&profile).await.map_err(|e| e.to_string())?;
-        self.auto_lock.set_value(Some(AutoLock::new(minutes, now())));
+        dir.save_profile(&profile)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.auto_lock
+            .set_value(Some(AutoLock::new(minutes, now())));
         self.auto_lock_minutes.set(minutes);
         Ok(())
     }
@@ -224,17 +248,19 @@ impl Sessions {
     /// passed without any, including after the tablet slept (checked on wake).
     fn watch_activity(&self) {
         let sessions = *self;
-        let touch = move |_| {
+        let touch = move || {
             sessions.auto_lock.update_value(|lock| {
                 if let Some(lock) = lock {
                     lock.activity(now());
                 }
             });
         };
-        let _ = window_event_listener(leptos::ev::pointerdown, touch);
-        let _ = window_event_listener(leptos::ev::keydown, touch);
+        let _ = window_event_listener(leptos::ev::pointerdown, move |_| touch());
+        let _ = window_event_listener(leptos::ev::keydown, move |_| touch());
         let check = move || {
-            let due = sessions.auto_lock.with_value(|l| l.is_some_and(|l| l.should_lock(now())));
+            let due = sessions
+                .auto_lock
+                .with_value(|l| l.is_some_and(|l| l.should_lock(now())));
             if due {
                 sessions.lock();
             }

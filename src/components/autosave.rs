@@ -19,6 +19,8 @@ struct Inner {
     machine: Autosave,
     save: Box<dyn Fn() -> SaveFuture>,
     status: RwSignal<SaveStatus>,
+    /// The screen is gone: keep saving, but stop updating its (disposed) indicator.
+    detached: bool,
 }
 
 /// Handle returned by [`use_autosave`]; cheap to clone into event handlers.
@@ -45,7 +47,9 @@ impl Autosaver {
 
     fn publish(&self) {
         let inner = self.0.borrow();
-        inner.status.try_set(inner.machine.status().clone());
+        if !inner.detached {
+            inner.status.try_set(inner.machine.status().clone());
+        }
     }
 
     fn act(&self, action: SaveAction) {
@@ -87,6 +91,7 @@ where
         machine: Autosave::new(),
         save: Box::new(move || Box::pin(save())),
         status: RwSignal::new(SaveStatus::Idle),
+        detached: false,
     })));
     // A tablet can be put to sleep, switched away from or closed at any moment: write now.
     let on_hide = {
@@ -101,8 +106,10 @@ where
             }
         })
     };
-    let on_leave = saver.clone();
+    // The browser runs on one thread; the wrapper only satisfies `on_cleanup`'s bound.
+    let on_leave = send_wrapper::SendWrapper::new(saver.clone());
     on_cleanup(move || {
+        on_leave.0.borrow_mut().detached = true;
         on_leave.flush();
         on_hide.remove();
         on_visibility.remove();

@@ -50,5 +50,12 @@ pub fn TopBar() -> impl IntoView {
                 })}
             </div>
         </header>
+        <Show when=move || who().is_some()>
+            <nav class="main-nav" aria-label="Main">
+                <a href="/">"Home"</a>
+                <a href="/notes">"Notebook"</a>
+                <a href="/settings">"Settings"</a>
+            </nav>
+        </Show>
     }
 }

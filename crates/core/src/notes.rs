@@ -17,7 +17,12 @@ pub const SUMMARY_CHARS: usize = 80;
 impl FieldNote {
     /// The first non-empty line, shortened for a list; "Empty note" when there is none.
     pub fn summary(&self) -> String {
-        let line = self.text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
+        let line = self
+            .text
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or("");
         if line.is_empty() {
             return "Empty note".into();
         }
@@ -35,10 +40,14 @@ mod tests {
 
     #[test]
     fn the_summary_is_the_first_line_with_words() {
-        let note = FieldNote { text: "\n   \n  Visit went well  \nsecond line".into() };
+        let note = FieldNote {
+            text: "\n   \n  Visit went well  \nsecond line".into(),
+        };
         assert_eq!(note.summary(), "Visit went well");
         assert_eq!(FieldNote::default().summary(), "Empty note");
-        let long = FieldNote { text: "word ".repeat(40) };
+        let long = FieldNote {
+            text: "word ".repeat(40),
+        };
         assert_eq!(long.summary().chars().count(), 80);
         assert!(long.summary().ends_with('\u{2026}'));
     }

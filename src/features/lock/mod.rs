@@ -33,14 +33,21 @@ async fn next_frame() {
 #[component]
 fn UnlockForm(profiles: Vec<Profile>, on_new: Callback<()>) -> impl IntoView {
     let sessions = use_sessions();
-    let selected = RwSignal::new(if profiles.len() == 1 { Some(0usize) } else { None });
+    let selected = RwSignal::new(if profiles.len() == 1 {
+        Some(0usize)
+    } else {
+        None
+    });
     let passphrase = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
     let profiles = StoredValue::new(profiles);
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let Some(profile) = selected.get_untracked().and_then(|i| profiles.with_value(|p| p.get(i).cloned())) else {
+        let Some(profile) = selected
+            .get_untracked()
+            .and_then(|i| profiles.with_value(|p| p.get(i).cloned()))
+        else {
             error.set(Some("Choose your profile first.".into()));
             return;
         };
@@ -100,16 +107,22 @@ fn CreateProfileForm(first_run: bool, on_cancel: Callback<()>) -> impl IntoView 
     let confirm = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
-    let strength = Memo::new(move |_| passphrase.with(|p| (!p.is_empty()).then(|| passphrase_strength(p))));
+    let strength =
+        Memo::new(move |_| passphrase.with(|p| (!p.is_empty()).then(|| passphrase_strength(p))));
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let (pass, again) = (passphrase.get_untracked(), confirm.get_untracked());
         if pass.chars().count() < Vault::minimum_passphrase_len() {
-            error.set(Some(format!("Use a passphrase of at least {} characters.", Vault::minimum_passphrase_len())));
+            error.set(Some(format!(
+                "Use a passphrase of at least {} characters.",
+                Vault::minimum_passphrase_len()
+            )));
             return;
         }
         if pass != again {
-            error.set(Some("The two passphrases are different. Type them again.".into()));
+            error.set(Some(
+                "The two passphrases are different. Type them again.".into(),
+            ));
             return;
         }
         busy.set(true);

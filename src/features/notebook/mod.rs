@@ -22,7 +22,12 @@ pub fn NotebookPage() -> impl IntoView {
         records::latest_of_kind(&session, Kind::FieldNote).await
     });
     let navigate = use_navigate();
-    let new_note = move |_| navigate(&format!("/notes/{}", RecordId::new(now())), Default::default());
+    let new_note = move |_| {
+        navigate(
+            &format!("/notes/{}", RecordId::new(now())),
+            Default::default(),
+        )
+    };
     view! {
         <section class="panel" aria-labelledby="notes-heading">
             <h1 id="notes-heading">"Notebook"</h1>
@@ -85,7 +90,11 @@ fn NoteEditor(record_id: RecordId) -> impl IntoView {
 
 #[component]
 fn NoteText(record_id: RecordId, head: Option<Revision>) -> impl IntoView {
-    let initial = head.as_ref().and_then(|h| h.body_json::<FieldNote>().ok()).unwrap_or_default().text;
+    let initial = head
+        .as_ref()
+        .and_then(|h| h.body_json::<FieldNote>().ok())
+        .unwrap_or_default()
+        .text;
     // The text and the chain head live outside the reactive system so a write in flight can
     // finish after the screen is gone.
     let sessions = use_sessions();
@@ -94,13 +103,23 @@ fn NoteText(record_id: RecordId, head: Option<Revision>) -> impl IntoView {
     let save = {
         let text = text.clone();
         move || {
-            let body = serde_json::to_vec(&FieldNote { text: text.borrow().clone() });
+            let body = serde_json::to_vec(&FieldNote {
+                text: text.borrow().clone(),
+            });
             let head = head.clone();
             async move {
                 let session = sessions.current().ok_or("The tablet is locked")?;
                 let body = body.map_err(|e| e.to_string())?;
                 let previous = head.borrow().clone();
-                let saved = records::append(&session, record_id, Kind::FieldNote, Links::default(), previous.as_ref(), body).await?;
+                let saved = records::append(
+                    &session,
+                    record_id,
+                    Kind::FieldNote,
+                    Links::default(),
+                    previous.as_ref(),
+                    body,
+                )
+                .await?;
                 let at = saved.time;
                 *head.borrow_mut() = Some(saved);
                 Ok(at)

@@ -24,7 +24,9 @@ fn LockSettings() -> impl IntoView {
     let sessions = use_sessions();
     let error = RwSignal::new(None::<String>);
     let choose = move |minutes: u32| {
-        let Some(choice) = AutoLockMinutes::new(minutes) else { return };
+        let Some(choice) = AutoLockMinutes::new(minutes) else {
+            return;
+        };
         leptos::task::spawn_local(async move {
             error.try_set(sessions.set_auto_lock(choice).await.err());
         });

@@ -40,7 +40,8 @@ async function startServer(port) {
 const launch = (dir) => chromium.launchPersistentContext(dir, { executablePath: '/usr/bin/chromium', args: chromiumArgs, headless: true, viewport: { width: 768, height: 1024 } });
 
 // Cold start with the server down: install the app once, stop the server, then launch a fresh
-// browser process on the same profile and time navigation -> home screen rendered.
+// browser process on the same profile and time navigation -> first screen rendered (the lock
+// screen, read from IndexedDB: the first thing a fieldworker can act on).
 async function coldOfflineStart(runs) {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}/`;
@@ -49,7 +50,10 @@ async function coldOfflineStart(runs) {
   let ctx = await launch(profile);
   let page = await ctx.newPage();
   await page.goto(url);
-  await page.locator('[data-testid="offline-readiness"].ok').waitFor({ timeout: 60_000 });
+  await page.waitForFunction(async () => {
+    const reg = await navigator.serviceWorker.getRegistration();
+    return reg?.active?.state === 'activated' && !!navigator.serviceWorker.controller;
+  }, undefined, { timeout: 60_000 });
   await ctx.close();
   server.kill('SIGTERM');
   await new Promise((ok) => server.once('exit', ok));
@@ -59,7 +63,7 @@ async function coldOfflineStart(runs) {
     page = await ctx.newPage();
     const t0 = performance.now();
     await page.goto(url);
-    await page.getByTestId('home').waitFor();
+    await page.getByRole('heading', { name: /Welcome to Attune|Unlock Attune/ }).waitFor();
     times.push(performance.now() - t0);
     await ctx.close();
   }

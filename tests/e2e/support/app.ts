@@ -15,11 +15,10 @@ export function watchErrors(page: Page): string[] {
 
 /** Waits until the service worker has cached the app, so it can start with no network. */
 export async function waitForOfflineReady(page: Page): Promise<void> {
-  await expect(page.getByTestId('offline-readiness')).toHaveClass(/\bok\b/, { timeout: 30_000 });
   await page.waitForFunction(async () => {
     const reg = await navigator.serviceWorker.getRegistration();
-    return !!reg?.active && !!navigator.serviceWorker.controller;
-  });
+    return !!reg?.active && reg.active.state === 'activated' && !!navigator.serviceWorker.controller;
+  }, undefined, { timeout: 30_000 });
 }
 
 /** Saves a screenshot at both sizes we design for (tablet portrait and phone). */

@@ -8,19 +8,22 @@ import { join, resolve } from 'node:path';
 import { startServer, distDir } from '../support/server';
 import { freshProfileDir, launchTablet } from '../support/browser';
 import { screenshots, waitForOfflineReady, watchErrors } from '../support/app';
+import { createProfile, unlock } from '../support/profile';
 
 test('the home screen says what Attune is for and offers a first action, without errors', async ({ page }) => {
   const server = await startServer();
   try {
     const errors = watchErrors(page);
     await page.goto(server.url);
+    await createProfile(page);
     await expect(page.getByRole('heading', { name: 'Attune', level: 1 })).toBeVisible();
     await expect(page.getByText('Record consent, interview notes')).toBeVisible();
-    await expect(page.getByRole('link', { name: 'Check this tablet' })).toBeVisible();
-    await expect(page.getByRole('status')).toHaveText(/Online/);
+    await expect(page.getByRole('link', { name: 'Open notebook' })).toBeVisible();
+    await expect(page.getByRole('status').filter({ hasText: 'Online' })).toBeVisible();
     await waitForOfflineReady(page);
+    await expect(page.getByTestId('offline-readiness')).toHaveClass(/\bok\b/);
     await screenshots(page, 'home');
-    await page.getByRole('link', { name: 'Check this tablet' }).click();
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Settings' }).click();
     await expect(page.getByRole('heading', { name: 'Storage on this tablet' })).toBeVisible();
     await expect(page.getByTestId('storage-used')).not.toHaveText('unknown');
     await expect(page.getByText('deletes any work that has not been synced')).toBeVisible();
@@ -59,6 +62,7 @@ test('the app starts from a cold browser when the server is unreachable', async 
   const page = await tablet.newPage();
   await page.goto(url);
   await waitForOfflineReady(page);
+  await createProfile(page);
   await tablet.close();
   await server.stop();
 
@@ -68,10 +72,13 @@ test('the app starts from a cold browser when the server is unreachable', async 
     const again = await tablet.newPage();
     const errors = watchErrors(again);
     await again.goto(url);
+    await unlock(again);
     await expect(again.getByRole('heading', { name: 'Attune', level: 1 })).toBeVisible();
     await expect(again.getByTestId('offline-readiness')).toHaveClass(/\bok\b/);
-    // A deep link works offline too: every route is the same cached shell.
+    // A deep link works offline too: every route is the same cached shell. A page load
+    // always starts locked (the key lives only in memory); unlocking lands on the link.
     await again.goto(`${url}/settings`);
+    await unlock(again);
     await expect(again.getByRole('heading', { name: 'Storage on this tablet' })).toBeVisible();
     expect(errors.filter((e) => !/Failed to update a ServiceWorker|ERR_CONNECTION_REFUSED|Failed to load resource/.test(e))).toEqual([]);
   } finally {
@@ -115,7 +122,7 @@ test('a new version waits for "Update ready" and only reloads when tapped', asyn
     await Promise.all([page.waitForEvent('load'), update.click()]);
     expect(await page.evaluate(() => (window as unknown as { stillTheSamePage?: boolean }).stillTheSamePage)).toBeUndefined();
     await expect(page.locator('meta[name="attune-test-build"]')).toHaveCount(1);
-    await expect(page.getByRole('heading', { name: 'Attune', level: 1 })).toBeVisible();
+    await expect(page.getByRole('heading', { name: 'Welcome to Attune' })).toBeVisible();
     await expect(page.getByRole('button', { name: 'Update ready' })).toHaveCount(0);
     const secondVersion = await page.evaluate(async () => (await caches.keys()).join(','));
     expect(secondVersion).not.toEqual(firstVersion);

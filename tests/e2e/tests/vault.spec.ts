@@ -10,8 +10,12 @@ let server: RunningServer;
 test.beforeAll(async () => { server = await startServer(); });
 test.afterAll(async () => { await server.stop(); });
 
+async function nav(page: Page, name: string) {
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name }).click();
+}
+
 async function newNote(page: Page) {
-  await page.getByRole('link', { name: 'Notebook' }).first().click();
+  await nav(page, 'Notebook');
   await page.getByRole('button', { name: 'New note' }).click();
   return page.getByLabel('Note text');
 }
@@ -29,7 +33,7 @@ test('first run creates a profile; a wrong passphrase is refused; the right one 
   await expect(page.getByRole('alert')).toContainText('at least 10 characters');
   await createProfile(page);
 
-  await page.getByRole('button', { name: 'Lock' }).click();
+  await page.getByRole('button', { name: 'Lock', exact: true }).click();
   await expect(page.getByRole('heading', { name: 'Unlock Attune' })).toBeVisible();
   await screenshots(page, 'unlock');
   await page.getByLabel('Passphrase', { exact: true }).fill('not the passphrase');
@@ -56,7 +60,7 @@ test('a note typed just before the browser is closed is there after reopening', 
     page = await tablet.newPage();
     await page.goto(server.url);
     await unlock(page);
-    await page.getByRole('link', { name: 'Notebook' }).first().click();
+    await nav(page, 'Notebook');
     await page.getByRole('link', { name: /Carer said the shared review/ }).click();
     await expect(page.getByLabel('Note text')).toHaveValue(text);
   } finally {
@@ -76,7 +80,7 @@ test('notes survive a reload with the network off', async ({ page, context }) =>
   await page.reload();
   await expect(page.getByRole('status').filter({ hasText: 'Offline' })).toBeVisible();
   await unlock(page);
-  await page.getByRole('link', { name: 'Notebook' }).first().click();
+  await nav(page, 'Notebook');
   await expect(page.getByRole('link', { name: /Offline note: dad joined/ })).toBeVisible();
   await screenshots(page, 'notebook');
   await context.setOffline(false);
@@ -148,19 +152,19 @@ test('each fieldworker on a shared tablet sees only their own notes', async ({ p
   const note = await newNote(page);
   await note.fill('Only Sam may read this');
   await expect(page.getByTestId('save-status')).toContainText('Saved on this tablet');
-  await page.getByRole('button', { name: 'Lock' }).click();
+  await page.getByRole('button', { name: 'Lock', exact: true }).click();
   await page.getByRole('button', { name: 'New profile' }).click();
   await createProfile(page, 'Priya', 'another long passphrase');
-  await page.getByRole('link', { name: 'Notebook' }).first().click();
+  await nav(page, 'Notebook');
   await expect(page.getByText('No notes yet.')).toBeVisible();
-  await page.getByRole('button', { name: 'Lock' }).click();
+  await page.getByRole('button', { name: 'Lock', exact: true }).click();
   // Sam's passphrase does not open Priya's profile.
   await page.getByRole('radio', { name: 'Priya' }).check();
   await page.getByLabel('Passphrase', { exact: true }).fill(PASSPHRASE);
   await page.getByRole('button', { name: 'Unlock' }).click();
   await expect(page.getByRole('alert')).toContainText('not right');
   await unlock(page, 'Sam');
-  await page.getByRole('link', { name: 'Notebook' }).first().click();
+  await nav(page, 'Notebook');
   await expect(page.getByRole('link', { name: /Only Sam may read this/ })).toBeVisible();
 });
 
@@ -168,9 +172,9 @@ test('the tablet locks itself after the chosen time without use, and drops what 
   await page.clock.install();
   await page.goto(server.url);
   await createProfile(page);
-  await page.getByRole('link', { name: 'Settings' }).first().click();
+  await nav(page, 'Settings');
   await page.getByRole('radio', { name: '2 min' }).check();
-  await page.getByRole('link', { name: 'Notebook' }).first().click();
+  await nav(page, 'Notebook');
   await page.getByRole('button', { name: 'New note' }).click();
   await page.getByLabel('Note text').fill('Secret words on screen');
   await expect(page.getByTestId('save-status')).toContainText('Saved on this tablet');
