@@ -15,8 +15,13 @@ pub fn SaveIndicator(status: RwSignal<SaveStatus>) -> impl IntoView {
         }
     };
     let failed = move || matches!(status.get(), SaveStatus::NotSaved { .. });
+    // When the last write completed (ms since the epoch), for tests and the save benchmark.
+    let saved_at = move || match status.get() {
+        SaveStatus::Saved { at } => at.0.to_string(),
+        _ => String::new(),
+    };
     view! {
-        <p class="save-indicator" class:failed=failed role="status" aria-live="polite" data-testid="save-status">
+        <p class="save-indicator" class:failed=failed role="status" aria-live="polite" data-testid="save-status" data-saved-at=saved_at>
             {text}
         </p>
     }

@@ -120,7 +120,7 @@ fn NoteText(record_id: RecordId, head: Option<Revision>) -> impl IntoView {
                     body,
                 )
                 .await?;
-                let at = saved.time;
+                let at = now();
                 *head.borrow_mut() = Some(saved);
                 Ok(at)
             }
