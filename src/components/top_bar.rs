@@ -2,6 +2,7 @@
 //! "Update ready" and "Lock".
 
 use leptos::prelude::*;
+use leptos_router::components::A;
 
 use crate::pwa::{apply_update, use_shell};
 use crate::session::{LockState, use_sessions};
@@ -52,9 +53,9 @@ pub fn TopBar() -> impl IntoView {
         </header>
         <Show when=move || who().is_some()>
             <nav class="main-nav" aria-label="Main">
-                <a href="/">"Home"</a>
-                <a href="/notes">"Notebook"</a>
-                <a href="/settings">"Settings"</a>
+                <A href="/" exact=true>"Home"</A>
+                <A href="/notes">"Notebook"</A>
+                <A href="/settings">"Settings"</A>
             </nav>
         </Show>
     }
