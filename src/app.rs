@@ -5,6 +5,14 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::path;
 
 use crate::components::top_bar::TopBar;
+use crate::features::fieldwork::consent::ConsentPage;
+use crate::features::fieldwork::interview::InterviewPage;
+use crate::features::fieldwork::participants::{
+    NewParticipantPage, ParticipantPage, ParticipantsPage,
+};
+use crate::features::fieldwork::visits::{
+    CloseVisitPage, ReflectionsPage, StartVisitPage, VisitPage,
+};
 use crate::features::home::HomePage;
 use crate::features::lock::LockScreen;
 use crate::features::notebook::{NotePage, NotebookPage};
@@ -27,6 +35,15 @@ pub fn App() -> impl IntoView {
                     view! {
                         <Routes fallback=NotFound>
                             <Route path=path!("/") view=HomePage />
+                            <Route path=path!("/participants") view=ParticipantsPage />
+                            <Route path=path!("/participants/new") view=NewParticipantPage />
+                            <Route path=path!("/participants/:id") view=ParticipantPage />
+                            <Route path=path!("/visits/new") view=StartVisitPage />
+                            <Route path=path!("/visits/:visit") view=VisitPage />
+                            <Route path=path!("/visits/:visit/consent/:participant") view=ConsentPage />
+                            <Route path=path!("/visits/:visit/interview/:participant") view=InterviewPage />
+                            <Route path=path!("/visits/:visit/reflections") view=ReflectionsPage />
+                            <Route path=path!("/visits/:visit/close") view=CloseVisitPage />
                             <Route path=path!("/notes") view=NotebookPage />
                             <Route path=path!("/notes/:id") view=NotePage />
                             <Route path=path!("/settings") view=SettingsPage />

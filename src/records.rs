@@ -1,6 +1,6 @@
 //! Reading and writing records of the open session: seal with the vault, store in IndexedDB.
 
-use attune_core::{Authorship, Kind, Links, RecordId, RecordStore, Revision, StoreError};
+use attune_core::{Authorship, Kind, Links, RecordId, RecordStore, Revision, StoreError, VisitId};
 
 use crate::session::{Session, now};
 use crate::store::is_closed_error;
@@ -83,4 +83,88 @@ pub async fn latest_of_kind(session: &Session, kind: Kind) -> Result<Vec<Revisio
         .collect::<Result<Vec<_>, _>>()?;
     revisions.sort_by_key(|r| std::cmp::Reverse(r.time));
     Ok(revisions)
+}
+
+/// Decodes a revision's JSON body, with an error a fieldworker can report.
+pub fn body<T: serde::de::DeserializeOwned>(revision: &Revision) -> Result<T, String> {
+    revision
+        .body_json::<T>()
+        .map_err(|e| format!("a saved {} could not be read: {e}", revision.kind))
+}
+
+/// Appends a revision whose body is `value` as JSON (see [`append`]).
+pub async fn save_json<T: serde::Serialize>(
+    session: &Session,
+    record_id: RecordId,
+    kind: Kind,
+    links: Links,
+    head: Option<&Revision>,
+    value: &T,
+) -> Result<Revision, String> {
+    let bytes = serde_json::to_vec(value).map_err(|e| e.to_string())?;
+    append(session, record_id, kind, links, head, bytes).await
+}
+
+/// The latest revision of every record of a visit, decrypted.
+pub async fn of_visit(session: &Session, visit: VisitId) -> Result<Vec<Revision>, String> {
+    let stored = session
+        .store
+        .list_latest_by_visit(visit)
+        .await
+        .map_err(|e| explain(&e))?;
+    stored
+        .iter()
+        .map(|s| session.vault.open_revision(s).map_err(|e| e.to_string()))
+        .collect()
+}
+
+/// One record being edited: its id, kind, links and latest revision, so each save appends
+/// the next revision. Cheap to clone into save closures.
+#[derive(Clone)]
+pub struct Chain(std::rc::Rc<std::cell::RefCell<ChainState>>);
+
+struct ChainState {
+    record_id: RecordId,
+    kind: Kind,
+    links: Links,
+    head: Option<Revision>,
+    /// A save is in flight: the next one waits, so revisions follow one another.
+    busy: bool,
+}
+
+impl Chain {
+    /// A record whose latest revision is `head` (`None`: a new record, created on first save).
+    pub fn new(record_id: RecordId, kind: Kind, links: Links, head: Option<Revision>) -> Chain {
+        Chain(std::rc::Rc::new(std::cell::RefCell::new(ChainState {
+            record_id,
+            kind,
+            links,
+            head,
+            busy: false,
+        })))
+    }
+
+    /// Saves `value` as the next revision; resolves to when it was stored.
+    pub async fn save<T: serde::Serialize>(
+        &self,
+        sessions: crate::session::Sessions,
+        value: &T,
+    ) -> Result<attune_core::Timestamp, String> {
+        let session = sessions.current().ok_or("the tablet is locked")?;
+        // Two saves of one record (typing and a flag tap) must not both build on the same
+        // head; the second waits for the first. Writes take milliseconds.
+        while self.0.borrow().busy {
+            gloo_timers::future::TimeoutFuture::new(5).await;
+        }
+        let (record_id, kind, links, head) = {
+            let mut s = self.0.borrow_mut();
+            s.busy = true;
+            (s.record_id, s.kind, s.links.clone(), s.head.clone())
+        };
+        let saved = save_json(&session, record_id, kind, links, head.as_ref(), value).await;
+        let mut s = self.0.borrow_mut();
+        s.busy = false;
+        s.head = Some(saved?);
+        Ok(now())
+    }
 }

@@ -1,5 +1,6 @@
 //! Widgets shared by several features.
 
 pub mod autosave;
+pub mod autosave_text;
 pub mod save_indicator;
 pub mod top_bar;

@@ -54,6 +54,7 @@ pub fn TopBar() -> impl IntoView {
         <Show when=move || who().is_some()>
             <nav class="main-nav" aria-label="Main">
                 <A href="/" exact=true>"Home"</A>
+                <A href="/participants">"Participants"</A>
                 <A href="/notes">"Notebook"</A>
                 <A href="/settings">"Settings"</A>
             </nav>

@@ -1,5 +1,6 @@
 //! One folder per screen family.
 
+pub mod fieldwork;
 pub mod home;
 pub mod lock;
 pub mod notebook;

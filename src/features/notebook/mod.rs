@@ -1,16 +1,13 @@
 //! The notebook: the fieldworker's own notes, encrypted on the tablet and saved as they type.
 
-use std::cell::RefCell;
-use std::rc::Rc;
-
 use attune_core::notes::FieldNote;
 use attune_core::{Kind, Links, RecordId, Revision};
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_params_map};
 
-use crate::components::autosave::use_autosave;
-use crate::components::save_indicator::{SaveIndicator, clock_time};
-use crate::records;
+use crate::components::autosave_text::AutosavedText;
+use crate::components::save_indicator::clock_time;
+use crate::records::{self, Chain};
 use crate::session::{now, use_sessions};
 
 /// All notes, newest first, and "New note".
@@ -90,62 +87,22 @@ fn NoteEditor(record_id: RecordId) -> impl IntoView {
 
 #[component]
 fn NoteText(record_id: RecordId, head: Option<Revision>) -> impl IntoView {
+    let sessions = use_sessions();
     let initial = head
         .as_ref()
         .and_then(|h| h.body_json::<FieldNote>().ok())
         .unwrap_or_default()
         .text;
-    // The text and the chain head live outside the reactive system so a write in flight can
-    // finish after the screen is gone.
-    let sessions = use_sessions();
-    let text = Rc::new(RefCell::new(initial.clone()));
-    let head = Rc::new(RefCell::new(head));
-    let save = {
-        let text = text.clone();
-        move || {
-            let body = serde_json::to_vec(&FieldNote {
-                text: text.borrow().clone(),
-            });
-            let head = head.clone();
-            async move {
-                let session = sessions.current().ok_or("The tablet is locked")?;
-                let body = body.map_err(|e| e.to_string())?;
-                let previous = head.borrow().clone();
-                let saved = records::append(
-                    &session,
-                    record_id,
-                    Kind::FieldNote,
-                    Links::default(),
-                    previous.as_ref(),
-                    body,
-                )
-                .await?;
-                let at = now();
-                *head.borrow_mut() = Some(saved);
-                Ok(at)
-            }
-        }
+    let chain = Chain::new(record_id, Kind::FieldNote, Links::default(), head);
+    let save = move |text: String| {
+        let chain = chain.clone();
+        async move { chain.save(sessions, &FieldNote { text }).await }
     };
-    let saver = use_autosave(save);
-    let status = saver.status();
-    let on_input = {
-        let saver = saver.clone();
-        move |ev: leptos::ev::Event| {
-            *text.borrow_mut() = event_target_value(&ev);
-            saver.changed();
-        }
-    };
-    let on_blur = move |_| saver.flush();
     view! {
         <section class="panel note" aria-labelledby="note-heading">
-            <div class="note-head">
-                <h1 id="note-heading">"Note"</h1>
-                <SaveIndicator status=status />
-            </div>
-            <label class="visually-hidden" for="note-text">"Note text"</label>
-            <textarea id="note-text" class="note-text" rows="14" spellcheck="true"
-                placeholder="Type here. Everything is saved on this tablet as you type."
-                on:input=on_input on:blur=on_blur>{initial}</textarea>
+            <h1 id="note-heading">"Note"</h1>
+            <AutosavedText label="Note text".to_string() initial=initial save=save rows=14
+                placeholder="Type here. Everything is saved on this tablet as you type." />
         </section>
         <div class="actions">
             <a class="button primary" href="/notes">"Done"</a>

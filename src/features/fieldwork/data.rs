@@ -1,0 +1,205 @@
+//! Loading the study's records of the open session: participants, visits and what a visit
+//! holds. Decisions about them (codes, consent, progress) live in attune-core.
+
+use attune_core::fieldwork::{
+    ConsentBody, InterviewNoteBody, ParticipantBody, ParticipantStatus, ReflectionBody, VisitBody,
+};
+use attune_core::{Kind, ParticipantId, RecordId, Revision, VisitId};
+
+use crate::records::{self, Chain};
+use crate::session::Session;
+
+/// A participant record, decrypted.
+#[derive(Clone)]
+pub struct Participant {
+    /// The participant (also the id of their record).
+    pub id: ParticipantId,
+    /// The latest revision, to append the next one.
+    pub head: Revision,
+    /// Code, group, name, links, status.
+    pub body: ParticipantBody,
+}
+
+impl Participant {
+    /// Whether they are still taking part.
+    pub fn is_active(&self) -> bool {
+        self.body.status == ParticipantStatus::Active
+    }
+
+    /// The edit chain of this participant's record.
+    pub fn chain(&self) -> Chain {
+        Chain::new(
+            self.head.record_id,
+            Kind::Participant,
+            self.head.links(),
+            Some(self.head.clone()),
+        )
+    }
+
+    /// "C03 (Dana)" or "C03".
+    pub fn label(&self) -> String {
+        match &self.body.name {
+            Some(name) if !name.trim().is_empty() => {
+                format!("{} ({})", self.body.code, name.trim())
+            }
+            _ => self.body.code.clone(),
+        }
+    }
+}
+
+/// A visit record, decrypted.
+#[derive(Clone)]
+pub struct Visit {
+    /// The visit (also the id of its record).
+    pub id: VisitId,
+    /// The latest revision.
+    pub head: Revision,
+    /// Date, place, participants, closing state.
+    pub body: VisitBody,
+}
+
+impl Visit {
+    /// The edit chain of this visit's record.
+    pub fn chain(&self) -> Chain {
+        Chain::new(
+            self.head.record_id,
+            Kind::Visit,
+            self.head.links(),
+            Some(self.head.clone()),
+        )
+    }
+}
+
+/// The record id that holds a participant (the same UUID).
+pub fn participant_record(id: ParticipantId) -> RecordId {
+    RecordId::from_uuid(id.as_uuid().to_owned())
+}
+
+/// The record id that holds a visit (the same UUID).
+pub fn visit_record(id: VisitId) -> RecordId {
+    RecordId::from_uuid(id.as_uuid().to_owned())
+}
+
+/// Every participant on this tablet, ordered by code.
+pub async fn participants(session: &Session) -> Result<Vec<Participant>, String> {
+    let mut list = records::latest_of_kind(session, Kind::Participant)
+        .await?
+        .into_iter()
+        .map(|head| {
+            let body = records::body::<ParticipantBody>(&head)?;
+            let id = ParticipantId::from_uuid(head.record_id.as_uuid().to_owned());
+            Ok(Participant { id, head, body })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    list.sort_by(|a, b| a.body.code.cmp(&b.body.code));
+    Ok(list)
+}
+
+/// Every visit on this tablet, newest first.
+pub async fn visits(session: &Session) -> Result<Vec<Visit>, String> {
+    let mut list = records::latest_of_kind(session, Kind::Visit)
+        .await?
+        .into_iter()
+        .map(|head| {
+            let body = records::body::<VisitBody>(&head)?;
+            let id = VisitId::from_uuid(head.record_id.as_uuid().to_owned());
+            Ok(Visit { id, head, body })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    list.sort_by_key(|v| std::cmp::Reverse(v.body.date));
+    Ok(list)
+}
+
+/// One visit, if it exists.
+pub async fn visit(session: &Session, id: VisitId) -> Result<Option<Visit>, String> {
+    records::latest(session, visit_record(id))
+        .await?
+        .map(|head| records::body::<VisitBody>(&head).map(|body| Visit { id, head, body }))
+        .transpose()
+}
+
+/// Everything recorded in one visit.
+#[derive(Clone, Default)]
+pub struct VisitContents {
+    /// Consent forms, with their participant.
+    pub consents: Vec<(Revision, ConsentBody)>,
+    /// Interview notes.
+    pub notes: Vec<(Revision, InterviewNoteBody)>,
+    /// The fieldworker's reflections.
+    pub reflection: Option<(Revision, ReflectionBody)>,
+    /// Attachment records (audio).
+    pub attachments: Vec<Revision>,
+}
+
+impl VisitContents {
+    /// The latest consent of a participant in this visit.
+    pub fn consent_of(&self, participant: ParticipantId) -> Option<&(Revision, ConsentBody)> {
+        self.consents
+            .iter()
+            .filter(|(rev, _)| rev.participant == Some(participant))
+            .max_by_key(|(rev, _)| rev.time)
+    }
+}
+
+/// Reads and sorts the records of a visit.
+pub async fn visit_contents(session: &Session, id: VisitId) -> Result<VisitContents, String> {
+    let mut contents = VisitContents::default();
+    for revision in records::of_visit(session, id).await? {
+        match revision.kind {
+            Kind::Consent => {
+                let body = records::body(&revision)?;
+                contents.consents.push((revision, body));
+            }
+            Kind::InterviewNote => {
+                let body = records::body(&revision)?;
+                contents.notes.push((revision, body));
+            }
+            Kind::Reflection => {
+                let body = records::body(&revision)?;
+                contents.reflection = Some((revision, body));
+            }
+            Kind::Attachment => contents.attachments.push(revision),
+            _ => {}
+        }
+    }
+    Ok(contents)
+}
+
+/// Who has consented (every required item yes) and who has been interviewed (at least one
+/// note), across all visits: what the dashboard counts.
+pub async fn consented_and_interviewed(
+    session: &Session,
+    participants: &[Participant],
+) -> Result<
+    (
+        std::collections::HashSet<ParticipantId>,
+        std::collections::HashSet<ParticipantId>,
+    ),
+    String,
+> {
+    let protocol = attune_core::protocol::default_protocol();
+    let mut consented = std::collections::HashSet::new();
+    for revision in records::latest_of_kind(session, Kind::Consent).await? {
+        let body = records::body::<ConsentBody>(&revision)?;
+        let Some(pid) = revision.participant else {
+            continue;
+        };
+        let Some(p) = participants.iter().find(|p| p.id == pid) else {
+            continue;
+        };
+        let Some(form) = protocol.consent_form_for(&p.body.group) else {
+            continue;
+        };
+        if attune_core::consent::evaluate(form, &body.answers).may_proceed {
+            consented.insert(pid);
+        }
+    }
+    let mut interviewed = std::collections::HashSet::new();
+    for revision in records::latest_of_kind(session, Kind::InterviewNote).await? {
+        let body = records::body::<InterviewNoteBody>(&revision)?;
+        if let (Some(pid), false) = (revision.participant, body.text.trim().is_empty()) {
+            interviewed.insert(pid);
+        }
+    }
+    Ok((consented, interviewed))
+}

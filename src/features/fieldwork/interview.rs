@@ -1,0 +1,298 @@
+//! The interview: the group's topic guide as a question list with probes, notes per question
+//! (timestamped, flagged), free notes, elapsed time, and audio when consent allows.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use attune_core::consent::evaluate;
+use attune_core::fieldwork::{InterviewNoteBody, NoteFlag};
+use attune_core::protocol::{InterviewGuide, default_protocol};
+use attune_core::{Kind, Links, ParticipantId, RecordId, Revision, VisitId};
+use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
+
+use super::data::{self, Participant};
+use crate::components::autosave_text::AutosavedText;
+use crate::records::Chain;
+use crate::session::{now, use_sessions};
+
+/// The interview of one participant in a visit.
+#[component]
+pub fn InterviewPage() -> impl IntoView {
+    let sessions = use_sessions();
+    let params = use_params_map();
+    let ids = move || {
+        params.with(|p| {
+            let visit = p.get("visit")?.parse::<VisitId>().ok()?;
+            let participant = p.get("participant")?.parse::<ParticipantId>().ok()?;
+            Some((visit, participant))
+        })
+    };
+    let loaded = LocalResource::new(move || {
+        let ids = ids();
+        async move {
+            let session = sessions.current().ok_or("Locked")?;
+            let (visit, participant) = ids.ok_or("This address is not valid.")?;
+            let who = data::participants(&session)
+                .await?
+                .into_iter()
+                .find(|p| p.id == participant)
+                .ok_or("No such participant.")?;
+            let contents = data::visit_contents(&session, visit).await?;
+            let protocol = default_protocol();
+            let form = protocol
+                .consent_form_for(&who.body.group)
+                .ok_or("This group has no consent form.")?;
+            let outcome = contents
+                .consent_of(participant)
+                .map(|(_, b)| evaluate(form, &b.answers));
+            if !outcome.as_ref().is_some_and(|o| o.may_proceed) {
+                return Err("Consent is needed before the interview. Go back to the visit and record consent first.".to_string());
+            }
+            let notes: Vec<(Revision, InterviewNoteBody)> = contents
+                .notes
+                .into_iter()
+                .filter(|(r, _)| r.participant == Some(participant))
+                .collect();
+            Ok((visit, who, notes, outcome.is_some_and(|o| o.audio_allowed)))
+        }
+    });
+    view! {
+        <Suspense fallback=|| view! { <p>"Opening the interview..."</p> }>
+            {move || loaded.get().map(|r| match r {
+                Err(message) => view! { <p class="notice error" role="alert" data-testid="interview-blocked">{message}</p> }.into_any(),
+                Ok((visit, who, notes, audio_allowed)) => view! {
+                    <Interview visit=visit participant=who notes=notes audio_allowed=audio_allowed />
+                }.into_any(),
+            })}
+        </Suspense>
+    }
+}
+
+/// One note being written: its record chain and its current body.
+#[derive(Clone)]
+struct NoteState {
+    chain: Chain,
+    body: Rc<RefCell<InterviewNoteBody>>,
+}
+
+impl NoteState {
+    async fn save(
+        &self,
+        sessions: crate::session::Sessions,
+    ) -> Result<attune_core::Timestamp, String> {
+        let body = {
+            let mut b = self.body.borrow_mut();
+            b.updated = now();
+            b.clone()
+        };
+        self.chain.save(sessions, &body).await
+    }
+}
+
+#[component]
+fn Interview(
+    visit: VisitId,
+    participant: Participant,
+    notes: Vec<(Revision, InterviewNoteBody)>,
+    audio_allowed: bool,
+) -> impl IntoView {
+    let sessions = use_sessions();
+    let protocol = default_protocol();
+    let Some(guide) = protocol.guide_for(&participant.body.group) else {
+        return view! { <p class="notice">"This group has no interview guide in the study protocol."</p> }.into_any();
+    };
+    let started = now();
+    let elapsed = RwSignal::new(0i64);
+    if let Ok(handle) = set_interval_with_handle(
+        move || {
+            elapsed.try_set((now().0 - started.0) / 1000);
+        },
+        std::time::Duration::from_secs(1),
+    ) {
+        on_cleanup(move || handle.clear());
+    }
+    let current = RwSignal::new(
+        guide
+            .sections
+            .first()
+            .and_then(|s| s.questions.first())
+            .map(|q| q.id.clone()),
+    );
+    // One note per question (None: free notes), kept across switches so each save follows
+    // the previous one.
+    let participant_id = participant.id;
+    let states: Rc<RefCell<HashMap<Option<String>, NoteState>>> = Rc::new(RefCell::new(
+        notes
+            .into_iter()
+            .map(|(head, body)| {
+                let key = body.question_id.clone();
+                let chain = Chain::new(
+                    head.record_id,
+                    Kind::InterviewNote,
+                    head.links(),
+                    Some(head),
+                );
+                (
+                    key,
+                    NoteState {
+                        chain,
+                        body: Rc::new(RefCell::new(body)),
+                    },
+                )
+            })
+            .collect(),
+    ));
+    let has_notes = RwSignal::new(
+        states
+            .borrow()
+            .iter()
+            .filter(|(_, s)| !s.body.borrow().text.trim().is_empty())
+            .map(|(k, _)| k.clone())
+            .collect::<Vec<_>>(),
+    );
+    let state_for = {
+        let states = states.clone();
+        let guide_id = guide.id.clone();
+        move |question: Option<String>| -> NoteState {
+            states
+                .borrow_mut()
+                .entry(question.clone())
+                .or_insert_with(|| {
+                    let links = Links {
+                        participant: Some(participant_id),
+                        visit: Some(visit),
+                        protocol: Some(default_protocol().reference()),
+                    };
+                    NoteState {
+                        chain: Chain::new(RecordId::new(now()), Kind::InterviewNote, links, None),
+                        body: Rc::new(RefCell::new(InterviewNoteBody {
+                            guide_id: guide_id.clone(),
+                            question_id: question,
+                            text: String::new(),
+                            flags: Vec::new(),
+                            started_at_ms: None,
+                            updated: now(),
+                        })),
+                    }
+                })
+                .clone()
+        }
+    };
+    let state_for = StoredValue::new_local(state_for);
+    let question_list = question_list(guide, current, has_notes);
+    let editor = move || {
+        let question = current.get();
+        let state = state_for.with_value(|f| f(question.clone()));
+        let text = guide
+            .sections
+            .iter()
+            .flat_map(|s| &s.questions)
+            .find(|q| Some(&q.id) == question.as_ref());
+        let (title, probes) = match text {
+            Some(q) => (q.text.clone(), q.probes.clone()),
+            None => ("Free notes".to_string(), vec![]),
+        };
+        let initial = state.body.borrow().text.clone();
+        let flags = RwSignal::new(state.body.borrow().flags.clone());
+        let save = {
+            let state = state.clone();
+            let question = question.clone();
+            move |text: String| {
+                let state = state.clone();
+                let question = question.clone();
+                async move {
+                    let empty = text.trim().is_empty();
+                    state.body.borrow_mut().text = text;
+                    let at = state.save(sessions).await?;
+                    has_notes.try_update(|v| {
+                        v.retain(|q| *q != question);
+                        if !empty {
+                            v.push(question);
+                        }
+                    });
+                    Ok(at)
+                }
+            }
+        };
+        let toggle = move |flag: NoteFlag| {
+            let state = state.clone();
+            move |_| {
+                let on = !flags.get_untracked().contains(&flag);
+                state.body.borrow_mut().flags.retain(|f| *f != flag);
+                if on {
+                    state.body.borrow_mut().flags.push(flag);
+                }
+                flags.set(state.body.borrow().flags.clone());
+                let state = state.clone();
+                leptos::task::spawn_local(async move {
+                    let _ = state.save(sessions).await;
+                });
+            }
+        };
+        view! {
+            <div class="question">
+                <h2>{title.clone()}</h2>
+                {(!probes.is_empty()).then(|| view! {
+                    <ul class="probes">{probes.into_iter().map(|p| view! { <li>{p}</li> }).collect_view()}</ul>
+                })}
+                <AutosavedText label="Notes".to_string() initial=initial save=save rows=10 placeholder="What they said. Saved as you type." />
+                <div class="flags" role="group" aria-label="Flags">
+                    {[(NoteFlag::Quote, "Quote"), (NoteFlag::FollowUp, "Follow up"), (NoteFlag::Safeguarding, "Safeguarding concern")].into_iter().map(|(flag, label)| view! {
+                        <button type="button" class="button flag" class:on=move || flags.get().contains(&flag)
+                            class:danger=flag == NoteFlag::Safeguarding
+                            aria-pressed=move || flags.get().contains(&flag).to_string()
+                            on:click=toggle(flag)>{label}</button>
+                    }).collect_view()}
+                </div>
+            </div>
+        }
+    };
+    view! {
+        <section class="panel interview" aria-labelledby="interview-heading">
+            <div class="interview-head">
+                <h1 id="interview-heading">{format!("Interview: {}", participant.label())}</h1>
+                <span class="elapsed" aria-label="Time since the interview started">
+                    {move || format!("{:02}:{:02}", elapsed.get() / 60, elapsed.get() % 60)}
+                </span>
+            </div>
+            {audio_allowed.then(|| view! { <p class="muted" data-testid="audio-allowed">"Audio recording agreed."</p> })}
+            <div class="interview-body">
+                <nav class="question-list" aria-label="Questions">{question_list}</nav>
+                <div class="question-pane">{editor}</div>
+            </div>
+        </section>
+        <div class="actions"><a class="button primary" href=format!("/visits/{visit}")>"Back to visit"</a></div>
+    }.into_any()
+}
+
+fn question_list(
+    guide: &'static InterviewGuide,
+    current: RwSignal<Option<String>>,
+    has_notes: RwSignal<Vec<Option<String>>>,
+) -> impl IntoView {
+    let item = move |id: Option<String>, text: String| {
+        let (a, b, c) = (id.clone(), id.clone(), id);
+        view! {
+            <li>
+                <button type="button" class="question-link" class:current=move || current.get() == a
+                    aria-current=move || (current.get() == b).then_some("true")
+                    on:click=move |_| current.set(c.clone())>
+                    <span>{text}</span>
+                    {
+                        let id = b.clone();
+                        move || has_notes.get().contains(&id).then(|| view! { <span class="has-notes" aria-label="has notes">"\u{25cf}"</span> })
+                    }
+                </button>
+            </li>
+        }
+    };
+    view! {
+        {guide.sections.iter().map(|section| view! {
+            <h3>{section.title.clone()}</h3>
+            <ul>{section.questions.iter().map(|q| item(Some(q.id.clone()), q.text.clone())).collect_view()}</ul>
+        }).collect_view()}
+        <ul>{item(None, "Free notes".to_string())}</ul>
+    }
+}

@@ -1,0 +1,340 @@
+//! Participants: the searchable list, adding one with the next code of their group, and a
+//! participant's page with consent status, visits and withdrawal.
+
+use attune_core::fieldwork::{ParticipantBody, ParticipantStatus, WithdrawalBody};
+use attune_core::protocol::{default_protocol, next_code};
+use attune_core::{Kind, Links, ParticipantId, RecordId};
+use leptos::prelude::*;
+use leptos_router::hooks::{use_navigate, use_params_map};
+
+use super::data::{self, Participant, participant_record};
+use crate::records::Chain;
+use crate::session::{now, use_sessions};
+
+/// The list of participants with a search box and "New participant".
+#[component]
+pub fn ParticipantsPage() -> impl IntoView {
+    let sessions = use_sessions();
+    let query = RwSignal::new(String::new());
+    let list = LocalResource::new(move || async move {
+        let session = sessions.current().ok_or("Locked")?;
+        data::participants(&session).await
+    });
+    let protocol = default_protocol();
+    view! {
+        <section class="panel" aria-labelledby="participants-heading">
+            <h1 id="participants-heading">"Participants"</h1>
+            <label class="field">
+                <span>"Search by code, name or group"</span>
+                <input type="search" prop:value=move || query.get()
+                    on:input=move |ev| query.set(event_target_value(&ev)) />
+            </label>
+            <Suspense fallback=|| view! { <p>"Opening..."</p> }>
+                {move || list.get().map(|result| match result {
+                    Err(message) => view! { <p class="notice error" role="alert">{message}</p> }.into_any(),
+                    Ok(all) => {
+                        let q = query.get().trim().to_lowercase();
+                        let shown: Vec<Participant> = all.into_iter().filter(|p| {
+                            let group = protocol.group(&p.body.group).map(|g| g.name.to_lowercase()).unwrap_or_default();
+                            q.is_empty() || p.label().to_lowercase().contains(&q) || group.contains(&q)
+                        }).collect();
+                        if shown.is_empty() {
+                            view! { <p class="empty">"No participants yet."</p> }.into_any()
+                        } else {
+                            view! {
+                                <ul class="rows">
+                                    {shown.into_iter().map(|p| {
+                                        let group = protocol.group(&p.body.group).map(|g| g.name.clone()).unwrap_or_else(|| p.body.group.clone());
+                                        let withdrawn = !p.is_active();
+                                        view! {
+                                            <li><a href=format!("/participants/{}", p.id)>
+                                                <strong>{p.label()}</strong>
+                                                <span class="muted">{group}</span>
+                                                {withdrawn.then(|| view! { <span class="badge warn">"Withdrawn"</span> })}
+                                            </a></li>
+                                        }
+                                    }).collect_view()}
+                                </ul>
+                            }.into_any()
+                        }
+                    }
+                })}
+            </Suspense>
+        </section>
+        <div class="actions">
+            <a class="button primary" href="/participants/new">"New participant"</a>
+        </div>
+    }
+}
+
+/// Adds a participant with the next pseudonymous code of their group.
+#[component]
+pub fn NewParticipantPage() -> impl IntoView {
+    let sessions = use_sessions();
+    let protocol = default_protocol();
+    let group = RwSignal::new(None::<String>);
+    let name = RwSignal::new(String::new());
+    let link = RwSignal::new(None::<ParticipantId>);
+    let error = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    let existing = LocalResource::new(move || async move {
+        let session = sessions.current().ok_or("Locked")?;
+        data::participants(&session).await
+    });
+    let navigate = use_navigate();
+    let create = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let Some(group_id) = group.get_untracked() else {
+            error.set(Some("Choose the participant's group.".into()));
+            return;
+        };
+        let Some(g) = protocol.group(&group_id) else {
+            return;
+        };
+        let all = existing
+            .get_untracked()
+            .and_then(Result::ok)
+            .unwrap_or_default();
+        let codes: Vec<&str> = all.iter().map(|p| p.body.code.as_str()).collect();
+        let code = next_code(&g.code_prefix, &codes);
+        let trimmed = name.get_untracked().trim().to_string();
+        let body = ParticipantBody {
+            code,
+            group: group_id,
+            name: (!trimmed.is_empty()).then_some(trimmed),
+            links: link.get_untracked().into_iter().collect(),
+            status: ParticipantStatus::Active,
+        };
+        let id = ParticipantId::new(now());
+        let links = Links {
+            participant: Some(id),
+            visit: None,
+            protocol: Some(protocol.reference()),
+        };
+        let chain = Chain::new(participant_record(id), Kind::Participant, links, None);
+        busy.set(true);
+        let navigate = navigate.clone();
+        leptos::task::spawn_local(async move {
+            match chain.save(sessions, &body).await {
+                Ok(_) => navigate(&format!("/participants/{id}"), Default::default()),
+                Err(message) => {
+                    error.try_set(Some(message));
+                    busy.try_set(false);
+                }
+            }
+        });
+    };
+    let link_options = move || {
+        let linked_group = group
+            .get()
+            .and_then(|g| protocol.group(&g))
+            .and_then(|g| g.links_to.clone())?;
+        let candidates: Vec<Participant> = existing
+            .get()?
+            .ok()?
+            .into_iter()
+            .filter(|p| p.is_active() && p.body.group == linked_group)
+            .collect();
+        let label = protocol
+            .group(&linked_group)
+            .map(|g| g.name.clone())
+            .unwrap_or(linked_group);
+        Some(view! {
+            <fieldset class="choices">
+                <legend>{format!("Linked to ({label})")}</legend>
+                {if candidates.is_empty() {
+                    view! { <p class="muted">"Nobody in that group yet; you can link them later."</p> }.into_any()
+                } else {
+                    candidates.into_iter().map(|p| {
+                        let id = p.id;
+                        view! {
+                            <label class="choice" class:chosen=move || link.get() == Some(id)>
+                                <input type="radio" name="link" prop:checked=move || link.get() == Some(id)
+                                    on:change=move |_| link.set(Some(id)) />
+                                <span>{p.label()}</span>
+                            </label>
+                        }
+                    }).collect_view().into_any()
+                }}
+            </fieldset>
+        })
+    };
+    view! {
+        <form class="panel form" on:submit=create aria-labelledby="new-participant-heading">
+            <h1 id="new-participant-heading">"New participant"</h1>
+            <fieldset class="choices">
+                <legend>"Group"</legend>
+                {protocol.groups.iter().map(|g| {
+                    let id = g.id.clone();
+                    let id2 = id.clone();
+                    let id3 = id.clone();
+                    view! {
+                        <label class="choice" class:chosen=move || group.get().as_deref() == Some(id.as_str())>
+                            <input type="radio" name="group" prop:checked=move || group.get().as_deref() == Some(id2.as_str())
+                                on:change=move |_| { group.set(Some(id3.clone())); link.set(None); } />
+                            <span>{format!("{} ({}..)", g.name, g.code_prefix)}</span>
+                        </label>
+                    }
+                }).collect_view()}
+            </fieldset>
+            {link_options}
+            <label class="field">
+                <span>"Name (optional, kept only on this tablet)"</span>
+                <input type="text" autocomplete="off" maxlength="80" prop:value=move || name.get()
+                    on:input=move |ev| name.set(event_target_value(&ev)) />
+            </label>
+            <p class="hint">"Everything else uses the participant's code. The name never leaves this tablet."</p>
+            <Show when=move || error.get().is_some()>
+                <p class="notice error" role="alert">{move || error.get()}</p>
+            </Show>
+            <div class="form-actions">
+                <a class="button" href="/participants">"Cancel"</a>
+                <button type="submit" class="button primary" disabled=move || busy.get()>"Create participant"</button>
+            </div>
+        </form>
+    }
+}
+
+/// One participant: code, group, links, consent, visits and withdrawal.
+#[component]
+pub fn ParticipantPage() -> impl IntoView {
+    let sessions = use_sessions();
+    let params = use_params_map();
+    let id = move || params.with(|p| p.get("id").and_then(|s| s.parse::<ParticipantId>().ok()));
+    let version = RwSignal::new(0u32);
+    let loaded = LocalResource::new(move || {
+        let id = id();
+        version.track();
+        async move {
+            let session = sessions.current().ok_or("Locked")?;
+            let id = id.ok_or("This participant's address is not valid.")?;
+            let all = data::participants(&session).await?;
+            let visits = data::visits(&session).await?;
+            let me = all
+                .iter()
+                .find(|p| p.id == id)
+                .cloned()
+                .ok_or("No such participant on this tablet.")?;
+            let mine: Vec<data::Visit> = visits
+                .into_iter()
+                .filter(|v| v.body.participants.contains(&id))
+                .collect();
+            Ok::<_, String>((me, all, mine))
+        }
+    });
+    let protocol = default_protocol();
+    view! {
+        <Suspense fallback=|| view! { <p>"Opening..."</p> }>
+            {move || loaded.get().map(|result| match result {
+                Err(message) => view! { <p class="notice error" role="alert">{message}</p> }.into_any(),
+                Ok((me, all, visits)) => {
+                    let group = protocol.group(&me.body.group).map(|g| g.name.clone()).unwrap_or_default();
+                    let links: Vec<String> = me.body.links.iter()
+                        .filter_map(|l| all.iter().find(|p| p.id == *l).map(Participant::label))
+                        .collect();
+                    let linked_from: Vec<String> = all.iter()
+                        .filter(|p| p.body.links.contains(&me.id))
+                        .map(Participant::label).collect();
+                    let active = me.is_active();
+                    view! {
+                        <section class="panel" aria-labelledby="participant-heading">
+                            <h1 id="participant-heading">{me.label()}</h1>
+                            <dl class="facts">
+                                <dt>"Group"</dt><dd>{group}</dd>
+                                <dt>"Status"</dt><dd data-testid="participant-status">{if active { "Taking part" } else { "Withdrawn" }}</dd>
+                                <dt>"Linked to"</dt><dd>{if links.is_empty() && linked_from.is_empty() { "Nobody".to_string() } else { [links, linked_from].concat().join(", ") }}</dd>
+                                <dt>"Visits"</dt><dd>{visits.len().to_string()}</dd>
+                            </dl>
+                            <ul class="rows">
+                                {visits.into_iter().map(|v| view! {
+                                    <li><a href=format!("/visits/{}", v.id)>{super::visits::visit_title(&v)}</a></li>
+                                }).collect_view()}
+                            </ul>
+                        </section>
+                        {active.then(|| view! { <Withdraw participant=me.clone() on_done=Callback::new(move |()| version.update(|v| *v += 1)) /> })}
+                    }.into_any()
+                }
+            })}
+        </Suspense>
+    }
+}
+
+/// Withdrawal: stop and keep the data so far, or stop and withdraw the data.
+#[component]
+fn Withdraw(participant: Participant, on_done: Callback<()>) -> impl IntoView {
+    let sessions = use_sessions();
+    let open = RwSignal::new(false);
+    let keep = RwSignal::new(None::<bool>);
+    let reason = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<String>);
+    let participant = StoredValue::new_local(participant);
+    let confirm = move |_| {
+        let Some(keep_data) = keep.get_untracked() else {
+            error.set(Some(
+                "Choose what happens to the data collected so far.".into(),
+            ));
+            return;
+        };
+        let p = participant.get_value();
+        let reason = reason.get_untracked().trim().to_string();
+        leptos::task::spawn_local(async move {
+            let at = now();
+            let withdrawal = WithdrawalBody {
+                participant: p.id,
+                keep_data,
+                reason: (!reason.is_empty()).then_some(reason),
+                at,
+            };
+            let links = Links {
+                participant: Some(p.id),
+                visit: None,
+                protocol: Some(default_protocol().reference()),
+            };
+            let record = Chain::new(RecordId::new(at), Kind::Withdrawal, links, None);
+            let mut body = p.body.clone();
+            body.status = ParticipantStatus::Withdrawn;
+            let result = async {
+                record.save(sessions, &withdrawal).await?;
+                p.chain().save(sessions, &body).await
+            }
+            .await;
+            match result {
+                Ok(_) => on_done.run(()),
+                Err(message) => {
+                    error.try_set(Some(message));
+                }
+            }
+        });
+    };
+    view! {
+        <section class="panel" aria-labelledby="withdraw-heading">
+            <h2 id="withdraw-heading">"Withdrawal"</h2>
+            <Show when=move || open.get() fallback=move || view! {
+                <button class="button" on:click=move |_| open.set(true)>"Withdraw"</button>
+            }>
+                <fieldset class="choices stacked">
+                    <legend>"What happens to what they have said so far?"</legend>
+                    <label class="choice" class:chosen=move || keep.get() == Some(true)>
+                        <input type="radio" name="keep" on:change=move |_| keep.set(Some(true)) />
+                        <span>"Stop taking part, keep the data collected so far"</span>
+                    </label>
+                    <label class="choice" class:chosen=move || keep.get() == Some(false)>
+                        <input type="radio" name="keep" on:change=move |_| keep.set(Some(false)) />
+                        <span>"Stop taking part and withdraw their data"</span>
+                    </label>
+                </fieldset>
+                <label class="field">
+                    <span>"Reason (optional)"</span>
+                    <input type="text" prop:value=move || reason.get() on:input=move |ev| reason.set(event_target_value(&ev)) />
+                </label>
+                <Show when=move || error.get().is_some()>
+                    <p class="notice error" role="alert">{move || error.get()}</p>
+                </Show>
+                <div class="form-actions">
+                    <button class="button" on:click=move |_| open.set(false)>"Cancel"</button>
+                    <button class="button danger" on:click=confirm>"Confirm withdrawal"</button>
+                </div>
+            </Show>
+        </section>
+    }
+}

@@ -1,0 +1,51 @@
+// Steps of a field visit, as a fieldworker does them.
+import { expect, type Page } from '@playwright/test';
+
+export async function nav(page: Page, name: string): Promise<void> {
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name, exact: true }).click();
+}
+
+/** Creates a participant in a group ("Carers", "Children", ...) and returns their code. */
+export async function newParticipant(page: Page, group: string, name?: string): Promise<string> {
+  await nav(page, 'Participants');
+  await page.getByRole('link', { name: 'New participant' }).click();
+  await page.getByRole('radio', { name: new RegExp(`^${group} `) }).check();
+  if (name) await page.getByLabel('Name (optional, kept only on this tablet)').fill(name);
+  await page.getByRole('button', { name: 'Create participant' }).click();
+  const heading = page.getByRole('heading', { level: 1 });
+  await expect(heading).toHaveText(/^[A-Z]\d\d/);
+  return ((await heading.textContent()) ?? '').slice(0, 3);
+}
+
+/** Starts a visit at home with these participants (labels as listed). */
+export async function startVisit(page: Page, who: string[]): Promise<void> {
+  await nav(page, 'Home');
+  await page.getByRole('link', { name: 'Start visit' }).click();
+  for (const w of who) await page.getByRole('checkbox', { name: new RegExp(`^${w}`) }).check();
+  await page.getByRole('radio', { name: 'Home' }).check();
+  await page.getByRole('button', { name: 'Start visit' }).click();
+  await expect(page.getByRole('heading', { name: '1 Consent' })).toBeVisible();
+}
+
+/** Answers every consent item: yes, except the item texts matched by `no`. */
+export async function answerConsent(page: Page, no: RegExp[] = []): Promise<void> {
+  const items = page.locator('fieldset.consent-item');
+  const n = await items.count();
+  expect(n).toBeGreaterThan(5);
+  for (let i = 0; i < n; i++) {
+    const item = items.nth(i);
+    const text = (await item.locator('legend').textContent()) ?? '';
+    const answer = no.some((r) => r.test(text)) ? 'No' : 'Yes';
+    await item.getByRole('radio', { name: answer }).check();
+  }
+}
+
+/** Signs in the signature box with a few strokes. */
+export async function sign(page: Page): Promise<void> {
+  const box = await page.getByLabel('Signature: sign here with a finger').boundingBox();
+  if (!box) throw new Error('no signature box');
+  await page.mouse.move(box.x + 20, box.y + box.height / 2);
+  await page.mouse.down();
+  for (let i = 1; i <= 10; i++) await page.mouse.move(box.x + 20 + i * 25, box.y + box.height / 2 + (i % 2 ? -30 : 30));
+  await page.mouse.up();
+}

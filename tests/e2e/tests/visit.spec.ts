@@ -1,0 +1,129 @@
+// A fieldworker's day: participants, a visit, consent, the interview, safeguarding, closing.
+import { test, expect, type Page } from '@playwright/test';
+import AxeBuilder from '@axe-core/playwright';
+import { startServer, type RunningServer } from '../support/server';
+import { screenshots, waitForOfflineReady } from '../support/app';
+import { createProfile, unlock } from '../support/profile';
+import { answerConsent, nav, newParticipant, sign, startVisit } from '../support/visit';
+
+let server: RunningServer;
+test.beforeAll(async () => { server = await startServer(); });
+test.afterAll(async () => { await server.stop(); });
+
+/** No serious or critical accessibility violation on the screen shown. */
+async function accessible(page: Page, screen: string) {
+  const results = await new AxeBuilder({ page }).analyze();
+  const bad = results.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  expect(bad.map((v) => `${screen}: ${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`)).toEqual([]);
+}
+
+test('a whole carer visit: consent, notes with a safeguarding flag, close, then offline', async ({ page, context }) => {
+  await page.goto(server.url);
+  await waitForOfflineReady(page);
+  await createProfile(page);
+  await accessible(page, 'home');
+
+  const code = await newParticipant(page, 'Carers', 'Dana');
+  expect(code).toBe('C01');
+  await accessible(page, 'participant');
+  await screenshots(page, 'participant');
+  await nav(page, 'Participants');
+  await expect(page.getByRole('link', { name: /C01 \(Dana\)/ })).toBeVisible();
+  await accessible(page, 'participants');
+
+  await startVisit(page, ['C01']);
+  await accessible(page, 'visit hub');
+  await screenshots(page, 'visit-hub');
+  await expect(page.getByText('Needs consent first')).toBeVisible();
+
+  await page.getByRole('link', { name: /Consent: C01/ }).click();
+  await answerConsent(page);
+  await sign(page);
+  await accessible(page, 'consent');
+  await screenshots(page, 'consent');
+  await page.getByRole('button', { name: 'Save consent' }).click();
+  await expect(page.getByText('Consent given')).toBeVisible();
+
+  await page.getByRole('link', { name: /Interview: C01/ }).click();
+  await expect(page.getByTestId('audio-allowed')).toBeVisible();
+  const questions = page.getByRole('navigation', { name: 'Questions' }).getByRole('button');
+  const notes = ['She found being filmed strange at first.', 'The review showed her the baby smiling back.', 'Mentions a neighbour shouting at the children.'];
+  for (let i = 0; i < 3; i++) {
+    await questions.nth(i).click();
+    await page.getByLabel('Notes').fill(notes[i]);
+    await expect(page.getByTestId('save-status')).toContainText('Saved on this tablet');
+    if (i === 2) await page.getByRole('button', { name: 'Safeguarding concern' }).click();
+  }
+  await expect(page.getByRole('button', { name: 'Safeguarding concern' })).toHaveAttribute('aria-pressed', 'true');
+  // Back to the first question: the note is still there.
+  await questions.nth(0).click();
+  await expect(page.getByLabel('Notes')).toHaveValue(notes[0]);
+  await accessible(page, 'interview');
+  await screenshots(page, 'interview');
+  await page.getByRole('link', { name: 'Back to visit' }).click();
+
+  await page.getByRole('link', { name: /Your reflections/ }).click();
+  await page.getByLabel('Your reflections on this visit').fill('Warm welcome; the flat was cold.');
+  await expect(page.getByTestId('save-status')).toContainText('Saved on this tablet');
+  await page.getByRole('link', { name: 'Back to visit' }).click();
+
+  await page.getByRole('link', { name: /Summary and close/ }).click();
+  const safeguarding = page.getByTestId('safeguarding');
+  await expect(safeguarding).toBeVisible();
+  await expect(safeguarding).toContainText('neighbour shouting');
+  // The flag comes first on the page, before the summary.
+  const first = await page.locator('main section').first().getAttribute('data-testid');
+  expect(first).toBe('safeguarding');
+  await expect(page.getByRole('button', { name: 'Close visit' })).toBeDisabled();
+  await expect(page.getByTestId('notes-count')).toHaveText('3');
+  await accessible(page, 'close visit');
+  await screenshots(page, 'close-visit');
+  await page.getByRole('button', { name: 'I have followed these steps' }).click();
+  await expect(page.getByTestId('acknowledged')).toBeVisible();
+  await page.getByRole('button', { name: 'Close visit' }).click();
+  await page.getByRole('button', { name: 'Yes, close the visit' }).click();
+  await expect(page.getByTestId('visit-closed')).toBeVisible();
+
+  // Offline, after a reload: everything is there.
+  await context.setOffline(true);
+  await page.reload();
+  await unlock(page);
+  await expect(page.getByTestId('progress-carers')).toContainText('1 of 9');
+  await screenshots(page, 'dashboard');
+  await page.getByRole('link', { name: /Closed/ }).click();
+  await page.getByRole('link', { name: /Interview: C01/ }).click();
+  await page.getByRole('navigation', { name: 'Questions' }).getByRole('button').nth(2).click();
+  await expect(page.getByLabel('Notes')).toHaveValue(notes[2]);
+  await context.setOffline(false);
+});
+
+test('a required consent item answered no blocks the interview', async ({ page }) => {
+  await page.goto(server.url);
+  await createProfile(page);
+  await newParticipant(page, 'Managers');
+  await startVisit(page, ['M01']);
+  await page.getByRole('link', { name: /Consent: M01/ }).click();
+  await answerConsent(page, [/I agree to take part/]);
+  await expect(page.getByTestId('consent-blocked')).toBeVisible();
+  await page.getByLabel('Verbal consent, witnessed').check();
+  await page.getByLabel('Why is consent verbal?').fill('Prefers not to sign');
+  await page.getByRole('button', { name: 'Save consent' }).click();
+  await expect(page.getByText('Not given')).toBeVisible();
+  await expect(page.getByRole('link', { name: /Interview: M01/ })).toHaveCount(0);
+  await expect(page.getByText('Needs consent first')).toBeVisible();
+});
+
+test('with audio consent no, the interview has no recording', async ({ page }) => {
+  await page.goto(server.url);
+  await createProfile(page);
+  await newParticipant(page, 'Professionals');
+  await startVisit(page, ['P01']);
+  await page.getByRole('link', { name: /Consent: P01/ }).click();
+  await answerConsent(page, [/audio recorded/]);
+  await sign(page);
+  await page.getByRole('button', { name: 'Save consent' }).click();
+  await page.getByRole('link', { name: /Interview: P01/ }).click();
+  await expect(page.getByRole('heading', { name: /Interview: P01/ })).toBeVisible();
+  await expect(page.getByTestId('audio-allowed')).toHaveCount(0);
+  await expect(page.getByRole('button', { name: 'Record' })).toHaveCount(0);
+});
