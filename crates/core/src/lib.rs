@@ -13,13 +13,14 @@
 //! - [`profile`], [`lock`], [`autosave`]: fieldworker profiles, auto-lock and the autosave
 //!   policy (decisions only; the app does the I/O).
 //! - [`protocol`]: the study protocol as data (groups, consent forms, guides, activities) and
-//!   the embedded default VIG protocol.
+//!   the embedded default VIG protocol; [`consent`]: what consent answers allow.
 //! - [`vault`]: the passphrase-protected vault key that encrypts record bodies and blob chunks
 //!   at rest.
 
 #![warn(missing_docs)]
 
 pub mod autosave;
+pub mod consent;
 pub mod encoding;
 mod hex;
 pub mod ids;
@@ -34,6 +35,7 @@ pub mod time;
 pub mod vault;
 
 pub use autosave::{Autosave, SaveAction, SaveStatus};
+pub use consent::{ConsentAnswers, ConsentOutcome};
 pub use encoding::DecodeError;
 pub use ids::{BlobId, DeviceId, ParseIdError, ParticipantId, ProfileId, RecordId, VisitId};
 pub use lock::{AutoLock, AutoLockMinutes};
