@@ -13,7 +13,8 @@
 //! - [`profile`], [`lock`], [`autosave`]: fieldworker profiles, auto-lock and the autosave
 //!   policy (decisions only; the app does the I/O).
 //! - [`protocol`]: the study protocol as data (groups, consent forms, guides, activities) and
-//!   the embedded default VIG protocol; [`consent`]: what consent answers allow.
+//!   the embedded default VIG protocol; [`consent`]: what consent answers allow;
+//!   [`fieldwork`]: the bodies of fieldwork records and dashboard progress.
 //! - [`vault`]: the passphrase-protected vault key that encrypts record bodies and blob chunks
 //!   at rest.
 
@@ -22,6 +23,7 @@
 pub mod autosave;
 pub mod consent;
 pub mod encoding;
+pub mod fieldwork;
 mod hex;
 pub mod ids;
 pub mod lock;
@@ -37,6 +39,10 @@ pub mod vault;
 pub use autosave::{Autosave, SaveAction, SaveStatus};
 pub use consent::{ConsentAnswers, ConsentOutcome};
 pub use encoding::DecodeError;
+pub use fieldwork::{
+    AttachmentBody, ConsentBody, ConsentSignature, GroupProgress, InterviewNoteBody, NoteFlag,
+    ParticipantBody, ParticipantStatus, ReflectionBody, VisitBody, WithdrawalBody,
+};
 pub use ids::{BlobId, DeviceId, ParseIdError, ParticipantId, ProfileId, RecordId, VisitId};
 pub use lock::{AutoLock, AutoLockMinutes};
 pub use passphrase::{PassphraseCheck, Strength, passphrase_strength};
