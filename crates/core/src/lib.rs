@@ -12,30 +12,46 @@
 //!   every implementation must pass.
 //! - [`profile`], [`lock`], [`autosave`]: fieldworker profiles, auto-lock and the autosave
 //!   policy (decisions only; the app does the I/O).
+//! - [`protocol`]: the study protocol as data (groups, consent forms, guides, activities) and
+//!   the embedded default VIG protocol; [`consent`]: what consent answers allow;
+//!   [`fieldwork`]: the bodies of fieldwork records and dashboard progress.
 //! - [`vault`]: the passphrase-protected vault key that encrypts record bodies and blob chunks
 //!   at rest.
 
 #![warn(missing_docs)]
 
 pub mod autosave;
+pub mod consent;
 pub mod encoding;
+pub mod fieldwork;
 mod hex;
 pub mod ids;
 pub mod lock;
 pub mod notes;
 pub mod passphrase;
 pub mod profile;
+pub mod protocol;
 pub mod record;
 pub mod store;
 pub mod time;
 pub mod vault;
 
 pub use autosave::{Autosave, SaveAction, SaveStatus};
+pub use consent::{ConsentAnswers, ConsentOutcome};
 pub use encoding::DecodeError;
+pub use fieldwork::{
+    AttachmentBody, ConsentBody, ConsentSignature, GroupProgress, InterviewNoteBody, NoteFlag,
+    ParticipantBody, ParticipantStatus, ReflectionBody, VisitBody, WithdrawalBody,
+};
 pub use ids::{BlobId, DeviceId, ParseIdError, ParticipantId, ProfileId, RecordId, VisitId};
 pub use lock::{AutoLock, AutoLockMinutes};
 pub use passphrase::{PassphraseCheck, Strength, passphrase_strength};
 pub use profile::{NameError, Profile, human_bytes, validate_name};
+pub use protocol::{
+    Activity, ActivityKind, AssentScript, Card, ConsentForm, ConsentItem, ConsentRole,
+    DEFAULT_PROTOCOL_JSON, Group, GuideSection, InterviewGuide, PlaceType, Prompt, Protocol,
+    ProtocolError, Question, Safeguarding, default_protocol,
+};
 pub use record::{
     Authorship, ChainError, ContentHash, Kind, Links, ProtocolRef, Revision, latest, verify_chain,
 };

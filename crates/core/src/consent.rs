@@ -1,0 +1,259 @@
+//! Consent logic: what a participant's answers to a consent form allow.
+//!
+//! Each item of a [`ConsentForm`] is a separate yes/no. [`evaluate`] tells the consent screen
+//! whether every item is answered, whether the participant may take part (every required
+//! item "yes"), whether the interview may be audio recorded, and which items block or are
+//! still unanswered.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::protocol::{ConsentForm, ConsentRole};
+
+/// A participant's answers: consent item id to yes (`true`) or no (`false`). An item not in
+/// the map is unanswered.
+///
+/// Serialised as a JSON object, e.g. `{"audio-recording": false, "take-part": true}`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ConsentAnswers(pub BTreeMap<String, bool>);
+
+impl ConsentAnswers {
+    /// No answers yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records the answer to an item, replacing an earlier one.
+    pub fn set(&mut self, item_id: impl Into<String>, yes: bool) {
+        self.0.insert(item_id.into(), yes);
+    }
+
+    /// Forgets the answer to an item (it becomes unanswered again).
+    pub fn clear(&mut self, item_id: &str) {
+        self.0.remove(item_id);
+    }
+
+    /// The answer to an item: `Some(true)` for yes, `Some(false)` for no, `None` if
+    /// unanswered.
+    pub fn get(&self, item_id: &str) -> Option<bool> {
+        self.0.get(item_id).copied()
+    }
+}
+
+/// What a set of answers to a consent form allows.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConsentOutcome {
+    /// Every item of the form is answered, yes or no.
+    pub complete: bool,
+    /// Every required item is answered yes: the participant may take part.
+    pub may_proceed: bool,
+    /// The form's audio recording item is answered yes (otherwise the interview is notes
+    /// only).
+    pub audio_allowed: bool,
+    /// The ids of required items answered no, in form order.
+    pub blocking: Vec<String>,
+    /// The ids of items not answered yet, in form order.
+    pub unanswered: Vec<String>,
+}
+
+/// Evaluates `answers` against `form`. Answers to ids the form does not have are ignored.
+pub fn evaluate(form: &ConsentForm, answers: &ConsentAnswers) -> ConsentOutcome {
+    let mut outcome = ConsentOutcome::default();
+    for item in &form.items {
+        match answers.get(&item.id) {
+            None => outcome.unanswered.push(item.id.clone()),
+            Some(false) if item.required => outcome.blocking.push(item.id.clone()),
+            Some(yes) => {
+                if yes && item.role == ConsentRole::AudioRecording {
+                    outcome.audio_allowed = true;
+                }
+            }
+        }
+    }
+    outcome.complete = outcome.unanswered.is_empty();
+    outcome.may_proceed = form
+        .items
+        .iter()
+        .filter(|item| item.required)
+        .all(|item| answers.get(&item.id) == Some(true));
+    outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{ConsentItem, default_protocol};
+
+    fn item(id: &str, required: bool, role: ConsentRole) -> ConsentItem {
+        ConsentItem {
+            id: id.into(),
+            text: format!("{id} text"),
+            required,
+            role,
+        }
+    }
+
+    fn form() -> ConsentForm {
+        ConsentForm {
+            id: "consent-test".into(),
+            version: "1.0".into(),
+            title: "Test".into(),
+            withdrawal_deadline: None,
+            items: vec![
+                item("read", true, ConsentRole::Plain),
+                item("audio", false, ConsentRole::AudioRecording),
+                item("future", false, ConsentRole::FutureUse),
+                item("take-part", true, ConsentRole::Plain),
+            ],
+        }
+    }
+
+    fn answers(pairs: &[(&str, bool)]) -> ConsentAnswers {
+        let mut answers = ConsentAnswers::new();
+        for (id, yes) in pairs {
+            answers.set(*id, *yes);
+        }
+        answers
+    }
+
+    #[test]
+    fn all_yes_may_proceed_with_audio() {
+        let outcome = evaluate(
+            &form(),
+            &answers(&[
+                ("read", true),
+                ("audio", true),
+                ("future", true),
+                ("take-part", true),
+            ]),
+        );
+        assert_eq!(
+            outcome,
+            ConsentOutcome {
+                complete: true,
+                may_proceed: true,
+                audio_allowed: true,
+                blocking: vec![],
+                unanswered: vec![],
+            }
+        );
+    }
+
+    #[test]
+    fn a_required_no_blocks_and_is_named() {
+        let outcome = evaluate(
+            &form(),
+            &answers(&[
+                ("read", true),
+                ("audio", true),
+                ("future", true),
+                ("take-part", false),
+            ]),
+        );
+        assert!(outcome.complete);
+        assert!(!outcome.may_proceed);
+        assert_eq!(outcome.blocking, vec!["take-part".to_string()]);
+    }
+
+    #[test]
+    fn an_optional_no_does_not_block() {
+        let outcome = evaluate(
+            &form(),
+            &answers(&[
+                ("read", true),
+                ("audio", true),
+                ("future", false),
+                ("take-part", true),
+            ]),
+        );
+        assert!(outcome.complete && outcome.may_proceed);
+        assert!(outcome.blocking.is_empty());
+    }
+
+    #[test]
+    fn no_to_audio_means_a_notes_only_interview_not_a_blocked_one() {
+        let outcome = evaluate(
+            &form(),
+            &answers(&[
+                ("read", true),
+                ("audio", false),
+                ("future", true),
+                ("take-part", true),
+            ]),
+        );
+        assert!(outcome.may_proceed);
+        assert!(!outcome.audio_allowed);
+    }
+
+    #[test]
+    fn audio_is_not_allowed_until_the_audio_item_is_answered_yes() {
+        let unanswered = evaluate(&form(), &answers(&[("read", true), ("take-part", true)]));
+        assert!(!unanswered.audio_allowed);
+        // A "yes" to another item never switches audio on.
+        let others_yes = evaluate(
+            &form(),
+            &answers(&[("read", true), ("future", true), ("take-part", true)]),
+        );
+        assert!(!others_yes.audio_allowed);
+    }
+
+    #[test]
+    fn unanswered_items_are_listed_in_form_order_and_required_ones_hold_consent_back() {
+        let outcome = evaluate(&form(), &answers(&[("audio", true)]));
+        assert!(!outcome.complete);
+        assert!(!outcome.may_proceed);
+        assert!(outcome.audio_allowed);
+        assert!(outcome.blocking.is_empty());
+        assert_eq!(outcome.unanswered, vec!["read", "future", "take-part"]);
+
+        // Only optional items left unanswered: may proceed, but the form is not complete.
+        let optional_left = evaluate(&form(), &answers(&[("read", true), ("take-part", true)]));
+        assert!(optional_left.may_proceed);
+        assert!(!optional_left.complete);
+        assert_eq!(optional_left.unanswered, vec!["audio", "future"]);
+    }
+
+    #[test]
+    fn answers_to_items_the_form_does_not_have_are_ignored() {
+        let outcome = evaluate(
+            &form(),
+            &answers(&[
+                ("read", true),
+                ("audio", false),
+                ("future", false),
+                ("take-part", true),
+                ("old-item", false),
+            ]),
+        );
+        assert!(outcome.complete && outcome.may_proceed);
+    }
+
+    #[test]
+    fn a_carer_who_says_yes_to_every_required_item_may_proceed_on_the_default_form() {
+        let form = default_protocol().consent_form_for("carers").unwrap();
+        let mut answers = ConsentAnswers::new();
+        for item in form.items.iter().filter(|item| item.required) {
+            answers.set(item.id.clone(), true);
+        }
+        let outcome = evaluate(form, &answers);
+        assert!(outcome.may_proceed);
+        assert!(!outcome.audio_allowed);
+        assert_eq!(
+            outcome.unanswered,
+            vec!["audio-recording", "future-use", "child-invitation"]
+        );
+    }
+
+    #[test]
+    fn answers_serialise_as_a_plain_object() {
+        let answers = answers(&[("take-part", true), ("audio", false)]);
+        let json = serde_json::to_string(&answers).unwrap();
+        assert_eq!(json, r#"{"audio":false,"take-part":true}"#);
+        assert_eq!(
+            serde_json::from_str::<ConsentAnswers>(&json).unwrap(),
+            answers
+        );
+    }
+}

@@ -1,0 +1,455 @@
+//! The bodies of fieldwork records (participants, visits, consent, interview notes,
+//! reflections, withdrawals, attachments) and the dashboard's progress against the
+//! protocol's recruitment targets.
+//!
+//! Each body is serialised as JSON and stored as a [`Revision`] body of the matching
+//! [`Kind`]. Bodies accept unknown fields and fill missing optional ones, so a record
+//! written by a newer version of the app can still be read by an older one.
+//!
+//! [`Revision`]: crate::Revision
+//! [`Kind`]: crate::Kind
+
+use std::collections::HashSet;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::consent::ConsentAnswers;
+use crate::ids::{BlobId, ParticipantId};
+use crate::protocol::Protocol;
+use crate::time::Timestamp;
+
+/// Whether a participant is still taking part.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ParticipantStatus {
+    /// Taking part.
+    #[default]
+    Active,
+    /// Withdrew (see the [`WithdrawalBody`] record). Their code is never given out again.
+    Withdrawn,
+}
+
+/// A participant ([`Kind::Participant`](crate::Kind::Participant)).
+///
+/// `Debug` output leaves out the name.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParticipantBody {
+    /// The pseudonymous code, e.g. `C07` (see [`next_code`](crate::protocol::next_code)).
+    pub code: String,
+    /// The protocol group id, e.g. `carers`.
+    pub group: String,
+    /// The participant's real name, optional and for this device only: it must never be
+    /// synced or exported (see [`ParticipantBody::without_name`]).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Linked participants: a child's carer, a professional's manager.
+    #[serde(default)]
+    pub links: Vec<ParticipantId>,
+    /// Whether the participant is still taking part.
+    #[serde(default)]
+    pub status: ParticipantStatus,
+}
+
+impl ParticipantBody {
+    /// Whether the participant is still taking part.
+    pub fn is_active(&self) -> bool {
+        self.status == ParticipantStatus::Active
+    }
+
+    /// The same participant without the real name: what may leave the device.
+    pub fn without_name(&self) -> ParticipantBody {
+        ParticipantBody {
+            name: None,
+            ..self.clone()
+        }
+    }
+
+    /// The name if there is one, otherwise the code: how the participant is shown to the
+    /// fieldworker on this device.
+    pub fn display_name(&self) -> &str {
+        self.name
+            .as_deref()
+            .filter(|name| !name.trim().is_empty())
+            .unwrap_or(&self.code)
+    }
+}
+
+impl fmt::Debug for ParticipantBody {
+    // The name is personal data: never print it, so it cannot end up in logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ParticipantBody")
+            .field("code", &self.code)
+            .field("group", &self.group)
+            .field("name", &self.name.as_ref().map(|_| "<hidden>"))
+            .field("links", &self.links)
+            .field("status", &self.status)
+            .finish()
+    }
+}
+
+/// A visit ([`Kind::Visit`](crate::Kind::Visit)): a session with one or more participants.
+/// The fieldworker is the revision's author.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VisitBody {
+    /// When the visit takes place.
+    pub date: Timestamp,
+    /// The protocol place type id, e.g. `home`.
+    pub place_type: String,
+    /// The participants present.
+    #[serde(default)]
+    pub participants: Vec<ParticipantId>,
+    /// When the fieldworker closed the visit; `None` while open.
+    #[serde(default)]
+    pub closed: Option<Timestamp>,
+    /// When the fieldworker acknowledged the safeguarding steps for the visit's flagged
+    /// items; `None` if not (yet) acknowledged.
+    #[serde(default)]
+    pub safeguarding_acknowledged: Option<Timestamp>,
+}
+
+impl VisitBody {
+    /// Whether the visit can be closed: a visit with a safeguarding flag must have the
+    /// safeguarding steps acknowledged first.
+    pub fn may_close(&self, has_safeguarding_flags: bool) -> bool {
+        !has_safeguarding_flags || self.safeguarding_acknowledged.is_some()
+    }
+}
+
+/// How an adult signed a consent form.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ConsentSignature {
+    /// A signature drawn on screen, as a PNG.
+    Drawn {
+        /// The PNG image, base64-encoded.
+        png_base64: String,
+    },
+    /// Verbal consent, witnessed by the fieldworker.
+    VerbalWitnessed {
+        /// Why the participant did not sign (e.g. "remote interview", "prefers not to
+        /// write").
+        reason: String,
+    },
+}
+
+impl fmt::Debug for ConsentSignature {
+    // A signature image is long and personal: show only its size.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConsentSignature::Drawn { png_base64 } => f
+                .debug_struct("Drawn")
+                .field("png_base64", &format_args!("<{} chars>", png_base64.len()))
+                .finish(),
+            ConsentSignature::VerbalWitnessed { reason } => f
+                .debug_struct("VerbalWitnessed")
+                .field("reason", reason)
+                .finish(),
+        }
+    }
+}
+
+/// An adult's consent ([`Kind::Consent`](crate::Kind::Consent)). The participant, time and
+/// fieldworker are the revision's links and authorship.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentBody {
+    /// The protocol consent form id, e.g. `consent-carers`.
+    pub form_id: String,
+    /// The form version shown to the participant, e.g. `1.0, 2026-09-01`.
+    pub form_version: String,
+    /// The answer to each item.
+    pub answers: ConsentAnswers,
+    /// How the participant signed.
+    pub signature: ConsentSignature,
+}
+
+/// A flag the fieldworker puts on an interview note.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoteFlag {
+    /// Worth quoting.
+    Quote,
+    /// To follow up later.
+    FollowUp,
+    /// A safeguarding concern: shown at the top of the visit summary with the protocol's
+    /// safeguarding steps, and synced first.
+    Safeguarding,
+}
+
+/// The fieldworker's notes for one interview question
+/// ([`Kind::InterviewNote`](crate::Kind::InterviewNote)).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InterviewNoteBody {
+    /// The protocol interview guide id.
+    pub guide_id: String,
+    /// The question id in that guide; `None` for free notes.
+    #[serde(default)]
+    pub question_id: Option<String>,
+    /// What the fieldworker wrote.
+    pub text: String,
+    /// Flags on the note.
+    #[serde(default)]
+    pub flags: Vec<NoteFlag>,
+    /// Where in the interview's audio recording the question started, in milliseconds from
+    /// the start of the recording.
+    #[serde(default)]
+    pub started_at_ms: Option<u64>,
+    /// When the note was last changed.
+    pub updated: Timestamp,
+}
+
+impl InterviewNoteBody {
+    /// Whether the note carries `flag`.
+    pub fn has_flag(&self, flag: NoteFlag) -> bool {
+        self.flags.contains(&flag)
+    }
+
+    /// Whether the note is flagged as a safeguarding concern.
+    pub fn is_safeguarding(&self) -> bool {
+        self.has_flag(NoteFlag::Safeguarding)
+    }
+}
+
+/// A fieldworker's reflection after a visit ([`Kind::Reflection`](crate::Kind::Reflection)).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReflectionBody {
+    /// What the fieldworker wrote.
+    pub text: String,
+}
+
+/// A participant's withdrawal ([`Kind::Withdrawal`](crate::Kind::Withdrawal)).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WithdrawalBody {
+    /// Who withdrew.
+    pub participant: ParticipantId,
+    /// Whether the data collected so far may be kept (`false`: purge it everywhere).
+    pub keep_data: bool,
+    /// The reason, if the participant gave one (they do not have to).
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// When they withdrew.
+    pub at: Timestamp,
+}
+
+/// An attachment's metadata ([`Kind::Attachment`](crate::Kind::Attachment)); the content is
+/// the blob.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachmentBody {
+    /// The blob holding the content.
+    pub blob: BlobId,
+    /// The media type, e.g. `audio/webm` or `image/png`.
+    pub media_type: String,
+    /// The content's size in bytes.
+    pub bytes: u64,
+    /// The length of audio or video, in milliseconds.
+    #[serde(default)]
+    pub duration_ms: Option<u64>,
+    /// How many chunks the blob is stored in.
+    pub chunks: u32,
+    /// The SHA-256 of the content as 64 lower-case hex digits, once known.
+    #[serde(default)]
+    pub sha256: Option<String>,
+}
+
+/// One row of the dashboard: a group's progress against its recruitment target.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupProgress {
+    /// The protocol group id.
+    pub group_id: String,
+    /// The group's display name.
+    pub name: String,
+    /// The recruitment target.
+    pub target: u32,
+    /// Active participants in the group.
+    pub recruited: u32,
+    /// Active participants with consent recorded (for children: assent).
+    pub consented: u32,
+    /// Active participants interviewed.
+    pub interviewed: u32,
+    /// Active participants who did at least one activity.
+    pub activities_done: u32,
+}
+
+impl GroupProgress {
+    /// How many more participants are needed to reach the target (0 once reached).
+    pub fn remaining(&self) -> u32 {
+        self.target.saturating_sub(self.recruited)
+    }
+
+    /// Whether the target is reached.
+    pub fn target_reached(&self) -> bool {
+        self.recruited >= self.target
+    }
+}
+
+/// The dashboard's progress, one row per protocol group in protocol order.
+///
+/// `participants` are the participants known to the device, with their ids. `consented`,
+/// `interviewed` and `activities` hold the ids of participants with at least one consent (or
+/// assent), interview note, and activity response record. Withdrawn participants are not
+/// counted at all, and participants of a group the protocol does not have are ignored.
+pub fn progress(
+    protocol: &Protocol,
+    participants: &[(ParticipantId, ParticipantBody)],
+    consented: &HashSet<ParticipantId>,
+    interviewed: &HashSet<ParticipantId>,
+    activities: &HashSet<ParticipantId>,
+) -> Vec<GroupProgress> {
+    let count = |ids: &[&ParticipantId], done: &HashSet<ParticipantId>| {
+        let n = ids.iter().filter(|id| done.contains(id)).count();
+        u32::try_from(n).unwrap_or(u32::MAX)
+    };
+    protocol
+        .groups
+        .iter()
+        .map(|group| {
+            // Each participant once, even if listed twice.
+            let mut seen = HashSet::new();
+            let active: Vec<&ParticipantId> = participants
+                .iter()
+                .filter(|(id, body)| body.group == group.id && body.is_active() && seen.insert(id))
+                .map(|(id, _)| id)
+                .collect();
+            GroupProgress {
+                group_id: group.id.clone(),
+                name: group.name.clone(),
+                target: group.target,
+                recruited: u32::try_from(active.len()).unwrap_or(u32::MAX),
+                consented: count(&active, consented),
+                interviewed: count(&active, interviewed),
+                activities_done: count(&active, activities),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::default_protocol;
+
+    fn participant(n: i64, code: &str, group: &str) -> (ParticipantId, ParticipantBody) {
+        (
+            ParticipantId::new(Timestamp(1_700_000_000_000 + n)),
+            ParticipantBody {
+                code: code.into(),
+                group: group.into(),
+                name: None,
+                links: vec![],
+                status: ParticipantStatus::Active,
+            },
+        )
+    }
+
+    #[test]
+    fn the_dashboard_counts_active_participants_per_group_against_the_targets() {
+        let c1 = participant(1, "C01", "carers");
+        let c2 = participant(2, "C02", "carers");
+        let mut c3 = participant(3, "C03", "carers");
+        c3.1.status = ParticipantStatus::Withdrawn;
+        let k1 = participant(4, "K01", "children");
+        let stray = participant(5, "X01", "no-such-group");
+        let participants = vec![c1.clone(), c2.clone(), c3.clone(), k1.clone(), stray];
+        let consented: HashSet<_> = [c1.0, c2.0, c3.0, k1.0].into();
+        let interviewed: HashSet<_> = [c1.0, c3.0].into();
+        let activities: HashSet<_> = [k1.0].into();
+
+        let rows = progress(
+            default_protocol(),
+            &participants,
+            &consented,
+            &interviewed,
+            &activities,
+        );
+        let ids: Vec<_> = rows.iter().map(|row| row.group_id.as_str()).collect();
+        assert_eq!(ids, ["professionals", "managers", "carers", "children"]);
+
+        let carers = &rows[2];
+        assert_eq!(
+            (
+                carers.target,
+                carers.recruited,
+                carers.consented,
+                carers.interviewed
+            ),
+            (9, 2, 2, 1),
+            "the withdrawn carer C03 is not counted"
+        );
+        assert_eq!(carers.remaining(), 7);
+        assert!(!carers.target_reached());
+        let children = &rows[3];
+        assert_eq!((children.recruited, children.activities_done), (1, 1));
+        assert_eq!(rows[0].recruited, 0);
+        assert_eq!(rows[0].remaining(), 12);
+    }
+
+    #[test]
+    fn a_participant_listed_twice_counts_once() {
+        let c1 = participant(1, "C01", "carers");
+        let rows = progress(
+            default_protocol(),
+            &[c1.clone(), c1.clone()],
+            &[c1.0].into(),
+            &HashSet::new(),
+            &HashSet::new(),
+        );
+        assert_eq!((rows[2].recruited, rows[2].consented), (1, 1));
+    }
+
+    #[test]
+    fn participant_names_stay_out_of_debug_output_and_off_the_synced_copy() {
+        let (_, mut body) = participant(1, "C01", "carers");
+        body.name = Some("Alex Example".into());
+        assert!(!format!("{body:?}").contains("Alex"));
+        assert_eq!(body.display_name(), "Alex Example");
+        let shared = body.without_name();
+        assert_eq!(shared.name, None);
+        assert_eq!(shared.display_name(), "C01");
+    }
+
+    #[test]
+    fn a_visit_with_a_safeguarding_flag_closes_only_after_acknowledgement() {
+        let mut visit = VisitBody {
+            date: Timestamp(1_700_000_000_000),
+            place_type: "home".into(),
+            participants: vec![],
+            closed: None,
+            safeguarding_acknowledged: None,
+        };
+        assert!(visit.may_close(false));
+        assert!(!visit.may_close(true));
+        visit.safeguarding_acknowledged = Some(Timestamp(1_700_000_100_000));
+        assert!(visit.may_close(true));
+    }
+
+    #[test]
+    fn record_bodies_read_back_as_written_and_tolerate_fields_from_newer_apps() {
+        let consent = ConsentBody {
+            form_id: "consent-carers".into(),
+            form_version: "1.0, 2026-09-01".into(),
+            answers: ConsentAnswers::default(),
+            signature: ConsentSignature::VerbalWitnessed {
+                reason: "remote interview".into(),
+            },
+        };
+        let json = serde_json::to_string(&consent).unwrap();
+        assert!(
+            json.contains(r#""signature":{"kind":"verbal_witnessed","reason":"remote interview"}"#)
+        );
+        assert_eq!(serde_json::from_str::<ConsentBody>(&json).unwrap(), consent);
+
+        let note: InterviewNoteBody = serde_json::from_str(
+            r#"{"guide_id":"guide-carers","text":"Felt nervous at first","updated":5,
+                "flags":["quote","follow_up"],"mood":"a field from a newer app"}"#,
+        )
+        .unwrap();
+        assert_eq!(note.question_id, None);
+        assert!(note.has_flag(NoteFlag::FollowUp));
+        assert!(!note.is_safeguarding());
+
+        let participant: ParticipantBody =
+            serde_json::from_str(r#"{"code":"K01","group":"children"}"#).unwrap();
+        assert_eq!(participant.status, ParticipantStatus::Active);
+        assert!(participant.links.is_empty());
+    }
+}
