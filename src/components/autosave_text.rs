@@ -54,8 +54,10 @@ where
                 <label for=id.clone()>{label}</label>
                 <SaveIndicator status=status />
             </div>
+            // `prop:value`: when the same text area is reused for another document (another
+            // question), it must show that document's text, not what was typed before.
             <textarea id=id class="note-text" rows=rows spellcheck="true" placeholder=placeholder
-                on:input=on_input on:blur=move |_| saver.flush()>{initial}</textarea>
+                prop:value=initial on:input=on_input on:blur=move |_| saver.flush()></textarea>
         </div>
     }
 }

@@ -9,7 +9,7 @@ export async function nav(page: Page, name: string): Promise<void> {
 export async function newParticipant(page: Page, group: string, name?: string): Promise<string> {
   await nav(page, 'Participants');
   await page.getByRole('link', { name: 'New participant' }).click();
-  await page.getByRole('radio', { name: new RegExp(`^${group} `) }).check();
+  await page.getByRole('radio', { name: new RegExp(`^${group} \\(`) }).check();
   if (name) await page.getByLabel('Name (optional, kept only on this tablet)').fill(name);
   await page.getByRole('button', { name: 'Create participant' }).click();
   const heading = page.getByRole('heading', { level: 1 });
@@ -30,6 +30,7 @@ export async function startVisit(page: Page, who: string[]): Promise<void> {
 /** Answers every consent item: yes, except the item texts matched by `no`. */
 export async function answerConsent(page: Page, no: RegExp[] = []): Promise<void> {
   const items = page.locator('fieldset.consent-item');
+  await expect(items.first()).toBeVisible();
   const n = await items.count();
   expect(n).toBeGreaterThan(5);
   for (let i = 0; i < n; i++) {
@@ -42,7 +43,9 @@ export async function answerConsent(page: Page, no: RegExp[] = []): Promise<void
 
 /** Signs in the signature box with a few strokes. */
 export async function sign(page: Page): Promise<void> {
-  const box = await page.getByLabel('Signature: sign here with a finger').boundingBox();
+  const pad = page.getByLabel('Signature: sign here with a finger');
+  await pad.scrollIntoViewIfNeeded();
+  const box = await pad.boundingBox();
   if (!box) throw new Error('no signature box');
   await page.mouse.move(box.x + 20, box.y + box.height / 2);
   await page.mouse.down();

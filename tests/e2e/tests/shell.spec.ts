@@ -16,9 +16,9 @@ test('the home screen says what Attune is for and offers a first action, without
     const errors = watchErrors(page);
     await page.goto(server.url);
     await createProfile(page);
-    await expect(page.getByRole('heading', { name: 'Attune', level: 1 })).toBeVisible();
+    await expect(page.getByRole('heading', { name: /Video Interaction Guidance/, level: 1 })).toBeVisible();
     await expect(page.getByText('Record consent, interview notes')).toBeVisible();
-    await expect(page.getByRole('link', { name: 'Open notebook' })).toBeVisible();
+    await expect(page.getByRole('link', { name: 'Start visit' })).toBeVisible();
     await expect(page.getByRole('status').filter({ hasText: 'Online' })).toBeVisible();
     await waitForOfflineReady(page);
     await expect(page.getByTestId('offline-readiness')).toHaveClass(/\bok\b/);
@@ -73,7 +73,7 @@ test('the app starts from a cold browser when the server is unreachable', async 
     const errors = watchErrors(again);
     await again.goto(url);
     await unlock(again);
-    await expect(again.getByRole('heading', { name: 'Attune', level: 1 })).toBeVisible();
+    await expect(again.getByRole('heading', { name: /Video Interaction Guidance/, level: 1 })).toBeVisible();
     await expect(again.getByTestId('offline-readiness')).toHaveClass(/\bok\b/);
     // A deep link works offline too: every route is the same cached shell. A page load
     // always starts locked (the key lives only in memory); unlocking lands on the link.

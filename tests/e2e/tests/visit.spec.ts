@@ -50,14 +50,14 @@ test('a whole carer visit: consent, notes with a safeguarding flag, close, then 
   const notes = ['She found being filmed strange at first.', 'The review showed her the baby smiling back.', 'Mentions a neighbour shouting at the children.'];
   for (let i = 0; i < 3; i++) {
     await questions.nth(i).click();
-    await page.getByLabel('Notes').fill(notes[i]);
+    await page.getByLabel('Notes', { exact: true }).fill(notes[i]);
     await expect(page.getByTestId('save-status')).toContainText('Saved on this tablet');
     if (i === 2) await page.getByRole('button', { name: 'Safeguarding concern' }).click();
   }
   await expect(page.getByRole('button', { name: 'Safeguarding concern' })).toHaveAttribute('aria-pressed', 'true');
   // Back to the first question: the note is still there.
   await questions.nth(0).click();
-  await expect(page.getByLabel('Notes')).toHaveValue(notes[0]);
+  await expect(page.getByLabel('Notes', { exact: true })).toHaveValue(notes[0]);
   await accessible(page, 'interview');
   await screenshots(page, 'interview');
   await page.getByRole('link', { name: 'Back to visit' }).click();
@@ -88,12 +88,15 @@ test('a whole carer visit: consent, notes with a safeguarding flag, close, then 
   await context.setOffline(true);
   await page.reload();
   await unlock(page);
+  // Unlocking returns to where the fieldworker was: the closed visit's summary.
+  await expect(page.getByTestId('visit-closed')).toBeVisible();
+  await nav(page, 'Home');
   await expect(page.getByTestId('progress-carers')).toContainText('1 of 9');
   await screenshots(page, 'dashboard');
   await page.getByRole('link', { name: /Closed/ }).click();
   await page.getByRole('link', { name: /Interview: C01/ }).click();
   await page.getByRole('navigation', { name: 'Questions' }).getByRole('button').nth(2).click();
-  await expect(page.getByLabel('Notes')).toHaveValue(notes[2]);
+  await expect(page.getByLabel('Notes', { exact: true })).toHaveValue(notes[2]);
   await context.setOffline(false);
 });
 
@@ -116,7 +119,7 @@ test('a required consent item answered no blocks the interview', async ({ page }
 test('with audio consent no, the interview has no recording', async ({ page }) => {
   await page.goto(server.url);
   await createProfile(page);
-  await newParticipant(page, 'Professionals');
+  await newParticipant(page, 'VIG professionals');
   await startVisit(page, ['P01']);
   await page.getByRole('link', { name: /Consent: P01/ }).click();
   await answerConsent(page, [/audio recorded/]);
