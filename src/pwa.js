@@ -9,20 +9,25 @@ let updateRequested = false;
  *  triggers by tapping "Update ready". */
 export function registerServiceWorker(onState, onUpdate) {
   if (!('serviceWorker' in navigator)) { onState('unsupported'); return; }
-  const watch = (reg, worker) => {
-    worker.addEventListener('statechange', () => {
-      if (worker.state === 'installed' && navigator.serviceWorker.controller && reg.waiting === worker) onUpdate();
-      if (worker.state === 'activated') onState('ready');
-    });
-  };
   navigator.serviceWorker.register('/sw.js', { scope: '/' }).then((reg) => {
-    if (reg.waiting && navigator.serviceWorker.controller) onUpdate();
+    // A waiting worker with a controlling one means a new version is installed and waits.
+    const notifyIfWaiting = () => { if (reg.waiting && navigator.serviceWorker.controller) onUpdate(); };
+    const watch = (worker) => {
+      worker.addEventListener('statechange', () => {
+        if (worker.state === 'installed') notifyIfWaiting();
+        if (worker.state === 'activated') onState('ready');
+      });
+    };
+    notifyIfWaiting();
     if (reg.active) onState('ready'); else onState('installing');
-    if (reg.installing) watch(reg, reg.installing);
-    reg.addEventListener('updatefound', () => { if (reg.installing) watch(reg, reg.installing); });
+    if (reg.installing) watch(reg.installing);
+    reg.addEventListener('updatefound', () => { if (reg.installing) watch(reg.installing); });
     // Look for a new version when the tablet comes back online or the app comes to the front,
     // and every 30 minutes; never reload by itself.
-    const check = () => { if (navigator.onLine) reg.update().catch(() => {}); };
+    const check = () => {
+      if (!navigator.onLine) return;
+      reg.update().then(notifyIfWaiting, () => {});
+    };
     window.addEventListener('online', check);
     document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'visible') check(); });
     setInterval(check, 30 * 60 * 1000);

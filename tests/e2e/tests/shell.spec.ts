@@ -110,9 +110,11 @@ test('a new version waits for "Update ready" and only reloads when tapped', asyn
     server = await startServer({ port: server.port, dist: v2 });
     await tablet.setOffline(true);
     await tablet.setOffline(false);
+    // ... and the fieldworker brings the app to the front (the other moment it checks).
+    await page.evaluate(() => document.dispatchEvent(new Event('visibilitychange')));
 
     const update = page.getByRole('button', { name: 'Update ready' });
-    await expect(update).toBeVisible({ timeout: 30_000 });
+    await expect(update).toBeVisible({ timeout: 60_000 });
     await screenshots(page, 'update-ready');
     // Give it time to misbehave: the page must not reload by itself.
     await page.waitForTimeout(1500);
