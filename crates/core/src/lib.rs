@@ -12,6 +12,8 @@
 //!   every implementation must pass.
 //! - [`profile`], [`lock`], [`autosave`]: fieldworker profiles, auto-lock and the autosave
 //!   policy (decisions only; the app does the I/O).
+//! - [`recording`]: audio recording decisions (format, chunk write order, elapsed time,
+//!   level meter); the app's recorder does the browser I/O.
 //! - [`vault`]: the passphrase-protected vault key that encrypts record bodies and blob chunks
 //!   at rest.
 
@@ -26,6 +28,7 @@ pub mod notes;
 pub mod passphrase;
 pub mod profile;
 pub mod record;
+pub mod recording;
 pub mod store;
 pub mod time;
 pub mod vault;
