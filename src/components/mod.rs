@@ -1,5 +1,6 @@
 //! Widgets shared by several features.
 
 pub mod autosave;
+pub mod recorder;
 pub mod save_indicator;
 pub mod top_bar;
