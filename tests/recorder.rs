@@ -10,8 +10,8 @@ use std::rc::Rc;
 
 use attune::Session;
 use attune::recorder::{
-    AudioRecording, Recorder, RecorderHandle, RecorderState, RecordingSummary, decoded_duration_ms,
-    explain_media_error, recording_duration_ms, recording_url,
+    AudioRecording, Playback, Recorder, RecorderHandle, RecorderState, RecordingSummary,
+    decoded_duration_ms, explain_media_error, recording_duration_ms, recording_url,
 };
 use attune::store::IdbStore;
 use attune_core::{
@@ -19,11 +19,11 @@ use attune_core::{
     WrappedVaultKey,
 };
 use gloo_timers::future::TimeoutFuture;
-use js_sys::{Array, Uint8Array};
+use js_sys::{Array, Function, Uint8Array};
 use leptos::prelude::*;
-use wasm_bindgen::JsCast;
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::{console_log, wasm_bindgen_test, wasm_bindgen_test_configure};
-use web_sys::{Blob, BlobPropertyBag, HtmlElement};
+use web_sys::{Blob, BlobPropertyBag, HtmlElement, HtmlMediaElement};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
@@ -269,6 +269,103 @@ async fn a_crash_keeps_the_audio_already_saved() {
     );
 }
 
+/// JS that makes every write to the `chunks` object store fail as on a full device, until
+/// the returned function is called.
+const FULL_DEVICE: &str = r#"
+const proto = IDBObjectStore.prototype;
+const original = proto.put;
+proto.put = function (...args) {
+  if (this.name === "chunks") {
+    throw new DOMException("The quota has been exceeded.", "QuotaExceededError");
+  }
+  return original.apply(this, args);
+};
+return () => { proto.put = original; };
+"#;
+
+#[wasm_bindgen_test]
+async fn a_full_tablet_stops_the_recording_says_so_and_loses_nothing_saved() {
+    let (session, _) = session_on(&unique_name("full")).await;
+    let recording = AudioRecording::new(session.clone());
+    let started = recording.start().await.expect("recording starts");
+    assert!(
+        wait_until(5_000, || recording.chunks_saved() >= 1).await,
+        "the first chunk is saved"
+    );
+    let saved_before = recording.chunks_saved();
+    let undo: Function = Function::new_with_args("", FULL_DEVICE)
+        .call0(&JsValue::NULL)
+        .expect("wrapping IDBObjectStore.prototype.put")
+        .unchecked_into();
+
+    // The next chunk cannot be written: the recording stops by itself and says why.
+    let state = recording.signals().state();
+    let failed = wait_until(15_000, || {
+        matches!(state.get_untracked(), RecorderState::Failed(_))
+    })
+    .await;
+    let warning = recording.signals().warning().get_untracked();
+    let summary = recording.stop().await;
+    undo.call0(&JsValue::NULL).expect("unwrapping");
+    assert!(failed, "state {:?}", state.get_untracked());
+    let RecorderState::Failed(message) = state.get_untracked() else {
+        unreachable!()
+    };
+    assert!(message.contains("storage is full"), "{message}");
+    assert!(
+        warning
+            .as_deref()
+            .is_some_and(|w| w.contains("storage is full")),
+        "{warning:?}"
+    );
+    let summary = summary.expect("a summary");
+    assert!(summary.chunks_unsaved >= 1, "{summary:?}");
+    assert_eq!(summary.chunks_saved, saved_before);
+    assert_eq!(summary.error.as_deref(), Some(message.as_str()));
+
+    // The chunks written before are still there, and the ones held in memory are written
+    // once there is space again (the retries go on), in order.
+    assert!(
+        wait_until(20_000, || recording.chunks_pending() == 0).await,
+        "{} chunks still unsaved",
+        recording.chunks_pending()
+    );
+    let chunks = opened_chunks(&session.store, &session.vault, started.blob_id).await;
+    assert_eq!(
+        chunks.len() as u32,
+        summary.chunks_saved + summary.chunks_unsaved
+    );
+    let decoded = decoded_duration_ms(&joined(&chunks, &started.media_type))
+        .await
+        .expect("the chunks decode");
+    assert_near("decoded duration", decoded, summary.elapsed_ms, 1_000);
+    console_log!(
+        "full device: {message} / {summary:?}; after space came back {} chunks decode to {decoded} ms",
+        chunks.len()
+    );
+}
+
+#[wasm_bindgen_test]
+async fn a_connection_closed_by_the_browser_is_reopened_without_losing_a_chunk() {
+    let (session, _) = session_on(&unique_name("closed")).await;
+    let recording = AudioRecording::new(session.clone());
+    let started = recording.start().await.expect("recording starts");
+    // iOS closes IndexedDB connections under memory pressure, at any time.
+    session.store.close();
+    sleep(2_500).await;
+    session.store.close();
+    sleep(2_000).await;
+    let summary = recording.stop().await.expect("a summary");
+    assert_eq!(summary.error, None);
+    assert_eq!(summary.chunks_unsaved, 0);
+    let chunks = opened_chunks(&session.store, &session.vault, started.blob_id).await;
+    assert_eq!(chunks.len() as u32, summary.chunks_saved);
+    let decoded = decoded_duration_ms(&joined(&chunks, &started.media_type))
+        .await
+        .expect("the chunks decode");
+    assert_near("decoded duration", decoded, summary.elapsed_ms, 1_000);
+}
+
 #[wasm_bindgen_test]
 fn microphone_errors_are_explained_in_words() {
     let error = |name: &str| {
@@ -398,6 +495,33 @@ async fn the_recorder_screen_records_pauses_and_stops() {
     assert!(summary.saved_ms >= 3_000, "{summary:?}");
     console_log!("component: {saved}; {summary:?}");
     drop(mounted);
+
+    // The player shows the real length, not Infinity, and starts at the beginning.
+    let (blob, media_type) = started.borrow().clone().unwrap();
+    let player = leptos::mount::mount_to(container.clone(), move || {
+        view! { <Playback session=session blob_id=blob media_type=media_type /> }
+    });
+    let audio = || {
+        root.query_selector("audio")
+            .ok()
+            .flatten()
+            .map(|a| a.unchecked_into::<HtmlMediaElement>())
+    };
+    let known = wait_until(10_000, || {
+        audio().is_some_and(|a| a.duration().is_finite() && a.current_time() == 0.0)
+    })
+    .await;
+    let audio = audio().expect("an <audio> element");
+    assert!(known, "duration {}", audio.duration());
+    assert!(audio.src().starts_with("blob:"), "{}", audio.src());
+    assert!(audio.controls());
+    assert_near(
+        "player duration",
+        (audio.duration() * 1000.0) as u64,
+        summary.elapsed_ms,
+        1_000,
+    );
+    drop(player);
     container.remove();
     style.remove();
 }

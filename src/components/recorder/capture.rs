@@ -863,8 +863,8 @@ impl Inner {
             Err(StoreError::QuotaExceeded) => {
                 let saved = self.queue.borrow().saved_audio_ms() / 1000;
                 self.set_error(format!(
-                    "The tablet's storage is full, so the recording was stopped. {saved} s are \
-                     saved; free some space and the rest will be saved too."
+                    "The tablet's storage is full, so the recording was stopped. Saved so far: \
+                     {saved} s. Free some space and keep Attune open to save the rest."
                 ));
                 self.signals
                     .warning
