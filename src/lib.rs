@@ -19,6 +19,13 @@ mod session;
 #[cfg(target_arch = "wasm32")]
 pub mod store;
 
+/// The interview audio recorder (also used directly by the browser tests).
+#[cfg(target_arch = "wasm32")]
+pub use components::recorder;
+/// The unlocked session the recorder writes into.
+#[cfg(target_arch = "wasm32")]
+pub use session::Session;
+
 /// Mounts the app on the page's body.
 #[cfg(target_arch = "wasm32")]
 pub fn start() {

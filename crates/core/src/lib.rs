@@ -15,6 +15,8 @@
 //! - [`protocol`]: the study protocol as data (groups, consent forms, guides, activities) and
 //!   the embedded default VIG protocol; [`consent`]: what consent answers allow;
 //!   [`fieldwork`]: the bodies of fieldwork records and dashboard progress.
+//! - [`recording`]: audio recording decisions (format, chunk write order, elapsed time,
+//!   level meter); the app's recorder does the browser I/O.
 //! - [`vault`]: the passphrase-protected vault key that encrypts record bodies and blob chunks
 //!   at rest.
 
@@ -32,6 +34,7 @@ pub mod passphrase;
 pub mod profile;
 pub mod protocol;
 pub mod record;
+pub mod recording;
 pub mod store;
 pub mod time;
 pub mod vault;
