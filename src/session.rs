@@ -236,6 +236,15 @@ impl Sessions {
         self.auto_lock_minutes.get()
     }
 
+    /// Counts as activity for auto-lock (a recording in progress, for example).
+    pub fn activity(&self) {
+        self.auto_lock.update_value(|lock| {
+            if let Some(lock) = lock {
+                lock.activity(now());
+            }
+        });
+    }
+
     /// Locks: drops the vault key and every decrypted screen, and shows the lock screen.
     pub fn lock(&self) {
         self.auto_lock.set_value(None);
@@ -248,13 +257,7 @@ impl Sessions {
     /// passed without any, including after the tablet slept (checked on wake).
     fn watch_activity(&self) {
         let sessions = *self;
-        let touch = move || {
-            sessions.auto_lock.update_value(|lock| {
-                if let Some(lock) = lock {
-                    lock.activity(now());
-                }
-            });
-        };
+        let touch = move || sessions.activity();
         let _ = window_event_listener(leptos::ev::pointerdown, move |_| touch());
         let _ = window_event_listener(leptos::ev::keydown, move |_| touch());
         let check = move || {

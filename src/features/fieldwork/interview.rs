@@ -6,14 +6,15 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use attune_core::consent::evaluate;
-use attune_core::fieldwork::{InterviewNoteBody, NoteFlag};
+use attune_core::fieldwork::{AttachmentBody, InterviewNoteBody, NoteFlag};
 use attune_core::protocol::{InterviewGuide, default_protocol};
-use attune_core::{Kind, Links, ParticipantId, RecordId, Revision, VisitId};
+use attune_core::{BlobId, Kind, Links, ParticipantId, RecordId, Revision, VisitId};
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
 use super::data::{self, Participant};
 use crate::components::autosave_text::AutosavedText;
+use crate::components::recorder::{Playback, Recorder, RecorderHandle, RecordingSummary};
 use crate::records::Chain;
 use crate::session::{now, use_sessions};
 
@@ -55,15 +56,28 @@ pub fn InterviewPage() -> impl IntoView {
                 .into_iter()
                 .filter(|(r, _)| r.participant == Some(participant))
                 .collect();
-            Ok((visit, who, notes, outcome.is_some_and(|o| o.audio_allowed)))
+            let recordings = contents
+                .attachments
+                .iter()
+                .filter(|r| r.participant == Some(participant))
+                .filter_map(|r| crate::records::body::<AttachmentBody>(r).ok())
+                .map(|a| (a.blob, a.media_type))
+                .collect::<Vec<_>>();
+            Ok((
+                visit,
+                who,
+                notes,
+                recordings,
+                outcome.is_some_and(|o| o.audio_allowed),
+            ))
         }
     });
     view! {
         <Suspense fallback=|| view! { <p>"Opening the interview..."</p> }>
             {move || loaded.get().map(|r| match r {
                 Err(message) => view! { <p class="notice error" role="alert" data-testid="interview-blocked">{message}</p> }.into_any(),
-                Ok((visit, who, notes, audio_allowed)) => view! {
-                    <Interview visit=visit participant=who notes=notes audio_allowed=audio_allowed />
+                Ok((visit, who, notes, recordings, audio_allowed)) => view! {
+                    <Interview visit=visit participant=who notes=notes recordings=recordings audio_allowed=audio_allowed />
                 }.into_any(),
             })}
         </Suspense>
@@ -81,10 +95,15 @@ impl NoteState {
     async fn save(
         &self,
         sessions: crate::session::Sessions,
+        recorder: RecorderHandle,
     ) -> Result<attune_core::Timestamp, String> {
         let body = {
             let mut b = self.body.borrow_mut();
             b.updated = now();
+            // The moment in the recording this note was started, to line notes up with audio.
+            if b.started_at_ms.is_none() && recorder.recording().is_some() {
+                b.started_at_ms = Some(recorder.elapsed_ms());
+            }
             b.clone()
         };
         self.chain.save(sessions, &body).await
@@ -96,6 +115,7 @@ fn Interview(
     visit: VisitId,
     participant: Participant,
     notes: Vec<(Revision, InterviewNoteBody)>,
+    recordings: Vec<(BlobId, String)>,
     audio_allowed: bool,
 ) -> impl IntoView {
     let sessions = use_sessions();
@@ -103,6 +123,9 @@ fn Interview(
     let Some(guide) = protocol.guide_for(&participant.body.group) else {
         return view! { <p class="notice">"This group has no interview guide in the study protocol."</p> }.into_any();
     };
+    let recorder = RecorderHandle::new();
+    let recordings = RwSignal::new(recordings);
+    let audio = audio_allowed.then(|| audio_panel(visit, participant.id, recorder, recordings));
     let started = now();
     let elapsed = RwSignal::new(0i64);
     if let Ok(handle) = set_interval_with_handle(
@@ -205,7 +228,7 @@ fn Interview(
                 async move {
                     let empty = text.trim().is_empty();
                     state.body.borrow_mut().text = text;
-                    let at = state.save(sessions).await?;
+                    let at = state.save(sessions, recorder).await?;
                     has_notes.try_update(|v| {
                         v.retain(|q| *q != question);
                         if !empty {
@@ -227,7 +250,7 @@ fn Interview(
                 flags.set(state.body.borrow().flags.clone());
                 let state = state.clone();
                 leptos::task::spawn_local(async move {
-                    let _ = state.save(sessions).await;
+                    let _ = state.save(sessions, recorder).await;
                 });
             }
         };
@@ -257,7 +280,7 @@ fn Interview(
                     {move || format!("{:02}:{:02}", elapsed.get() / 60, elapsed.get() % 60)}
                 </span>
             </div>
-            {audio_allowed.then(|| view! { <p class="muted" data-testid="audio-allowed">"Audio recording agreed."</p> })}
+            {audio}
             <div class="interview-body">
                 <nav class="question-list" aria-label="Questions">{question_list}</nav>
                 <div class="question-pane">{editor}</div>
@@ -295,4 +318,79 @@ fn question_list(
         }).collect_view()}
         <ul>{item(None, "Free notes".to_string())}</ul>
     }
+}
+
+/// The recorder bar (audio consent given) and the recordings made so far, playable here.
+/// Each recording is an attachment record, created when it starts (so a crash still leaves a
+/// record pointing at the chunks already saved) and completed when it stops.
+fn audio_panel(
+    visit: VisitId,
+    participant: ParticipantId,
+    recorder: RecorderHandle,
+    recordings: RwSignal<Vec<(BlobId, String)>>,
+) -> impl IntoView {
+    let sessions = use_sessions();
+    let session = sessions.current()?;
+    let attachment = StoredValue::new_local(None::<(Chain, AttachmentBody)>);
+    let links = Links {
+        participant: Some(participant),
+        visit: Some(visit),
+        protocol: Some(default_protocol().reference()),
+    };
+    let on_started = move |(blob, media_type): (BlobId, String)| {
+        let chain = Chain::new(RecordId::new(now()), Kind::Attachment, links.clone(), None);
+        let body = AttachmentBody {
+            blob,
+            media_type,
+            bytes: 0,
+            duration_ms: None,
+            chunks: 0,
+            sha256: None,
+        };
+        attachment.set_value(Some((chain.clone(), body.clone())));
+        leptos::task::spawn_local(async move {
+            let _ = chain.save(sessions, &body).await;
+        });
+    };
+    let on_stopped = move |summary: RecordingSummary| {
+        let Some((chain, mut body)) = attachment.get_value() else {
+            return;
+        };
+        body.bytes = summary.bytes_saved;
+        body.duration_ms = Some(summary.saved_ms);
+        body.chunks = summary.chunks_saved;
+        let entry = (body.blob, body.media_type.clone());
+        leptos::task::spawn_local(async move {
+            let _ = chain.save(sessions, &body).await;
+        });
+        recordings.update(|r| r.push(entry));
+    };
+    // A recording is activity: the tablet must not lock itself in the middle of an interview.
+    if let Ok(handle) = set_interval_with_handle(
+        move || {
+            if recorder.recording().is_some() {
+                sessions.activity();
+            }
+        },
+        std::time::Duration::from_secs(20),
+    ) {
+        on_cleanup(move || handle.clear());
+    }
+    let playback_session = send_wrapper::SendWrapper::new(session.clone());
+    Some(view! {
+        <div class="audio" data-testid="audio-allowed">
+            <Recorder session=session handle=recorder on_started=on_started on_stopped=on_stopped />
+            {move || {
+                let list = recordings.get();
+                (!list.is_empty()).then(|| view! {
+                    <div class="recordings">
+                        <h2>"Recordings"</h2>
+                        {list.into_iter().map(|(blob, media)| view! {
+                            <Playback session=(*playback_session).clone() blob_id=blob media_type=media />
+                        }).collect_view()}
+                    </div>
+                })
+            }}
+        </div>
+    })
 }

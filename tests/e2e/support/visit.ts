@@ -52,3 +52,26 @@ export async function sign(page: Page): Promise<void> {
   for (let i = 1; i <= 10; i++) await page.mouse.move(box.x + 20 + i * 25, box.y + box.height / 2 + (i % 2 ? -30 : 30));
   await page.mouse.up();
 }
+
+/** The length in seconds of the last recording shown on the page (waits until it is known). */
+export async function recordingSeconds(page: Page): Promise<number> {
+  const audio = page.locator('[data-testid="playback"] audio').last();
+  await expect(audio).toBeAttached({ timeout: 20_000 });
+  return audio.evaluate(async (a: HTMLAudioElement) => {
+    for (let i = 0; i < 150 && !(Number.isFinite(a.duration) && a.duration > 0); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return a.duration;
+  });
+}
+
+/** Records until the recorder's clock shows at least `seconds`. */
+export async function recordFor(page: Page, seconds: number): Promise<void> {
+  await page.getByRole('button', { name: 'Record', exact: true }).click();
+  await expect(page.getByRole('button', { name: 'Pause' })).toBeVisible();
+  const clock = page.getByTestId('recorder-elapsed');
+  await expect.poll(async () => {
+    const [m, s] = ((await clock.textContent()) ?? '0:0').trim().split(':').map(Number);
+    return m * 60 + s;
+  }, { timeout: (seconds + 20) * 1000, intervals: [250] }).toBeGreaterThanOrEqual(seconds);
+}

@@ -4,7 +4,8 @@ import AxeBuilder from '@axe-core/playwright';
 import { startServer, type RunningServer } from '../support/server';
 import { screenshots, waitForOfflineReady } from '../support/app';
 import { createProfile, unlock } from '../support/profile';
-import { answerConsent, nav, newParticipant, sign, startVisit } from '../support/visit';
+import { answerConsent, nav, newParticipant, recordFor, recordingSeconds, sign, startVisit } from '../support/visit';
+import { freshProfileDir, launchTablet } from '../support/browser';
 
 let server: RunningServer;
 test.beforeAll(async () => { server = await startServer(); });
@@ -46,6 +47,11 @@ test('a whole carer visit: consent, notes with a safeguarding flag, close, then 
 
   await page.getByRole('link', { name: /Interview: C01/ }).click();
   await expect(page.getByTestId('audio-allowed')).toBeVisible();
+  await recordFor(page, 10);
+  await page.getByRole('button', { name: 'Stop' }).click();
+  const seconds = await recordingSeconds(page);
+  expect(seconds).toBeGreaterThan(8.5);
+  expect(seconds).toBeLessThan(13);
   const questions = page.getByRole('navigation', { name: 'Questions' }).getByRole('button');
   const notes = ['She found being filmed strange at first.', 'The review showed her the baby smiling back.', 'Mentions a neighbour shouting at the children.'];
   for (let i = 0; i < 3; i++) {
@@ -97,7 +103,41 @@ test('a whole carer visit: consent, notes with a safeguarding flag, close, then 
   await page.getByRole('link', { name: /Interview: C01/ }).click();
   await page.getByRole('navigation', { name: 'Questions' }).getByRole('button').nth(2).click();
   await expect(page.getByLabel('Notes', { exact: true })).toHaveValue(notes[2]);
+  // The recording is on the tablet, encrypted, and plays offline.
+  const offlineSeconds = await recordingSeconds(page);
+  expect(offlineSeconds).toBeGreaterThan(8.5);
+  expect(offlineSeconds).toBeLessThan(13);
   await context.setOffline(false);
+});
+
+test('a browser closed 8 s into a recording keeps at least 3 s of playable audio', async () => {
+  const profile = freshProfileDir();
+  let tablet = await launchTablet(profile);
+  let page = await tablet.newPage();
+  await page.goto(server.url);
+  await createProfile(page);
+  await newParticipant(page, 'Carers');
+  await startVisit(page, ['C01']);
+  await page.getByRole('link', { name: /Consent: C01/ }).click();
+  await answerConsent(page);
+  await sign(page);
+  await page.getByRole('button', { name: 'Save consent' }).click();
+  await page.getByRole('link', { name: /Interview: C01/ }).click();
+  await recordFor(page, 8);
+  await tablet.close(); // the tablet dies mid-recording
+
+  tablet = await launchTablet(profile);
+  try {
+    page = await tablet.newPage();
+    await page.goto(server.url);
+    await unlock(page);
+    await page.getByRole('link', { name: /Open/ }).first().click();
+    await page.getByRole('link', { name: /Interview: C01/ }).click();
+    const seconds = await recordingSeconds(page);
+    expect(seconds).toBeGreaterThanOrEqual(3);
+  } finally {
+    await tablet.close();
+  }
 });
 
 test('a required consent item answered no blocks the interview', async ({ page }) => {
