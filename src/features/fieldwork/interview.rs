@@ -277,7 +277,7 @@ fn Interview(
             <div class="interview-head">
                 <h1 id="interview-heading">{format!("Interview: {}", participant.label())}</h1>
                 <span class="elapsed" aria-label="Time since the interview started">
-                    {move || format!("{:02}:{:02}", elapsed.get() / 60, elapsed.get() % 60)}
+                    {move || format!("Interview {:02}:{:02}", elapsed.get() / 60, elapsed.get() % 60)}
                 </span>
             </div>
             {audio}
