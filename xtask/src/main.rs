@@ -5,6 +5,7 @@
 
 mod bench;
 mod build;
+mod postgres;
 mod setup;
 mod test;
 

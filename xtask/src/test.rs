@@ -5,7 +5,7 @@ use std::process::{Command, ExitCode, Stdio};
 use anyhow::{Context, Result};
 
 use crate::build::{ServerProfile, build_app, build_server};
-use crate::{cmd, root, setup, step};
+use crate::{cmd, postgres, root, setup, step};
 
 /// Passed and failed counts, per step and in total.
 #[derive(Default, Clone, Copy)]
@@ -74,11 +74,32 @@ pub fn test() -> Result<ExitCode> {
     let core = wasm_clippy(&["-p", "attune-core", "--lib", "--all-features"]);
     record("clippy wasm32", Tally::one(app && core));
 
-    step("native tests");
-    record(
-        "native tests",
-        cargo_tests(cmd("cargo").args(["test", "--workspace", "--no-fail-fast"]))?,
-    );
+    step("start PostgreSQL for the store tests");
+    // Kept alive until the end of this function; dropping it stops and deletes the cluster,
+    // also when a later step fails.
+    let postgres = match postgres::TempPostgres::start() {
+        Ok(cluster) => {
+            eprintln!("PostgreSQL at {}", cluster.url);
+            record("postgres", Tally::one(true));
+            Some(cluster)
+        }
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            record("postgres", Tally::one(false));
+            None
+        }
+    };
+
+    step("native tests (the server store suite on SQLite and PostgreSQL)");
+    let mut native = cmd("cargo");
+    native.args(["test", "--workspace", "--no-fail-fast"]);
+    match &postgres {
+        Some(cluster) => native.env("ATTUNE_TEST_POSTGRES_URL", &cluster.url),
+        // Without a cluster the PostgreSQL suite must fail, not skip.
+        None => native.env("CI", "1"),
+    };
+    record("native tests", cargo_tests(&mut native)?);
+    drop(postgres);
 
     step("browser tests (wasm-bindgen-test in headless Chromium)");
     record(

@@ -19,12 +19,15 @@
 //!   level meter); the app's recorder does the browser I/O.
 //! - [`vault`]: the passphrase-protected vault key that encrypts record bodies and blob chunks
 //!   at rest.
+//! - [`envelope`]: revisions sealed to the study key (HPKE) and signed by the device (Ed25519)
+//!   for sync, and the passphrase-protected study key file.
 
 #![warn(missing_docs)]
 
 pub mod autosave;
 pub mod consent;
 pub mod encoding;
+pub mod envelope;
 pub mod fieldwork;
 mod hex;
 pub mod ids;
@@ -42,6 +45,10 @@ pub mod vault;
 pub use autosave::{Autosave, SaveAction, SaveStatus};
 pub use consent::{ConsentAnswers, ConsentOutcome};
 pub use encoding::DecodeError;
+pub use envelope::{
+    DeviceKey, DevicePublicKey, Envelope, EnvelopeError, StudyKeyFile, StudyKeyPair,
+    StudyPrivateKey, StudyPublicKey, seal_envelope,
+};
 pub use fieldwork::{
     AttachmentBody, ConsentBody, ConsentSignature, GroupProgress, InterviewNoteBody, NoteFlag,
     ParticipantBody, ParticipantStatus, ReflectionBody, VisitBody, WithdrawalBody,

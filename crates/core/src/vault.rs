@@ -45,9 +45,9 @@ use crate::store::StoredRevision;
 const SEALED_FORMAT: u8 = 1;
 /// The version of [`WrappedVaultKey`]: Argon2id (v0x13) and XChaCha20-Poly1305.
 const WRAP_VERSION: u8 = 1;
-const KEY_LEN: usize = 32;
-const SALT_LEN: usize = 16;
-const NONCE_LEN: usize = 24;
+pub(crate) const KEY_LEN: usize = 32;
+pub(crate) const SALT_LEN: usize = 16;
+pub(crate) const NONCE_LEN: usize = 24;
 const TAG_LEN: usize = 16;
 
 /// Why a vault operation failed.
@@ -172,13 +172,13 @@ impl fmt::Debug for Vault {
     }
 }
 
-fn random<const N: usize>() -> Result<[u8; N], VaultError> {
+pub(crate) fn random<const N: usize>() -> Result<[u8; N], VaultError> {
     let mut bytes = [0; N];
     getrandom::fill(&mut bytes).map_err(|_| VaultError::Randomness)?;
     Ok(bytes)
 }
 
-fn check_new_passphrase(passphrase: &str) -> Result<(), VaultError> {
+pub(crate) fn check_new_passphrase(passphrase: &str) -> Result<(), VaultError> {
     if passphrase.chars().count() < MIN_PASSPHRASE_LEN {
         return Err(VaultError::PassphraseTooShort {
             minimum: MIN_PASSPHRASE_LEN,
@@ -188,7 +188,7 @@ fn check_new_passphrase(passphrase: &str) -> Result<(), VaultError> {
 }
 
 /// Argon2id(passphrase, salt) with the given parameters.
-fn derive_kek(
+pub(crate) fn derive_kek(
     passphrase: &str,
     params: KdfParams,
     salt: &[u8; SALT_LEN],
@@ -201,7 +201,7 @@ fn derive_kek(
     Ok(kek)
 }
 
-fn cipher(key: &[u8; KEY_LEN]) -> XChaCha20Poly1305 {
+pub(crate) fn cipher(key: &[u8; KEY_LEN]) -> XChaCha20Poly1305 {
     // The cipher keeps its own copy of the key, zeroed on drop (chacha20poly1305's
     // `zeroize` feature).
     XChaCha20Poly1305::new(<&Key>::from(key))

@@ -5,6 +5,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::store::StoreError;
+
 /// An API failure, as a client sees it.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -13,7 +15,43 @@ pub enum AppError {
     NotFound { path: String },
     /// The database failed; details go to the log, not to the client.
     #[error("The database is unavailable")]
-    Database(#[from] sqlx::Error),
+    Store(#[from] StoreError),
+    /// No `Authorization: Bearer <device token>` header.
+    #[error("This request needs a device token (Authorization: Bearer ...)")]
+    MissingToken,
+    /// The token belongs to no device.
+    #[error("Unknown device token: enrol this device again")]
+    UnknownToken,
+    /// The device was revoked by the study team.
+    #[error("This device was revoked: {reason}")]
+    DeviceRevoked { reason: String },
+    /// The body is not what the endpoint takes.
+    #[error("Malformed request: {0}")]
+    Malformed(String),
+    /// An envelope names another device than the one whose token was sent.
+    #[error("Envelope {index} was made on another device than this token's")]
+    WrongDevice { index: usize },
+    /// An envelope's signature does not verify with the device's key.
+    #[error("Envelope {index} has a bad signature")]
+    BadSignature { index: usize },
+    /// The body is over the limit.
+    #[error("The request body is larger than {limit} bytes")]
+    TooLarge { limit: usize },
+    /// Too many enrolment attempts from this address.
+    #[error("Too many enrolment attempts: wait a minute and try again")]
+    RateLimited,
+    /// The enrolment code is unknown, expired or used.
+    #[error("{message}")]
+    EnrolmentRefused {
+        code: &'static str,
+        message: &'static str,
+    },
+    /// Another device is enrolled with this device id.
+    #[error("A device with this id is already enrolled")]
+    DeviceIdTaken,
+    /// `attune-server study init` has not been run.
+    #[error("The study has no key yet: run `attune-server study init`")]
+    StudyNotInitialised,
 }
 
 impl AppError {
@@ -21,24 +59,48 @@ impl AppError {
     pub fn code(&self) -> &'static str {
         match self {
             AppError::NotFound { .. } => "not_found",
-            AppError::Database(_) => "database_unavailable",
+            AppError::Store(_) => "database_unavailable",
+            AppError::MissingToken => "missing_token",
+            AppError::UnknownToken => "unknown_device",
+            AppError::DeviceRevoked { .. } => "device_revoked",
+            AppError::Malformed(_) => "malformed",
+            AppError::WrongDevice { .. } => "wrong_device",
+            AppError::BadSignature { .. } => "bad_signature",
+            AppError::TooLarge { .. } => "too_large",
+            AppError::RateLimited => "rate_limited",
+            AppError::EnrolmentRefused { code, .. } => code,
+            AppError::DeviceIdTaken => "device_id_taken",
+            AppError::StudyNotInitialised => "study_not_initialised",
         }
     }
 
     pub fn status(&self) -> StatusCode {
         match self {
             AppError::NotFound { .. } => StatusCode::NOT_FOUND,
-            AppError::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::MissingToken | AppError::UnknownToken => StatusCode::UNAUTHORIZED,
+            AppError::DeviceRevoked { .. } | AppError::EnrolmentRefused { .. } => {
+                StatusCode::FORBIDDEN
+            }
+            AppError::Malformed(_)
+            | AppError::WrongDevice { .. }
+            | AppError::BadSignature { .. } => StatusCode::BAD_REQUEST,
+            AppError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            AppError::DeviceIdTaken | AppError::StudyNotInitialised => StatusCode::CONFLICT,
         }
     }
 }
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        if let AppError::Database(err) = &self {
+        if let AppError::Store(err) = &self {
             tracing::error!(error = %err, "database error");
         }
-        let body = json!({ "error": self.code(), "message": self.to_string() });
+        let mut body = json!({ "error": self.code(), "message": self.to_string() });
+        if let AppError::DeviceRevoked { reason } = &self {
+            body["reason"] = json!(reason);
+        }
         (self.status(), Json(body)).into_response()
     }
 }

@@ -1,29 +1,34 @@
-//! attune-server as a library: the HTTP router and the SQLite store it serves from.
+//! attune-server as a library: the HTTP router, the sync API and the [`store::Store`] it
+//! serves from (SQLite or PostgreSQL).
 //!
 //! The binary (`main.rs`) only parses the command line, opens the store, binds and serves
 //! [`router`]; tests do the same on port 0.
 
+pub mod api;
 mod app_assets;
 mod error;
-mod store;
+pub mod export;
+pub mod store;
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{OriginalUri, State};
 use axum::http::header::{self, HeaderName};
 use axum::http::{HeaderValue, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router, middleware};
 use serde::Serialize;
-use sqlx::SqlitePool;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 pub use app_assets::{CachePolicy, cache_policy, has_content_hash};
 pub use error::AppError;
-pub use store::{DATABASE_FILE, StoreError, open_store};
+pub use store::{DATABASE_FILE, DatabaseConfig, Store, StoreError, connect, open_store};
 
 /// The version reported by `/healthz` and `--version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -42,23 +47,32 @@ pub const PERMISSIONS_POLICY: &str = "camera=(), geolocation=(), microphone=(sel
 #[derive(Clone, Debug)]
 pub struct AppState {
     /// The server database.
-    pub db: SqlitePool,
+    pub store: Arc<dyn Store>,
     /// The built PWA (`dist/`), served as static files.
     pub dist_dir: PathBuf,
+    /// Enrolment attempts per client address.
+    pub enrol_limiter: Arc<api::RateLimiter>,
 }
 
 impl AppState {
-    pub fn new(db: SqlitePool, dist_dir: impl Into<PathBuf>) -> Self {
+    /// Enrolment limited to 10 attempts per minute per address.
+    pub fn new(store: Arc<dyn Store>, dist_dir: impl Into<PathBuf>) -> Self {
         Self {
-            db,
+            store,
             dist_dir: dist_dir.into(),
+            enrol_limiter: Arc::new(api::RateLimiter::new(10, Duration::from_secs(60))),
         }
     }
 }
 
 /// The whole HTTP surface: health check, API, and the PWA's files.
 pub fn router(state: AppState) -> Router {
-    let api = Router::new().fallback(api_not_found);
+    let api = Router::new()
+        .route("/enrol", post(api::enrol))
+        .route("/push", post(api::push))
+        .route("/pull", get(api::pull))
+        .fallback(api_not_found)
+        .layer(DefaultBodyLimit::max(api::MAX_BODY_BYTES));
     let x_request_id = HeaderName::from_static("x-request-id");
     // Layers run outermost-last: the request id is set first, so the trace span can name it.
     Router::new()
@@ -130,10 +144,7 @@ struct Health {
 
 /// `GET /healthz`: 200 only when the database answers a real query.
 async fn health(State(state): State<AppState>) -> Response {
-    match sqlx::query_scalar::<_, i64>("SELECT 1")
-        .fetch_one(&state.db)
-        .await
-    {
+    match state.store.ping().await {
         Ok(_) => Json(Health {
             status: "ok",
             version: VERSION,

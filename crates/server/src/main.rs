@@ -5,9 +5,14 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, anyhow};
-use attune_server::{AppState, open_store, router};
+use attune_core::{StudyKeyFile, Timestamp};
+use attune_server::api::{normalise_code, now, sha256_hex};
+use attune_server::store::DeviceStatus;
+use attune_server::{AppState, DatabaseConfig, Store, connect, router};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::sync::Arc;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
@@ -38,6 +43,100 @@ struct Cli {
 enum Command {
     /// Serve the app and the sync API (the default when no subcommand is given)
     Serve(ServeArgs),
+    /// The study's key pair
+    #[command(subcommand)]
+    Study(StudyCommand),
+    /// One-time enrolment codes for fieldworkers' devices
+    #[command(subcommand)]
+    Enrol(EnrolCommand),
+    /// Enrolled devices
+    #[command(subcommand)]
+    Device(DeviceCommand),
+    /// Record a participant's withdrawal: devices purge their data on next sync and exports
+    /// leave them out
+    Withdraw {
+        /// The participant's protocol code
+        #[arg(long)]
+        participant: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Decrypt everything received into CSV and JSON, with a manifest of hashes
+    Export {
+        /// The study key file made by `study init`
+        #[arg(long)]
+        key: PathBuf,
+        /// Directory to write records.csv, records.json and manifest.json into
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum StudyCommand {
+    /// Create the study key pair: the private key goes to a passphrase-protected file (keep
+    /// it safe, the server never has it), the public key into the server database. The
+    /// passphrase comes from ATTUNE_STUDY_PASSPHRASE or is asked on stdin.
+    Init {
+        /// Where to write the encrypted private key file
+        #[arg(long)]
+        key_out: PathBuf,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum EnrolCommand {
+    /// Print a one-time enrolment code for a fieldworker's device
+    Create {
+        /// The fieldworker who will enrol a device with this code
+        #[arg(long)]
+        fieldworker: String,
+        /// Hours until the code expires
+        #[arg(long, default_value_t = 24)]
+        expires_hours: u32,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum DeviceCommand {
+    /// List enrolled devices
+    List {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Revoke a device: its later pushes are refused, and it is told why
+    Revoke {
+        /// The device id (see `device list`)
+        id: String,
+        /// Why, shown to the device
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+/// Where the data lives.
+#[derive(Args, Clone)]
+struct DbArgs {
+    /// Directory for the SQLite database (attune.db); created if missing
+    #[arg(long, env = "ATTUNE_DATA_DIR", default_value = "./data")]
+    data_dir: PathBuf,
+    /// A postgres://user:password@host/db URL: use PostgreSQL instead of SQLite
+    #[arg(long, env = "ATTUNE_DATABASE_URL")]
+    database_url: Option<String>,
+}
+
+impl DbArgs {
+    fn config(&self) -> DatabaseConfig {
+        DatabaseConfig::new(self.database_url.clone(), &self.data_dir)
+    }
 }
 
 #[derive(Args)]
@@ -50,9 +149,8 @@ struct ServeArgs {
         value_name = "HOST:PORT"
     )]
     addr: String,
-    /// Directory for the database (attune.db); created if missing
-    #[arg(long, env = "ATTUNE_DATA_DIR", default_value = "./data")]
-    data_dir: PathBuf,
+    #[command(flatten)]
+    db: DbArgs,
     /// Directory of the built app (index.html, sw.js, assets)
     #[arg(long, env = "ATTUNE_DIST", default_value = "./dist")]
     dist: PathBuf,
@@ -76,6 +174,7 @@ fn main() -> ExitCode {
             run_serve(args, addr_origin(serve_matches))
         }
         None => run_serve(cli.serve, addr_origin(&matches)),
+        Some(command) => run_admin(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -144,20 +243,203 @@ async fn serve(args: ServeArgs, addr_origin: &str) -> anyhow::Result<()> {
         .context("cannot read the bound address")?;
 
     warn_if_app_missing(&args.dist);
-    let db = open_store(&args.data_dir).await?;
+    let config = args.db.config();
+    tracing::info!(database = ?config, "opening the database");
+    let db = connect(&config).await?;
     // Installed before announcing the address, so a SIGTERM right after start is graceful.
     let shutdown = ShutdownSignals::install()?;
 
-    tracing::info!(addr = %local_addr, data_dir = %args.data_dir.display(), "listening");
+    tracing::info!(addr = %local_addr, backend = db.backend(), "listening");
     announce(&format!("Attune server listening on http://{local_addr}"));
 
     let app = router(AppState::new(db.clone(), args.dist));
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.wait())
-        .await
-        .context("the server stopped with an error")?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown.wait())
+    .await
+    .context("the server stopped with an error")?;
     db.close().await;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// The administration commands: each opens the database, does one thing and prints the result.
+fn run_admin(command: Command) -> anyhow::Result<()> {
+    tokio::runtime::Runtime::new()
+        .context("cannot start the async runtime")?
+        .block_on(async {
+            match command {
+                Command::Serve(_) => unreachable!("serve is handled by run_serve"),
+                Command::Study(StudyCommand::Init { key_out, db }) => {
+                    study_init(&key_out, &open(&db).await?).await
+                }
+                Command::Enrol(EnrolCommand::Create {
+                    fieldworker,
+                    expires_hours,
+                    db,
+                }) => enrol_create(&fieldworker, expires_hours, &open(&db).await?).await,
+                Command::Device(DeviceCommand::List { db }) => device_list(&open(&db).await?).await,
+                Command::Device(DeviceCommand::Revoke { id, reason, db }) => {
+                    let store = open(&db).await?;
+                    if !store.revoke_device(&id, &reason, now()).await? {
+                        return Err(anyhow!(
+                            "no device {id:?} (see `attune-server device list`)"
+                        ));
+                    }
+                    println!("Device {id} revoked: its next sync is refused with: {reason}");
+                    Ok(())
+                }
+                Command::Withdraw { participant, db } => {
+                    let participant = participant.trim();
+                    if participant.is_empty() {
+                        return Err(anyhow!("--participant needs the participant's code"));
+                    }
+                    let message = open(&db).await?.add_withdrawal(participant, now()).await?;
+                    println!(
+                        "Withdrawal of {participant} recorded (message {}): devices purge their \
+                         data on next sync; exports leave them out",
+                        message.id
+                    );
+                    Ok(())
+                }
+                Command::Export { key, out, db } => export(&key, &out, &open(&db).await?).await,
+            }
+        })
+}
+
+async fn open(db: &DbArgs) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(connect(&db.config()).await?)
+}
+
+/// From ATTUNE_STUDY_PASSPHRASE, or one line on stdin.
+fn study_passphrase() -> anyhow::Result<String> {
+    if let Ok(passphrase) = std::env::var("ATTUNE_STUDY_PASSPHRASE") {
+        return Ok(passphrase);
+    }
+    eprint!("Study key passphrase: ");
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("cannot read the passphrase from stdin")?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+async fn study_init(key_out: &Path, store: &Arc<dyn Store>) -> anyhow::Result<()> {
+    if let Some(existing) = store.study_public_key().await? {
+        return Err(anyhow!(
+            "this server already has a study key ({existing}); it is never replaced"
+        ));
+    }
+    if key_out.exists() {
+        return Err(anyhow!(
+            "{} already exists: choose another --key-out (a key file is never overwritten)",
+            key_out.display()
+        ));
+    }
+    let passphrase = study_passphrase()?;
+    let (file, public) = StudyKeyFile::create(&passphrase)?;
+    std::fs::write(key_out, file).with_context(|| format!("cannot write {}", key_out.display()))?;
+    if !store.set_study_public_key(&public.to_text(), now()).await? {
+        return Err(anyhow!("another study key was stored meanwhile"));
+    }
+    println!("Study key created.");
+    println!(
+        "Public key (given to devices at enrolment): {}",
+        public.to_text()
+    );
+    println!(
+        "Private key written to {}: keep it and its passphrase safe; exports need both.",
+        key_out.display()
+    );
+    Ok(())
+}
+
+/// 12 characters of Crockford's base32 (no I, L, O, U): 60 bits, read aloud easily.
+fn new_enrolment_code() -> String {
+    const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    let mut bytes = [0u8; 12];
+    getrandom::fill(&mut bytes).expect("the OS random source failed");
+    let chars: Vec<char> = bytes
+        .iter()
+        .map(|byte| char::from(ALPHABET[usize::from(byte % 32)]))
+        .collect();
+    chars
+        .chunks(4)
+        .map(|chunk| chunk.iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+async fn enrol_create(
+    fieldworker: &str,
+    expires_hours: u32,
+    store: &Arc<dyn Store>,
+) -> anyhow::Result<()> {
+    let fieldworker = fieldworker.trim();
+    if fieldworker.is_empty() {
+        return Err(anyhow!("--fieldworker needs a name"));
+    }
+    if store.study_public_key().await?.is_none() {
+        return Err(anyhow!(
+            "run `attune-server study init` first: devices need the study key"
+        ));
+    }
+    let code = new_enrolment_code();
+    let now = now();
+    let expires = Timestamp(now.as_millis() + i64::from(expires_hours) * 3_600_000);
+    store
+        .create_enrolment_code(
+            &sha256_hex(&normalise_code(&code)),
+            fieldworker,
+            expires,
+            now,
+        )
+        .await?;
+    println!("{code}");
+    eprintln!("One-time enrolment code for {fieldworker}, valid for {expires_hours} hours.");
+    Ok(())
+}
+
+async fn device_list(store: &Arc<dyn Store>) -> anyhow::Result<()> {
+    let devices = store.list_devices().await?;
+    if devices.is_empty() {
+        println!("No devices enrolled.");
+    }
+    for device in devices {
+        let status = match device.status {
+            DeviceStatus::Active => "active".to_owned(),
+            DeviceStatus::Revoked => format!(
+                "revoked: {}",
+                device.revoked_reason.as_deref().unwrap_or("")
+            ),
+        };
+        println!(
+            "{}\t{}\t{}\t{}",
+            device.id, device.fieldworker, device.name, status
+        );
+    }
+    Ok(())
+}
+
+async fn export(key: &Path, out: &Path, store: &Arc<dyn Store>) -> anyhow::Result<()> {
+    let bytes = std::fs::read(key).with_context(|| format!("cannot read {}", key.display()))?;
+    let passphrase = study_passphrase()?;
+    let private = StudyKeyFile::open(&bytes, &passphrase)?;
+    let who = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    let summary = attune_server::export::export(store.as_ref(), &private, out, &who, now()).await?;
+    println!(
+        "Exported {} records ({} revisions, {} conflicts) to {}; {} envelopes of withdrawn \
+         participants left out.",
+        summary.records,
+        summary.revisions,
+        summary.conflicts,
+        out.display(),
+        summary.withdrawn_envelopes_excluded
+    );
     Ok(())
 }
 

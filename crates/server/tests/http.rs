@@ -7,8 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use attune_server::{AppState, CONTENT_SECURITY_POLICY, open_store, router};
-use sqlx::SqlitePool;
+use std::sync::Arc;
+
+use attune_server::store::SqliteStore;
+use attune_server::{AppState, CONTENT_SECURITY_POLICY, Store, open_store, router};
 use tempfile::TempDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -18,7 +20,7 @@ const INDEX_HTML: &str = "<!doctype html><title>Attune</title>";
 /// A server on 127.0.0.1:0 with a fake dist directory and its own database.
 struct TestServer {
     addr: SocketAddr,
-    db: SqlitePool,
+    db: Arc<dyn Store>,
     _dir: TempDir,
 }
 
@@ -43,7 +45,13 @@ impl TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let app = router(AppState::new(db.clone(), dist));
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+        });
         Self {
             addr,
             db,
@@ -392,38 +400,38 @@ async fn responses_carry_a_request_id() {
 async fn migrations_run_at_start() {
     let dir = TempDir::new().expect("temp dir");
     let data = dir.path().join("nested/data");
-    let db = open_store(&data).await.expect("first open");
+    let db = SqliteStore::open(&data).await.expect("first open");
     let created: String =
         sqlx::query_scalar("SELECT value FROM server_meta WHERE key = 'schema_created_at'")
-            .fetch_one(&db)
+            .fetch_one(db.pool())
             .await
             .expect("server_meta row");
     let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
-        .fetch_one(&db)
+        .fetch_one(db.pool())
         .await
         .expect("journal mode");
     assert_eq!(journal, "wal");
     let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
-        .fetch_one(&db)
+        .fetch_one(db.pool())
         .await
         .expect("synchronous");
     assert_eq!(synchronous, 2, "synchronous=FULL");
     let foreign_keys: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
-        .fetch_one(&db)
+        .fetch_one(db.pool())
         .await
         .expect("foreign keys");
     assert_eq!(foreign_keys, 1);
-    db.close().await;
+    db.pool().close().await;
     assert!(data.join(attune_server::DATABASE_FILE).is_file());
 
-    let again = open_store(&data).await.expect("second open");
+    let again = SqliteStore::open(&data).await.expect("second open");
     let rows: Vec<String> =
         sqlx::query_scalar("SELECT value FROM server_meta WHERE key = 'schema_created_at'")
-            .fetch_all(&again)
+            .fetch_all(again.pool())
             .await
             .expect("server_meta rows");
     assert_eq!(rows, vec![created], "reopening must not migrate twice");
-    again.close().await;
+    again.pool().close().await;
 }
 
 // The real binary.

@@ -1,0 +1,773 @@
+//! Envelopes: how a revision travels from a device to the research server.
+//!
+//! Each revision is **sealed** to the study's public key with HPKE (RFC 9180, base mode,
+//! X25519-HKDF-SHA256 + HKDF-SHA256 + ChaCha20-Poly1305) and **signed** by the device's
+//! Ed25519 key. The server can check who sent an envelope and file it by its clear metadata,
+//! but cannot read it: only the study's private key, kept by the researchers in a
+//! passphrase-protected [`StudyKeyFile`], opens it.
+//!
+//! # Format
+//!
+//! An [`Envelope`] is JSON: the clear metadata (record id, rev, kind, participant code,
+//! device, time, content hash, parent hash), `sealed` and `signature` in standard base64.
+//!
+//! - `sealed` = HPKE encapsulated key (32 bytes) followed by the ciphertext of
+//!   [`Revision::to_bytes`]. The HPKE `info` is the string `attune.envelope.v1`; the `aad` is
+//!   the canonical encoding (see [`crate::encoding`]) of the metadata under the domain tag
+//!   `attune.envelope-metadata.v1`, in the field order above. Metadata moved onto another
+//!   ciphertext therefore fails to open.
+//! - `signature` = Ed25519 over the encoding, under the domain tag
+//!   `attune.envelope-signature.v1`, of the metadata encoding (a byte string) then the sealed
+//!   bytes (a byte string).
+//!
+//! # Study key file
+//!
+//! JSON ([`StudyKeyFile`]): the X25519 private key encrypted with XChaCha20-Poly1305 under an
+//! Argon2id key derived from the passphrase, the parameters stored beside it as in the
+//! [vault](crate::vault), with the public key bound as associated data.
+
+use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use chacha20poly1305::aead::{Aead, Payload};
+use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
+use hpke::aead::ChaCha20Poly1305;
+use hpke::kdf::HkdfSha256;
+use hpke::kem::X25519HkdfSha256;
+use hpke::{Deserializable, Kem as _, OpModeR, OpModeS, Serializable};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use zeroize::Zeroizing;
+
+use crate::encoding::Encoder;
+use crate::ids::{DeviceId, RecordId};
+use crate::record::{ContentHash, Kind, Revision};
+use crate::time::Timestamp;
+use crate::vault::{
+    self, KdfParams, NONCE_LEN, SALT_LEN, VaultError, check_new_passphrase, derive_kek,
+};
+
+type StudyKem = X25519HkdfSha256;
+const HPKE_INFO: &[u8] = b"attune.envelope.v1";
+/// X25519 public keys and encapsulated keys are 32 bytes.
+const ENCAPPED_KEY_LEN: usize = 32;
+const SIGNATURE_LEN: usize = 64;
+/// The version of [`StudyKeyFile`]: Argon2id (v0x13), XChaCha20-Poly1305, X25519.
+const KEY_FILE_VERSION: u8 = 1;
+
+/// Why an envelope or a study key could not be made, checked or opened.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum EnvelopeError {
+    /// A base64 field, key or length is malformed.
+    #[error("malformed envelope or key: {0}")]
+    Malformed(String),
+    /// The signature does not match the metadata and sealed bytes for this device key.
+    #[error("the envelope's signature does not verify")]
+    BadSignature,
+    /// The sealed bytes do not open with this study key: another study's key, or the
+    /// metadata or ciphertext was altered.
+    #[error("the envelope does not open with this study key")]
+    CannotOpen,
+    /// The opened revision does not match the envelope's clear metadata.
+    #[error("the sealed revision does not match the envelope's metadata ({0})")]
+    MetadataMismatch(&'static str),
+    /// The revision is malformed or does not match its content hash.
+    #[error("the revision is invalid: {0}")]
+    InvalidRevision(String),
+    /// The passphrase does not open the study key file (or the file was altered).
+    #[error("the passphrase does not open this study key file")]
+    WrongPassphrase,
+    /// The study key file could not be created or read.
+    #[error("study key file: {0}")]
+    KeyFile(String),
+    /// The platform's secure random source failed, or sealing failed.
+    #[error("sealing failed: {0}")]
+    Seal(String),
+}
+
+impl From<VaultError> for EnvelopeError {
+    fn from(error: VaultError) -> Self {
+        match error {
+            VaultError::WrongPassphrase | VaultError::Tampered => EnvelopeError::WrongPassphrase,
+            other => EnvelopeError::KeyFile(other.to_string()),
+        }
+    }
+}
+
+fn decode_base64(field: &str, text: &str) -> Result<Vec<u8>, EnvelopeError> {
+    BASE64
+        .decode(text)
+        .map_err(|_| EnvelopeError::Malformed(format!("{field} is not base64")))
+}
+
+/// The study's public key: devices seal revisions to it. Text form: base64 of 32 bytes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StudyPublicKey(<StudyKem as hpke::Kem>::PublicKey);
+
+impl StudyPublicKey {
+    /// The key as base64 text (what the server hands devices at enrolment).
+    pub fn to_text(&self) -> String {
+        BASE64.encode(self.0.to_bytes())
+    }
+
+    /// Parses [`StudyPublicKey::to_text`].
+    ///
+    /// # Errors
+    /// [`EnvelopeError::Malformed`] if it is not base64 of a valid X25519 key.
+    pub fn from_text(text: &str) -> Result<Self, EnvelopeError> {
+        let bytes = decode_base64("the study public key", text.trim())?;
+        <StudyKem as hpke::Kem>::PublicKey::from_bytes(&bytes)
+            .map(Self)
+            .map_err(|_| EnvelopeError::Malformed("not an X25519 public key".into()))
+    }
+}
+
+impl fmt::Debug for StudyPublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "StudyPublicKey({})", self.to_text())
+    }
+}
+
+/// The study's private key: opens envelopes. Only ever in memory after
+/// [`StudyKeyFile::open`].
+pub struct StudyPrivateKey {
+    secret: <StudyKem as hpke::Kem>::PrivateKey,
+    public: StudyPublicKey,
+}
+
+impl StudyPrivateKey {
+    /// The matching public key.
+    pub fn public_key(&self) -> StudyPublicKey {
+        self.public.clone()
+    }
+}
+
+impl fmt::Debug for StudyPrivateKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("StudyPrivateKey(<secret>)")
+    }
+}
+
+/// A freshly generated study key pair.
+#[derive(Debug)]
+pub struct StudyKeyPair {
+    private: StudyPrivateKey,
+}
+
+impl StudyKeyPair {
+    /// A new random key pair from the platform's secure random source.
+    pub fn generate() -> Self {
+        let (secret, public) = StudyKem::gen_keypair();
+        Self {
+            private: StudyPrivateKey {
+                secret,
+                public: StudyPublicKey(public),
+            },
+        }
+    }
+
+    /// The public key, to give to devices.
+    pub fn public_key(&self) -> StudyPublicKey {
+        self.private.public_key()
+    }
+
+    /// The private key, to open envelopes.
+    pub fn private_key(&self) -> &StudyPrivateKey {
+        &self.private
+    }
+
+    /// Gives up the pair for its private key.
+    pub fn into_private_key(self) -> StudyPrivateKey {
+        self.private
+    }
+}
+
+/// The study private key encrypted under a passphrase: the file researchers keep.
+/// Serialised as JSON with hex byte strings; contains no secret in clear.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StudyKeyFile {
+    /// Always `attune-study-key`, so a wrong file is named as such.
+    pub format: String,
+    /// The file format version (1).
+    pub version: u8,
+    /// The study public key as text, bound into the encryption.
+    pub public_key: String,
+    /// The Argon2id parameters.
+    pub kdf: KdfParams,
+    /// The Argon2id salt.
+    #[serde(with = "crate::hex::array")]
+    pub salt: [u8; SALT_LEN],
+    /// The XChaCha20-Poly1305 nonce.
+    #[serde(with = "crate::hex::array")]
+    pub nonce: [u8; NONCE_LEN],
+    /// The encrypted private key and its tag.
+    #[serde(with = "crate::hex::vec")]
+    pub ciphertext: Vec<u8>,
+}
+
+const KEY_FILE_FORMAT: &str = "attune-study-key";
+
+fn key_file_associated_data(
+    version: u8,
+    kdf: KdfParams,
+    salt: &[u8; SALT_LEN],
+    public: &str,
+) -> Vec<u8> {
+    Encoder::new("attune.study-key.v1")
+        .u8(version)
+        .u32(kdf.m_kib)
+        .u32(kdf.t)
+        .u32(kdf.p)
+        .fixed(salt)
+        .str(public)
+        .finish()
+}
+
+impl StudyKeyFile {
+    /// Generates a study key pair and encrypts its private key under `passphrase` with the
+    /// default Argon2id parameters. Returns the file's bytes and the public key.
+    ///
+    /// # Errors
+    /// A short passphrase, or a failing random source or key derivation.
+    pub fn create(passphrase: &str) -> Result<(Vec<u8>, StudyPublicKey), EnvelopeError> {
+        Self::create_with_params(passphrase, KdfParams::DEFAULT)
+    }
+
+    /// [`StudyKeyFile::create`] with chosen Argon2id parameters (tests use cheap ones).
+    ///
+    /// # Errors
+    /// As [`StudyKeyFile::create`].
+    pub fn create_with_params(
+        passphrase: &str,
+        kdf: KdfParams,
+    ) -> Result<(Vec<u8>, StudyPublicKey), EnvelopeError> {
+        check_new_passphrase(passphrase)?;
+        let pair = StudyKeyPair::generate();
+        let public = pair.public_key();
+        let public_text = public.to_text();
+        let salt = vault::random::<SALT_LEN>()?;
+        let nonce = vault::random::<NONCE_LEN>()?;
+        let kek = derive_kek(passphrase, kdf, &salt)?;
+        let secret = Zeroizing::new(pair.private.secret.to_bytes().to_vec());
+        let aad = key_file_associated_data(KEY_FILE_VERSION, kdf, &salt, &public_text);
+        let ciphertext = vault::cipher(&kek)
+            .encrypt(
+                (&nonce).into(),
+                Payload {
+                    msg: &secret,
+                    aad: &aad,
+                },
+            )
+            .map_err(|_| EnvelopeError::KeyFile("encryption failed".into()))?;
+        let file = StudyKeyFile {
+            format: KEY_FILE_FORMAT.into(),
+            version: KEY_FILE_VERSION,
+            public_key: public_text,
+            kdf,
+            salt,
+            nonce,
+            ciphertext,
+        };
+        let bytes = serde_json::to_vec_pretty(&file)
+            .map_err(|error| EnvelopeError::KeyFile(error.to_string()))?;
+        Ok((bytes, public))
+    }
+
+    /// Decrypts a study key file with its passphrase.
+    ///
+    /// # Errors
+    /// [`EnvelopeError::WrongPassphrase`] for a wrong passphrase or altered file;
+    /// [`EnvelopeError::KeyFile`] if the bytes are not a study key file.
+    pub fn open(bytes: &[u8], passphrase: &str) -> Result<StudyPrivateKey, EnvelopeError> {
+        let file: StudyKeyFile = serde_json::from_slice(bytes).map_err(|error| {
+            EnvelopeError::KeyFile(format!("not an Attune study key file: {error}"))
+        })?;
+        if file.format != KEY_FILE_FORMAT {
+            return Err(EnvelopeError::KeyFile(
+                "not an Attune study key file".into(),
+            ));
+        }
+        if file.version != KEY_FILE_VERSION {
+            return Err(EnvelopeError::KeyFile(format!(
+                "unsupported version {}",
+                file.version
+            )));
+        }
+        let public = StudyPublicKey::from_text(&file.public_key)?;
+        let kek = derive_kek(passphrase, file.kdf, &file.salt)?;
+        let aad = key_file_associated_data(file.version, file.kdf, &file.salt, &file.public_key);
+        let secret = Zeroizing::new(
+            vault::cipher(&kek)
+                .decrypt(
+                    (&file.nonce).into(),
+                    Payload {
+                        msg: &file.ciphertext,
+                        aad: &aad,
+                    },
+                )
+                .map_err(|_| EnvelopeError::WrongPassphrase)?,
+        );
+        let secret = <StudyKem as hpke::Kem>::PrivateKey::from_bytes(&secret)
+            .map_err(|_| EnvelopeError::KeyFile("the private key is malformed".into()))?;
+        if <StudyKem as hpke::Kem>::sk_to_pk(&secret) != public.0 {
+            return Err(EnvelopeError::KeyFile(
+                "the private key does not match the public key".into(),
+            ));
+        }
+        Ok(StudyPrivateKey { secret, public })
+    }
+}
+
+/// A device's Ed25519 signing key. The device keeps it (in its vault); the server keeps the
+/// public half from enrolment.
+pub struct DeviceKey(SigningKey);
+
+impl fmt::Debug for DeviceKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DeviceKey(public: {})", self.public_key().to_text())
+    }
+}
+
+impl DeviceKey {
+    /// A new random signing key.
+    ///
+    /// # Errors
+    /// [`EnvelopeError::Seal`] if the secure random source fails.
+    pub fn generate() -> Result<Self, EnvelopeError> {
+        let seed = Zeroizing::new(
+            vault::random::<32>().map_err(|error| EnvelopeError::Seal(error.to_string()))?,
+        );
+        Ok(Self(SigningKey::from_bytes(&seed)))
+    }
+
+    /// Restores a key from its 32 secret bytes.
+    pub fn from_bytes(secret: &[u8; 32]) -> Self {
+        Self(SigningKey::from_bytes(secret))
+    }
+
+    /// The 32 secret bytes, for the device to store in its vault.
+    pub fn to_bytes(&self) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(self.0.to_bytes())
+    }
+
+    /// The public key to register at enrolment.
+    pub fn public_key(&self) -> DevicePublicKey {
+        DevicePublicKey(self.0.verifying_key())
+    }
+}
+
+/// A device's Ed25519 public key. Text form: base64 of 32 bytes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct DevicePublicKey(VerifyingKey);
+
+impl DevicePublicKey {
+    /// The key as base64 text.
+    pub fn to_text(&self) -> String {
+        BASE64.encode(self.0.to_bytes())
+    }
+
+    /// Parses [`DevicePublicKey::to_text`].
+    ///
+    /// # Errors
+    /// [`EnvelopeError::Malformed`] if it is not base64 of a valid Ed25519 public key.
+    pub fn from_text(text: &str) -> Result<Self, EnvelopeError> {
+        let bytes: [u8; 32] = decode_base64("the device public key", text.trim())?
+            .try_into()
+            .map_err(|_| EnvelopeError::Malformed("a device public key is 32 bytes".into()))?;
+        VerifyingKey::from_bytes(&bytes)
+            .map(Self)
+            .map_err(|_| EnvelopeError::Malformed("not an Ed25519 public key".into()))
+    }
+}
+
+impl fmt::Debug for DevicePublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DevicePublicKey({})", self.to_text())
+    }
+}
+
+/// A sealed, signed revision with the clear metadata the server files it by.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// The record the revision belongs to.
+    pub record_id: RecordId,
+    /// The revision number.
+    pub rev: u32,
+    /// The record's kind.
+    pub kind: Kind,
+    /// The participant's pseudonymous protocol code (never a name), if the record is about
+    /// one: withdrawals are matched on it.
+    pub participant_code: Option<String>,
+    /// The device that made and signed the revision.
+    pub device_id: DeviceId,
+    /// When the revision was made.
+    pub time: Timestamp,
+    /// The revision's content hash.
+    pub hash: ContentHash,
+    /// The previous revision's hash.
+    pub parent_hash: Option<ContentHash>,
+    /// Base64: HPKE encapsulated key, then the ciphertext of the revision.
+    pub sealed: String,
+    /// Base64: the device's Ed25519 signature.
+    pub signature: String,
+}
+
+impl Envelope {
+    /// The canonical encoding of the clear metadata (the HPKE aad).
+    fn metadata_bytes(&self) -> Vec<u8> {
+        let mut e = Encoder::new("attune.envelope-metadata.v1");
+        e.fixed(self.record_id.as_bytes())
+            .u32(self.rev)
+            .str(self.kind.as_str())
+            .option(self.participant_code.as_deref(), |e, code| {
+                e.str(code);
+            })
+            .fixed(self.device_id.as_bytes())
+            .i64(self.time.as_millis())
+            .fixed(self.hash.as_bytes())
+            .option(self.parent_hash, |e, hash| {
+                e.fixed(hash.as_bytes());
+            });
+        e.finish()
+    }
+
+    fn signed_bytes(metadata: &[u8], sealed: &[u8]) -> Vec<u8> {
+        Encoder::new("attune.envelope-signature.v1")
+            .bytes(metadata)
+            .bytes(sealed)
+            .finish()
+    }
+
+    fn sealed_bytes(&self) -> Result<Vec<u8>, EnvelopeError> {
+        let sealed = decode_base64("sealed", &self.sealed)?;
+        if sealed.len() < ENCAPPED_KEY_LEN + 16 {
+            return Err(EnvelopeError::Malformed("sealed is too short".into()));
+        }
+        Ok(sealed)
+    }
+
+    /// Checks the signature against the device's public key.
+    ///
+    /// # Errors
+    /// [`EnvelopeError::Malformed`] for bad base64 or lengths, [`EnvelopeError::BadSignature`]
+    /// if the envelope was altered or signed by another key.
+    pub fn verify(&self, device: &DevicePublicKey) -> Result<(), EnvelopeError> {
+        let sealed = self.sealed_bytes()?;
+        let signature: [u8; SIGNATURE_LEN] = decode_base64("signature", &self.signature)?
+            .try_into()
+            .map_err(|_| EnvelopeError::Malformed("a signature is 64 bytes".into()))?;
+        let signature = ed25519_dalek::Signature::from_bytes(&signature);
+        let message = Self::signed_bytes(&self.metadata_bytes(), &sealed);
+        device
+            .0
+            .verify_strict(&message, &signature)
+            .map_err(|_| EnvelopeError::BadSignature)
+    }
+
+    /// Opens the sealed revision with the study private key and checks it against the
+    /// metadata and its own content hash. Does not check the signature ([`Envelope::verify`]).
+    ///
+    /// # Errors
+    /// [`EnvelopeError::CannotOpen`] (other key, or altered), [`EnvelopeError::InvalidRevision`],
+    /// [`EnvelopeError::MetadataMismatch`].
+    pub fn open(&self, key: &StudyPrivateKey) -> Result<Revision, EnvelopeError> {
+        let sealed = self.sealed_bytes()?;
+        let (encapped, ciphertext) = sealed.split_at(ENCAPPED_KEY_LEN);
+        let encapped = <StudyKem as hpke::Kem>::EncappedKey::from_bytes(encapped)
+            .map_err(|_| EnvelopeError::Malformed("bad encapsulated key".into()))?;
+        let plaintext = Zeroizing::new(
+            hpke::single_shot_open::<ChaCha20Poly1305, HkdfSha256, StudyKem>(
+                &OpModeR::Base,
+                &key.secret,
+                &encapped,
+                HPKE_INFO,
+                ciphertext,
+                &self.metadata_bytes(),
+            )
+            .map_err(|_| EnvelopeError::CannotOpen)?,
+        );
+        let revision = Revision::from_bytes(&plaintext)
+            .map_err(|error| EnvelopeError::InvalidRevision(error.to_string()))?;
+        let mismatch = |field| Err(EnvelopeError::MetadataMismatch(field));
+        if revision.record_id != self.record_id {
+            return mismatch("record_id");
+        }
+        if revision.rev != self.rev {
+            return mismatch("rev");
+        }
+        if revision.kind != self.kind {
+            return mismatch("kind");
+        }
+        if revision.device != self.device_id {
+            return mismatch("device_id");
+        }
+        if revision.time != self.time {
+            return mismatch("time");
+        }
+        if revision.hash != self.hash {
+            return mismatch("hash");
+        }
+        if revision.parent_hash != self.parent_hash {
+            return mismatch("parent_hash");
+        }
+        Ok(revision)
+    }
+}
+
+/// Seals `revision` to the study key and signs it with the device key.
+///
+/// # Errors
+/// [`EnvelopeError::InvalidRevision`] if the revision does not match its hash;
+/// [`EnvelopeError::Seal`] if HPKE fails.
+pub fn seal_envelope(
+    revision: &Revision,
+    participant_code: Option<String>,
+    study: &StudyPublicKey,
+    device: &DeviceKey,
+) -> Result<Envelope, EnvelopeError> {
+    if !revision.hash_is_valid() {
+        return Err(EnvelopeError::InvalidRevision(
+            "the revision does not match its content hash".into(),
+        ));
+    }
+    let mut envelope = Envelope {
+        record_id: revision.record_id,
+        rev: revision.rev,
+        kind: revision.kind,
+        participant_code,
+        device_id: revision.device,
+        time: revision.time,
+        hash: revision.hash,
+        parent_hash: revision.parent_hash,
+        sealed: String::new(),
+        signature: String::new(),
+    };
+    let metadata = envelope.metadata_bytes();
+    let plaintext = Zeroizing::new(revision.to_bytes());
+    let (encapped, ciphertext) = hpke::single_shot_seal::<ChaCha20Poly1305, HkdfSha256, StudyKem>(
+        &OpModeS::Base,
+        &study.0,
+        HPKE_INFO,
+        &plaintext,
+        &metadata,
+    )
+    .map_err(|error| EnvelopeError::Seal(error.to_string()))?;
+    let mut sealed = encapped.to_bytes().to_vec();
+    sealed.extend_from_slice(&ciphertext);
+    let signature = device.0.sign(&Envelope::signed_bytes(&metadata, &sealed));
+    envelope.sealed = BASE64.encode(&sealed);
+    envelope.signature = BASE64.encode(signature.to_bytes());
+    Ok(envelope)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::ProfileId;
+    use crate::record::{Authorship, Links};
+
+    const CHEAP: KdfParams = KdfParams {
+        m_kib: 64,
+        t: 1,
+        p: 1,
+    };
+
+    fn revision() -> Revision {
+        let by = Authorship {
+            device: DeviceId::new(Timestamp(1_700_000_000_000)),
+            author: ProfileId::new(Timestamp(1_700_000_000_000)),
+            time: Timestamp(1_700_000_000_123),
+        };
+        let first = Revision::first(
+            RecordId::new(Timestamp(1_700_000_000_000)),
+            Kind::InterviewNote,
+            Links::default(),
+            br#"{"text":"the child drew a house"}"#.to_vec(),
+            by,
+        );
+        first
+            .next(br#"{"text":"a red house"}"#.to_vec(), by)
+            .unwrap()
+    }
+
+    struct Fixture {
+        study: StudyKeyPair,
+        device: DeviceKey,
+        revision: Revision,
+        envelope: Envelope,
+    }
+
+    fn fixture() -> Fixture {
+        let study = StudyKeyPair::generate();
+        let device = DeviceKey::generate().unwrap();
+        let revision = revision();
+        let envelope = seal_envelope(
+            &revision,
+            Some("VIG-007".into()),
+            &study.public_key(),
+            &device,
+        )
+        .unwrap();
+        Fixture {
+            study,
+            device,
+            revision,
+            envelope,
+        }
+    }
+
+    #[test]
+    fn a_sealed_revision_verifies_and_opens_to_the_same_revision() {
+        let f = fixture();
+        f.envelope.verify(&f.device.public_key()).unwrap();
+        let json = serde_json::to_string(&f.envelope).unwrap();
+        assert!(!json.contains("red house"), "the body must not be in clear");
+        let back: Envelope = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, f.envelope);
+        assert_eq!(back.open(f.study.private_key()).unwrap(), f.revision);
+    }
+
+    #[test]
+    fn altered_metadata_is_refused_by_the_signature_and_by_the_seal() {
+        let f = fixture();
+        let mut altered = f.envelope.clone();
+        altered.participant_code = Some("VIG-008".into());
+        assert_eq!(
+            altered.verify(&f.device.public_key()),
+            Err(EnvelopeError::BadSignature)
+        );
+        assert_eq!(
+            altered.open(f.study.private_key()),
+            Err(EnvelopeError::CannotOpen)
+        );
+        let mut altered = f.envelope.clone();
+        altered.rev += 1;
+        assert_eq!(
+            altered.verify(&f.device.public_key()),
+            Err(EnvelopeError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn altered_sealed_bytes_are_refused() {
+        let f = fixture();
+        let mut sealed = BASE64.decode(&f.envelope.sealed).unwrap();
+        let last = sealed.len() - 1;
+        sealed[last] ^= 1;
+        let mut altered = f.envelope.clone();
+        altered.sealed = BASE64.encode(&sealed);
+        assert_eq!(
+            altered.verify(&f.device.public_key()),
+            Err(EnvelopeError::BadSignature)
+        );
+        assert_eq!(
+            altered.open(f.study.private_key()),
+            Err(EnvelopeError::CannotOpen)
+        );
+        altered.sealed = "not base64!".into();
+        assert!(matches!(
+            altered.verify(&f.device.public_key()),
+            Err(EnvelopeError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn an_altered_signature_is_refused() {
+        let f = fixture();
+        let mut signature = BASE64.decode(&f.envelope.signature).unwrap();
+        signature[0] ^= 1;
+        let mut altered = f.envelope.clone();
+        altered.signature = BASE64.encode(&signature);
+        assert_eq!(
+            altered.verify(&f.device.public_key()),
+            Err(EnvelopeError::BadSignature)
+        );
+        altered.signature = BASE64.encode([0u8; 10]);
+        assert!(matches!(
+            altered.verify(&f.device.public_key()),
+            Err(EnvelopeError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn another_study_key_cannot_open() {
+        let f = fixture();
+        let other = StudyKeyPair::generate();
+        assert_eq!(
+            f.envelope.open(other.private_key()),
+            Err(EnvelopeError::CannotOpen)
+        );
+    }
+
+    #[test]
+    fn another_device_key_does_not_verify() {
+        let f = fixture();
+        let other = DeviceKey::generate().unwrap();
+        assert_eq!(
+            f.envelope.verify(&other.public_key()),
+            Err(EnvelopeError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn a_revision_that_does_not_match_its_hash_is_not_sealed() {
+        let f = fixture();
+        let mut forged = f.revision.clone();
+        forged.body = b"{}".to_vec();
+        assert!(matches!(
+            seal_envelope(&forged, None, &f.study.public_key(), &f.device),
+            Err(EnvelopeError::InvalidRevision(_))
+        ));
+    }
+
+    #[test]
+    fn keys_roundtrip_through_text() {
+        let f = fixture();
+        let public = f.study.public_key();
+        assert_eq!(
+            StudyPublicKey::from_text(&public.to_text()).unwrap(),
+            public
+        );
+        let device = f.device.public_key();
+        assert_eq!(
+            DevicePublicKey::from_text(&device.to_text()).unwrap(),
+            device
+        );
+        let restored = DeviceKey::from_bytes(&f.device.to_bytes());
+        assert_eq!(restored.public_key(), device);
+        assert!(StudyPublicKey::from_text("abc").is_err());
+        assert!(DevicePublicKey::from_text("").is_err());
+    }
+
+    #[test]
+    fn the_study_key_file_opens_only_with_its_passphrase() {
+        let (bytes, public) =
+            StudyKeyFile::create_with_params("correct horse battery", CHEAP).unwrap();
+        assert!(!String::from_utf8_lossy(&bytes).contains("secret"));
+        let private = StudyKeyFile::open(&bytes, "correct horse battery").unwrap();
+        assert_eq!(private.public_key(), public);
+        assert_eq!(
+            StudyKeyFile::open(&bytes, "wrong horse battery").unwrap_err(),
+            EnvelopeError::WrongPassphrase
+        );
+        assert!(matches!(
+            StudyKeyFile::open(b"{}", "correct horse battery"),
+            Err(EnvelopeError::KeyFile(_))
+        ));
+        // An envelope sealed to the public key opens with the key from the file.
+        let device = DeviceKey::generate().unwrap();
+        let revision = revision();
+        let envelope = seal_envelope(&revision, None, &public, &device).unwrap();
+        assert_eq!(envelope.open(&private).unwrap(), revision);
+    }
+
+    #[test]
+    fn a_short_passphrase_makes_no_key_file() {
+        assert!(matches!(
+            StudyKeyFile::create_with_params("short", CHEAP),
+            Err(EnvelopeError::KeyFile(_))
+        ));
+    }
+}

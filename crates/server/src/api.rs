@@ -1,0 +1,353 @@
+//! The sync API: enrolment, push and pull. JSON in and out; every refusal is an [`AppError`].
+//!
+//! - `POST /api/enrol` `{code, device_public_key, device_name, device_id?}` ->
+//!   `{device_id, device_token, study_public_key}`. Rate limited per client address.
+//! - `POST /api/push` (Bearer device token) `{envelopes: [Envelope]}` ->
+//!   `{results: [{record_id, rev, hash, outcome}]}` with outcome `stored`, `already_stored` or
+//!   `conflict`, sent only after the batch's transaction committed. A batch with any bad
+//!   envelope is refused whole: nothing from it is stored.
+//! - `GET /api/pull?after=CURSOR` (Bearer device token) ->
+//!   `{messages: [{id, kind: "withdrawal", participant_code, created_at}], cursor, revoked}`,
+//!   where `revoked` is `null` or `{reason}` (a revoked device may still pull, to learn why).
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use attune_core::{ContentHash, DeviceId, DevicePublicKey, Envelope, RecordId, Timestamp};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::AppState;
+use crate::error::AppError;
+use crate::store::{ControlMessage, Device, DeviceStatus, EnrolOutcome, NewDevice, PushOutcome};
+
+/// The largest request body accepted (a batch of envelopes).
+pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+
+/// SHA-256 hex: how tokens and enrolment codes are stored.
+pub fn sha256_hex(text: &str) -> String {
+    let digest = Sha256::digest(text.as_bytes());
+    digest.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// Enrolment codes are typed by hand: case, spaces and dashes do not matter.
+pub fn normalise_code(code: &str) -> String {
+    code.chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
+/// The current time as a core [`Timestamp`].
+pub fn now() -> Timestamp {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0);
+    Timestamp(millis)
+}
+
+/// `bytes` random bytes from the OS, as lower-case hex.
+pub fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0; bytes];
+    getrandom::fill(&mut buf).expect("the OS random source failed");
+    buf.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// A fixed-window limit on enrolment attempts per client address.
+#[derive(Debug)]
+pub struct RateLimiter {
+    limit: u32,
+    window: Duration,
+    seen: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+}
+
+impl RateLimiter {
+    /// At most `limit` attempts per `window` from one address.
+    pub fn new(limit: u32, window: Duration) -> Self {
+        Self {
+            limit,
+            window,
+            seen: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Counts an attempt; false if over the limit.
+    fn allow(&self, ip: IpAddr) -> bool {
+        let now = Instant::now();
+        let mut seen = self
+            .seen
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        // Forget old windows so the map cannot grow without bound.
+        if seen.len() > 10_000 {
+            seen.retain(|_, (start, _)| now.duration_since(*start) < self.window);
+        }
+        let entry = seen.entry(ip).or_insert((now, 0));
+        if now.duration_since(entry.0) >= self.window {
+            *entry = (now, 0);
+        }
+        entry.1 += 1;
+        entry.1 <= self.limit
+    }
+}
+
+/// The client's address, when the server was started with connect info.
+pub struct ClientIp(IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, AppError> {
+        Ok(ClientIp(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip()),
+        ))
+    }
+}
+
+/// The device whose `Authorization: Bearer` token was sent, whatever its status.
+pub struct AuthenticatedDevice(Device);
+
+impl FromRequestParts<AppState> for AuthenticatedDevice {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let token = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|token| !token.is_empty())
+            .ok_or(AppError::MissingToken)?;
+        state
+            .store
+            .device_by_token(&sha256_hex(token))
+            .await?
+            .map(AuthenticatedDevice)
+            .ok_or(AppError::UnknownToken)
+    }
+}
+
+fn json_body<T: serde::de::DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, AppError> {
+    let bytes = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            AppError::TooLarge {
+                limit: MAX_BODY_BYTES,
+            }
+        } else {
+            AppError::Malformed(rejection.body_text())
+        }
+    })?;
+    serde_json::from_slice(&bytes).map_err(|error| AppError::Malformed(error.to_string()))
+}
+
+/// `POST /api/enrol` request.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct EnrolRequest {
+    pub code: String,
+    /// Ed25519 public key, base64.
+    pub device_public_key: String,
+    pub device_name: String,
+    /// The device's own id (the one in its revisions); the server makes one if absent.
+    #[serde(default)]
+    pub device_id: Option<DeviceId>,
+}
+
+/// `POST /api/enrol` response.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct EnrolResponse {
+    pub device_id: DeviceId,
+    /// Shown once; the server keeps only its hash.
+    pub device_token: String,
+    pub study_public_key: String,
+}
+
+pub async fn enrol(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<EnrolResponse>, AppError> {
+    if !state.enrol_limiter.allow(ip) {
+        return Err(AppError::RateLimited);
+    }
+    let request: EnrolRequest = json_body(body)?;
+    let public_key = DevicePublicKey::from_text(&request.device_public_key)
+        .map_err(|error| AppError::Malformed(error.to_string()))?;
+    let device_name = request.device_name.trim();
+    if device_name.is_empty() || device_name.chars().count() > 100 {
+        return Err(AppError::Malformed(
+            "device_name must have 1 to 100 characters".into(),
+        ));
+    }
+    let study_public_key = state
+        .store
+        .study_public_key()
+        .await?
+        .ok_or(AppError::StudyNotInitialised)?;
+    let now = now();
+    let device_id = request.device_id.unwrap_or_else(|| DeviceId::new(now));
+    // 256 bits from the OS; only its SHA-256 is stored.
+    let device_token = random_hex(32);
+    let outcome = state
+        .store
+        .enrol_device(
+            &sha256_hex(&normalise_code(&request.code)),
+            NewDevice {
+                id: device_id.to_string(),
+                name: device_name.to_owned(),
+                public_key: public_key.to_text(),
+                token_hash: sha256_hex(&device_token),
+            },
+            now,
+        )
+        .await?;
+    let refused = |code, message| Err(AppError::EnrolmentRefused { code, message });
+    match outcome {
+        EnrolOutcome::Enrolled(device) => {
+            tracing::info!(device_id = %device.id, "device enrolled");
+            Ok(Json(EnrolResponse {
+                device_id,
+                device_token,
+                study_public_key,
+            }))
+        }
+        EnrolOutcome::UnknownCode => refused("enrolment_code_unknown", "Unknown enrolment code"),
+        EnrolOutcome::Expired => refused(
+            "enrolment_code_expired",
+            "This enrolment code has expired: ask for a new one",
+        ),
+        EnrolOutcome::AlreadyUsed => refused(
+            "enrolment_code_used",
+            "This enrolment code was already used: ask for a new one",
+        ),
+        EnrolOutcome::DeviceIdTaken => Err(AppError::DeviceIdTaken),
+    }
+}
+
+/// `POST /api/push` request.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PushRequest {
+    pub envelopes: Vec<Envelope>,
+}
+
+/// One item of the push response, in the order sent.
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushResult {
+    pub record_id: RecordId,
+    pub rev: u32,
+    pub hash: ContentHash,
+    pub outcome: PushOutcome,
+}
+
+/// `POST /api/push` response.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PushResponse {
+    pub results: Vec<PushResult>,
+}
+
+fn active(device: Device) -> Result<Device, AppError> {
+    match device.status {
+        DeviceStatus::Active => Ok(device),
+        DeviceStatus::Revoked => Err(AppError::DeviceRevoked {
+            reason: device.revoked_reason.unwrap_or_default(),
+        }),
+    }
+}
+
+pub async fn push(
+    State(state): State<AppState>,
+    AuthenticatedDevice(device): AuthenticatedDevice,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<PushResponse>, AppError> {
+    let device = active(device)?;
+    let request: PushRequest = json_body(body)?;
+    let device_key = DevicePublicKey::from_text(&device.public_key)
+        .map_err(|error| AppError::Store(crate::store::StoreError::Corrupt(error.to_string())))?;
+    // Everything is checked before anything is stored: one bad item refuses the batch.
+    for (index, envelope) in request.envelopes.iter().enumerate() {
+        if envelope.device_id.to_string() != device.id {
+            return Err(AppError::WrongDevice { index });
+        }
+        envelope.verify(&device_key).map_err(|error| match error {
+            attune_core::EnvelopeError::BadSignature => AppError::BadSignature { index },
+            other => AppError::Malformed(format!("envelope {index}: {other}")),
+        })?;
+    }
+    let outcomes = state
+        .store
+        .push(&device.id, &request.envelopes, now())
+        .await?;
+    let results = request
+        .envelopes
+        .iter()
+        .zip(outcomes)
+        .map(|(envelope, outcome)| PushResult {
+            record_id: envelope.record_id,
+            rev: envelope.rev,
+            hash: envelope.hash,
+            outcome,
+        })
+        .collect();
+    Ok(Json(PushResponse { results }))
+}
+
+/// `GET /api/pull` query.
+#[derive(Debug, Deserialize)]
+pub struct PullQuery {
+    #[serde(default)]
+    pub after: i64,
+}
+
+/// Why a device was revoked, in a pull response.
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revocation {
+    pub reason: String,
+}
+
+/// `GET /api/pull` response.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PullResponse {
+    pub messages: Vec<ControlMessage>,
+    /// Pass as `after` next time.
+    pub cursor: i64,
+    /// Set when this device was revoked: it should stop syncing and say why.
+    pub revoked: Option<Revocation>,
+}
+
+pub async fn pull(
+    State(state): State<AppState>,
+    AuthenticatedDevice(device): AuthenticatedDevice,
+    query: Result<Query<PullQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<PullResponse>, AppError> {
+    let Query(query) = query.map_err(|error| AppError::Malformed(error.body_text()))?;
+    if device.status == DeviceStatus::Revoked {
+        return Ok(Json(PullResponse {
+            messages: Vec::new(),
+            cursor: query.after,
+            revoked: Some(Revocation {
+                reason: device.revoked_reason.unwrap_or_default(),
+            }),
+        }));
+    }
+    let messages = state.store.control_messages_after(query.after).await?;
+    let cursor = messages.last().map_or(query.after, |message| message.id);
+    Ok(Json(PullResponse {
+        messages,
+        cursor,
+        revoked: None,
+    }))
+}

@@ -1,0 +1,271 @@
+//! The server's storage: one [`Store`] trait with a SQLite ([`SqliteStore`], the default, in
+//! the data directory) and a PostgreSQL ([`PostgresStore`], `--database-url`) implementation.
+//! Both share their SQL (`sql.rs`) and run the same test suite (`store_conformance_tests!`).
+//!
+//! The server stores ciphertext plus minimal metadata: it can tell who sent what and when,
+//! never what a record says. Envelopes and conflicts are append-only; the one mutating paths
+//! are consuming an enrolment code and revoking a device.
+
+mod postgres;
+mod sql;
+mod sqlite;
+#[doc(hidden)]
+pub mod suite;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use attune_core::{Envelope, Timestamp};
+use serde::{Deserialize, Serialize};
+
+pub use postgres::PostgresStore;
+pub use sqlite::{DATABASE_FILE, SqliteStore};
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create the data directory {path}: {source}")]
+    CreateDataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot open the database {place}: {source}")]
+    Open { place: String, source: sqlx::Error },
+    #[error("cannot migrate the database {place}: {source}")]
+    Migrate {
+        place: String,
+        source: sqlx::migrate::MigrateError,
+    },
+    /// A query failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Stored data could not be read back (e.g. an envelope that is no longer valid JSON).
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// Which database to use. `Debug` hides the password of a PostgreSQL URL, so the settings can
+/// be logged.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseConfig {
+    /// SQLite in `data_dir/attune.db` (WAL, synchronous FULL).
+    Sqlite { data_dir: PathBuf },
+    /// PostgreSQL at this `postgres://` URL.
+    Postgres { url: String },
+}
+
+impl DatabaseConfig {
+    /// PostgreSQL if a URL is given, otherwise SQLite in the data directory.
+    pub fn new(database_url: Option<String>, data_dir: &Path) -> Self {
+        match database_url {
+            Some(url) if !url.trim().is_empty() => DatabaseConfig::Postgres { url },
+            _ => DatabaseConfig::Sqlite {
+                data_dir: data_dir.to_path_buf(),
+            },
+        }
+    }
+}
+
+/// `postgres://user:secret@host/db` -> `postgres://user:*****@host/db`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _password)) => format!("{scheme}://{user}:*****@{host}{path}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+impl fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DatabaseConfig::Sqlite { data_dir } => f
+                .debug_struct("Sqlite")
+                .field("data_dir", data_dir)
+                .finish(),
+            DatabaseConfig::Postgres { url } => f
+                .debug_struct("Postgres")
+                .field("url", &redact_url(url))
+                .finish(),
+        }
+    }
+}
+
+/// Opens the configured database and applies pending migrations.
+pub async fn connect(config: &DatabaseConfig) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(match config {
+        DatabaseConfig::Sqlite { data_dir } => Arc::new(SqliteStore::open(data_dir).await?),
+        DatabaseConfig::Postgres { url } => Arc::new(PostgresStore::connect(url).await?),
+    })
+}
+
+/// Opens (creating if needed) the SQLite store in `data_dir`.
+pub async fn open_store(data_dir: &Path) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(Arc::new(SqliteStore::open(data_dir).await?))
+}
+
+/// Whether a device may push.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceStatus {
+    Active,
+    Revoked,
+}
+
+/// An enrolled device.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Device {
+    pub id: String,
+    pub fieldworker: String,
+    pub name: String,
+    /// Ed25519 public key, base64.
+    pub public_key: String,
+    pub status: DeviceStatus,
+    pub revoked_reason: Option<String>,
+    pub enrolled_at: Timestamp,
+}
+
+/// A device to register when an enrolment code is redeemed.
+#[derive(Clone, Debug)]
+pub struct NewDevice {
+    pub id: String,
+    pub name: String,
+    pub public_key: String,
+    /// SHA-256 hex of the device token.
+    pub token_hash: String,
+}
+
+/// What redeeming an enrolment code did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EnrolOutcome {
+    Enrolled(Device),
+    UnknownCode,
+    Expired,
+    AlreadyUsed,
+    /// A device with this id is already enrolled.
+    DeviceIdTaken,
+}
+
+/// What happened to one pushed envelope. Every outcome means the server durably holds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PushOutcome {
+    /// New: stored now.
+    Stored,
+    /// The same (record id, rev, hash) was stored before: nothing to do.
+    AlreadyStored,
+    /// Another revision with the same record id and rev is stored: this one is kept in the
+    /// conflicts and listed for the researchers.
+    Conflict,
+}
+
+/// An envelope as the server holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredEnvelope {
+    pub envelope: Envelope,
+    pub device_id: String,
+    pub received_at: Timestamp,
+}
+
+/// What a control message asks devices to do.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ControlKind {
+    /// Purge everything about this participant.
+    Withdrawal { participant_code: String },
+}
+
+/// A message for devices; `id` is the pull cursor.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ControlMessage {
+    pub id: i64,
+    #[serde(flatten)]
+    pub kind: ControlKind,
+    pub created_at: Timestamp,
+}
+
+/// One export, as logged.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportLogEntry {
+    pub who: String,
+    pub at: Timestamp,
+    pub what: String,
+}
+
+/// The server's storage. Implemented by [`SqliteStore`] and [`PostgresStore`].
+#[async_trait]
+pub trait Store: Send + Sync + fmt::Debug {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+    /// Runs a trivial query: whether the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+    /// Closes the connections; later calls fail.
+    async fn close(&self);
+
+    /// Records the study public key (base64). Returns false if one is already set (it is never
+    /// replaced: envelopes sealed to it would become unreadable to the team's key file).
+    async fn set_study_public_key(&self, key: &str, now: Timestamp) -> Result<bool, StoreError>;
+    /// The study public key, once `study init` has run.
+    async fn study_public_key(&self) -> Result<Option<String>, StoreError>;
+
+    /// Stores a one-time enrolment code (as its hash).
+    async fn create_enrolment_code(
+        &self,
+        code_hash: &str,
+        fieldworker: &str,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+    /// In one transaction: checks the code (known, not expired, unused), marks it used and
+    /// registers the device for the code's fieldworker.
+    async fn enrol_device(
+        &self,
+        code_hash: &str,
+        device: NewDevice,
+        now: Timestamp,
+    ) -> Result<EnrolOutcome, StoreError>;
+    /// The device holding this token, whatever its status.
+    async fn device_by_token(&self, token_hash: &str) -> Result<Option<Device>, StoreError>;
+    /// Every device, oldest first.
+    async fn list_devices(&self) -> Result<Vec<Device>, StoreError>;
+    /// Revokes a device; false if there is no such device.
+    async fn revoke_device(
+        &self,
+        device_id: &str,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+
+    /// Stores a batch in ONE transaction, committed before returning; one outcome per item.
+    async fn push(
+        &self,
+        device_id: &str,
+        batch: &[Envelope],
+        received_at: Timestamp,
+    ) -> Result<Vec<PushOutcome>, StoreError>;
+    /// Every stored envelope (not the conflicts), in arrival order.
+    async fn envelopes(&self) -> Result<Vec<StoredEnvelope>, StoreError>;
+    /// Every kept conflict, in arrival order.
+    async fn conflicts(&self) -> Result<Vec<StoredEnvelope>, StoreError>;
+
+    /// Records a withdrawal for a participant code; returns the message.
+    async fn add_withdrawal(
+        &self,
+        participant_code: &str,
+        now: Timestamp,
+    ) -> Result<ControlMessage, StoreError>;
+    /// Control messages with an id greater than `cursor`, in order.
+    async fn control_messages_after(&self, cursor: i64) -> Result<Vec<ControlMessage>, StoreError>;
+
+    /// Logs an export.
+    async fn log_export(&self, entry: &ExportLogEntry) -> Result<(), StoreError>;
+    /// Every logged export, oldest first.
+    async fn export_log(&self) -> Result<Vec<ExportLogEntry>, StoreError>;
+}

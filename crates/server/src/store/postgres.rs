@@ -1,0 +1,47 @@
+//! The store for studies that outgrow one machine: PostgreSQL, chosen with `--database-url`.
+
+use std::str::FromStr;
+
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+use super::sql::impl_sql_store;
+use super::{StoreError, redact_url};
+
+/// [`super::Store`] on PostgreSQL.
+#[derive(Clone, Debug)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://user:password@host:port/database`) and applies any
+    /// pending migrations. Errors name the URL with its password hidden.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let place = redact_url(url);
+        let options = PgConnectOptions::from_str(url).map_err(|source| StoreError::Open {
+            place: place.clone(),
+            source,
+        })?;
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await
+            .map_err(|source| StoreError::Open {
+                place: place.clone(),
+                source,
+            })?;
+        sqlx::migrate!("./migrations/postgres")
+            .run(&pool)
+            .await
+            .map_err(|source| StoreError::Migrate { place, source })?;
+        Ok(Self { pool })
+    }
+
+    /// The connection pool, for tests and tools that inspect the database directly.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+impl_sql_store!(PostgresStore, "postgres");

@@ -1,0 +1,427 @@
+//! The SQL both backends share. Placeholders are `$1, $2...`, which PostgreSQL and sqlx's
+//! SQLite driver both bind by number; integers are `BIGINT`/`INTEGER` (i64) on both. The
+//! macro expands once per backend so each gets concrete types (no `Any` driver).
+
+/// Implements [`super::Store`] for a type with a `pool` field of a sqlx pool.
+macro_rules! impl_sql_store {
+    ($store:ty, $backend:literal) => {
+        #[async_trait::async_trait]
+        impl $crate::store::Store for $store {
+            fn backend(&self) -> &'static str {
+                $backend
+            }
+
+            async fn ping(&self) -> Result<(), $crate::store::StoreError> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn close(&self) {
+                self.pool.close().await;
+            }
+
+            async fn set_study_public_key(
+                &self,
+                key: &str,
+                now: attune_core::Timestamp,
+            ) -> Result<bool, $crate::store::StoreError> {
+                let done = sqlx::query(
+                    "INSERT INTO study (id, public_key, created_at) VALUES (1, $1, $2) \
+                     ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(key)
+                .bind(now.as_millis())
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn study_public_key(&self) -> Result<Option<String>, $crate::store::StoreError> {
+                Ok(
+                    sqlx::query_scalar::<_, String>("SELECT public_key FROM study WHERE id = 1")
+                        .fetch_optional(&self.pool)
+                        .await?,
+                )
+            }
+
+            async fn create_enrolment_code(
+                &self,
+                code_hash: &str,
+                fieldworker: &str,
+                expires_at: attune_core::Timestamp,
+                now: attune_core::Timestamp,
+            ) -> Result<(), $crate::store::StoreError> {
+                sqlx::query(
+                    "INSERT INTO enrolment_codes (code_hash, fieldworker, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(code_hash)
+                .bind(fieldworker)
+                .bind(now.as_millis())
+                .bind(expires_at.as_millis())
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn enrol_device(
+                &self,
+                code_hash: &str,
+                device: $crate::store::NewDevice,
+                now: attune_core::Timestamp,
+            ) -> Result<$crate::store::EnrolOutcome, $crate::store::StoreError> {
+                use sqlx::Row as _;
+                use $crate::store::EnrolOutcome;
+                let mut tx = self.pool.begin().await?;
+                let Some(code) = sqlx::query(
+                    "SELECT fieldworker, expires_at, used_at FROM enrolment_codes \
+                     WHERE code_hash = $1",
+                )
+                .bind(code_hash)
+                .fetch_optional(&mut *tx)
+                .await?
+                else {
+                    return Ok(EnrolOutcome::UnknownCode);
+                };
+                let fieldworker: String = code.try_get("fieldworker")?;
+                let expires_at: i64 = code.try_get("expires_at")?;
+                let used_at: Option<i64> = code.try_get("used_at")?;
+                if used_at.is_some() {
+                    return Ok(EnrolOutcome::AlreadyUsed);
+                }
+                if expires_at <= now.as_millis() {
+                    return Ok(EnrolOutcome::Expired);
+                }
+                // `used_at IS NULL` again: of two concurrent redemptions only one wins.
+                let claimed = sqlx::query(
+                    "UPDATE enrolment_codes SET used_at = $2, device_id = $3 \
+                     WHERE code_hash = $1 AND used_at IS NULL",
+                )
+                .bind(code_hash)
+                .bind(now.as_millis())
+                .bind(&device.id)
+                .execute(&mut *tx)
+                .await?;
+                if claimed.rows_affected() != 1 {
+                    return Ok(EnrolOutcome::AlreadyUsed);
+                }
+                let inserted = sqlx::query(
+                    "INSERT INTO devices (id, fieldworker, name, public_key, token_hash, status, \
+                     enrolled_at) VALUES ($1, $2, $3, $4, $5, 'active', $6) \
+                     ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(&device.id)
+                .bind(&fieldworker)
+                .bind(&device.name)
+                .bind(&device.public_key)
+                .bind(&device.token_hash)
+                .bind(now.as_millis())
+                .execute(&mut *tx)
+                .await?;
+                if inserted.rows_affected() != 1 {
+                    // Dropping the transaction rolls back: the code stays usable.
+                    return Ok(EnrolOutcome::DeviceIdTaken);
+                }
+                tx.commit().await?;
+                Ok(EnrolOutcome::Enrolled($crate::store::Device {
+                    id: device.id,
+                    fieldworker,
+                    name: device.name,
+                    public_key: device.public_key,
+                    status: $crate::store::DeviceStatus::Active,
+                    revoked_reason: None,
+                    enrolled_at: now,
+                }))
+            }
+
+            async fn device_by_token(
+                &self,
+                token_hash: &str,
+            ) -> Result<Option<$crate::store::Device>, $crate::store::StoreError> {
+                let row = sqlx::query(&format!(
+                    "{} WHERE token_hash = $1",
+                    $crate::store::sql::DEVICE_SELECT
+                ))
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(|row| $crate::store::sql::device_from_row(&row))
+                    .transpose()
+            }
+
+            async fn list_devices(
+                &self,
+            ) -> Result<Vec<$crate::store::Device>, $crate::store::StoreError> {
+                let rows = sqlx::query(&format!(
+                    "{} ORDER BY enrolled_at, id",
+                    $crate::store::sql::DEVICE_SELECT
+                ))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|row| $crate::store::sql::device_from_row(row))
+                    .collect()
+            }
+
+            async fn revoke_device(
+                &self,
+                device_id: &str,
+                reason: &str,
+                now: attune_core::Timestamp,
+            ) -> Result<bool, $crate::store::StoreError> {
+                let done = sqlx::query(
+                    "UPDATE devices SET status = 'revoked', revoked_reason = $2, revoked_at = $3 \
+                     WHERE id = $1",
+                )
+                .bind(device_id)
+                .bind(reason)
+                .bind(now.as_millis())
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn push(
+                &self,
+                device_id: &str,
+                batch: &[attune_core::Envelope],
+                received_at: attune_core::Timestamp,
+            ) -> Result<Vec<$crate::store::PushOutcome>, $crate::store::StoreError> {
+                use $crate::store::PushOutcome;
+                let mut tx = self.pool.begin().await?;
+                let mut outcomes = Vec::with_capacity(batch.len());
+                for envelope in batch {
+                    let row = $crate::store::sql::EnvelopeRow::new(envelope)?;
+                    let insert = |table: &str, conflict_on: &str| {
+                        format!(
+                            "INSERT INTO {table} (record_id, rev, hash, kind, participant_code, \
+                             device_id, time, received_at, envelope) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                             ON CONFLICT ({conflict_on}) DO NOTHING"
+                        )
+                    };
+                    let stored = sqlx::query(&insert("envelopes", "record_id, rev"))
+                        .bind(&row.record_id)
+                        .bind(row.rev)
+                        .bind(&row.hash)
+                        .bind(row.kind)
+                        .bind(envelope.participant_code.as_deref())
+                        .bind(device_id)
+                        .bind(envelope.time.as_millis())
+                        .bind(received_at.as_millis())
+                        .bind(&row.json)
+                        .execute(&mut *tx)
+                        .await?;
+                    if stored.rows_affected() == 1 {
+                        outcomes.push(PushOutcome::Stored);
+                        continue;
+                    }
+                    let existing: String = sqlx::query_scalar(
+                        "SELECT hash FROM envelopes WHERE record_id = $1 AND rev = $2",
+                    )
+                    .bind(&row.record_id)
+                    .bind(row.rev)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    if existing == row.hash {
+                        outcomes.push(PushOutcome::AlreadyStored);
+                        continue;
+                    }
+                    // A different revision under the same (record id, rev): kept, never
+                    // dropped. Resending it reports the conflict again.
+                    sqlx::query(&insert("conflicts", "record_id, rev, hash"))
+                        .bind(&row.record_id)
+                        .bind(row.rev)
+                        .bind(&row.hash)
+                        .bind(row.kind)
+                        .bind(envelope.participant_code.as_deref())
+                        .bind(device_id)
+                        .bind(envelope.time.as_millis())
+                        .bind(received_at.as_millis())
+                        .bind(&row.json)
+                        .execute(&mut *tx)
+                        .await?;
+                    outcomes.push(PushOutcome::Conflict);
+                }
+                tx.commit().await?;
+                Ok(outcomes)
+            }
+
+            async fn envelopes(
+                &self,
+            ) -> Result<Vec<$crate::store::StoredEnvelope>, $crate::store::StoreError> {
+                let rows = sqlx::query(
+                    "SELECT device_id, received_at, envelope FROM envelopes ORDER BY seq",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|row| $crate::store::sql::stored_from_row(row))
+                    .collect()
+            }
+
+            async fn conflicts(
+                &self,
+            ) -> Result<Vec<$crate::store::StoredEnvelope>, $crate::store::StoreError> {
+                let rows = sqlx::query(
+                    "SELECT device_id, received_at, envelope FROM conflicts ORDER BY seq",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|row| $crate::store::sql::stored_from_row(row))
+                    .collect()
+            }
+
+            async fn add_withdrawal(
+                &self,
+                participant_code: &str,
+                now: attune_core::Timestamp,
+            ) -> Result<$crate::store::ControlMessage, $crate::store::StoreError> {
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO control_messages (kind, participant_code, created_at) \
+                     VALUES ('withdrawal', $1, $2) RETURNING id",
+                )
+                .bind(participant_code)
+                .bind(now.as_millis())
+                .fetch_one(&self.pool)
+                .await?;
+                Ok($crate::store::ControlMessage {
+                    id,
+                    kind: $crate::store::ControlKind::Withdrawal {
+                        participant_code: participant_code.to_owned(),
+                    },
+                    created_at: now,
+                })
+            }
+
+            async fn control_messages_after(
+                &self,
+                cursor: i64,
+            ) -> Result<Vec<$crate::store::ControlMessage>, $crate::store::StoreError> {
+                use sqlx::Row as _;
+                let rows = sqlx::query(
+                    "SELECT id, participant_code, created_at FROM control_messages \
+                     WHERE id > $1 ORDER BY id",
+                )
+                .bind(cursor)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok($crate::store::ControlMessage {
+                            id: row.try_get("id")?,
+                            kind: $crate::store::ControlKind::Withdrawal {
+                                participant_code: row.try_get("participant_code")?,
+                            },
+                            created_at: attune_core::Timestamp(row.try_get("created_at")?),
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn log_export(
+                &self,
+                entry: &$crate::store::ExportLogEntry,
+            ) -> Result<(), $crate::store::StoreError> {
+                sqlx::query("INSERT INTO export_log (who, at, what) VALUES ($1, $2, $3)")
+                    .bind(&entry.who)
+                    .bind(entry.at.as_millis())
+                    .bind(&entry.what)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn export_log(
+                &self,
+            ) -> Result<Vec<$crate::store::ExportLogEntry>, $crate::store::StoreError> {
+                use sqlx::Row as _;
+                let rows = sqlx::query("SELECT who, at, what FROM export_log ORDER BY id")
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok($crate::store::ExportLogEntry {
+                            who: row.try_get("who")?,
+                            at: attune_core::Timestamp(row.try_get("at")?),
+                            what: row.try_get("what")?,
+                        })
+                    })
+                    .collect()
+            }
+        }
+    };
+}
+
+pub(crate) use impl_sql_store;
+
+use attune_core::{Envelope, Timestamp};
+use sqlx::Row;
+
+use super::{Device, DeviceStatus, StoreError, StoredEnvelope};
+
+pub(crate) const DEVICE_SELECT: &str = "SELECT id, fieldworker, name, public_key, status, \
+     revoked_reason, enrolled_at FROM devices";
+
+pub(crate) fn device_from_row<'r, R>(row: &'r R) -> Result<Device, StoreError>
+where
+    R: Row,
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let status: String = row.try_get("status")?;
+    Ok(Device {
+        id: row.try_get("id")?,
+        fieldworker: row.try_get("fieldworker")?,
+        name: row.try_get("name")?,
+        public_key: row.try_get("public_key")?,
+        status: match status.as_str() {
+            "active" => DeviceStatus::Active,
+            "revoked" => DeviceStatus::Revoked,
+            other => return Err(StoreError::Corrupt(format!("device status {other:?}"))),
+        },
+        revoked_reason: row.try_get("revoked_reason")?,
+        enrolled_at: Timestamp(row.try_get("enrolled_at")?),
+    })
+}
+
+pub(crate) fn stored_from_row<'r, R>(row: &'r R) -> Result<StoredEnvelope, StoreError>
+where
+    R: Row,
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let json: String = row.try_get("envelope")?;
+    Ok(StoredEnvelope {
+        envelope: serde_json::from_str(&json)
+            .map_err(|error| StoreError::Corrupt(format!("stored envelope: {error}")))?,
+        device_id: row.try_get("device_id")?,
+        received_at: Timestamp(row.try_get("received_at")?),
+    })
+}
+
+/// The columns of an envelope row, as bound.
+pub(crate) struct EnvelopeRow {
+    pub(crate) record_id: String,
+    pub(crate) rev: i64,
+    pub(crate) hash: String,
+    pub(crate) kind: &'static str,
+    pub(crate) json: String,
+}
+
+impl EnvelopeRow {
+    pub(crate) fn new(envelope: &Envelope) -> Result<Self, StoreError> {
+        Ok(Self {
+            record_id: envelope.record_id.to_string(),
+            rev: i64::from(envelope.rev),
+            hash: envelope.hash.to_hex(),
+            kind: envelope.kind.as_str(),
+            json: serde_json::to_string(envelope)
+                .map_err(|error| StoreError::Corrupt(error.to_string()))?,
+        })
+    }
+}

@@ -1,0 +1,63 @@
+//! The default store: SQLite in the data directory.
+
+use std::path::Path;
+use std::time::Duration;
+
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+use super::StoreError;
+use super::sql::impl_sql_store;
+
+/// File name of the SQLite database inside the data directory.
+pub const DATABASE_FILE: &str = "attune.db";
+
+/// [`super::Store`] on SQLite.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `data_dir/attune.db` and applies any pending migrations.
+    ///
+    /// WAL with `synchronous=FULL`: an upload acknowledged to a device is on disk, even if the
+    /// machine loses power right after, because the device then drops its copy from the outbox.
+    pub async fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        tokio::fs::create_dir_all(data_dir)
+            .await
+            .map_err(|source| StoreError::CreateDataDir {
+                path: data_dir.to_path_buf(),
+                source,
+            })?;
+        let path = data_dir.join(DATABASE_FILE);
+        let place = path.display().to_string();
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await
+            .map_err(|source| StoreError::Open {
+                place: place.clone(),
+                source,
+            })?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&pool)
+            .await
+            .map_err(|source| StoreError::Migrate { place, source })?;
+        Ok(Self { pool })
+    }
+
+    /// The connection pool, for tests and tools that inspect the database directly.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+impl_sql_store!(SqliteStore, "sqlite");

@@ -1,0 +1,345 @@
+//! The test suite every [`Store`] implementation must pass, as matrix-sdk does it: each
+//! backend's test file supplies one `async fn get_store() -> Option<Arc<dyn Store>>` and invokes
+//! [`store_conformance_tests!`](crate::store_conformance_tests).
+//!
+//! Public (but hidden from the docs) only so the integration tests can reach it.
+
+use attune_core::{
+    Authorship, DeviceId, DeviceKey, Envelope, Kind, Links, ProfileId, RecordId, Revision,
+    StudyKeyPair, Timestamp, seal_envelope,
+};
+
+use super::{
+    ControlKind, DeviceStatus, EnrolOutcome, ExportLogEntry, NewDevice, PushOutcome, Store,
+};
+
+const NOW: Timestamp = Timestamp(1_750_000_000_000);
+
+/// Generates one `#[tokio::test]` per suite function, each on a fresh store from `$get_store`
+/// (an `async fn() -> Option<Arc<dyn Store>>`; `None` skips the test, e.g. no database).
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($get_store:path) => {
+        $crate::store_conformance_tests!(@tests $get_store;
+            the_study_key_is_set_once_and_never_replaced,
+            an_enrolment_code_works_once_and_not_after_it_expires,
+            an_unknown_code_enrols_nothing,
+            enrolled_devices_are_found_by_token_listed_and_revocable,
+            a_taken_device_id_leaves_the_code_usable,
+            a_resent_revision_is_already_stored_not_duplicated,
+            a_different_revision_with_the_same_rev_is_kept_as_a_conflict,
+            a_batch_reports_one_outcome_per_item_in_order,
+            withdrawals_are_delivered_after_the_cursor,
+            exports_are_logged,
+        );
+    };
+    (@tests $get_store:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let Some(store) = $get_store().await else {
+                    return;
+                };
+                $crate::store::suite::$name(store.as_ref()).await;
+            }
+        )*
+    };
+}
+
+/// A device with its key, enrolled in `store`.
+pub struct TestDevice {
+    pub id: DeviceId,
+    pub key: DeviceKey,
+    pub token_hash: String,
+}
+
+/// Enrols a device for `fieldworker` through a fresh enrolment code.
+pub async fn enrol(store: &dyn Store, fieldworker: &str) -> TestDevice {
+    let id = DeviceId::new(NOW);
+    let key = DeviceKey::generate().expect("device key");
+    let code_hash = format!("code-{id}");
+    let token_hash = format!("token-{id}");
+    store
+        .create_enrolment_code(&code_hash, fieldworker, Timestamp(NOW.0 + 60_000), NOW)
+        .await
+        .expect("create code");
+    let outcome = store
+        .enrol_device(
+            &code_hash,
+            NewDevice {
+                id: id.to_string(),
+                name: "Tablet".into(),
+                public_key: key.public_key().to_text(),
+                token_hash: token_hash.clone(),
+            },
+            NOW,
+        )
+        .await
+        .expect("enrol");
+    assert!(matches!(outcome, EnrolOutcome::Enrolled(_)), "{outcome:?}");
+    TestDevice {
+        id,
+        key,
+        token_hash,
+    }
+}
+
+/// A first revision of a new record made on `device`, sealed and signed.
+pub fn envelope_for(device: &TestDevice, body: &str, participant: Option<&str>) -> Envelope {
+    let revision = Revision::first(
+        RecordId::new(NOW),
+        Kind::InterviewNote,
+        Links::default(),
+        body.as_bytes().to_vec(),
+        Authorship {
+            device: device.id,
+            author: ProfileId::new(NOW),
+            time: NOW,
+        },
+    );
+    sealed(&revision, device, participant)
+}
+
+/// `revision` sealed to a throwaway study key and signed by `device`.
+pub fn sealed(revision: &Revision, device: &TestDevice, participant: Option<&str>) -> Envelope {
+    let study = StudyKeyPair::generate();
+    seal_envelope(
+        revision,
+        participant.map(str::to_owned),
+        &study.public_key(),
+        &device.key,
+    )
+    .expect("seal")
+}
+
+pub async fn the_study_key_is_set_once_and_never_replaced(store: &dyn Store) {
+    assert_eq!(store.study_public_key().await.unwrap(), None);
+    assert!(store.set_study_public_key("key-one", NOW).await.unwrap());
+    assert!(!store.set_study_public_key("key-two", NOW).await.unwrap());
+    assert_eq!(
+        store.study_public_key().await.unwrap().as_deref(),
+        Some("key-one")
+    );
+}
+
+fn new_device(id: &str, token_hash: &str) -> NewDevice {
+    NewDevice {
+        id: id.into(),
+        name: "Tablet".into(),
+        public_key: "pk".into(),
+        token_hash: token_hash.into(),
+    }
+}
+
+pub async fn an_enrolment_code_works_once_and_not_after_it_expires(store: &dyn Store) {
+    let later = Timestamp(NOW.0 + 1000);
+    store
+        .create_enrolment_code("fresh", "Ana", later, NOW)
+        .await
+        .unwrap();
+    store
+        .create_enrolment_code("stale", "Ana", later, NOW)
+        .await
+        .unwrap();
+    let first = store
+        .enrol_device("fresh", new_device("d1", "t1"), NOW)
+        .await
+        .unwrap();
+    let EnrolOutcome::Enrolled(device) = first else {
+        panic!("expected enrolled, got {first:?}");
+    };
+    assert_eq!(device.fieldworker, "Ana");
+    assert_eq!(device.status, DeviceStatus::Active);
+    assert_eq!(
+        store
+            .enrol_device("fresh", new_device("d2", "t2"), NOW)
+            .await
+            .unwrap(),
+        EnrolOutcome::AlreadyUsed
+    );
+    assert_eq!(
+        store
+            .enrol_device("stale", new_device("d3", "t3"), later)
+            .await
+            .unwrap(),
+        EnrolOutcome::Expired
+    );
+    assert_eq!(store.list_devices().await.unwrap().len(), 1);
+}
+
+pub async fn an_unknown_code_enrols_nothing(store: &dyn Store) {
+    assert_eq!(
+        store
+            .enrol_device("nope", new_device("d1", "t1"), NOW)
+            .await
+            .unwrap(),
+        EnrolOutcome::UnknownCode
+    );
+    assert!(store.list_devices().await.unwrap().is_empty());
+}
+
+pub async fn enrolled_devices_are_found_by_token_listed_and_revocable(store: &dyn Store) {
+    let device = enrol(store, "Ana").await;
+    let found = store
+        .device_by_token(&device.token_hash)
+        .await
+        .unwrap()
+        .expect("found by token");
+    assert_eq!(found.id, device.id.to_string());
+    assert_eq!(found.public_key, device.key.public_key().to_text());
+    assert_eq!(store.device_by_token("other").await.unwrap(), None);
+    assert!(
+        store
+            .revoke_device(&found.id, "tablet lost", NOW)
+            .await
+            .unwrap()
+    );
+    assert!(!store.revoke_device("missing", "x", NOW).await.unwrap());
+    let listed = store.list_devices().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].status, DeviceStatus::Revoked);
+    assert_eq!(listed[0].revoked_reason.as_deref(), Some("tablet lost"));
+}
+
+pub async fn a_taken_device_id_leaves_the_code_usable(store: &dyn Store) {
+    let device = enrol(store, "Ana").await;
+    store
+        .create_enrolment_code("second", "Ben", Timestamp(NOW.0 + 1000), NOW)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .enrol_device("second", new_device(&device.id.to_string(), "t9"), NOW)
+            .await
+            .unwrap(),
+        EnrolOutcome::DeviceIdTaken
+    );
+    assert!(matches!(
+        store
+            .enrol_device("second", new_device("fresh-id", "t9"), NOW)
+            .await
+            .unwrap(),
+        EnrolOutcome::Enrolled(_)
+    ));
+}
+
+pub async fn a_resent_revision_is_already_stored_not_duplicated(store: &dyn Store) {
+    let device = enrol(store, "Ana").await;
+    let envelope = envelope_for(&device, "hello", Some("VIG-001"));
+    let id = device.id.to_string();
+    let first = store
+        .push(&id, std::slice::from_ref(&envelope), NOW)
+        .await
+        .unwrap();
+    assert_eq!(first, vec![PushOutcome::Stored]);
+    let again = store
+        .push(&id, &[envelope.clone(), envelope.clone()], NOW)
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        vec![PushOutcome::AlreadyStored, PushOutcome::AlreadyStored]
+    );
+    let stored = store.envelopes().await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].envelope, envelope);
+    assert_eq!(stored[0].device_id, id);
+    assert!(store.conflicts().await.unwrap().is_empty());
+}
+
+pub async fn a_different_revision_with_the_same_rev_is_kept_as_a_conflict(store: &dyn Store) {
+    let device = enrol(store, "Ana").await;
+    let id = device.id.to_string();
+    let original = envelope_for(&device, "first version", None);
+    let other_revision = Revision::first(
+        original.record_id,
+        Kind::InterviewNote,
+        Links::default(),
+        b"another version".to_vec(),
+        Authorship {
+            device: device.id,
+            author: ProfileId::new(NOW),
+            time: NOW,
+        },
+    );
+    let conflicting = sealed(&other_revision, &device, None);
+    assert_ne!(conflicting.hash, original.hash);
+    assert_eq!(
+        store
+            .push(&id, &[original.clone(), conflicting.clone()], NOW)
+            .await
+            .unwrap(),
+        vec![PushOutcome::Stored, PushOutcome::Conflict]
+    );
+    // Sending the conflict again reports it again and keeps one copy.
+    assert_eq!(
+        store
+            .push(&id, std::slice::from_ref(&conflicting), NOW)
+            .await
+            .unwrap(),
+        vec![PushOutcome::Conflict]
+    );
+    let stored = store.envelopes().await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].envelope, original);
+    let conflicts = store.conflicts().await.unwrap();
+    assert_eq!(conflicts.len(), 1);
+    assert_eq!(conflicts[0].envelope, conflicting);
+}
+
+pub async fn a_batch_reports_one_outcome_per_item_in_order(store: &dyn Store) {
+    let device = enrol(store, "Ana").await;
+    let id = device.id.to_string();
+    let batch: Vec<Envelope> = (0..50)
+        .map(|i| envelope_for(&device, &format!("note {i}"), Some("VIG-002")))
+        .collect();
+    let first = store.push(&id, &batch[..20], NOW).await.unwrap();
+    assert_eq!(first, vec![PushOutcome::Stored; 20]);
+    let all = store.push(&id, &batch, NOW).await.unwrap();
+    assert_eq!(all[..20], vec![PushOutcome::AlreadyStored; 20][..]);
+    assert_eq!(all[20..], vec![PushOutcome::Stored; 30][..]);
+    let stored: Vec<Envelope> = store
+        .envelopes()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.envelope)
+        .collect();
+    assert_eq!(stored, batch);
+}
+
+pub async fn withdrawals_are_delivered_after_the_cursor(store: &dyn Store) {
+    assert!(store.control_messages_after(0).await.unwrap().is_empty());
+    let first = store.add_withdrawal("VIG-001", NOW).await.unwrap();
+    let second = store.add_withdrawal("VIG-002", NOW).await.unwrap();
+    assert!(second.id > first.id);
+    let all = store.control_messages_after(0).await.unwrap();
+    assert_eq!(all, vec![first.clone(), second.clone()]);
+    assert_eq!(
+        store.control_messages_after(first.id).await.unwrap(),
+        vec![second.clone()]
+    );
+    assert!(
+        store
+            .control_messages_after(second.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        second.kind,
+        ControlKind::Withdrawal {
+            participant_code: "VIG-002".into()
+        }
+    );
+}
+
+pub async fn exports_are_logged(store: &dyn Store) {
+    let entry = ExportLogEntry {
+        who: "researcher".into(),
+        at: NOW,
+        what: "3 records to /tmp/out".into(),
+    };
+    store.log_export(&entry).await.unwrap();
+    assert_eq!(store.export_log().await.unwrap(), vec![entry]);
+}

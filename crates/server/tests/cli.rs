@@ -1,0 +1,229 @@
+//! The administration commands through the real binary: `study init`, `enrol create`,
+//! `device list`/`revoke`, `withdraw` and `export`.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use attune_core::{
+    Authorship, DeviceId, DeviceKey, Kind, Links, ProfileId, RecordId, Revision, StudyPublicKey,
+    Timestamp, seal_envelope,
+};
+use attune_server::Store;
+use attune_server::store::{NewDevice, SqliteStore};
+use sha2::{Digest, Sha256};
+
+const PASSPHRASE: &str = "a long study passphrase";
+
+fn run(data: &Path, args: &[&str]) -> Output {
+    let output = Command::new(env!("CARGO_BIN_EXE_attune-server"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .env("ATTUNE_STUDY_PASSPHRASE", PASSPHRASE)
+        .env_remove("ATTUNE_DATABASE_URL")
+        .output()
+        .expect("run attune-server");
+    assert!(
+        output.status.success(),
+        "attune-server {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn study_init_then_export_decrypts_latest_revisions_and_leaves_out_withdrawn() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    let key_file = dir.path().join("study.key");
+    let out = dir.path().join("export");
+
+    let init = run(
+        &data,
+        &["study", "init", "--key-out", key_file.to_str().unwrap()],
+    );
+    assert!(stdout(&init).contains("Public key"));
+    assert!(key_file.is_file());
+    let key_text = std::fs::read_to_string(&key_file).unwrap();
+    assert!(key_text.contains("attune-study-key"));
+
+    let code = stdout(&run(&data, &["enrol", "create", "--fieldworker", "Ana"]));
+    assert_eq!(code.trim().len(), 14, "XXXX-XXXX-XXXX: {code:?}");
+
+    // A device pushes: two revisions for VIG-001, one for VIG-002 (who then withdraws).
+    let store = SqliteStore::open(&data).await.unwrap();
+    let study =
+        StudyPublicKey::from_text(&store.study_public_key().await.unwrap().unwrap()).unwrap();
+    let device_id = DeviceId::new(Timestamp(1));
+    let device_key = DeviceKey::generate().unwrap();
+    store
+        .create_enrolment_code("h", "Ana", Timestamp(i64::MAX), Timestamp(0))
+        .await
+        .unwrap();
+    store
+        .enrol_device(
+            "h",
+            NewDevice {
+                id: device_id.to_string(),
+                name: "Tablet".into(),
+                public_key: device_key.public_key().to_text(),
+                token_hash: "t".into(),
+            },
+            Timestamp(0),
+        )
+        .await
+        .unwrap();
+    let by = Authorship {
+        device: device_id,
+        author: ProfileId::new(Timestamp(1)),
+        time: Timestamp(1_750_000_000_000),
+    };
+    let note = |text: &str| serde_json::json!({ "text": text }).to_string().into_bytes();
+    let first = Revision::first(
+        RecordId::new(Timestamp(1)),
+        Kind::InterviewNote,
+        Links::default(),
+        note("she likes the garden"),
+        by,
+    );
+    let second = first
+        .next(note("she likes the garden, \"very much\""), by)
+        .unwrap();
+    let withdrawn = Revision::first(
+        RecordId::new(Timestamp(2)),
+        Kind::InterviewNote,
+        Links::default(),
+        note("withdrawn words"),
+        by,
+    );
+    let envelopes = vec![
+        seal_envelope(&first, Some("VIG-001".into()), &study, &device_key).unwrap(),
+        seal_envelope(&second, Some("VIG-001".into()), &study, &device_key).unwrap(),
+        seal_envelope(&withdrawn, Some("VIG-002".into()), &study, &device_key).unwrap(),
+    ];
+    store
+        .push(&device_id.to_string(), &envelopes, Timestamp(5))
+        .await
+        .unwrap();
+    store.close().await;
+    let database = std::fs::read(data.join(attune_server::DATABASE_FILE)).unwrap();
+    assert!(
+        !String::from_utf8_lossy(&database).contains("garden"),
+        "the server database holds no plaintext"
+    );
+
+    let list = stdout(&run(&data, &["device", "list"]));
+    assert!(list.contains(&device_id.to_string()) && list.contains("active"));
+    run(&data, &["withdraw", "--participant", "VIG-002"]);
+    run(
+        &data,
+        &[
+            "export",
+            "--key",
+            key_file.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+
+    let csv = std::fs::read_to_string(out.join("records.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "record_id,rev,kind,participant_code,time,body");
+    assert_eq!(
+        lines.len(),
+        2,
+        "one row per latest revision, VIG-002 left out"
+    );
+    assert!(lines[1].contains(r#"""very much\"""#), "{}", lines[1]);
+    assert!(lines[1].contains("\"VIG-001\"") && lines[1].contains(",2,"));
+    assert!(!csv.contains("withdrawn words"));
+
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("records.json")).unwrap()).unwrap();
+    let revisions = &json["records"][0]["revisions"];
+    assert_eq!(revisions.as_array().unwrap().len(), 2);
+    assert_eq!(revisions[0]["body"]["text"], "she likes the garden");
+
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    for file in manifest["files"].as_array().unwrap() {
+        let bytes = std::fs::read(out.join(file["name"].as_str().unwrap())).unwrap();
+        let hash: String = Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(file["sha256"], hash);
+    }
+
+    let store = SqliteStore::open(&data).await.unwrap();
+    let log = store.export_log().await.unwrap();
+    assert_eq!(log.len(), 1);
+    assert!(log[0].what.contains("1 records"), "{}", log[0].what);
+}
+
+#[test]
+fn export_with_a_wrong_passphrase_fails_and_writes_nothing() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    let key_file = dir.path().join("study.key");
+    run(
+        &data,
+        &["study", "init", "--key-out", key_file.to_str().unwrap()],
+    );
+    let out = dir.path().join("export");
+    let output = Command::new(env!("CARGO_BIN_EXE_attune-server"))
+        .args(["export", "--key", key_file.to_str().unwrap()])
+        .args(["--out", out.to_str().unwrap()])
+        .arg("--data-dir")
+        .arg(&data)
+        .env("ATTUNE_STUDY_PASSPHRASE", "not the passphrase")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("passphrase"));
+    assert!(!out.exists());
+}
+
+#[test]
+fn a_revoked_device_is_listed_with_its_reason() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let store = SqliteStore::open(&data).await.unwrap();
+        store
+            .create_enrolment_code("h", "Ben", Timestamp(i64::MAX), Timestamp(0))
+            .await
+            .unwrap();
+        store
+            .enrol_device(
+                "h",
+                NewDevice {
+                    id: "device-1".into(),
+                    name: "Tablet".into(),
+                    public_key: "pk".into(),
+                    token_hash: "t".into(),
+                },
+                Timestamp(0),
+            )
+            .await
+            .unwrap();
+        store.close().await;
+    });
+    run(
+        &data,
+        &[
+            "device",
+            "revoke",
+            "device-1",
+            "--reason",
+            "lost on the bus",
+        ],
+    );
+    let list = stdout(&run(&data, &["device", "list"]));
+    assert!(list.contains("revoked: lost on the bus"), "{list}");
+}
