@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use serde_json::json;
 
-use crate::build::{ServerProfile, build_app, build_server};
+use crate::build::{build_app, build_server};
 use crate::{cmd, root, setup, step};
 
 /// A figure we track; `budget: None` is reported but not yet held to a limit.
@@ -46,7 +46,7 @@ const ROWS: &[Row] = &[
 pub fn bench() -> Result<ExitCode> {
     setup::setup()?;
     let dist = build_app()?;
-    let server = build_server(ServerProfile::Dev)?;
+    let server = build_server()?;
     step("measuring (headless Chromium, real server)");
     let out = cmd("node")
         .arg("bench/bench.mjs")

@@ -21,32 +21,18 @@ pub fn build_app() -> Result<PathBuf> {
     Ok(dist)
 }
 
-/// Which build of the server to use.
-#[derive(Clone, Copy)]
-pub enum ServerProfile {
-    /// The test profile: shares its build with `cargo test`.
-    Dev,
-    /// Optimised, for `cargo xtask run`.
-    Release,
-}
-
-/// Builds attune-server and returns the path of its binary.
-pub fn build_server(profile: ServerProfile) -> Result<PathBuf> {
-    let (args, dir): (&[&str], &str) = match profile {
-        ServerProfile::Dev => (&[], "debug"),
-        ServerProfile::Release => (&["--profile", "release-native"], "release-native"),
-    };
+/// Builds attune-server (the dev profile, shared with `cargo test`, so `run`, `test` and
+/// `bench` compile it once) and returns the path of its binary.
+pub fn build_server() -> Result<PathBuf> {
     step("building attune-server");
     run_checked(
         "cargo build -p attune-server",
-        cmd("cargo")
-            .args(["build", "-p", "attune-server"])
-            .args(args),
+        cmd("cargo").args(["build", "-p", "attune-server"]),
     )?;
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root().join("target"));
-    let bin = target.join(dir).join("attune-server");
+    let bin = target.join("debug").join("attune-server");
     bin.exists()
         .then_some(bin)
         .context("attune-server binary not found after building it")

@@ -60,7 +60,7 @@ fn main() -> ExitCode {
 fn run() -> Result<ExitCode> {
     setup::setup()?;
     build::build_app()?;
-    let server = build::build_server(build::ServerProfile::Release)?;
+    let server = build::build_server()?;
     let addr = std::env::var("ATTUNE_ADDR").unwrap_or_else(|_| "127.0.0.1:8080".into());
     step(&format!(
         "starting attune-server on {addr} (Ctrl-C stops it)"

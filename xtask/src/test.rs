@@ -4,7 +4,7 @@ use std::process::{Command, ExitCode, Stdio};
 
 use anyhow::{Context, Result};
 
-use crate::build::{ServerProfile, build_app, build_server};
+use crate::build::{build_app, build_server};
 use crate::{cmd, postgres, root, setup, step};
 
 /// Passed and failed counts, per step and in total.
@@ -209,7 +209,7 @@ fn end_to_end() -> Result<Tally> {
             return Ok(Tally::one(false));
         }
     };
-    let server = build_server(ServerProfile::Dev)?;
+    let server = build_server()?;
     let results = root().join("target/e2e-results.json");
     let _ = std::fs::remove_file(&results);
     let ok = check(

@@ -6,11 +6,12 @@ export async function nav(page: Page, name: string): Promise<void> {
 }
 
 /** Creates a participant in a group ("Carers", "Children", ...) and returns their code. */
-export async function newParticipant(page: Page, group: string, name?: string): Promise<string> {
+export async function newParticipant(page: Page, group: string, name?: string, onForm?: () => Promise<void>): Promise<string> {
   await nav(page, 'Participants');
   await page.getByRole('link', { name: 'New participant' }).click();
   await page.getByRole('radio', { name: new RegExp(`^${group} \\(`) }).check();
   if (name) await page.getByLabel('Name (optional, kept only on this tablet)').fill(name);
+  if (onForm) await onForm();
   await page.getByRole('button', { name: 'Create participant' }).click();
   const heading = page.getByRole('heading', { level: 1 });
   await expect(heading).toHaveText(/^[A-Z]\d\d/);
@@ -18,11 +19,12 @@ export async function newParticipant(page: Page, group: string, name?: string): 
 }
 
 /** Starts a visit at home with these participants (labels as listed). */
-export async function startVisit(page: Page, who: string[]): Promise<void> {
+export async function startVisit(page: Page, who: string[], onForm?: () => Promise<void>): Promise<void> {
   await nav(page, 'Home');
   await page.getByRole('link', { name: 'Start visit' }).click();
   for (const w of who) await page.getByRole('checkbox', { name: new RegExp(`^${w}`) }).check();
   await page.getByRole('radio', { name: 'Home' }).check();
+  if (onForm) await onForm();
   await page.getByRole('button', { name: 'Start visit' }).click();
   await expect(page.getByRole('heading', { name: '1 Consent' })).toBeVisible();
 }

@@ -24,7 +24,10 @@ test('a whole carer visit: consent, notes with a safeguarding flag, close, then 
   await createProfile(page);
   await accessible(page, 'home');
 
-  const code = await newParticipant(page, 'Carers', 'Dana');
+  const code = await newParticipant(page, 'Carers', 'Dana', async () => {
+    await accessible(page, 'new participant');
+    await screenshots(page, 'new-participant');
+  });
   expect(code).toBe('C01');
   await accessible(page, 'participant');
   await screenshots(page, 'participant');
@@ -32,7 +35,10 @@ test('a whole carer visit: consent, notes with a safeguarding flag, close, then 
   await expect(page.getByRole('link', { name: /C01 \(Dana\)/ })).toBeVisible();
   await accessible(page, 'participants');
 
-  await startVisit(page, ['C01']);
+  await startVisit(page, ['C01'], async () => {
+    await accessible(page, 'start visit');
+    await screenshots(page, 'start-visit');
+  });
   await accessible(page, 'visit hub');
   await screenshots(page, 'visit-hub');
   await expect(page.getByText('Needs consent first')).toBeVisible();
@@ -71,6 +77,8 @@ test('a whole carer visit: consent, notes with a safeguarding flag, close, then 
   await page.getByRole('link', { name: /Your reflections/ }).click();
   await page.getByLabel('Your reflections on this visit').fill('Warm welcome; the flat was cold.');
   await expect(page.getByTestId('save-status')).toContainText('Saved on this tablet');
+  await accessible(page, 'reflections');
+  await screenshots(page, 'reflections');
   await page.getByRole('link', { name: 'Back to visit' }).click();
 
   await page.getByRole('link', { name: /Summary and close/ }).click();
