@@ -4,10 +4,10 @@
 use attune_core::consent::evaluate;
 use attune_core::fieldwork::{ConsentBody, ConsentSignature};
 use attune_core::protocol::default_protocol;
-use attune_core::{Kind, Links, ParticipantId, RecordId, VisitId};
+use attune_core::{Kind, Links, RecordId, VisitId};
 use leptos::html::Canvas;
 use leptos::prelude::*;
-use leptos_router::hooks::{use_navigate, use_params_map};
+use leptos_router::hooks::use_navigate;
 use wasm_bindgen::prelude::*;
 
 use super::data;
@@ -31,14 +31,7 @@ extern "C" {
 #[component]
 pub fn ConsentPage() -> impl IntoView {
     let sessions = use_sessions();
-    let params = use_params_map();
-    let ids = move || {
-        params.with(|p| {
-            let visit = p.get("visit")?.parse::<VisitId>().ok()?;
-            let participant = p.get("participant")?.parse::<ParticipantId>().ok()?;
-            Some((visit, participant))
-        })
-    };
+    let ids = data::visit_and_participant_param();
     let loaded = LocalResource::new(move || {
         let ids = ids();
         async move {

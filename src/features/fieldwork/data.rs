@@ -5,6 +5,7 @@ use attune_core::fieldwork::{
     ConsentBody, InterviewNoteBody, ParticipantBody, ParticipantStatus, ReflectionBody, VisitBody,
 };
 use attune_core::{Kind, ParticipantId, RecordId, Revision, VisitId};
+use leptos::prelude::With;
 
 use crate::records::{self, Chain};
 use crate::session::Session;
@@ -202,4 +203,16 @@ pub async fn consented_and_interviewed(
         }
     }
     Ok((consented, interviewed))
+}
+
+/// The `(visit, participant)` in addresses like `/visits/:visit/consent/:participant`.
+pub fn visit_and_participant_param() -> impl Fn() -> Option<(VisitId, ParticipantId)> + Copy {
+    let params = leptos_router::hooks::use_params_map();
+    move || {
+        params.with(|p| {
+            let visit = p.get("visit")?.parse::<VisitId>().ok()?;
+            let participant = p.get("participant")?.parse::<ParticipantId>().ok()?;
+            Some((visit, participant))
+        })
+    }
 }

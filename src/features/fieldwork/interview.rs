@@ -10,7 +10,6 @@ use attune_core::fieldwork::{AttachmentBody, InterviewNoteBody, NoteFlag};
 use attune_core::protocol::{InterviewGuide, default_protocol};
 use attune_core::{BlobId, Kind, Links, ParticipantId, RecordId, Revision, VisitId};
 use leptos::prelude::*;
-use leptos_router::hooks::use_params_map;
 
 use super::data::{self, Participant};
 use crate::components::autosave_text::AutosavedText;
@@ -22,14 +21,7 @@ use crate::session::{now, use_sessions};
 #[component]
 pub fn InterviewPage() -> impl IntoView {
     let sessions = use_sessions();
-    let params = use_params_map();
-    let ids = move || {
-        params.with(|p| {
-            let visit = p.get("visit")?.parse::<VisitId>().ok()?;
-            let participant = p.get("participant")?.parse::<ParticipantId>().ok()?;
-            Some((visit, participant))
-        })
-    };
+    let ids = data::visit_and_participant_param();
     let loaded = LocalResource::new(move || {
         let ids = ids();
         async move {
