@@ -40,8 +40,9 @@ pub use autosave::{Autosave, SaveAction, SaveStatus};
 pub use consent::{ConsentAnswers, ConsentOutcome};
 pub use encoding::DecodeError;
 pub use fieldwork::{
-    AttachmentBody, ConsentBody, ConsentSignature, GroupProgress, InterviewNoteBody, NoteFlag,
-    ParticipantBody, ParticipantStatus, ReflectionBody, VisitBody, WithdrawalBody,
+    ActivityResponseBody, AssentAnswer, AssentBody, AttachmentBody, ConsentBody, ConsentSignature,
+    GroupProgress, InterviewNoteBody, NoteFlag, ParticipantBody, ParticipantStatus, ReflectionBody,
+    VisitBody, WithdrawalBody,
 };
 pub use ids::{BlobId, DeviceId, ParseIdError, ParticipantId, ProfileId, RecordId, VisitId};
 pub use lock::{AutoLock, AutoLockMinutes};
