@@ -30,12 +30,13 @@ pub fn ChildRoot() -> impl IntoView {
         child.0.track();
         trap_history();
     });
-    let _ = window_event_listener(leptos::ev::keydown, |ev| {
+    let keys = window_event_listener(leptos::ev::keydown, |ev| {
         // Browser shortcuts that would leave (Alt+Left, Backspace navigation) do nothing.
         if ev.alt_key() && (ev.key() == "ArrowLeft" || ev.key() == "ArrowRight") {
             ev.prevent_default();
         }
     });
+    on_cleanup(move || keys.remove());
     let screen = Memo::new(move |_| {
         child.get().map(|m| match m.ending {
             Some(_) => Screen::End,
@@ -488,9 +489,8 @@ fn DrawingPad(
                 role="img" data-testid="drawing-canvas"></canvas>
             <div class="drawing-tools" role="group" aria-label="Colours">
                 {COLOURS.iter().map(|&(c, name)| view! {
-                    <button type="button" class="child-tool colour" aria-label=name
+                    <button type="button" class=format!("child-tool colour {}", name.to_lowercase()) aria-label=name
                         aria-pressed=move || (colour.get() == c).to_string()
-                        style=format!("--swatch: {c}")
                         on:click=move |_| { colour.set(c); pad.with_value(|p| if let Some(p) = p { p.set_colour(c) }); }>
                         <span class="swatch" aria-hidden="true"></span>
                     </button>
