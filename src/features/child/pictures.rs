@@ -11,6 +11,8 @@ fn face(fill: &str, mouth: &str, extra: &str) -> String {
 }
 
 fn person(x: f32, y: f32, s: f32, fill: &str) -> String {
+    // Big enough to read at card size.
+    let s = s * 1.45;
     format!(
         r##"<circle cx="{x}" cy="{}" r="{}" fill="{fill}" stroke="#1b1d1f" stroke-width="4"/><path d="M{} {} q{} -{} {} 0 v{} h-{} z" fill="{fill}" stroke="#1b1d1f" stroke-width="4" stroke-linejoin="round"/>"##,
         y - 14.0 * s,
@@ -22,6 +24,13 @@ fn person(x: f32, y: f32, s: f32, fill: &str) -> String {
         26.0 * s,
         0.0,
         26.0 * s,
+    )
+}
+
+/// A thumb (up, or turned for down).
+fn thumb(fill: &str, transform: &str) -> String {
+    format!(
+        r##"<g{transform}><path d="M30 46 h-14 v40 h14 z" fill="#ffffff" {O}/><path d="M30 46 l16 -30 q10 0 8 12 l-4 14 h26 q8 2 6 10 l-6 26 q-2 8 -10 8 h-36 z" fill="{fill}" {O}/></g>"##
     )
 }
 
@@ -40,13 +49,9 @@ pub fn svg(name: &str) -> String {
         "question-mark" => format!(
             r##"<circle cx="50" cy="50" r="42" fill="#e8e4f7" stroke="#1b1d1f" stroke-width="5"/><path d="M37 38 q0 -14 13 -14 q14 0 14 12 q0 10 -14 14 v8" {O}/><circle cx="50" cy="72" r="5" fill="#1b1d1f"/>"##
         ),
-        "yes" => face(
-            "#bfe6c4",
-            "M30 58 q20 22 40 0",
-            "",
-        ),
+        "yes" => thumb("#bfe6c4", ""),
         "not-sure" => face("#f2efe6", "M32 64 q9 -6 18 0 q9 6 18 0", ""),
-        "no" => face("#f6d2c9", "M32 66 h36", r##"<path d="M26 30 l14 6 M74 30 l-14 6" fill="none" stroke="#1b1d1f" stroke-width="4" stroke-linecap="round"/>"##),
+        "no" => thumb("#f6d2c9", r##" transform="rotate(180 50 50)""##),
         "camera" => format!(
             r##"<rect x="12" y="32" width="60" height="40" rx="8" fill="#ffd9a8" stroke="#1b1d1f" stroke-width="5"/><path d="M72 44 l18 -10 v32 l-18 -10 z" fill="#ffd9a8" {O}/><circle cx="30" cy="24" r="9" {O}/><circle cx="52" cy="24" r="9" {O}/>"##
         ),
@@ -105,9 +110,7 @@ pub fn svg(name: &str) -> String {
             person(34.0, 50.0, 1.0, "#ffd9a8"),
             person(66.0, 50.0, 1.0, "#cfe6f3")
         ),
-        "thumbs-up" => format!(
-            r##"<path d="M30 46 h-14 v40 h14 z" fill="#cfe6f3" {O}/><path d="M30 46 l16 -30 q10 0 8 12 l-4 14 h26 q8 2 6 10 l-6 26 q-2 8 -10 8 h-36 z" fill="#ffd9a8" {O}/>"##
-        ),
+        "thumbs-up" => thumb("#ffd9a8", ""),
         "house-good" => format!(
             r##"<path d="M10 46 l40 -34 l40 34" fill="#bfe6c4" {O}/><rect x="20" y="44" width="60" height="46" fill="#e6f5e8" stroke="#1b1d1f" stroke-width="5"/><circle cx="50" cy="66" r="12" fill="#ffd84d" stroke="#1b1d1f" stroke-width="4"/>"##
         ),
