@@ -29,6 +29,7 @@ pub mod ids;
 pub mod lock;
 pub mod notes;
 pub mod passphrase;
+pub mod pin;
 pub mod profile;
 pub mod protocol;
 pub mod record;

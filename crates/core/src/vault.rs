@@ -172,7 +172,7 @@ impl fmt::Debug for Vault {
     }
 }
 
-fn random<const N: usize>() -> Result<[u8; N], VaultError> {
+pub(crate) fn random<const N: usize>() -> Result<[u8; N], VaultError> {
     let mut bytes = [0; N];
     getrandom::fill(&mut bytes).map_err(|_| VaultError::Randomness)?;
     Ok(bytes)

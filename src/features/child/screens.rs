@@ -532,14 +532,25 @@ fn EndScreen(mode: ChildMode) -> impl IntoView {
     let passphrase = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
     let (visit, participant) = (mode.visit, mode.participant);
+    let checking = RwSignal::new(false);
     let finish = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
+        if checking.get_untracked() {
+            return;
+        }
         let Some(session) = sessions.current() else {
             return;
         };
-        match attune_core::Vault::unlock(&passphrase.get_untracked(), &session.profile.wrapped_key)
-        {
-            Ok(_) => {
+        let secret = passphrase.get_untracked();
+        let navigate = navigate.clone();
+        checking.set(true);
+        leptos::task::spawn_local(async move {
+            // The PIN set in Settings, or the passphrase (always accepted, for a forgotten PIN).
+            let by_pin = matches!(sessions.child_pin().await, Ok(Some(pin)) if pin.verify(&secret));
+            let ok =
+                by_pin || attune_core::Vault::unlock(&secret, &session.profile.wrapped_key).is_ok();
+            checking.set(false);
+            if ok {
                 passphrase.set(String::new());
                 navigate(
                     &format!("/visits/{visit}/child/{participant}/summary"),
@@ -549,9 +560,10 @@ fn EndScreen(mode: ChildMode) -> impl IntoView {
                     },
                 );
                 child.leave();
+            } else {
+                error.set(Some("That is not the PIN or passphrase. Try again.".into()));
             }
-            Err(e) => error.set(Some(crate::session::explain_vault_error(&e))),
-        }
+        });
     };
     view! {
         <div class="child-screen end">
@@ -564,11 +576,11 @@ fn EndScreen(mode: ChildMode) -> impl IntoView {
                     </button>
                 }>
                 <form class="child-pin" on:submit=finish.clone()>
-                    <label for="child-pin">"Fieldworker passphrase"</label>
+                    <label for="child-pin">"Fieldworker PIN or passphrase"</label>
                     <input id="child-pin" type="password" autocomplete="current-password"
                         prop:value=move || passphrase.get()
                         on:input=move |ev| passphrase.set(event_target_value(&ev)) />
-                    <button type="submit" class="child-exit">"Finish child mode"</button>
+                    <button type="submit" class="child-exit" disabled=move || checking.get()>"Finish child mode"</button>
                     <Show when=move || error.get().is_some()>
                         <p class="child-error" role="alert">{move || error.get()}</p>
                     </Show>

@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { startServer, type RunningServer } from '../support/server';
 import { screenshotDir, waitForOfflineReady } from '../support/app';
 import { createProfile, unlock, PASSPHRASE } from '../support/profile';
-import { newParticipant, startVisit } from '../support/visit';
+import { nav, newParticipant, startVisit } from '../support/visit';
 
 test.use({ hasTouch: true, isMobile: true, viewport: { width: 768, height: 1024 } });
 
@@ -74,11 +74,17 @@ async function childScreen(page: Page, name: string | null, skip = true) {
 }
 
 /** First run, a child, a visit, and the hand-over into child mode. */
-async function intoChildMode(page: Page) {
+async function intoChildMode(page: Page, pin?: string) {
   await spyOnSpeech(page);
   await page.goto(server.url);
   await waitForOfflineReady(page);
   await createProfile(page);
+  if (pin) {
+    await nav(page, 'Settings');
+    await page.getByLabel('PIN for child mode (4 to 8 digits)').fill(pin);
+    await page.getByRole('button', { name: 'Save PIN' }).click();
+    await expect(page.getByText('PIN saved. Use it to leave child mode.')).toBeVisible({ timeout: 20_000 });
+  }
   const code = await newParticipant(page, 'Children');
   expect(code).toBe('K01');
   await startVisit(page, ['K01']);
@@ -113,7 +119,7 @@ async function recheck(page: Page) {
 
 async function leave(page: Page, passphrase = PASSPHRASE) {
   await page.getByRole('button', { name: 'Fieldworker: finish' }).tap();
-  await page.getByLabel('Fieldworker passphrase').fill(passphrase);
+  await page.getByLabel('Fieldworker PIN or passphrase').fill(passphrase);
   await page.getByRole('button', { name: 'Finish child mode' }).tap();
 }
 
@@ -267,9 +273,9 @@ test('assent "no" ends kindly and stores only the answer', async ({ page }) => {
   await expect(summary.getByTestId('child-response')).toHaveCount(0);
 });
 
-test('Skip records a skip, Stop reaches thank-you; back, typed addresses and reloads stay in child mode until the passphrase', async ({ page }) => {
+test('Skip records a skip, Stop reaches thank-you; back, typed addresses and reloads stay in child mode until the PIN', async ({ page }) => {
   test.setTimeout(180_000);
-  await intoChildMode(page);
+  await intoChildMode(page, '2468');
   await yes(page);
   await recheck(page);
   const faces = protocol.activities[0];
@@ -297,11 +303,11 @@ test('Skip records a skip, Stop reaches thank-you; back, typed addresses and rel
   await unlockIntoChildMode(page);
   await expect(page.getByText('Thank you for doing this with me!', { exact: true })).toBeVisible({ timeout: 30_000 });
 
-  // A wrong passphrase keeps child mode.
-  await leave(page, 'not the passphrase');
-  await expect(page.getByRole('alert')).toContainText('not right');
+  // A wrong PIN keeps child mode; the PIN from Settings lets the fieldworker out.
+  await leave(page, '1111');
+  await expect(page.getByRole('alert')).toContainText('not the PIN or passphrase');
   await expect(page.getByTestId('child-mode')).toBeVisible();
-  await page.getByLabel('Fieldworker passphrase').fill(PASSPHRASE);
+  await page.getByLabel('Fieldworker PIN or passphrase').fill('2468');
   await page.getByRole('button', { name: 'Finish child mode' }).tap();
   const summary = page.getByTestId('child-summary');
   await expect(summary.getByTestId('child-response')).toHaveCount(2);
