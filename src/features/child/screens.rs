@@ -305,8 +305,37 @@ fn PickMany(
     house: Option<&'static str>,
 ) -> impl IntoView {
     let chosen = RwSignal::new(Vec::<String>::new());
+    let pictures: Vec<(String, String)> = cards
+        .iter()
+        .map(|c| (c.id.clone(), c.picture.clone()))
+        .collect();
+    // The diamond fills from the top as cards are tapped: 1, 2 3, 4 5 6, 7 8, 9.
+    let diamond = ranked.then(|| {
+        view! {
+            <div class="diamond" aria-hidden="true">
+                {[0usize..1, 1..3, 3..6, 6..8, 8..9].into_iter().map(|row| {
+                    let pictures = pictures.clone();
+                    view! {
+                        <div class="diamond-row">
+                            {row.map(|i| {
+                                let pictures = pictures.clone();
+                                view! {
+                                    <span class="diamond-slot">
+                                        {move || chosen.with(|c| c.get(i).and_then(|id| {
+                                            pictures.iter().find(|(x, _)| x == id).map(|(_, p)| pic(p))
+                                        }))}
+                                    </span>
+                                }
+                            }).collect_view()}
+                        </div>
+                    }
+                }).collect_view()}
+            </div>
+        }
+    });
     view! {
         {house.map(|h| view! { <div class="child-house">{pic(h)}</div> })}
+        {diamond}
         <div class="child-cards cards">
             {cards.iter().map(|card| {
                 let id = card.id.clone();

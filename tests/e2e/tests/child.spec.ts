@@ -151,8 +151,9 @@ test('assent yes, every activity by taps and a drag, exit with the passphrase, s
 
   // Feelings faces: four prompts, a face each.
   const [faces, sort, drawing, houses, wand] = protocol.activities;
-  await recheck(page);
+  await prompt(page, protocol.assent.recheck);
   await childScreen(page, 'recheck');
+  await yes(page);
   const faceAnswers = ['Happy', 'Very happy', 'In the middle', "I don't know"];
   for (let i = 0; i < faces.prompts.length; i++) {
     await prompt(page, faces.prompts[i].text);
