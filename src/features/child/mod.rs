@@ -76,8 +76,6 @@ pub struct ChildMode {
     pub visit: VisitId,
     /// The child.
     pub participant: ParticipantId,
-    /// The child's code, for the fieldworker's eyes only.
-    pub code: String,
     /// Index into [`screens`].
     pub step: usize,
     /// Set once the session has ended (the thank-you screen).
@@ -148,11 +146,10 @@ impl ChildState {
     }
 
     /// Starts child mode for a child in a visit.
-    pub fn start(&self, visit: VisitId, participant: ParticipantId, code: String) {
+    pub fn start(&self, visit: VisitId, participant: ParticipantId) {
         self.set(ChildMode {
             visit,
             participant,
-            code,
             step: 0,
             ending: None,
         });

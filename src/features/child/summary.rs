@@ -46,7 +46,6 @@ pub fn HandOverPage() -> impl IntoView {
                 Err(message) => view! { <p class="notice error" role="alert">{message}</p> }.into_any(),
                 Ok(p) => {
                     let code = p.body.code.clone();
-                    let code2 = code.clone();
                     view! {
                         <section class="panel" aria-labelledby="handover-heading">
                             <h1 id="handover-heading">{format!("Hand the tablet to {code}")}</h1>
@@ -55,7 +54,7 @@ pub fn HandOverPage() -> impl IntoView {
                             <div class="form-actions">
                                 <button type="button" class="button primary" on:click=move |_| {
                                     if let Some((visit, participant)) = ids() {
-                                        child.start(visit, participant, code2.clone());
+                                        child.start(visit, participant);
                                     }
                                 }>"Start child mode"</button>
                             </div>

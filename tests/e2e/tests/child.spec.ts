@@ -63,14 +63,19 @@ async function childScreen(page: Page, name: string | null, skip = true) {
   await bigTargets(page, name ?? 'child');
   if (name) {
     await accessible(page, name);
-    mkdirSync(screenshotDir, { recursive: true });
-    for (const [w, h] of [[768, 1024], [1024, 768]] as const) {
-      await page.setViewportSize({ width: w, height: h });
-      await page.screenshot({ path: join(screenshotDir, `child-${name}-${w}x${h}.png`) });
-      await bigTargets(page, `${name} ${w}x${h}`);
-    }
-    await page.setViewportSize({ width: 768, height: 1024 });
+    await shots(page, name, true);
   }
+}
+
+/** Screenshots at 768x1024 portrait and 1024x768 landscape (sizes checked again in each). */
+async function shots(page: Page, name: string, checkTargets: boolean) {
+  mkdirSync(screenshotDir, { recursive: true });
+  for (const [w, h] of [[768, 1024], [1024, 768]] as const) {
+    await page.setViewportSize({ width: w, height: h });
+    await page.screenshot({ path: join(screenshotDir, `child-${name}-${w}x${h}.png`), fullPage: !checkTargets });
+    if (checkTargets) await bigTargets(page, `${name} ${w}x${h}`);
+  }
+  await page.setViewportSize({ width: 768, height: 1024 });
 }
 
 /** First run, a child, a visit, and the hand-over into child mode. */
@@ -233,6 +238,7 @@ test('assent yes, every activity by taps and a drag, exit with the passphrase, s
   await prompt(page, 'Thank you for doing this with me!');
   await bigTargets(page, 'thank-you');
   await accessible(page, 'thank-you');
+  await shots(page, 'thank-you', true);
   await leave(page);
 
   const summary = page.getByTestId('child-summary');
@@ -252,6 +258,7 @@ test('assent yes, every activity by taps and a drag, exit with the passphrase, s
   await responses.nth(0).getByLabel('Notes: what the child said').blur();
   await expect(responses.nth(0).getByTestId('save-status')).toContainText('Saved on this tablet');
   await accessible(page, 'child summary');
+  await shots(page, 'summary', false);
 
   // Offline and reloaded: everything is still there.
   await context.setOffline(true);
