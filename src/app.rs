@@ -5,6 +5,8 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::path;
 
 use crate::components::top_bar::TopBar;
+use crate::features::child::ChildRoot;
+use crate::features::child::summary::{ChildSummaryPage, HandOverPage};
 use crate::features::fieldwork::consent::ConsentPage;
 use crate::features::fieldwork::interview::InterviewPage;
 use crate::features::fieldwork::participants::{
@@ -24,14 +26,22 @@ use crate::session::{LockState, Sessions};
 pub fn App() -> impl IntoView {
     crate::pwa::provide_shell();
     let sessions = Sessions::provide();
+    // Child mode (a flag kept for this tab): while on, no top bar and no route but the
+    // child's screens, whatever the address.
+    let child = crate::features::child::provide();
+    let child_mode = Memo::new(move |_| child.active());
     // Which screen family to show. Only a change between locked and unlocked re-renders, so
     // typing never rebuilds the routes; locking unmounts every screen with decrypted data.
     let unlocked = Memo::new(move |_| matches!(sessions.state(), LockState::Unlocked(_)));
     view! {
         <Router>
-            <TopBar />
+            <Show when=move || !child_mode.get()>
+                <TopBar />
+            </Show>
             <main id="main" class="page">
-                {move || if unlocked.get() {
+                {move || if unlocked.get() && child_mode.get() {
+                    view! { <ChildRoot /> }.into_any()
+                } else if unlocked.get() {
                     view! {
                         <Routes fallback=NotFound>
                             <Route path=path!("/") view=HomePage />
@@ -44,6 +54,8 @@ pub fn App() -> impl IntoView {
                             <Route path=path!("/visits/:visit/interview/:participant") view=InterviewPage />
                             <Route path=path!("/visits/:visit/reflections") view=ReflectionsPage />
                             <Route path=path!("/visits/:visit/close") view=CloseVisitPage />
+                            <Route path=path!("/visits/:visit/child/:participant") view=HandOverPage />
+                            <Route path=path!("/visits/:visit/child/:participant/summary") view=ChildSummaryPage />
                             <Route path=path!("/notes") view=NotebookPage />
                             <Route path=path!("/notes/:id") view=NotePage />
                             <Route path=path!("/settings") view=SettingsPage />

@@ -180,6 +180,7 @@ impl Sessions {
             wrapped_key,
             created: now(),
             auto_lock: AutoLockMinutes::DEFAULT,
+            child_pin: None,
         };
         dir.save_profile(&profile)
             .await
@@ -219,9 +220,17 @@ impl Sessions {
         let Some(session) = self.current() else {
             return Err("Locked".into());
         };
-        let mut profile = session.profile.clone();
-        profile.auto_lock = minutes;
         let dir = Directory::open().await.map_err(|e| e.to_string())?;
+        // The saved profile, not the session's copy: other settings (the child-mode PIN) may
+        // have changed since unlocking.
+        let mut profile = dir
+            .profiles()
+            .await
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .find(|p| p.id == session.profile.id)
+            .unwrap_or_else(|| session.profile.clone());
+        profile.auto_lock = minutes;
         dir.save_profile(&profile)
             .await
             .map_err(|e| e.to_string())?;
@@ -229,6 +238,44 @@ impl Sessions {
             .set_value(Some(AutoLock::new(minutes, now())));
         self.auto_lock_minutes.set(minutes);
         Ok(())
+    }
+
+    /// Sets (or with `None` removes) the PIN for leaving child mode, kept as a hash.
+    pub async fn set_child_pin(&self, pin: Option<&str>) -> Result<(), String> {
+        let Some(session) = self.current() else {
+            return Err("Locked".into());
+        };
+        let dir = Directory::open().await.map_err(|e| e.to_string())?;
+        let mut profile = dir
+            .profiles()
+            .await
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .find(|p| p.id == session.profile.id)
+            .unwrap_or_else(|| session.profile.clone());
+        profile.child_pin = match pin {
+            Some(pin) => {
+                attune_core::pin::check_pin(pin)?;
+                Some(attune_core::pin::ChildPin::new(pin).map_err(|e| e.to_string())?)
+            }
+            None => None,
+        };
+        dir.save_profile(&profile).await.map_err(|e| e.to_string())
+    }
+
+    /// The open profile's child-mode PIN as saved now (`None`: none set).
+    pub async fn child_pin(&self) -> Result<Option<attune_core::pin::ChildPin>, String> {
+        let Some(session) = self.current() else {
+            return Err("Locked".into());
+        };
+        let dir = Directory::open().await.map_err(|e| e.to_string())?;
+        Ok(dir
+            .profiles()
+            .await
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .find(|p| p.id == session.profile.id)
+            .and_then(|p| p.child_pin))
     }
 
     /// The open profile's auto-lock time, reactively.

@@ -1,5 +1,6 @@
 //! One folder per screen family.
 
+pub mod child;
 pub mod fieldwork;
 pub mod home;
 pub mod lock;

@@ -323,6 +323,95 @@ pub fn progress(
         .collect()
 }
 
+/// A child's answer to the assent question.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AssentAnswer {
+    /// Yes: the activities may go on.
+    Yes,
+    /// Not sure: treated as no, kindly.
+    NotSure,
+    /// No.
+    No,
+}
+
+impl AssentAnswer {
+    /// Only a plain yes lets the activities go on.
+    pub fn may_proceed(self) -> bool {
+        self == AssentAnswer::Yes
+    }
+
+    /// In words for the fieldworker.
+    pub fn label(self) -> &'static str {
+        match self {
+            AssentAnswer::Yes => "Yes",
+            AssentAnswer::NotSure => "Not sure",
+            AssentAnswer::No => "No",
+        }
+    }
+}
+
+/// A child's assent ([`Kind::Assent`](crate::Kind::Assent)): at the start of child mode
+/// (`activity` is `None`) and again before each activity.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssentBody {
+    /// What the child chose.
+    pub answer: AssentAnswer,
+    /// The activity about to start, for the re-check before each one.
+    #[serde(default)]
+    pub activity: Option<String>,
+    /// When the child answered.
+    #[serde(default)]
+    pub time: Option<Timestamp>,
+}
+
+/// A child's answer to one prompt of an activity
+/// ([`Kind::ActivityResponse`](crate::Kind::ActivityResponse)).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ActivityResponseBody {
+    /// The protocol's activity id.
+    pub activity_id: String,
+    /// The prompt within the activity.
+    pub prompt_id: String,
+    /// The answer, shaped by the activity kind: `{"card": id}` for a face or one card,
+    /// `{"cards": [ids]}` for cards picked in order, `{"placement": {card: column},
+    /// "moves": [[card, column], ...]}` for the card sort, `{"strokes": [...], "png":
+    /// base64}` for a drawing. `null` when skipped or stopped.
+    #[serde(default)]
+    pub answer: serde_json::Value,
+    /// The child pressed the arrow.
+    #[serde(default)]
+    pub skipped: bool,
+    /// The child pressed the red hand here.
+    #[serde(default)]
+    pub stopped: bool,
+    /// When the answer was given.
+    pub time: Timestamp,
+    /// The fieldworker's notes of what the child said.
+    #[serde(default)]
+    pub notes: Option<String>,
+}
+
+impl ActivityResponseBody {
+    /// A prompt the child skipped.
+    pub fn skipped(activity_id: &str, prompt_id: &str, time: Timestamp) -> Self {
+        ActivityResponseBody {
+            activity_id: activity_id.into(),
+            prompt_id: prompt_id.into(),
+            answer: serde_json::Value::Null,
+            skipped: true,
+            stopped: false,
+            time,
+            notes: None,
+        }
+    }
+
+    /// Whether the child gave an answer (neither skipped nor stopped).
+    pub fn answered(&self) -> bool {
+        !self.skipped && !self.stopped && !self.answer.is_null()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -451,5 +540,38 @@ mod tests {
             serde_json::from_str(r#"{"code":"K01","group":"children"}"#).unwrap();
         assert_eq!(participant.status, ParticipantStatus::Active);
         assert!(participant.links.is_empty());
+    }
+    #[test]
+    fn only_a_plain_yes_is_assent_and_child_bodies_read_back() {
+        assert!(AssentAnswer::Yes.may_proceed());
+        assert!(!AssentAnswer::NotSure.may_proceed());
+        assert!(!AssentAnswer::No.may_proceed());
+        let assent = AssentBody {
+            answer: AssentAnswer::NotSure,
+            activity: Some("drawing".into()),
+            time: Some(Timestamp(5)),
+        };
+        let json = serde_json::to_string(&assent).unwrap();
+        assert!(json.contains("\"not_sure\""));
+        assert_eq!(serde_json::from_str::<AssentBody>(&json).unwrap(), assent);
+        let old: AssentBody = serde_json::from_str(r#"{"answer":"yes","extra":1}"#).unwrap();
+        assert_eq!(old.activity, None);
+
+        let skip = ActivityResponseBody::skipped("card-sort", "sort", Timestamp(9));
+        assert!(skip.skipped && !skip.answered());
+        let answer = ActivityResponseBody {
+            answer: serde_json::json!({"card": "happy"}),
+            skipped: false,
+            ..skip.clone()
+        };
+        assert!(answer.answered());
+        let json = serde_json::to_string(&answer).unwrap();
+        let back: ActivityResponseBody = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, answer);
+        let minimal: ActivityResponseBody = serde_json::from_str(
+            r#"{"activity_id":"a","prompt_id":"p","time":1,"new_field":true}"#,
+        )
+        .unwrap();
+        assert!(!minimal.answered() && minimal.notes.is_none());
     }
 }

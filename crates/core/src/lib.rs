@@ -34,6 +34,7 @@ pub mod ids;
 pub mod lock;
 pub mod notes;
 pub mod passphrase;
+pub mod pin;
 pub mod profile;
 pub mod protocol;
 pub mod record;
@@ -50,8 +51,9 @@ pub use envelope::{
     StudyPrivateKey, StudyPublicKey, seal_envelope,
 };
 pub use fieldwork::{
-    AttachmentBody, ConsentBody, ConsentSignature, GroupProgress, InterviewNoteBody, NoteFlag,
-    ParticipantBody, ParticipantStatus, ReflectionBody, VisitBody, WithdrawalBody,
+    ActivityResponseBody, AssentAnswer, AssentBody, AttachmentBody, ConsentBody, ConsentSignature,
+    GroupProgress, InterviewNoteBody, NoteFlag, ParticipantBody, ParticipantStatus, ReflectionBody,
+    VisitBody, WithdrawalBody,
 };
 pub use ids::{BlobId, DeviceId, ParseIdError, ParticipantId, ProfileId, RecordId, VisitId};
 pub use lock::{AutoLock, AutoLockMinutes};

@@ -28,6 +28,9 @@ pub struct Profile {
     /// Minutes without activity before the vault locks.
     #[serde(default)]
     pub auto_lock: AutoLockMinutes,
+    /// The PIN that lets the fieldworker leave child mode, if one is set.
+    #[serde(default)]
+    pub child_pin: Option<crate::pin::ChildPin>,
 }
 
 impl Profile {
@@ -104,6 +107,7 @@ mod tests {
             wrapped_key,
             created: Timestamp(1),
             auto_lock: AutoLockMinutes::DEFAULT,
+            child_pin: None,
         }
     }
 

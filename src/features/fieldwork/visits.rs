@@ -226,9 +226,9 @@ pub fn VisitPage() -> impl IntoView {
                             }.into_any()
                         })
                     }).collect_view();
-                    let children: Vec<String> = present.iter()
+                    let children: Vec<(ParticipantId, String, String)> = present.iter()
                         .filter(|p| protocol.group(&p.body.group).is_some_and(|g| g.takes_part_in_activities))
-                        .map(Participant::label).collect();
+                        .map(|p| (p.id, p.label(), p.body.code.clone())).collect();
                     view! {
                         <section class="panel" aria-labelledby="visit-heading">
                             <h1 id="visit-heading">{visit_title(&visit)}</h1>
@@ -242,7 +242,16 @@ pub fn VisitPage() -> impl IntoView {
                                     {if children.is_empty() {
                                         view! { <p class="muted">"No child in this visit."</p> }.into_any()
                                     } else {
-                                        view! { <p class="muted">{format!("{}: child mode comes in a later version of Attune; use paper materials for now.", children.join(", "))}</p> }.into_any()
+                                        view! { <ul class="rows">{children.into_iter().map(|(pid, label, code)| view! {
+                                            <li class="step-row"><a href=format!("/visits/{id}/child/{pid}")>
+                                                <span>{format!("Hand the tablet to {code}")}</span>
+                                                <span class="status">{label}</span>
+                                            </a></li>
+                                            <li class="step-row"><a href=format!("/visits/{id}/child/{pid}/summary")>
+                                                <span>{format!("Child session summary: {code}")}</span>
+                                                <span class="status">"Notes"</span>
+                                            </a></li>
+                                        }).collect_view()}</ul> }.into_any()
                                     }}
                                 </li>
                                 <li><h2>"4 Reflections"</h2><ul class="rows"><li class="step-row"><a href=format!("/visits/{id}/reflections")>

@@ -15,6 +15,7 @@ pub fn SettingsPage() -> impl IntoView {
     view! {
         <h1>"Settings"</h1>
         <LockSettings />
+        <ChildPinSettings />
         <StorageHealth />
     }
 }
@@ -51,6 +52,55 @@ fn LockSettings() -> impl IntoView {
             <p>"The tablet also locks when it wakes from a sleep longer than this."</p>
             <button class="button" on:click=move |_| sessions.lock()>"Lock now"</button>
         </section>
+    }
+}
+
+/// The PIN that lets the fieldworker leave child mode (kept as an Argon2id hash).
+#[component]
+fn ChildPinSettings() -> impl IntoView {
+    let sessions = use_sessions();
+    let pin = RwSignal::new(String::new());
+    let message = RwSignal::new(None::<(bool, String)>);
+    let version = RwSignal::new(0u32);
+    let has_pin = LocalResource::new(move || {
+        version.track();
+        async move { matches!(sessions.child_pin().await, Ok(Some(_))) }
+    });
+    let save = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let value = pin.get_untracked();
+        leptos::task::spawn_local(async move {
+            match sessions.set_child_pin(Some(&value)).await {
+                Ok(()) => {
+                    pin.set(String::new());
+                    version.update(|v| *v += 1);
+                    message.set(Some((
+                        true,
+                        "PIN saved. Use it to leave child mode.".into(),
+                    )));
+                }
+                Err(e) => message.set(Some((false, e))),
+            }
+        });
+    };
+    view! {
+        <form class="panel form" on:submit=save aria-labelledby="child-pin-heading">
+            <h2 id="child-pin-heading">"Child mode"</h2>
+            <p>{move || if has_pin.get().unwrap_or(false) {
+                "A PIN is set. Leaving child mode asks for it (your passphrase also works)."
+            } else {
+                "No PIN yet: leaving child mode asks for your passphrase."
+            }}</p>
+            <label for="child-pin-new">"PIN for child mode (4 to 8 digits)"</label>
+            <input id="child-pin-new" type="password" inputmode="numeric" autocomplete="new-password"
+                maxlength="8" prop:value=move || pin.get() on:input=move |ev| pin.set(event_target_value(&ev)) />
+            <Show when=move || message.get().is_some()>
+                {move || message.get().map(|(ok, text)| view! {
+                    <p class=if ok { "notice" } else { "notice error" } role=if ok { "status" } else { "alert" }>{text}</p>
+                })}
+            </Show>
+            <div class="form-actions"><button type="submit" class="button">"Save PIN"</button></div>
+        </form>
     }
 }
 

@@ -1,0 +1,240 @@
+//! The fieldworker's side of child mode: handing the tablet over, and the summary of a
+//! child's session with a notes field for every answer.
+
+use attune_core::fieldwork::{ActivityResponseBody, AssentBody};
+use attune_core::protocol::default_protocol;
+use attune_core::{Kind, ParticipantId, Revision, VisitId};
+use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
+
+use super::use_child;
+use crate::components::autosave_text::AutosavedText;
+use crate::features::fieldwork::data;
+use crate::records::{self, Chain};
+use crate::session::use_sessions;
+
+fn ids() -> impl Fn() -> Option<(VisitId, ParticipantId)> + Copy {
+    let params = use_params_map();
+    move || {
+        params.with(|p| {
+            Some((
+                p.get("visit")?.parse().ok()?,
+                p.get("participant")?.parse().ok()?,
+            ))
+        })
+    }
+}
+
+/// "Hand the tablet to K01": what child mode is, then the start button.
+#[component]
+pub fn HandOverPage() -> impl IntoView {
+    let sessions = use_sessions();
+    let child = use_child();
+    let ids = ids();
+    let who = LocalResource::new(move || async move {
+        let session = sessions.current().ok_or("Locked")?;
+        let (_, pid) = ids().ok_or("This address is not valid.")?;
+        data::participants(&session)
+            .await?
+            .into_iter()
+            .find(|p| p.id == pid)
+            .ok_or_else(|| "No such participant on this tablet.".to_string())
+    });
+    view! {
+        <Suspense fallback=|| view! { <p>"Opening..."</p> }>
+            {move || who.get().map(|r| match r {
+                Err(message) => view! { <p class="notice error" role="alert">{message}</p> }.into_any(),
+                Ok(p) => {
+                    let code = p.body.code.clone();
+                    view! {
+                        <section class="panel" aria-labelledby="handover-heading">
+                            <h1 id="handover-heading">{format!("Hand the tablet to {code}")}</h1>
+                            <p>"Child mode shows only the child's screens: pictures, spoken words, and the red hand to stop and the arrow to skip at any time. It starts by asking the child if they want to take part."</p>
+                            <p>"To leave child mode you will need your passphrase."</p>
+                            <div class="form-actions">
+                                <button type="button" class="button primary" on:click=move |_| {
+                                    if let Some((visit, participant)) = ids() {
+                                        child.start(visit, participant);
+                                    }
+                                }>"Start child mode"</button>
+                            </div>
+                        </section>
+                    }.into_any()
+                }
+            })}
+        </Suspense>
+    }
+}
+
+/// One saved answer of the child session.
+#[derive(Clone)]
+enum Entry {
+    Assent(Revision, AssentBody),
+    Response(Revision, ActivityResponseBody),
+}
+
+/// An answer in words for the fieldworker.
+fn answer_words(body: &ActivityResponseBody) -> String {
+    let protocol = default_protocol();
+    let card = |id: &str| {
+        protocol
+            .activity(&body.activity_id)
+            .and_then(|a| a.cards.iter().find(|c| c.id == id))
+            .map(|c| c.label.clone())
+            .unwrap_or_else(|| id.to_string())
+    };
+    let a = &body.answer;
+    let text = if let Some(c) = a.get("card").and_then(|c| c.as_str()) {
+        card(c)
+    } else if let Some(list) = a.get("cards").and_then(|c| c.as_array()) {
+        if list.is_empty() {
+            "No cards chosen".into()
+        } else {
+            list.iter()
+                .filter_map(|c| c.as_str())
+                .map(card)
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    } else if let Some(placed) = a.get("placement").and_then(|p| p.as_object()) {
+        let moves = a
+            .get("moves")
+            .and_then(|m| m.as_array())
+            .map_or(0, Vec::len);
+        let column = |col: &str, name: &str| {
+            let cards: Vec<String> = placed
+                .iter()
+                .filter(|(_, v)| v.as_str() == Some(col))
+                .map(|(k, _)| card(k))
+                .collect();
+            format!(
+                "{name}: {}",
+                if cards.is_empty() {
+                    "-".into()
+                } else {
+                    cards.join(", ")
+                }
+            )
+        };
+        format!(
+            "{}; {}; {} ({moves} moves)",
+            column("good", "Good"),
+            column("not-sure", "Not sure"),
+            column("not-good", "Not good")
+        )
+    } else if let Some(strokes) = a.get("strokes").and_then(|s| s.as_array()) {
+        format!("A drawing ({} strokes)", strokes.len())
+    } else {
+        "No answer".into()
+    };
+    let mut flags = Vec::new();
+    if body.skipped {
+        flags.push("skipped");
+    }
+    if body.stopped {
+        flags.push("stopped here");
+    }
+    if flags.is_empty() {
+        text
+    } else if body.answered() || a.get("strokes").is_some() {
+        format!("{text} ({})", flags.join(", "))
+    } else {
+        flags.join(", ").to_string()
+    }
+}
+
+/// After child mode: every answer of the session, with notes of what the child said.
+#[component]
+pub fn ChildSummaryPage() -> impl IntoView {
+    let sessions = use_sessions();
+    let ids = ids();
+    let loaded = LocalResource::new(move || async move {
+        let session = sessions.current().ok_or("Locked")?;
+        let (visit, pid) = ids().ok_or("This address is not valid.")?;
+        let code = data::participants(&session)
+            .await?
+            .into_iter()
+            .find(|p| p.id == pid)
+            .map(|p| p.body.code)
+            .unwrap_or_default();
+        let mut entries = Vec::new();
+        for r in records::of_visit(&session, visit).await? {
+            if r.participant != Some(pid) {
+                continue;
+            }
+            match r.kind {
+                Kind::Assent => {
+                    let b = records::body(&r)?;
+                    entries.push(Entry::Assent(r, b));
+                }
+                Kind::ActivityResponse => {
+                    let b = records::body(&r)?;
+                    entries.push(Entry::Response(r, b));
+                }
+                _ => {}
+            }
+        }
+        // In the order the child answered.
+        entries.sort_by_key(|e| match e {
+            Entry::Assent(r, b) => b.time.unwrap_or(r.time),
+            Entry::Response(_, b) => b.time,
+        });
+        Ok::<_, String>((visit, code, entries))
+    });
+    let protocol = default_protocol();
+    view! {
+        <Suspense fallback=|| view! { <p>"Opening..."</p> }>
+            {move || loaded.get().map(|r| match r {
+                Err(message) => view! { <p class="notice error" role="alert">{message}</p> }.into_any(),
+                Ok((visit, code, entries)) => view! {
+                    <section class="panel" aria-labelledby="child-summary-heading">
+                        <h1 id="child-summary-heading">{format!("Child session: {code}")}</h1>
+                        <p class="muted">"Everything the child answered, in order. Add what they said in the notes."</p>
+                        {entries.is_empty().then(|| view! { <p>"Nothing was recorded."</p> })}
+                        <ol class="child-summary" data-testid="child-summary">
+                            {entries.into_iter().map(|e| match e {
+                                Entry::Assent(_, b) => view! {
+                                    <li class="summary-assent">
+                                        <strong>{match &b.activity {
+                                            None => "Assent".to_string(),
+                                            Some(a) => format!("Assent before {}", protocol.activity(a).map_or(a.as_str(), |x| x.title.as_str())),
+                                        }}</strong>
+                                        ": " {b.answer.label()}
+                                    </li>
+                                }.into_any(),
+                                Entry::Response(r, b) => {
+                                    let act = protocol.activity(&b.activity_id);
+                                    let title = act.map_or(b.activity_id.clone(), |a| a.title.clone());
+                                    let prompt = act.and_then(|a| a.prompts.iter().find(|p| p.id == b.prompt_id))
+                                        .map_or(b.prompt_id.clone(), |p| p.text.clone());
+                                    let png = b.answer.get("png").and_then(|p| p.as_str()).filter(|p| !p.is_empty())
+                                        .map(|p| format!("data:image/png;base64,{p}"));
+                                    let chain = Chain::new(r.record_id, Kind::ActivityResponse, r.links(), Some(r.clone()));
+                                    let base = std::rc::Rc::new(std::cell::RefCell::new(b.clone()));
+                                    let save = move |text: String| {
+                                        let chain = chain.clone();
+                                        let base = base.clone();
+                                        async move {
+                                            let body = { let mut b = base.borrow_mut(); b.notes = Some(text); b.clone() };
+                                            chain.save(sessions, &body).await
+                                        }
+                                    };
+                                    view! {
+                                        <li class="summary-response" data-testid="child-response">
+                                            <p><strong>{title}</strong>": "{prompt}</p>
+                                            <p class="answer">{answer_words(&b)}</p>
+                                            {png.map(|src| view! { <img class="drawing-thumb" src=src alt="The child's drawing" /> })}
+                                            <AutosavedText label="Notes: what the child said".to_string()
+                                                initial=b.notes.clone().unwrap_or_default() save=save rows=3 />
+                                        </li>
+                                    }.into_any()
+                                }
+                            }).collect_view()}
+                        </ol>
+                        <div class="actions"><a class="button primary" href=format!("/visits/{visit}")>"Back to visit"</a></div>
+                    </section>
+                }.into_any(),
+            })}
+        </Suspense>
+    }
+}
