@@ -58,6 +58,7 @@ async fn session_on(db: &str) -> (Rc<Session>, WrappedVaultKey) {
         wrapped_key: wrapped_key.clone(),
         created: Timestamp(1_750_000_000_000),
         auto_lock: AutoLockMinutes::DEFAULT,
+        child_pin: None,
     };
     let store = IdbStore::open(db).await.expect("a fresh database opens");
     let session = Session {
