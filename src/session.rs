@@ -215,21 +215,24 @@ impl Sessions {
         Ok(())
     }
 
-    /// Changes the auto-lock time of the open profile and keeps it.
-    pub async fn set_auto_lock(&self, minutes: AutoLockMinutes) -> Result<(), String> {
-        let Some(session) = self.current() else {
-            return Err("Locked".into());
-        };
+    /// The open profile as saved now (not the session's copy: settings such as the child-mode
+    /// PIN may have changed since unlocking), and the directory holding it.
+    async fn saved_profile(&self) -> Result<(Directory, Profile), String> {
+        let session = self.current().ok_or("Locked")?;
         let dir = Directory::open().await.map_err(|e| e.to_string())?;
-        // The saved profile, not the session's copy: other settings (the child-mode PIN) may
-        // have changed since unlocking.
-        let mut profile = dir
+        let profile = dir
             .profiles()
             .await
             .map_err(|e| e.to_string())?
             .into_iter()
             .find(|p| p.id == session.profile.id)
             .unwrap_or_else(|| session.profile.clone());
+        Ok((dir, profile))
+    }
+
+    /// Changes the auto-lock time of the open profile and keeps it.
+    pub async fn set_auto_lock(&self, minutes: AutoLockMinutes) -> Result<(), String> {
+        let (dir, mut profile) = self.saved_profile().await?;
         profile.auto_lock = minutes;
         dir.save_profile(&profile)
             .await
@@ -242,17 +245,7 @@ impl Sessions {
 
     /// Sets (or with `None` removes) the PIN for leaving child mode, kept as a hash.
     pub async fn set_child_pin(&self, pin: Option<&str>) -> Result<(), String> {
-        let Some(session) = self.current() else {
-            return Err("Locked".into());
-        };
-        let dir = Directory::open().await.map_err(|e| e.to_string())?;
-        let mut profile = dir
-            .profiles()
-            .await
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .find(|p| p.id == session.profile.id)
-            .unwrap_or_else(|| session.profile.clone());
+        let (dir, mut profile) = self.saved_profile().await?;
         profile.child_pin = match pin {
             Some(pin) => {
                 attune_core::pin::check_pin(pin)?;
@@ -265,17 +258,7 @@ impl Sessions {
 
     /// The open profile's child-mode PIN as saved now (`None`: none set).
     pub async fn child_pin(&self) -> Result<Option<attune_core::pin::ChildPin>, String> {
-        let Some(session) = self.current() else {
-            return Err("Locked".into());
-        };
-        let dir = Directory::open().await.map_err(|e| e.to_string())?;
-        Ok(dir
-            .profiles()
-            .await
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .find(|p| p.id == session.profile.id)
-            .and_then(|p| p.child_pin))
+        Ok(self.saved_profile().await?.1.child_pin)
     }
 
     /// The open profile's auto-lock time, reactively.
