@@ -37,12 +37,7 @@ pub fn ConsentPage() -> impl IntoView {
         async move {
             let session = sessions.current().ok_or("Locked")?;
             let (visit, participant) = ids.ok_or("This address is not valid.")?;
-            let all = data::participants(&session).await?;
-            let who = all
-                .into_iter()
-                .find(|p| p.id == participant)
-                .ok_or("No such participant.")?;
-            let contents = data::visit_contents(&session, visit).await?;
+            let (who, contents) = data::participant_in_visit(&session, visit, participant).await?;
             let existing = contents.consent_of(participant).cloned();
             Ok::<_, String>((visit, who, existing))
         }

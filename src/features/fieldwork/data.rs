@@ -216,3 +216,17 @@ pub fn visit_and_participant_param() -> impl Fn() -> Option<(VisitId, Participan
         })
     }
 }
+
+/// One participant of a visit and everything the visit holds (consent and interview screens).
+pub async fn participant_in_visit(
+    session: &Session,
+    visit: VisitId,
+    participant: ParticipantId,
+) -> Result<(Participant, VisitContents), String> {
+    let who = participants(session)
+        .await?
+        .into_iter()
+        .find(|p| p.id == participant)
+        .ok_or("No such participant.")?;
+    Ok((who, visit_contents(session, visit).await?))
+}

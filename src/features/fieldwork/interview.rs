@@ -27,12 +27,7 @@ pub fn InterviewPage() -> impl IntoView {
         async move {
             let session = sessions.current().ok_or("Locked")?;
             let (visit, participant) = ids.ok_or("This address is not valid.")?;
-            let who = data::participants(&session)
-                .await?
-                .into_iter()
-                .find(|p| p.id == participant)
-                .ok_or("No such participant.")?;
-            let contents = data::visit_contents(&session, visit).await?;
+            let (who, contents) = data::participant_in_visit(&session, visit, participant).await?;
             let protocol = default_protocol();
             let form = protocol
                 .consent_form_for(&who.body.group)

@@ -250,27 +250,19 @@ macro_rules! impl_sql_store {
             async fn envelopes(
                 &self,
             ) -> Result<Vec<$crate::store::StoredEnvelope>, $crate::store::StoreError> {
-                let rows = sqlx::query(
+                self.stored_in(
                     "SELECT device_id, received_at, envelope FROM envelopes ORDER BY seq",
                 )
-                .fetch_all(&self.pool)
-                .await?;
-                rows.iter()
-                    .map(|row| $crate::store::sql::stored_from_row(row))
-                    .collect()
+                .await
             }
 
             async fn conflicts(
                 &self,
             ) -> Result<Vec<$crate::store::StoredEnvelope>, $crate::store::StoreError> {
-                let rows = sqlx::query(
+                self.stored_in(
                     "SELECT device_id, received_at, envelope FROM conflicts ORDER BY seq",
                 )
-                .fetch_all(&self.pool)
-                .await?;
-                rows.iter()
-                    .map(|row| $crate::store::sql::stored_from_row(row))
-                    .collect()
+                .await
             }
 
             async fn add_withdrawal(
@@ -348,6 +340,19 @@ macro_rules! impl_sql_store {
                             what: row.try_get("what")?,
                         })
                     })
+                    .collect()
+            }
+        }
+
+        impl $store {
+            /// The envelopes a `SELECT device_id, received_at, envelope ...` returns.
+            async fn stored_in(
+                &self,
+                query: &'static str,
+            ) -> Result<Vec<$crate::store::StoredEnvelope>, $crate::store::StoreError> {
+                let rows = sqlx::query(query).fetch_all(&self.pool).await?;
+                rows.iter()
+                    .map(|row| $crate::store::sql::stored_from_row(row))
                     .collect()
             }
         }
