@@ -273,40 +273,71 @@ fn run_admin(command: Command) -> anyhow::Result<()> {
             match command {
                 Command::Serve(_) => unreachable!("serve is handled by run_serve"),
                 Command::Study(StudyCommand::Init { key_out, db }) => {
-                    study_init(&key_out, &open(&db).await?).await
+                    with_store(
+                        &db,
+                        |store| async move { study_init(&key_out, &store).await },
+                    )
+                    .await
                 }
                 Command::Enrol(EnrolCommand::Create {
                     fieldworker,
                     expires_hours,
                     db,
-                }) => enrol_create(&fieldworker, expires_hours, &open(&db).await?).await,
-                Command::Device(DeviceCommand::List { db }) => device_list(&open(&db).await?).await,
+                }) => {
+                    with_store(&db, |store| async move {
+                        enrol_create(&fieldworker, expires_hours, &store).await
+                    })
+                    .await
+                }
+                Command::Device(DeviceCommand::List { db }) => {
+                    with_store(&db, |store| async move { device_list(&store).await }).await
+                }
                 Command::Device(DeviceCommand::Revoke { id, reason, db }) => {
-                    let store = open(&db).await?;
-                    if !store.revoke_device(&id, &reason, now()).await? {
-                        return Err(anyhow!(
-                            "no device {id:?} (see `attune-server device list`)"
-                        ));
-                    }
-                    println!("Device {id} revoked: its next sync is refused with: {reason}");
-                    Ok(())
+                    with_store(&db, |store| async move {
+                        if !store.revoke_device(&id, &reason, now()).await? {
+                            return Err(anyhow!(
+                                "no device {id:?} (see `attune-server device list`)"
+                            ));
+                        }
+                        println!("Device {id} revoked: its next sync is refused with: {reason}");
+                        Ok(())
+                    })
+                    .await
                 }
                 Command::Withdraw { participant, db } => {
-                    let participant = participant.trim();
+                    let participant = participant.trim().to_owned();
                     if participant.is_empty() {
                         return Err(anyhow!("--participant needs the participant's code"));
                     }
-                    let message = open(&db).await?.add_withdrawal(participant, now()).await?;
-                    println!(
-                        "Withdrawal of {participant} recorded (message {}): devices purge their \
-                         data on next sync; exports leave them out",
-                        message.id
-                    );
-                    Ok(())
+                    with_store(&db, |store| async move {
+                        let message = store.add_withdrawal(&participant, now()).await?;
+                        println!(
+                            "Withdrawal of {participant} recorded (message {}): devices purge \
+                             their data on next sync; exports leave them out",
+                            message.id
+                        );
+                        Ok(())
+                    })
+                    .await
                 }
-                Command::Export { key, out, db } => export(&key, &out, &open(&db).await?).await,
+                Command::Export { key, out, db } => {
+                    with_store(&db, |store| async move { export(&key, &out, &store).await }).await
+                }
             }
         })
+}
+
+/// Runs one administration command on the store and closes it before the process exits, so
+/// every write is on disk and the database is left clean for the next command.
+async fn with_store<F, Fut>(db: &DbArgs, command: F) -> anyhow::Result<()>
+where
+    F: FnOnce(Arc<dyn Store>) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let store = open(db).await?;
+    let result = command(store.clone()).await;
+    store.close().await;
+    result
 }
 
 async fn open(db: &DbArgs) -> anyhow::Result<Arc<dyn Store>> {

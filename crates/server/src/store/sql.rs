@@ -103,6 +103,7 @@ macro_rules! impl_sql_store {
                 .execute(&mut *tx)
                 .await?;
                 if claimed.rows_affected() != 1 {
+                    tx.rollback().await?;
                     return Ok(EnrolOutcome::AlreadyUsed);
                 }
                 let inserted = sqlx::query(
@@ -119,7 +120,10 @@ macro_rules! impl_sql_store {
                 .execute(&mut *tx)
                 .await?;
                 if inserted.rows_affected() != 1 {
-                    // Dropping the transaction rolls back: the code stays usable.
+                    // Roll back now, not on drop: sqlx rolls a dropped transaction back in
+                    // the background, and on SQLite the next write could find the lock still
+                    // held. The code stays usable.
+                    tx.rollback().await?;
                     return Ok(EnrolOutcome::DeviceIdTaken);
                 }
                 tx.commit().await?;
