@@ -21,9 +21,12 @@
 //!   at rest.
 //! - [`envelope`]: revisions sealed to the study key (HPKE) and signed by the device (Ed25519)
 //!   for sync, and the passphrase-protected study key file.
+//! - [`attachment`]: attachments sealed to the study key for upload, and the upload
+//!   protocol's shapes ([`UploadCreate`], [`UploadState`]).
 
 #![warn(missing_docs)]
 
+pub mod attachment;
 pub mod autosave;
 pub mod consent;
 pub mod encoding;
@@ -43,6 +46,7 @@ pub mod store;
 pub mod time;
 pub mod vault;
 
+pub use attachment::{UploadCreate, UploadState, open_attachment, seal_attachment};
 pub use autosave::{Autosave, SaveAction, SaveStatus};
 pub use consent::{ConsentAnswers, ConsentOutcome};
 pub use encoding::DecodeError;
