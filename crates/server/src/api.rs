@@ -117,7 +117,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
 }
 
 /// The device whose `Authorization: Bearer` token was sent, whatever its status.
-pub struct AuthenticatedDevice(Device);
+pub struct AuthenticatedDevice(pub Device);
 
 impl FromRequestParts<AppState> for AuthenticatedDevice {
     type Rejection = AppError;
@@ -140,7 +140,7 @@ impl FromRequestParts<AppState> for AuthenticatedDevice {
     }
 }
 
-fn json_body<T: serde::de::DeserializeOwned>(
+pub(crate) fn json_body<T: serde::de::DeserializeOwned>(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<T, AppError> {
     let bytes = body.map_err(|rejection| {
@@ -259,7 +259,7 @@ pub struct PushResponse {
     pub results: Vec<PushResult>,
 }
 
-fn active(device: Device) -> Result<Device, AppError> {
+pub(crate) fn active(device: Device) -> Result<Device, AppError> {
     match device.status {
         DeviceStatus::Active => Ok(device),
         DeviceStatus::Revoked => Err(AppError::DeviceRevoked {

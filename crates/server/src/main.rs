@@ -125,7 +125,8 @@ enum DeviceCommand {
 /// Where the data lives.
 #[derive(Args, Clone)]
 struct DbArgs {
-    /// Directory for the SQLite database (attune.db); created if missing
+    /// Directory for the SQLite database (attune.db) and the uploaded attachments (blobs/);
+    /// created if missing
     #[arg(long, env = "ATTUNE_DATA_DIR", default_value = "./data")]
     data_dir: PathBuf,
     /// A postgres://user:password@host/db URL: use PostgreSQL instead of SQLite
@@ -252,7 +253,7 @@ async fn serve(args: ServeArgs, addr_origin: &str) -> anyhow::Result<()> {
     tracing::info!(addr = %local_addr, backend = db.backend(), "listening");
     announce(&format!("Attune server listening on http://{local_addr}"));
 
-    let app = router(AppState::new(db.clone(), args.dist));
+    let app = router(AppState::new(db.clone(), args.dist).with_data_dir(&args.db.data_dir));
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

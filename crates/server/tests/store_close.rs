@@ -11,7 +11,9 @@ use attune_server::store::{ExportLogEntry, SqliteStore};
 #[tokio::test]
 async fn closing_the_store_closes_every_connection_and_removes_the_wal() {
     let dir = tempfile::TempDir::new().unwrap();
-    let wal = dir.path().join(format!("{}-wal", attune_server::DATABASE_FILE));
+    let wal = dir
+        .path()
+        .join(format!("{}-wal", attune_server::DATABASE_FILE));
     // Without the fix about one close in three left a connection open: twenty in a row
     // passing by chance is about one in three thousand.
     for round in 0..20 {
@@ -25,7 +27,11 @@ async fn closing_the_store_closes_every_connection_and_removes_the_wal() {
             .await
             .unwrap();
         store.close().await;
-        assert_eq!(store.pool().size(), 0, "round {round}: a connection is still open");
+        assert_eq!(
+            store.pool().size(),
+            0,
+            "round {round}: a connection is still open"
+        );
         assert!(!wal.exists(), "round {round}: the WAL was left behind");
     }
     let store = SqliteStore::open(dir.path()).await.unwrap();
