@@ -132,7 +132,10 @@ async fn study_init_then_export_decrypts_latest_revisions_and_leaves_out_withdra
 
     let csv = std::fs::read_to_string(out.join("records.csv")).unwrap();
     let lines: Vec<&str> = csv.lines().collect();
-    assert_eq!(lines[0], "record_id,rev,kind,participant_code,time,body");
+    assert_eq!(
+        lines[0],
+        "record_id,rev,kind,participant_code,time,body,attachment"
+    );
     assert_eq!(
         lines.len(),
         2,

@@ -1,6 +1,7 @@
 //! Attachment uploads over real HTTP on port 0, with a real SQLite file and blob folder:
 //! create, HEAD, PATCH; every refusal leaves the held bytes as they were; and a 20 MB upload
-//! cut off mid-piece resumes from the server's offset.
+//! cut off mid-piece resumes from the server's offset. Then `attune-server export` writes an
+//! uploaded attachment out byte for byte.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -8,7 +9,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use attune_core::attachment::{UPLOAD_PIECE, sha256_hex};
-use attune_core::{BlobId, DeviceId, StudyKeyPair, Timestamp, open_attachment, seal_attachment};
+use attune_core::{
+    AttachmentBody, Authorship, BlobId, DeviceId, DeviceKey, Envelope, KdfParams, Kind, Links,
+    ProfileId, RecordId, Revision, StudyKeyFile, StudyKeyPair, StudyPublicKey, Timestamp,
+    open_attachment, seal_attachment, seal_envelope,
+};
 use attune_server::store::{NewDevice, SqliteStore};
 use attune_server::{AppState, Store, router};
 use base64::Engine as _;
@@ -528,4 +533,183 @@ async fn a_20_mb_upload_cut_at_half_resumes_from_the_server_offset() {
             .1,
         plaintext
     );
+}
+
+/// An Attachment record for `code`, sealed and signed by `device`.
+fn attachment_envelope(
+    device: &(DeviceId, DeviceKey),
+    study: &StudyPublicKey,
+    code: &str,
+    body: &AttachmentBody,
+) -> (RecordId, Envelope) {
+    let record = RecordId::new(Timestamp(1));
+    let revision = Revision::first(
+        record,
+        Kind::Attachment,
+        Links::default(),
+        serde_json::to_vec(body).unwrap(),
+        Authorship {
+            device: device.0,
+            author: ProfileId::new(Timestamp(1)),
+            time: Timestamp(1_750_000_000_000),
+        },
+    );
+    let envelope = seal_envelope(&revision, Some(code.into()), study, &device.1).unwrap();
+    (record, envelope)
+}
+
+fn attachment_body(blob: BlobId, media_type: &str, content: &[u8]) -> AttachmentBody {
+    AttachmentBody {
+        blob,
+        media_type: media_type.into(),
+        bytes: content.len() as u64,
+        duration_ms: None,
+        chunks: 1,
+        sha256: Some(sha256_hex(content)),
+    }
+}
+
+#[tokio::test]
+async fn an_uploaded_attachment_comes_out_of_the_export_byte_identical() {
+    const PASSPHRASE: &str = "a long study passphrase";
+    let server = Server::start().await;
+    let token = server.device().await;
+    let device_id = server.store.list_devices().await.unwrap()[0].id.clone();
+    let device_key = DeviceKey::generate().unwrap();
+    let device = (device_id.parse::<DeviceId>().unwrap(), device_key);
+    let key_file = server.data.parent().unwrap().join("study.key");
+    let cheap = KdfParams {
+        m_kib: 64,
+        t: 1,
+        p: 1,
+    };
+    let (key_bytes, study) = StudyKeyFile::create_with_params(PASSPHRASE, cheap).unwrap();
+    std::fs::write(&key_file, key_bytes).unwrap();
+
+    // A recording, uploaded whole; a drawing of a participant who then withdraws; a recording
+    // whose upload stopped half-way; and one never uploaded.
+    let upload = |content: &[u8], blob: BlobId| {
+        let chunks: Vec<Vec<u8>> = content.chunks(1 << 20).map(<[u8]>::to_vec).collect();
+        seal_attachment(blob, &chunks, &study, &[7; 32]).unwrap()
+    };
+    let recording: Vec<u8> = (0..3_000_000u32).map(|i| (i % 253) as u8).collect();
+    let drawing = b"\x89PNG a child's drawing".to_vec();
+    let (recording_blob, drawing_blob, partial_blob, missing_blob) = (
+        BlobId::new(Timestamp(1)),
+        BlobId::new(Timestamp(1)),
+        BlobId::new(Timestamp(1)),
+        BlobId::new(Timestamp(1)),
+    );
+    for (blob, content, whole) in [
+        (recording_blob, &recording, true),
+        (drawing_blob, &drawing, true),
+        (partial_blob, &recording, false),
+    ] {
+        let sealed = upload(content, blob);
+        let sha = sha256_hex(&sealed);
+        let created = server
+            .create(Some(&token), &create_request(blob, &sealed))
+            .await;
+        assert_eq!(created.status, 200, "{}", created.body);
+        if whole {
+            server.upload_from(&token, &sha, &sealed, 0).await;
+        } else {
+            let reply = server.patch(&token, &sha, 0, &sealed[..UPLOAD_PIECE]).await;
+            assert_eq!(reply.status, 204);
+        }
+    }
+    let (recording_record, a) = attachment_envelope(
+        &device,
+        &study,
+        "VIG-001",
+        &attachment_body(recording_blob, "audio/webm;codecs=opus", &recording),
+    );
+    let (_, b) = attachment_envelope(
+        &device,
+        &study,
+        "VIG-002",
+        &attachment_body(drawing_blob, "image/png", &drawing),
+    );
+    let (partial_record, c) = attachment_envelope(
+        &device,
+        &study,
+        "VIG-001",
+        &attachment_body(partial_blob, "audio/webm", &recording),
+    );
+    let (missing_record, d) = attachment_envelope(
+        &device,
+        &study,
+        "VIG-001",
+        &attachment_body(missing_blob, "audio/webm", b"never sent"),
+    );
+    server
+        .store
+        .push(&device_id, &[a, b, c, d], Timestamp(2))
+        .await
+        .unwrap();
+    server
+        .store
+        .add_withdrawal("VIG-002", Timestamp(3))
+        .await
+        .unwrap();
+    server.store.close().await;
+
+    let out = server.data.parent().unwrap().join("export");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_attune-server"))
+        .args(["export", "--key", key_file.to_str().unwrap()])
+        .args(["--out", out.to_str().unwrap()])
+        .arg("--data-dir")
+        .arg(&server.data)
+        .env("ATTUNE_STUDY_PASSPHRASE", PASSPHRASE)
+        .env_remove("ATTUNE_DATABASE_URL")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("2 attachments could not be exported"),
+        "{stderr}"
+    );
+
+    let relative = format!("attachments/VIG-001/{recording_record}.webm");
+    assert_eq!(std::fs::read(out.join(&relative)).unwrap(), recording);
+    assert!(
+        !out.join("attachments/VIG-002").exists(),
+        "withdrawn: left out"
+    );
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let files = manifest["attachments"].as_array().unwrap();
+    assert_eq!(files.len(), 1, "{manifest}");
+    assert_eq!(files[0]["name"], relative);
+    assert_eq!(files[0]["sha256"], sha256_hex(&recording));
+    let problems = manifest["attachment_problems"].as_array().unwrap();
+    let problem_of = |record: RecordId| {
+        problems
+            .iter()
+            .find(|p| p["record_id"] == record.to_string())
+            .map(|p| p["problem"].as_str().unwrap().to_owned())
+    };
+    assert!(problem_of(partial_record).unwrap().contains("incomplete"));
+    assert!(
+        problem_of(missing_record)
+            .unwrap()
+            .contains("never uploaded")
+    );
+
+    let csv = std::fs::read_to_string(out.join("records.csv")).unwrap();
+    let row = csv
+        .lines()
+        .find(|line| line.contains(&recording_record.to_string()))
+        .unwrap();
+    assert!(row.ends_with(&format!("\"{relative}\"")), "{row}");
+    let json: Value =
+        serde_json::from_slice(&std::fs::read(out.join("records.json")).unwrap()).unwrap();
+    let record = json["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["record_id"] == recording_record.to_string())
+        .unwrap();
+    assert_eq!(record["attachment"], relative);
 }
