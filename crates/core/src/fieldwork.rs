@@ -32,17 +32,16 @@ pub enum ParticipantStatus {
 
 /// A participant ([`Kind::Participant`](crate::Kind::Participant)).
 ///
-/// `Debug` output leaves out the name.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// There is no name here: a participant record is synced, and real names never leave the
+/// device. The app keeps an optional name for each participant in device-only storage
+/// (sealed by the vault, never in a record). Bodies written by older builds may still carry
+/// a `name` field; it is ignored when read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ParticipantBody {
     /// The pseudonymous code, e.g. `C07` (see [`next_code`](crate::protocol::next_code)).
     pub code: String,
     /// The protocol group id, e.g. `carers`.
     pub group: String,
-    /// The participant's real name, optional and for this device only: it must never be
-    /// synced or exported (see [`ParticipantBody::without_name`]).
-    #[serde(default)]
-    pub name: Option<String>,
     /// Linked participants: a child's carer, a professional's manager.
     #[serde(default)]
     pub links: Vec<ParticipantId>,
@@ -55,36 +54,6 @@ impl ParticipantBody {
     /// Whether the participant is still taking part.
     pub fn is_active(&self) -> bool {
         self.status == ParticipantStatus::Active
-    }
-
-    /// The same participant without the real name: what may leave the device.
-    pub fn without_name(&self) -> ParticipantBody {
-        ParticipantBody {
-            name: None,
-            ..self.clone()
-        }
-    }
-
-    /// The name if there is one, otherwise the code: how the participant is shown to the
-    /// fieldworker on this device.
-    pub fn display_name(&self) -> &str {
-        self.name
-            .as_deref()
-            .filter(|name| !name.trim().is_empty())
-            .unwrap_or(&self.code)
-    }
-}
-
-impl fmt::Debug for ParticipantBody {
-    // The name is personal data: never print it, so it cannot end up in logs.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ParticipantBody")
-            .field("code", &self.code)
-            .field("group", &self.group)
-            .field("name", &self.name.as_ref().map(|_| "<hidden>"))
-            .field("links", &self.links)
-            .field("status", &self.status)
-            .finish()
     }
 }
 
@@ -423,7 +392,6 @@ mod tests {
             ParticipantBody {
                 code: code.into(),
                 group: group.into(),
-                name: None,
                 links: vec![],
                 status: ParticipantStatus::Active,
             },
@@ -486,14 +454,16 @@ mod tests {
     }
 
     #[test]
-    fn participant_names_stay_out_of_debug_output_and_off_the_synced_copy() {
-        let (_, mut body) = participant(1, "C01", "carers");
-        body.name = Some("Alex Example".into());
-        assert!(!format!("{body:?}").contains("Alex"));
-        assert_eq!(body.display_name(), "Alex Example");
-        let shared = body.without_name();
-        assert_eq!(shared.name, None);
-        assert_eq!(shared.display_name(), "C01");
+    fn a_participant_body_has_no_name_and_an_old_body_with_one_still_reads() {
+        let (_, body) = participant(1, "C01", "carers");
+        let json = serde_json::to_string(&body).unwrap();
+        assert!(!json.contains("name"), "{json}");
+        let old: ParticipantBody = serde_json::from_str(
+            r#"{"code":"C01","group":"carers","name":"Alex Example","links":[],"status":"active"}"#,
+        )
+        .unwrap();
+        assert_eq!(old, body);
+        assert!(!serde_json::to_string(&old).unwrap().contains("Alex"));
     }
 
     #[test]
