@@ -1,0 +1,1 @@
+//! The fetch transport of the sync engine (filled in when the engine lands).
