@@ -21,6 +21,7 @@
 //!   at rest.
 //! - [`envelope`]: revisions sealed to the study key (HPKE) and signed by the device (Ed25519)
 //!   for sync, and the passphrase-protected study key file.
+//! - [`sync`]: the sync API's bodies (shared with the server) and the sync engine.
 
 #![warn(missing_docs)]
 
@@ -40,6 +41,7 @@ pub mod protocol;
 pub mod record;
 pub mod recording;
 pub mod store;
+pub mod sync;
 pub mod time;
 pub mod vault;
 
