@@ -54,7 +54,8 @@ pub use envelope::{
 };
 pub use fieldwork::{
     ActivityResponseBody, AssentAnswer, AssentBody, AttachmentBody, ConsentBody, ConsentSignature,
-    GroupProgress, InterviewNoteBody, NoteFlag, ParticipantBody, ParticipantStatus, ReflectionBody,
+    GroupProgress, InterviewNoteBody, NoteFlag, ParticipantBody, ParticipantStatus, PurgeBody,
+    ReflectionBody,
     VisitBody, WithdrawalBody,
 };
 pub use ids::{BlobId, DeviceId, ParseIdError, ParticipantId, ProfileId, RecordId, VisitId};
