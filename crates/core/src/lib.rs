@@ -21,10 +21,14 @@
 //!   at rest.
 //! - [`envelope`]: revisions sealed to the study key (HPKE) and signed by the device (Ed25519)
 //!   for sync, and the passphrase-protected study key file.
-//! - [`sync`]: the sync API's bodies (shared with the server) and the sync engine.
+//! - [`attachment`]: attachments sealed to the study key for upload, and the upload
+//!   protocol's shapes ([`UploadCreate`], [`UploadState`]).
+//! - [`sync`]: the sync engine ([`sync::Syncer`]) and the sync API's bodies, shared with the
+//!   server.
 
 #![warn(missing_docs)]
 
+pub mod attachment;
 pub mod autosave;
 pub mod consent;
 pub mod encoding;
@@ -45,6 +49,7 @@ pub mod sync;
 pub mod time;
 pub mod vault;
 
+pub use attachment::{UploadCreate, UploadState, open_attachment, seal_attachment};
 pub use autosave::{Autosave, SaveAction, SaveStatus};
 pub use consent::{ConsentAnswers, ConsentOutcome};
 pub use encoding::DecodeError;
