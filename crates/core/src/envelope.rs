@@ -104,7 +104,7 @@ fn decode_base64(field: &str, text: &str) -> Result<Vec<u8>, EnvelopeError> {
 
 /// The study's public key: devices seal revisions to it. Text form: base64 of 32 bytes.
 #[derive(Clone, PartialEq, Eq)]
-pub struct StudyPublicKey(<StudyKem as hpke::Kem>::PublicKey);
+pub struct StudyPublicKey(pub(crate) <StudyKem as hpke::Kem>::PublicKey);
 
 impl StudyPublicKey {
     /// The key as base64 text (what the server hands devices at enrolment).
@@ -133,7 +133,7 @@ impl fmt::Debug for StudyPublicKey {
 /// The study's private key: opens envelopes. Only ever in memory after
 /// [`StudyKeyFile::open`].
 pub struct StudyPrivateKey {
-    secret: <StudyKem as hpke::Kem>::PrivateKey,
+    pub(crate) secret: <StudyKem as hpke::Kem>::PrivateKey,
     public: StudyPublicKey,
 }
 

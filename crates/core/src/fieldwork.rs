@@ -200,6 +200,26 @@ pub struct WithdrawalBody {
     pub at: Timestamp,
 }
 
+/// The record that a withdrawn participant's data was purged from this device
+/// ([`Kind::Purge`](crate::Kind::Purge)), made by the sync engine when a withdrawal reaches
+/// the device, and synced like any other record.
+///
+/// It names the participant only by code, in its body: a record linked to the participant
+/// would itself be purged by the next withdrawal purge.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PurgeBody {
+    /// The withdrawn participant's pseudonymous code.
+    pub participant_code: String,
+    /// The id of the server's control message that asked for the purge.
+    pub message_id: i64,
+    /// How many records (with all their revisions) were deleted.
+    pub records: u64,
+    /// How many attachment blobs were deleted.
+    pub blobs: u64,
+    /// When the purge was made.
+    pub at: Timestamp,
+}
+
 /// An attachment's metadata ([`Kind::Attachment`](crate::Kind::Attachment)); the content is
 /// the blob.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -21,9 +21,14 @@
 //!   at rest.
 //! - [`envelope`]: revisions sealed to the study key (HPKE) and signed by the device (Ed25519)
 //!   for sync, and the passphrase-protected study key file.
+//! - [`attachment`]: attachments sealed to the study key for upload, and the upload
+//!   protocol's shapes ([`UploadCreate`], [`UploadState`]).
+//! - [`sync`]: the sync engine ([`sync::Syncer`]) and the sync API's bodies, shared with the
+//!   server.
 
 #![warn(missing_docs)]
 
+pub mod attachment;
 pub mod autosave;
 pub mod consent;
 pub mod encoding;
@@ -40,9 +45,11 @@ pub mod protocol;
 pub mod record;
 pub mod recording;
 pub mod store;
+pub mod sync;
 pub mod time;
 pub mod vault;
 
+pub use attachment::{UploadCreate, UploadState, open_attachment, seal_attachment};
 pub use autosave::{Autosave, SaveAction, SaveStatus};
 pub use consent::{ConsentAnswers, ConsentOutcome};
 pub use encoding::DecodeError;
@@ -52,8 +59,8 @@ pub use envelope::{
 };
 pub use fieldwork::{
     ActivityResponseBody, AssentAnswer, AssentBody, AttachmentBody, ConsentBody, ConsentSignature,
-    GroupProgress, InterviewNoteBody, NoteFlag, ParticipantBody, ParticipantStatus, ReflectionBody,
-    VisitBody, WithdrawalBody,
+    GroupProgress, InterviewNoteBody, NoteFlag, ParticipantBody, ParticipantStatus, PurgeBody,
+    ReflectionBody, VisitBody, WithdrawalBody,
 };
 pub use ids::{BlobId, DeviceId, ParseIdError, ParticipantId, ProfileId, RecordId, VisitId};
 pub use lock::{AutoLock, AutoLockMinutes};

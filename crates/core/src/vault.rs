@@ -459,6 +459,23 @@ impl Vault {
         self.open(&device_value_associated_data(name), sealed)
     }
 
+    /// The secret seed for sealing an attachment to the study key
+    /// ([`crate::attachment::seal_attachment`]): HKDF-SHA256 of the vault key with a domain
+    /// label, the blob id and the content's SHA-256 (hex). Deterministic, so a device that
+    /// reloads mid-upload re-seals to the same bytes; secret, because it fixes the HPKE
+    /// ephemeral key; and different for different content, so no AEAD key is ever reused.
+    pub fn attachment_seed(&self, blob: BlobId, content_sha256: &str) -> Zeroizing<[u8; 32]> {
+        let info = Encoder::new("attune.attachment-seed.v1")
+            .fixed(blob.as_bytes())
+            .str(content_sha256)
+            .finish();
+        let mut seed = Zeroizing::new([0; 32]);
+        hkdf::Hkdf::<sha2::Sha256>::new(None, self.key.as_slice())
+            .expand(&info, seed.as_mut())
+            .expect("32 bytes is a valid HKDF-SHA256 output length");
+        seed
+    }
+
     /// Seals a whole revision for a [`crate::RecordStore`]: the index fields stay in clear,
     /// the complete revision ([`Revision::to_bytes`]) is sealed, bound to its record,
     /// revision number, kind and content hash.
