@@ -715,7 +715,8 @@ impl IdbStore {
         // Deleting revisions also takes them out of the outbox index. The requests run in
         // order within the transaction; its commit is what makes them all happen or none.
         for record in records.iter() {
-            let range = rows::record_key_range(&record).map_err(|error| self.error(WHAT, &error))?;
+            let range =
+                rows::record_key_range(&record).map_err(|error| self.error(WHAT, &error))?;
             revisions
                 .delete(&range)
                 .map_err(|error| self.error(WHAT, &error))?;

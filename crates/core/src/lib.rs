@@ -60,8 +60,7 @@ pub use envelope::{
 pub use fieldwork::{
     ActivityResponseBody, AssentAnswer, AssentBody, AttachmentBody, ConsentBody, ConsentSignature,
     GroupProgress, InterviewNoteBody, NoteFlag, ParticipantBody, ParticipantStatus, PurgeBody,
-    ReflectionBody,
-    VisitBody, WithdrawalBody,
+    ReflectionBody, VisitBody, WithdrawalBody,
 };
 pub use ids::{BlobId, DeviceId, ParseIdError, ParticipantId, ProfileId, RecordId, VisitId};
 pub use lock::{AutoLock, AutoLockMinutes};

@@ -650,7 +650,14 @@ pub async fn purging_a_participant_deletes_every_revision_of_their_records_and_n
         "other notes",
     );
     let unlinked = note(record_id(4));
-    for revision in [&own, &consent, &other_note, &consent_two, &their_note, &unlinked] {
+    for revision in [
+        &own,
+        &consent,
+        &other_note,
+        &consent_two,
+        &their_note,
+        &unlinked,
+    ] {
         put(&store, revision).await;
     }
     // Synced revisions go too.
@@ -667,7 +674,13 @@ pub async fn purging_a_participant_deletes_every_revision_of_their_records_and_n
 
     for gone in [&own, &consent, &their_note] {
         assert_eq!(store.latest(gone.record_id).await.expect("latest"), None);
-        assert!(store.history(gone.record_id).await.expect("history").is_empty());
+        assert!(
+            store
+                .history(gone.record_id)
+                .await
+                .expect("history")
+                .is_empty()
+        );
     }
     assert!(
         store
@@ -752,11 +765,17 @@ pub async fn purging_a_participant_with_no_records_changes_nothing<S: RecordStor
     let kept = participant_record(participant(2));
     put(&store, &kept).await;
     assert_eq!(
-        store.purge_participant(participant(1)).await.expect("purge"),
+        store
+            .purge_participant(participant(1))
+            .await
+            .expect("purge"),
         0
     );
     assert_eq!(
-        store.purge_participant(participant(1)).await.expect("purge"),
+        store
+            .purge_participant(participant(1))
+            .await
+            .expect("purge"),
         0
     );
     assert_eq!(
