@@ -32,22 +32,39 @@ pub enum ParticipantStatus {
 
 /// A participant ([`Kind::Participant`](crate::Kind::Participant)).
 ///
-/// There is no name here: a participant record is synced, and real names never leave the
-/// device. The app keeps an optional name for each participant in device-only storage
-/// (sealed by the vault, never in a record). Bodies written by older builds may still carry
-/// a `name` field; it is ignored when read.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// There is no name to write here: a participant record is synced, and real names never
+/// leave the device. The app keeps an optional name for each participant in device-only
+/// storage (sealed by the vault, never in a record).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ParticipantBody {
     /// The pseudonymous code, e.g. `C07` (see [`next_code`](crate::protocol::next_code)).
     pub code: String,
     /// The protocol group id, e.g. `carers`.
     pub group: String,
+    /// A real name that builds before device-only names wrote into the record. Read from
+    /// old revisions only, so the sync engine can hold them back; never serialised, so no
+    /// new revision carries it. Leave it `None`.
+    #[serde(default, skip_serializing)]
+    pub name: Option<String>,
     /// Linked participants: a child's carer, a professional's manager.
     #[serde(default)]
     pub links: Vec<ParticipantId>,
     /// Whether the participant is still taking part.
     #[serde(default)]
     pub status: ParticipantStatus,
+}
+
+impl fmt::Debug for ParticipantBody {
+    // A legacy name is personal data: never print it, so it cannot end up in logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ParticipantBody")
+            .field("code", &self.code)
+            .field("group", &self.group)
+            .field("name", &self.name.as_ref().map(|_| "<hidden>"))
+            .field("links", &self.links)
+            .field("status", &self.status)
+            .finish()
+    }
 }
 
 impl ParticipantBody {
@@ -412,6 +429,7 @@ mod tests {
             ParticipantBody {
                 code: code.into(),
                 group: group.into(),
+                name: None,
                 links: vec![],
                 status: ParticipantStatus::Active,
             },
@@ -474,7 +492,7 @@ mod tests {
     }
 
     #[test]
-    fn a_participant_body_has_no_name_and_an_old_body_with_one_still_reads() {
+    fn a_participant_body_never_writes_a_name_and_an_old_one_is_read_but_not_printed() {
         let (_, body) = participant(1, "C01", "carers");
         let json = serde_json::to_string(&body).unwrap();
         assert!(!json.contains("name"), "{json}");
@@ -482,7 +500,8 @@ mod tests {
             r#"{"code":"C01","group":"carers","name":"Alex Example","links":[],"status":"active"}"#,
         )
         .unwrap();
-        assert_eq!(old, body);
+        assert_eq!(old.name.as_deref(), Some("Alex Example"));
+        assert!(!format!("{old:?}").contains("Alex"));
         assert!(!serde_json::to_string(&old).unwrap().contains("Alex"));
     }
 

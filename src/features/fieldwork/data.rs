@@ -82,14 +82,6 @@ pub fn visit_record(id: VisitId) -> RecordId {
     RecordId::from_uuid(id.as_uuid().to_owned())
 }
 
-/// A `name` that builds before names moved to device-only storage wrote into the
-/// participant record's body.
-#[derive(serde::Deserialize)]
-struct LegacyName {
-    #[serde(default)]
-    name: Option<String>,
-}
-
 /// Every participant on this tablet, ordered by code, with their names.
 pub async fn participants(session: &Session) -> Result<Vec<Participant>, String> {
     let mut names = super::names::load(session).await?;
@@ -100,11 +92,9 @@ pub async fn participants(session: &Session) -> Result<Vec<Participant>, String>
         // A name still in an old record moves to device-only storage the first time it is
         // read, so editing it from now on never writes it into a record again.
         if names.get(id).is_none()
-            && let Some(legacy) = records::body::<LegacyName>(&head)?
-                .name
-                .filter(|n| !n.trim().is_empty())
+            && let Some(legacy) = body.name.as_deref().filter(|n| !n.trim().is_empty())
         {
-            super::names::set(session, id, Some(&legacy)).await?;
+            super::names::set(session, id, Some(legacy)).await?;
             names = super::names::load(session).await?;
         }
         let name = names.get(id).map(str::to_owned);

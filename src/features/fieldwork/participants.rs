@@ -102,6 +102,7 @@ pub fn NewParticipantPage() -> impl IntoView {
         let body = ParticipantBody {
             code,
             group: group_id,
+            name: None,
             links: link.get_untracked().into_iter().collect(),
             status: ParticipantStatus::Active,
         };

@@ -6,6 +6,7 @@
 //! key) with the signing key in one value sealed by the vault in the profile's database.
 //! Nothing of it is readable while the tablet is locked.
 
+use attune_core::sync::{EnrolRequest, EnrolResponse};
 use attune_core::{DeviceId, DeviceKey, StudyPublicKey, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -191,21 +192,4 @@ fn explain_enrol_error(error: &HttpError, server: &str, device: DeviceId) -> Str
         },
         HttpError::Body(message) => format!("The server's answer could not be read: {message}"),
     }
-}
-
-/// `POST /api/enrol` body.
-#[derive(Serialize)]
-struct EnrolRequest {
-    code: String,
-    device_public_key: String,
-    device_name: String,
-    device_id: Option<DeviceId>,
-}
-
-/// `POST /api/enrol` answer.
-#[derive(Deserialize)]
-struct EnrolResponse {
-    device_id: DeviceId,
-    device_token: String,
-    study_public_key: String,
 }

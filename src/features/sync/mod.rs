@@ -118,6 +118,22 @@ fn SyncStatus(server: String, since: attune_core::Timestamp) -> impl IntoView {
             status::visits(&session).await
         }
     });
+    let waiting = LocalResource::new(move || {
+        sync.track_changes();
+        async move {
+            let session = sessions.current()?;
+            attune_core::RecordStore::count_unsynced(&session.store)
+                .await
+                .ok()
+        }
+    });
+    let waiting_line = move || {
+        waiting.get().flatten().map(|n| match n {
+            0 => "Nothing is waiting: the server has everything from this tablet.".to_string(),
+            1 => "1 record is waiting to be sent.".to_string(),
+            n => format!("{n} records are waiting to be sent."),
+        })
+    };
     let revoked = move || sync.last().and_then(|last| last.revoked);
     let last_line = move || match sync.last() {
         None => "Not synced yet.".to_string(),
@@ -134,6 +150,7 @@ fn SyncStatus(server: String, since: attune_core::Timestamp) -> impl IntoView {
                     <p>"Your work is still on this tablet. Ask your study team what to do."</p>
                 </div>
             </Show>
+            <p class="sync-waiting" data-testid="sync-waiting">{waiting_line}</p>
             <p class=move || if sync.last().is_some_and(|l| !l.ok) { "notice warn" } else { "notice" }
                 role="status" aria-live="polite" data-testid="sync-last">{last_line}</p>
             {move || sync.last().filter(|l| !l.purged.is_empty()).map(|l| view! {
@@ -188,7 +205,9 @@ fn VisitRow(row: VisitSync) -> impl IntoView {
         move || row.state(sync.running())
     };
     let state2 = state.clone();
-    let who = if row.codes.is_empty() {
+    let who = if row.codes.is_empty() && row.withdrawn {
+        "Withdrawn participant".to_string()
+    } else if row.codes.is_empty() {
         "No participants".to_string()
     } else {
         row.codes.clone()

@@ -47,6 +47,9 @@ pub struct VisitSync {
     pub codes: String,
     /// When the visit took place.
     pub date: Timestamp,
+    /// Whether some participant of the visit is no longer on this tablet (withdrawn and
+    /// purged at the research team's request).
+    pub withdrawn: bool,
     /// Records of the visit not yet confirmed.
     pub unsynced: usize,
     /// Records of the visit.
@@ -78,17 +81,22 @@ pub async fn visits(session: &Session) -> Result<Vec<VisitSync>, String> {
             .await
             .map_err(|e| explain(&e))?;
         let unsynced = stored.iter().filter(|r| !r.synced).count();
-        let codes = visit
+        let present: Vec<_> = visit
             .body
             .participants
             .iter()
             .filter_map(|id| participants.iter().find(|p| p.id == *id))
+            .collect();
+        let withdrawn = present.len() < visit.body.participants.len();
+        let codes = present
+            .iter()
             .map(|p| p.body.code.clone())
             .collect::<Vec<_>>()
             .join(", ");
         rows.push(VisitSync {
             href: format!("/visits/{}", visit.id),
             codes,
+            withdrawn,
             date: visit.body.date,
             unsynced,
             records: stored.len(),
