@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { adminCli, startServer, type RunningServer } from '../support/server';
 import { screenshots, waitForOfflineReady } from '../support/app';
 import { createProfile } from '../support/profile';
-import { answerConsent, nav, newParticipant, sign, startVisit } from '../support/visit';
+import { answerConsent, nav, newParticipant, recordFor, sign, startVisit } from '../support/visit';
 
 let server: RunningServer;
 let keyFile: string;
@@ -54,13 +54,14 @@ function holdsInAnyEncoding(bytes: Buffer, secret: string): string | null {
   return null;
 }
 
-/** The export's CSV (all of them, concatenated). */
-function exportCsv(): string {
+/** Exports with the study key: the CSVs (concatenated) and every file written. */
+function exportAll(): { csv: string; files: string[] } {
   const out = mkdtempSync(join(tmpdir(), 'attune-export-'));
   adminCli(server, ['export', '--key', keyFile, '--out', out]);
-  const csv = filesUnder(out).filter((f) => f.endsWith('.csv'));
+  const files = filesUnder(out).map((f) => f.slice(out.length + 1));
+  const csv = files.filter((f) => f.endsWith('.csv'));
   expect(csv.length).toBeGreaterThan(0);
-  return csv.map((f) => readFileSync(f, 'utf8')).join('\n');
+  return { csv: csv.map((f) => readFileSync(join(out, f), 'utf8')).join('\n'), files };
 }
 
 async function syncNowAndWait(page: Page) {
@@ -104,6 +105,9 @@ test('enrol, capture a visit offline, sync it sealed; a CLI withdrawal purges th
   await page.getByRole('button', { name: 'Save consent' }).click();
   await expect(page.getByText('Consent given')).toBeVisible();
   await page.getByRole('link', { name: /Interview: C01/ }).click();
+  await recordFor(page, 3);
+  await page.getByRole('button', { name: 'Stop' }).click();
+  await expect(page.locator('[data-testid="playback"] audio')).toHaveCount(1, { timeout: 20_000 });
   await page.getByLabel('Notes', { exact: true }).fill(`She said ${marker} helped a lot.`);
   await expect(page.getByTestId('save-status')).toContainText('Saved on this tablet');
   await startVisit(page, ['C02']);
@@ -124,9 +128,13 @@ test('enrol, capture a visit offline, sync it sealed; a CLI withdrawal purges th
   await screenshots(page, 'sync');
 
   // The export opens it with the study key; the server's files hold no plaintext.
-  expect(exportCsv()).toContain(marker);
+  const exported = exportAll();
+  expect(exported.csv).toContain(marker);
+  // The recording was uploaded (sealed) and comes out of the export as a file of C01's.
+  expect(exported.files.filter((f) => f.includes('C01') && f.startsWith('attachments'))).toHaveLength(1);
   const serverFiles = filesUnder(server.dataDir);
   expect(serverFiles.some((f) => f.endsWith('attune.db'))).toBe(true);
+  expect(serverFiles.filter((f) => f.includes(`${join(server.dataDir, 'blobs')}`))).toHaveLength(1);
   for (const file of serverFiles) {
     const bytes = readFileSync(file);
     for (const secret of [marker, 'Fernsby']) {
@@ -143,7 +151,8 @@ test('enrol, capture a visit offline, sync it sealed; a CLI withdrawal purges th
   await nav(page, 'Participants');
   await expect(page.getByRole('link', { name: /^C02/ })).toBeVisible();
   await expect(page.getByRole('link', { name: /^C01/ })).toHaveCount(0);
-  const after = exportCsv();
-  expect(after).not.toContain(marker);
-  expect(after).toContain('C02');
+  const after = exportAll();
+  expect(after.csv).not.toContain(marker);
+  expect(after.csv).toContain('C02');
+  expect(after.files.filter((f) => f.includes('C01'))).toEqual([]);
 });
