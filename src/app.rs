@@ -19,6 +19,8 @@ use crate::features::home::HomePage;
 use crate::features::lock::LockScreen;
 use crate::features::notebook::{NotePage, NotebookPage};
 use crate::features::settings::SettingsPage;
+use crate::features::sync::SyncPage;
+use crate::features::sync::runner::SyncRunner;
 use crate::session::{LockState, Sessions};
 
 /// The whole app.
@@ -26,6 +28,7 @@ use crate::session::{LockState, Sessions};
 pub fn App() -> impl IntoView {
     crate::pwa::provide_shell();
     let sessions = Sessions::provide();
+    SyncRunner::provide(sessions);
     // Child mode (a flag kept for this tab): while on, no top bar and no route but the
     // child's screens, whatever the address.
     let child = crate::features::child::provide();
@@ -59,6 +62,7 @@ pub fn App() -> impl IntoView {
                             <Route path=path!("/notes") view=NotebookPage />
                             <Route path=path!("/notes/:id") view=NotePage />
                             <Route path=path!("/settings") view=SettingsPage />
+                            <Route path=path!("/sync") view=SyncPage />
                         </Routes>
                     }.into_any()
                 } else {

@@ -33,7 +33,8 @@ pub struct Session {
     pub vault: Vault,
     /// The profile's own database.
     pub store: IdbStore,
-    /// This tablet.
+    /// The device id of this profile on this tablet: the `device` of every revision it
+    /// makes, and the id it enrols with (each profile enrols on its own).
     pub device: DeviceId,
 }
 
@@ -91,6 +92,36 @@ impl Directory {
             .await?;
         Ok(id)
     }
+}
+
+/// The device id of a profile, kept in its own database.
+///
+/// The server enrols each device id once, so two fieldworkers sharing a tablet need one id
+/// each: a new profile gets its own. A profile made before ids were per profile has
+/// revisions made with the tablet's shared id, and keeps that id (only the first such
+/// profile on a tablet can then enrol; the sync screen says so).
+async fn profile_device_id(
+    store: &IdbStore,
+    dir: &Directory,
+    new_profile: bool,
+) -> Result<DeviceId, StoreError> {
+    let stored = store.get_meta(DEVICE_KEY).await?;
+    if let Some(id) = stored
+        .as_deref()
+        .and_then(|bytes| std::str::from_utf8(bytes).ok())
+        .and_then(|s| s.parse().ok())
+    {
+        return Ok(id);
+    }
+    let id = if new_profile {
+        DeviceId::new(now())
+    } else {
+        dir.device_id().await?
+    };
+    store
+        .put_meta(DEVICE_KEY, id.to_string().into_bytes())
+        .await?;
+    Ok(id)
 }
 
 /// Why a profile could not be created or unlocked, in words for the fieldworker.
@@ -185,7 +216,7 @@ impl Sessions {
         dir.save_profile(&profile)
             .await
             .map_err(|e| e.to_string())?;
-        self.open(dir, profile, vault).await
+        self.open(dir, profile, vault, true).await
     }
 
     /// Unlocks a profile with its passphrase.
@@ -193,12 +224,20 @@ impl Sessions {
         let vault =
             Vault::unlock(passphrase, &profile.wrapped_key).map_err(|e| explain_vault_error(&e))?;
         let dir = Directory::open().await.map_err(|e| e.to_string())?;
-        self.open(dir, profile.clone(), vault).await
+        self.open(dir, profile.clone(), vault, false).await
     }
 
-    async fn open(&self, dir: Directory, profile: Profile, vault: Vault) -> Result<(), String> {
-        let device = dir.device_id().await.map_err(|e| e.to_string())?;
+    async fn open(
+        &self,
+        dir: Directory,
+        profile: Profile,
+        vault: Vault,
+        new_profile: bool,
+    ) -> Result<(), String> {
         let store = IdbStore::open(&profile.database_name())
+            .await
+            .map_err(|e| e.to_string())?;
+        let device = profile_device_id(&store, &dir, new_profile)
             .await
             .map_err(|e| e.to_string())?;
         // Reading the outbox proves the database answers before we say "unlocked".

@@ -56,6 +56,7 @@ pub fn TopBar() -> impl IntoView {
                 <A href="/" exact=true>"Home"</A>
                 <A href="/participants">"Participants"</A>
                 <A href="/notes">"Notebook"</A>
+                <A href="/sync">"Sync"</A>
                 <A href="/settings">"Settings"</A>
             </nav>
         </Show>

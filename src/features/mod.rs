@@ -6,3 +6,4 @@ pub mod home;
 pub mod lock;
 pub mod notebook;
 pub mod settings;
+pub mod sync;

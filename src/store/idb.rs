@@ -625,6 +625,25 @@ impl RecordStore for IdbStore {
         let count = rows::read_count(REVISIONS, &count)?;
         usize::try_from(count).map_err(|_| StoreError::Backend("outbox count overflows".into()))
     }
+
+    async fn purge_participant(&self, participant: ParticipantId) -> Result<usize, StoreError> {
+        const WHAT: &str = "purge_participant";
+        let tx = self.begin(WHAT, &[HEADS, REVISIONS], Mode::WriteStrict)?;
+        match self.purge_participant_in(&tx, participant).await {
+            Ok(0) => {
+                tx.abort();
+                Ok(0)
+            }
+            Ok(purged) => {
+                self.commit(WHAT, tx).await?;
+                Ok(purged)
+            }
+            Err(error) => {
+                tx.abort();
+                Err(error)
+            }
+        }
+    }
 }
 
 impl IdbStore {
@@ -668,6 +687,44 @@ impl IdbStore {
             marked.insert((record, rev));
         }
         Ok(marked.len())
+    }
+}
+
+impl IdbStore {
+    /// The deletes of [`RecordStore::purge_participant`], inside `tx`; how many records it
+    /// deleted.
+    async fn purge_participant_in(
+        &self,
+        tx: &Tx,
+        participant: ParticipantId,
+    ) -> Result<usize, StoreError> {
+        const WHAT: &str = "purge_participant";
+        let heads = self.store(WHAT, tx, HEADS)?;
+        let revisions = self.store(WHAT, tx, REVISIONS)?;
+        // The heads index holds each record's latest links: exactly the records to purge.
+        let index = heads
+            .index(BY_PARTICIPANT)
+            .map_err(|error| self.error(WHAT, &error))?;
+        let records = self
+            .request(
+                WHAT,
+                index.get_all_keys_with_key(&participant.to_string().into()),
+            )
+            .await?;
+        let records = rows::read_array(HEADS, records)?;
+        // Deleting revisions also takes them out of the outbox index. The requests run in
+        // order within the transaction; its commit is what makes them all happen or none.
+        for record in records.iter() {
+            let range =
+                rows::record_key_range(&record).map_err(|error| self.error(WHAT, &error))?;
+            revisions
+                .delete(&range)
+                .map_err(|error| self.error(WHAT, &error))?;
+            heads
+                .delete(&record)
+                .map_err(|error| self.error(WHAT, &error))?;
+        }
+        Ok(records.length() as usize)
     }
 }
 

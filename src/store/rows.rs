@@ -24,7 +24,12 @@ pub(crate) fn revision_key(record: RecordId, rev: u32) -> JsValue {
 
 /// The key range of every revision of `record`, in revision order.
 pub(crate) fn record_range(record: RecordId) -> Result<JsValue, JsValue> {
-    let id = JsValue::from(record.to_string());
+    record_key_range(&JsValue::from(record.to_string()))
+}
+
+/// [`record_range`] for a record id as stored in a key (a `heads` primary key).
+pub(crate) fn record_key_range(id: &JsValue) -> Result<JsValue, JsValue> {
+    let id = id.clone();
     let lower = Array::of2(&id, &0.into());
     let upper = Array::of2(&id, &f64::INFINITY.into());
     web_sys::IdbKeyRange::bound(&lower, &upper).map(Into::into)

@@ -41,6 +41,13 @@ const ROWS: &[Row] = &[
         unit: "ms",
         budget: Some(100.0),
     },
+    // 1,000 outbox revisions from the browser to a real server on SQLite: "Sync now" until
+    // every one is confirmed (sealed, signed, pushed in batches, marked synced).
+    Row {
+        name: "sync_1000_ms",
+        unit: "ms",
+        budget: None,
+    },
 ];
 
 pub fn bench() -> Result<ExitCode> {

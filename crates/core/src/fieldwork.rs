@@ -32,16 +32,19 @@ pub enum ParticipantStatus {
 
 /// A participant ([`Kind::Participant`](crate::Kind::Participant)).
 ///
-/// `Debug` output leaves out the name.
+/// There is no name to write here: a participant record is synced, and real names never
+/// leave the device. The app keeps an optional name for each participant in device-only
+/// storage (sealed by the vault, never in a record).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ParticipantBody {
     /// The pseudonymous code, e.g. `C07` (see [`next_code`](crate::protocol::next_code)).
     pub code: String,
     /// The protocol group id, e.g. `carers`.
     pub group: String,
-    /// The participant's real name, optional and for this device only: it must never be
-    /// synced or exported (see [`ParticipantBody::without_name`]).
-    #[serde(default)]
+    /// A real name that builds before device-only names wrote into the record. Read from
+    /// old revisions only, so the sync engine can hold them back; never serialised, so no
+    /// new revision carries it. Leave it `None`.
+    #[serde(default, skip_serializing)]
     pub name: Option<String>,
     /// Linked participants: a child's carer, a professional's manager.
     #[serde(default)]
@@ -51,32 +54,8 @@ pub struct ParticipantBody {
     pub status: ParticipantStatus,
 }
 
-impl ParticipantBody {
-    /// Whether the participant is still taking part.
-    pub fn is_active(&self) -> bool {
-        self.status == ParticipantStatus::Active
-    }
-
-    /// The same participant without the real name: what may leave the device.
-    pub fn without_name(&self) -> ParticipantBody {
-        ParticipantBody {
-            name: None,
-            ..self.clone()
-        }
-    }
-
-    /// The name if there is one, otherwise the code: how the participant is shown to the
-    /// fieldworker on this device.
-    pub fn display_name(&self) -> &str {
-        self.name
-            .as_deref()
-            .filter(|name| !name.trim().is_empty())
-            .unwrap_or(&self.code)
-    }
-}
-
 impl fmt::Debug for ParticipantBody {
-    // The name is personal data: never print it, so it cannot end up in logs.
+    // A legacy name is personal data: never print it, so it cannot end up in logs.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ParticipantBody")
             .field("code", &self.code)
@@ -85,6 +64,13 @@ impl fmt::Debug for ParticipantBody {
             .field("links", &self.links)
             .field("status", &self.status)
             .finish()
+    }
+}
+
+impl ParticipantBody {
+    /// Whether the participant is still taking part.
+    pub fn is_active(&self) -> bool {
+        self.status == ParticipantStatus::Active
     }
 }
 
@@ -228,6 +214,26 @@ pub struct WithdrawalBody {
     #[serde(default)]
     pub reason: Option<String>,
     /// When they withdrew.
+    pub at: Timestamp,
+}
+
+/// The record that a withdrawn participant's data was purged from this device
+/// ([`Kind::Purge`](crate::Kind::Purge)), made by the sync engine when a withdrawal reaches
+/// the device, and synced like any other record.
+///
+/// It names the participant only by code, in its body: a record linked to the participant
+/// would itself be purged by the next withdrawal purge.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PurgeBody {
+    /// The withdrawn participant's pseudonymous code.
+    pub participant_code: String,
+    /// The id of the server's control message that asked for the purge.
+    pub message_id: i64,
+    /// How many records (with all their revisions) were deleted.
+    pub records: u64,
+    /// How many attachment blobs were deleted.
+    pub blobs: u64,
+    /// When the purge was made.
     pub at: Timestamp,
 }
 
@@ -486,14 +492,17 @@ mod tests {
     }
 
     #[test]
-    fn participant_names_stay_out_of_debug_output_and_off_the_synced_copy() {
-        let (_, mut body) = participant(1, "C01", "carers");
-        body.name = Some("Alex Example".into());
-        assert!(!format!("{body:?}").contains("Alex"));
-        assert_eq!(body.display_name(), "Alex Example");
-        let shared = body.without_name();
-        assert_eq!(shared.name, None);
-        assert_eq!(shared.display_name(), "C01");
+    fn a_participant_body_never_writes_a_name_and_an_old_one_is_read_but_not_printed() {
+        let (_, body) = participant(1, "C01", "carers");
+        let json = serde_json::to_string(&body).unwrap();
+        assert!(!json.contains("name"), "{json}");
+        let old: ParticipantBody = serde_json::from_str(
+            r#"{"code":"C01","group":"carers","name":"Alex Example","links":[],"status":"active"}"#,
+        )
+        .unwrap();
+        assert_eq!(old.name.as_deref(), Some("Alex Example"));
+        assert!(!format!("{old:?}").contains("Alex"));
+        assert!(!serde_json::to_string(&old).unwrap().contains("Alex"));
     }
 
     #[test]

@@ -23,6 +23,8 @@
 //!   for sync, and the passphrase-protected study key file.
 //! - [`attachment`]: attachments sealed to the study key for upload, and the upload
 //!   protocol's shapes ([`UploadCreate`], [`UploadState`]).
+//! - [`sync`]: the sync engine ([`sync::Syncer`]) and the sync API's bodies, shared with the
+//!   server.
 
 #![warn(missing_docs)]
 
@@ -43,6 +45,7 @@ pub mod protocol;
 pub mod record;
 pub mod recording;
 pub mod store;
+pub mod sync;
 pub mod time;
 pub mod vault;
 
@@ -56,8 +59,8 @@ pub use envelope::{
 };
 pub use fieldwork::{
     ActivityResponseBody, AssentAnswer, AssentBody, AttachmentBody, ConsentBody, ConsentSignature,
-    GroupProgress, InterviewNoteBody, NoteFlag, ParticipantBody, ParticipantStatus, ReflectionBody,
-    VisitBody, WithdrawalBody,
+    GroupProgress, InterviewNoteBody, NoteFlag, ParticipantBody, ParticipantStatus, PurgeBody,
+    ReflectionBody, VisitBody, WithdrawalBody,
 };
 pub use ids::{BlobId, DeviceId, ParseIdError, ParticipantId, ProfileId, RecordId, VisitId};
 pub use lock::{AutoLock, AutoLockMinutes};

@@ -18,6 +18,7 @@
 //! | [`Vault::seal_body`] | `attune.record-body.v1` | format version, record id, rev, kind |
 //! | [`Vault::seal_revision`] | `attune.stored-revision.v1` | format version, record id, rev, kind, content hash |
 //! | [`Vault::seal_chunk`] | `attune.blob-chunk.v1` | format version, blob id, chunk index |
+//! | [`Vault::seal_device_value`] | `attune.device-value.v1` | format version, value name |
 //! | wrapped vault key | `attune.vault-key.v1` | wrap version, m_kib, t, p, salt |
 //!
 //! So a body moved to another record, revision or kind, a chunk moved to another blob or
@@ -244,6 +245,13 @@ fn chunk_associated_data(blob: BlobId, index: u32) -> Vec<u8> {
         .finish()
 }
 
+fn device_value_associated_data(name: &str) -> Vec<u8> {
+    Encoder::new("attune.device-value.v1")
+        .u8(SEALED_FORMAT)
+        .str(name)
+        .finish()
+}
+
 impl Vault {
     /// The fewest characters a passphrase may have.
     pub const fn minimum_passphrase_len() -> usize {
@@ -431,6 +439,24 @@ impl Vault {
         sealed: &[u8],
     ) -> Result<Vec<u8>, VaultError> {
         self.open(&chunk_associated_data(blob, index), sealed)
+    }
+
+    /// Seals a value that stays on this device and is never synced (participants' real
+    /// names, the enrolment's device token and signing key), bound to its `name`.
+    ///
+    /// # Errors
+    /// [`VaultError::Randomness`], [`VaultError::TooLarge`].
+    pub fn seal_device_value(&self, name: &str, plaintext: &[u8]) -> Result<Vec<u8>, VaultError> {
+        self.seal(&device_value_associated_data(name), plaintext)
+    }
+
+    /// Opens a value sealed by [`Vault::seal_device_value`] under the same `name`.
+    ///
+    /// # Errors
+    /// As [`Vault::open_body`]: a value stored under another name fails with
+    /// [`VaultError::Tampered`].
+    pub fn open_device_value(&self, name: &str, sealed: &[u8]) -> Result<Vec<u8>, VaultError> {
+        self.open(&device_value_associated_data(name), sealed)
     }
 
     /// The secret seed for sealing an attachment to the study key

@@ -159,6 +159,28 @@ fn another_vault_cannot_open_the_data() {
 }
 
 #[test]
+fn device_values_are_bound_to_their_name_and_open_only_with_their_vault() {
+    let (vault, _) = new_vault();
+    let sealed = vault
+        .seal_device_value("participant-names", b"Alex Example")
+        .expect("sealed");
+    assert!(!sealed.windows(4).any(|w| w == b"Alex"));
+    assert_eq!(
+        vault.open_device_value("participant-names", &sealed),
+        Ok(b"Alex Example".to_vec())
+    );
+    assert_eq!(
+        vault.open_device_value("enrolment", &sealed),
+        Err(VaultError::Tampered)
+    );
+    let (other, _) = new_vault();
+    assert_eq!(
+        other.open_device_value("participant-names", &sealed),
+        Err(VaultError::Tampered)
+    );
+}
+
+#[test]
 fn blob_chunks_are_bound_to_their_blob_and_position() {
     let (vault, _) = new_vault();
     let (audio, photo) = (BlobId::from_bytes([1; 16]), BlobId::from_bytes([2; 16]));

@@ -1,4 +1,5 @@
-//! The sync API: enrolment, push and pull. JSON in and out; every refusal is an [`AppError`].
+//! The sync API: enrolment, push and pull. JSON in and out (the bodies are
+//! [`attune_core::sync::api`]'s, shared with devices); every refusal is an [`AppError`].
 //!
 //! - `POST /api/enrol` `{code, device_public_key, device_name, device_id?}` ->
 //!   `{device_id, device_token, study_public_key}`. Rate limited per client address.
@@ -15,19 +16,22 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use attune_core::{ContentHash, DeviceId, DevicePublicKey, Envelope, RecordId, Timestamp};
+use attune_core::sync::{
+    EnrolRequest, EnrolResponse, PullResponse, PushRequest, PushResponse, PushResult, Revocation,
+};
+use attune_core::{DeviceId, DevicePublicKey, Timestamp};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::AppState;
 use crate::error::AppError;
-use crate::store::{ControlMessage, Device, DeviceStatus, EnrolOutcome, NewDevice, PushOutcome};
+use crate::store::{Device, DeviceStatus, EnrolOutcome, NewDevice};
 
 /// The largest request body accepted (a batch of envelopes).
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
@@ -155,27 +159,6 @@ pub(crate) fn json_body<T: serde::de::DeserializeOwned>(
     serde_json::from_slice(&bytes).map_err(|error| AppError::Malformed(error.to_string()))
 }
 
-/// `POST /api/enrol` request.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct EnrolRequest {
-    pub code: String,
-    /// Ed25519 public key, base64.
-    pub device_public_key: String,
-    pub device_name: String,
-    /// The device's own id (the one in its revisions); the server makes one if absent.
-    #[serde(default)]
-    pub device_id: Option<DeviceId>,
-}
-
-/// `POST /api/enrol` response.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct EnrolResponse {
-    pub device_id: DeviceId,
-    /// Shown once; the server keeps only its hash.
-    pub device_token: String,
-    pub study_public_key: String,
-}
-
 pub async fn enrol(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -238,27 +221,6 @@ pub async fn enrol(
     }
 }
 
-/// `POST /api/push` request.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct PushRequest {
-    pub envelopes: Vec<Envelope>,
-}
-
-/// One item of the push response, in the order sent.
-#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PushResult {
-    pub record_id: RecordId,
-    pub rev: u32,
-    pub hash: ContentHash,
-    pub outcome: PushOutcome,
-}
-
-/// `POST /api/push` response.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct PushResponse {
-    pub results: Vec<PushResult>,
-}
-
 pub(crate) fn active(device: Device) -> Result<Device, AppError> {
     match device.status {
         DeviceStatus::Active => Ok(device),
@@ -310,22 +272,6 @@ pub async fn push(
 pub struct PullQuery {
     #[serde(default)]
     pub after: i64,
-}
-
-/// Why a device was revoked, in a pull response.
-#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Revocation {
-    pub reason: String,
-}
-
-/// `GET /api/pull` response.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct PullResponse {
-    pub messages: Vec<ControlMessage>,
-    /// Pass as `after` next time.
-    pub cursor: i64,
-    /// Set when this device was revoked: it should stop syncing and say why.
-    pub revoked: Option<Revocation>,
 }
 
 pub async fn pull(

@@ -17,8 +17,11 @@ pub struct Participant {
     pub id: ParticipantId,
     /// The latest revision, to append the next one.
     pub head: Revision,
-    /// Code, group, name, links, status.
+    /// Code, group, links, status.
     pub body: ParticipantBody,
+    /// The real name, if the fieldworker gave one: kept only on this tablet (see
+    /// [`names`](super::names)), never in the record.
+    pub name: Option<String>,
 }
 
 impl Participant {
@@ -39,11 +42,9 @@ impl Participant {
 
     /// "C03 (Dana)" or "C03".
     pub fn label(&self) -> String {
-        match &self.body.name {
-            Some(name) if !name.trim().is_empty() => {
-                format!("{} ({})", self.body.code, name.trim())
-            }
-            _ => self.body.code.clone(),
+        match &self.name {
+            Some(name) => format!("{} ({name})", self.body.code),
+            None => self.body.code.clone(),
         }
     }
 }
@@ -81,17 +82,29 @@ pub fn visit_record(id: VisitId) -> RecordId {
     RecordId::from_uuid(id.as_uuid().to_owned())
 }
 
-/// Every participant on this tablet, ordered by code.
+/// Every participant on this tablet, ordered by code, with their names.
 pub async fn participants(session: &Session) -> Result<Vec<Participant>, String> {
-    let mut list = records::latest_of_kind(session, Kind::Participant)
-        .await?
-        .into_iter()
-        .map(|head| {
-            let body = records::body::<ParticipantBody>(&head)?;
-            let id = ParticipantId::from_uuid(head.record_id.as_uuid().to_owned());
-            Ok(Participant { id, head, body })
-        })
-        .collect::<Result<Vec<_>, String>>()?;
+    let mut names = super::names::load(session).await?;
+    let mut list = Vec::new();
+    for head in records::latest_of_kind(session, Kind::Participant).await? {
+        let body = records::body::<ParticipantBody>(&head)?;
+        let id = ParticipantId::from_uuid(head.record_id.as_uuid().to_owned());
+        // A name still in an old record moves to device-only storage the first time it is
+        // read, so editing it from now on never writes it into a record again.
+        if names.get(id).is_none()
+            && let Some(legacy) = body.name.as_deref().filter(|n| !n.trim().is_empty())
+        {
+            super::names::set(session, id, Some(legacy)).await?;
+            names = super::names::load(session).await?;
+        }
+        let name = names.get(id).map(str::to_owned);
+        list.push(Participant {
+            id,
+            head,
+            body,
+            name,
+        });
+    }
     list.sort_by(|a, b| a.body.code.cmp(&b.body.code));
     Ok(list)
 }

@@ -307,6 +307,35 @@ fn question_list(
     }
 }
 
+/// The SHA-256 (lower-case hex) of a blob's content: its chunks opened and hashed in order.
+async fn content_sha256(
+    session: &crate::session::Session,
+    blob: BlobId,
+    chunks: u32,
+) -> Result<String, String> {
+    use attune_core::BlobStore as _;
+    use sha2::Digest as _;
+    let mut hasher = sha2::Sha256::new();
+    for index in 0..chunks {
+        let sealed = session
+            .store
+            .chunk(blob, index)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("a chunk of the recording is missing")?;
+        let plain = session
+            .vault
+            .open_chunk(blob, index, &sealed)
+            .map_err(|e| e.to_string())?;
+        hasher.update(&plain);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect())
+}
+
 /// The recorder bar (audio consent given) and the recordings made so far, playable here.
 /// Each recording is an attachment record, created when it starts (so a crash still leaves a
 /// record pointing at the chunks already saved) and completed when it stops.
@@ -348,6 +377,11 @@ fn audio_panel(
         body.chunks = summary.chunks_saved;
         let entry = (body.blob, body.media_type.clone());
         leptos::task::spawn_local(async move {
+            // The content's SHA-256 makes the recording ready to sync: the engine uploads
+            // the blob (checked against it) before this revision.
+            if let Some(session) = sessions.current() {
+                body.sha256 = content_sha256(&session, body.blob, body.chunks).await.ok();
+            }
             let _ = chain.save(sessions, &body).await;
         });
         recordings.update(|r| r.push(entry));

@@ -3,5 +3,6 @@
 pub mod consent;
 pub mod data;
 pub mod interview;
+pub mod names;
 pub mod participants;
 pub mod visits;

@@ -8,6 +8,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_params_map};
 
 use super::data::{self, Participant, participant_record};
+use super::names;
 use crate::records::Chain;
 use crate::session::{now, use_sessions};
 
@@ -97,11 +98,11 @@ pub fn NewParticipantPage() -> impl IntoView {
             .unwrap_or_default();
         let codes: Vec<&str> = all.iter().map(|p| p.body.code.as_str()).collect();
         let code = next_code(&g.code_prefix, &codes);
-        let trimmed = name.get_untracked().trim().to_string();
+        let name = name.get_untracked();
         let body = ParticipantBody {
             code,
             group: group_id,
-            name: (!trimmed.is_empty()).then_some(trimmed),
+            name: None,
             links: link.get_untracked().into_iter().collect(),
             status: ParticipantStatus::Active,
         };
@@ -115,7 +116,14 @@ pub fn NewParticipantPage() -> impl IntoView {
         busy.set(true);
         let navigate = navigate.clone();
         leptos::task::spawn_local(async move {
-            match chain.save(sessions, &body).await {
+            // The name first (device-only, keyed by the new id), then the synced record.
+            let saved = async {
+                let session = sessions.current().ok_or("the tablet is locked")?;
+                names::set(&session, id, Some(&name)).await?;
+                chain.save(sessions, &body).await
+            }
+            .await;
+            match saved {
                 Ok(_) => navigate(&format!("/participants/{id}"), Default::default()),
                 Err(message) => {
                     error.try_set(Some(message));
@@ -180,7 +188,7 @@ pub fn NewParticipantPage() -> impl IntoView {
             {link_options}
             <label class="field">
                 <span>"Name (optional, kept only on this tablet)"</span>
-                <input type="text" autocomplete="off" maxlength="80" prop:value=move || name.get()
+                <input type="text" autocomplete="off" maxlength=names::MAX_NAME_CHARS prop:value=move || name.get()
                     on:input=move |ev| name.set(event_target_value(&ev)) />
             </label>
             <p class="hint">"Everything else uses the participant's code. The name never leaves this tablet."</p>
@@ -251,11 +259,58 @@ pub fn ParticipantPage() -> impl IntoView {
                                 }).collect_view()}
                             </ul>
                         </section>
+                        <NameOnTablet participant=me.id name=me.name.clone().unwrap_or_default()
+                            on_done=Callback::new(move |()| version.update(|v| *v += 1)) />
                         {active.then(|| view! { <Withdraw participant=me.clone() on_done=Callback::new(move |()| version.update(|v| *v += 1)) /> })}
                     }.into_any()
                 }
             })}
         </Suspense>
+    }
+}
+
+/// The participant's real name: kept only on this tablet, changed or removed here.
+#[component]
+fn NameOnTablet(participant: ParticipantId, name: String, on_done: Callback<()>) -> impl IntoView {
+    let sessions = use_sessions();
+    let had_name = !name.is_empty();
+    let text = RwSignal::new(name);
+    let error = RwSignal::new(None::<String>);
+    let save = move |value: Option<String>| {
+        leptos::task::spawn_local(async move {
+            let result = async {
+                let session = sessions.current().ok_or("the tablet is locked")?;
+                names::set(&session, participant, value.as_deref()).await
+            }
+            .await;
+            match result {
+                Ok(()) => on_done.run(()),
+                Err(message) => {
+                    error.try_set(Some(message));
+                }
+            }
+        });
+    };
+    view! {
+        <form class="panel form" aria-labelledby="name-heading"
+            on:submit=move |ev| { ev.prevent_default(); save(Some(text.get_untracked())); }>
+            <h2 id="name-heading">"Name on this tablet"</h2>
+            <p class="hint">"Optional. The name stays on this tablet: it is never synced or exported."</p>
+            <label class="field">
+                <span>"Name"</span>
+                <input type="text" autocomplete="off" maxlength=names::MAX_NAME_CHARS
+                    prop:value=move || text.get() on:input=move |ev| text.set(event_target_value(&ev)) />
+            </label>
+            <Show when=move || error.get().is_some()>
+                <p class="notice error" role="alert">{move || error.get()}</p>
+            </Show>
+            <div class="form-actions">
+                {had_name.then(|| view! {
+                    <button type="button" class="button" on:click=move |_| save(None)>"Remove name"</button>
+                })}
+                <button type="submit" class="button">"Save name"</button>
+            </div>
+        </form>
     }
 }
 

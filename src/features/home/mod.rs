@@ -111,6 +111,7 @@ pub fn HomePage() -> impl IntoView {
             </ul>
         </section>
         <div class="actions">
+            <a class="button" href="/sync">"Sync"</a>
             <a class="button primary" href="/visits/new">"Start visit"</a>
         </div>
     }

@@ -4,7 +4,7 @@ import { brotliCompressSync, constants } from 'node:zlib';
 import { readFileSync, readdirSync, statSync, mkdtempSync } from 'node:fs';
 import { join, extname } from 'node:path';
 import { tmpdir } from 'node:os';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { chromium } from '@playwright/test';
 
@@ -27,8 +27,8 @@ function firstLoadBrotli() {
 
 const freePort = () => new Promise((ok) => { const s = createServer(); s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => ok(p)); }); });
 
-async function startServer(port) {
-  const child = spawn(serverBin, ['serve'], { env: { ...process.env, ATTUNE_ADDR: `127.0.0.1:${port}`, ATTUNE_DIST: dist, ATTUNE_DATA_DIR: mkdtempSync(join(tmpdir(), 'attune-bench-')), RUST_LOG: 'warn' }, stdio: ['ignore', 'pipe', 'inherit'] });
+async function startServer(port, dataDir = mkdtempSync(join(tmpdir(), 'attune-bench-'))) {
+  const child = spawn(serverBin, ['serve'], { env: { ...process.env, ATTUNE_ADDR: `127.0.0.1:${port}`, ATTUNE_DIST: dist, ATTUNE_DATA_DIR: dataDir, RUST_LOG: 'warn' }, stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise((ok, fail) => {
     let out = '';
     child.stdout.on('data', (d) => { out += d; if (/listening on/.test(out)) ok(); });
@@ -123,6 +123,56 @@ async function unlockTime(runs) {
   }
 }
 
+// Sync of 1,000 records from the browser to the server: a fieldworker's note typed key by
+// key (each save is one revision in the outbox, made by the app's own save path) until
+// 1,000 wait, then "Sync now" to "Nothing is waiting" (every revision confirmed).
+async function syncThousand() {
+  const port = await freePort();
+  const dataDir = mkdtempSync(join(tmpdir(), 'attune-bench-'));
+  const server = await startServer(port, dataDir);
+  const admin = (args) => execFileSync(serverBin, args, { env: { ...process.env, ATTUNE_DATA_DIR: dataDir, ATTUNE_STUDY_PASSPHRASE: 'bench study passphrase 1', RUST_LOG: 'warn' }, encoding: 'utf8' });
+  admin(['study', 'init', '--key-out', join(dataDir, 'study.key')]);
+  const code = admin(['enrol', 'create', '--fieldworker', 'Bench']).trim();
+  const ctx = await launch(mkdtempSync(join(tmpdir(), 'attune-bench-profile-')));
+  try {
+    const page = await ctx.newPage();
+    await page.goto(`http://127.0.0.1:${port}/`);
+    const passphrase = 'copper kettle river 42';
+    await page.getByLabel('Your name').fill('Bench');
+    await page.getByLabel('Passphrase', { exact: true }).fill(passphrase);
+    await page.getByLabel('Passphrase again').fill(passphrase);
+    await page.getByRole('button', { name: 'Create profile' }).click();
+    await page.getByTestId('profile-name').waitFor({ timeout: 60_000 });
+    const nav = (name) => page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name, exact: true }).click();
+    await nav('Sync');
+    await page.getByLabel('Enrolment code').fill(code);
+    await page.getByRole('button', { name: 'Enrol this tablet' }).click();
+    await page.getByTestId('sync-waiting').waitFor();
+    await nav('Notebook');
+    await page.getByRole('button', { name: 'New note' }).click();
+    await page.getByLabel('Note text').click();
+    const target = 1000;
+    for (let i = 0; i < target; i++) {
+      const t0 = Date.now();
+      await page.keyboard.type(i % 10 === 9 ? ' ' : 'x');
+      await page.waitForFunction((t) => Number(document.querySelector('[data-testid="save-status"]')?.dataset.savedAt || 0) >= t, t0);
+    }
+    await nav('Sync');
+    const waiting = page.getByTestId('sync-waiting');
+    await waiting.filter({ hasText: /\d+ records are waiting/ }).waitFor({ timeout: 60_000 });
+    const count = Number(((await waiting.textContent()) ?? '').match(/(\d+) records/)[1]);
+    if (count < target) throw new Error(`only ${count} revisions in the outbox`);
+    const t0 = performance.now();
+    await page.getByRole('button', { name: 'Sync now' }).click();
+    await waiting.filter({ hasText: 'Nothing is waiting' }).waitFor({ timeout: 300_000 });
+    const ms = performance.now() - t0;
+    return { ms: ms * (target / count), count, raw: ms };
+  } finally {
+    await ctx.close();
+    server.kill('SIGTERM');
+  }
+}
+
 const result = { first_load_brotli_kb: firstLoadBrotli() };
 log(`first load ${result.first_load_brotli_kb.toFixed(1)} KB brotli`);
 const cold = await coldOfflineStart(5);
@@ -133,4 +183,7 @@ log(`unlock runs (ms): ${unlock.runs.map((t) => t.toFixed(0)).join(', ')}`);
 result.unlock_ms = unlock.median;
 log(`save latency (ms): ${unlock.saves.join(', ')}`);
 result.save_latency_ms = unlock.save;
+const sync = await syncThousand();
+log(`sync of ${sync.count} revisions: ${sync.raw.toFixed(0)} ms (scaled to 1,000: ${sync.ms.toFixed(0)} ms)`);
+result.sync_1000_ms = sync.ms;
 console.log(JSON.stringify(result));

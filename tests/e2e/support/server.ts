@@ -1,5 +1,5 @@
 // Starts a real attune-server (the binary `cargo xtask test` built) on a free port.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -59,4 +59,16 @@ export async function startServer(opts: { port?: number; dist?: string; dataDir?
       child.kill('SIGTERM');
     }),
   };
+}
+
+/** The study key passphrase the tests give `study init` and `export`. */
+export const STUDY_PASSPHRASE = 'study passphrase for tests 9';
+
+/** Runs an administration command of the real binary on a server's data (as a study admin
+ *  would, next to the running server) and returns what it printed. */
+export function adminCli(server: RunningServer, args: string[]): string {
+  return execFileSync(serverBin, args, {
+    env: { ...process.env, ATTUNE_DATA_DIR: server.dataDir, ATTUNE_STUDY_PASSPHRASE: STUDY_PASSPHRASE, RUST_LOG: 'warn' },
+    encoding: 'utf8',
+  });
 }

@@ -5,6 +5,7 @@ import { startServer, type RunningServer } from '../support/server';
 import { freshProfileDir, launchTablet } from '../support/browser';
 import { screenshots, waitForOfflineReady } from '../support/app';
 import { createProfile, unlock, PASSPHRASE } from '../support/profile';
+import { newParticipant } from '../support/visit';
 
 let server: RunningServer;
 test.beforeAll(async () => { server = await startServer(); });
@@ -88,11 +89,15 @@ test('notes survive a reload with the network off', async ({ page, context }) =>
 
 test('nothing typed is readable in any IndexedDB store, in any encoding', async ({ page }) => {
   const marker = 'ZEBRAMARKER7731';
+  // A participant's real name is kept on the tablet only, and sealed there too.
+  const name = 'Wren Quillbury';
   await page.goto(server.url);
   await createProfile(page, 'Alex Marker-Free');
   const note = await newNote(page);
   await note.fill(`Private: ${marker} lives at 12 Acacia Road`);
   await expect(page.getByTestId('save-status')).toContainText('Saved on this tablet');
+  expect(await newParticipant(page, 'Carers', name)).toBe('C01');
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText(`C01 (${name})`);
 
   const { dump, binaries } = await page.evaluate(async () => {
     const binaries: string[] = [];
@@ -129,20 +134,22 @@ test('nothing typed is readable in any IndexedDB store, in any encoding', async 
   expect(dump.length).toBeGreaterThan(1000);
   expect(binaries.length, 'sealed bodies are stored as bytes').toBeGreaterThan(0);
   const raw = Buffer.concat([Buffer.from(dump, 'utf8'), ...binaries.map((b) => Buffer.from(b, 'base64'))]);
-  const forms: Record<string, Buffer | string> = {
-    utf8: Buffer.from(marker, 'utf8'),
-    utf16le: Buffer.from(marker, 'utf16le'),
-    utf16be: Buffer.from(marker, 'utf16le').swap16(),
-  };
-  for (const [name, needle] of Object.entries(forms)) expect(raw.includes(needle), name).toBe(false);
-  // base64 at each of the three byte alignments (the part not touched by neighbours), and hex.
-  for (let pad = 0; pad < 3; pad++) {
-    const b64 = Buffer.from('\0'.repeat(pad) + marker).toString('base64').slice(pad === 0 ? 0 : 4, -4);
-    expect(b64.length).toBeGreaterThan(8);
-    expect(dump.includes(b64), `base64 at offset ${pad}`).toBe(false);
+  for (const secret of [marker, 'Quillbury']) {
+    const forms: Record<string, Buffer | string> = {
+      utf8: Buffer.from(secret, 'utf8'),
+      utf16le: Buffer.from(secret, 'utf16le'),
+      utf16be: Buffer.from(secret, 'utf16le').swap16(),
+    };
+    for (const [form, needle] of Object.entries(forms)) expect(raw.includes(needle), `${secret} ${form}`).toBe(false);
+    // base64 at each of the three byte alignments (the part not touched by neighbours), and hex.
+    for (let pad = 0; pad < 3; pad++) {
+      const b64 = Buffer.from('\0'.repeat(pad) + secret).toString('base64').slice(pad === 0 ? 0 : 4, -4);
+      expect(b64.length).toBeGreaterThan(4);
+      expect(dump.includes(b64), `${secret} base64 at offset ${pad}`).toBe(false);
+    }
+    expect(dump.toLowerCase().includes(Buffer.from(secret).toString('hex'))).toBe(false);
+    expect(dump.toLowerCase()).not.toContain(secret.toLowerCase());
   }
-  expect(dump.toLowerCase().includes(Buffer.from(marker).toString('hex'))).toBe(false);
-  expect(dump.toLowerCase()).not.toContain(marker.toLowerCase());
   expect(dump).not.toContain('Acacia');
 });
 

@@ -77,6 +77,9 @@ macro_rules! __record_store_conformance_each {
             acknowledging_twice_is_harmless
             a_revision_saved_as_synced_stays_out_of_the_outbox
             saving_a_synced_revision_again_keeps_it_synced
+            purging_a_participant_deletes_every_revision_of_their_records_and_nothing_else
+            purging_follows_the_latest_revision_s_participant
+            purging_a_participant_with_no_records_changes_nothing
             blobs_roundtrip_in_chunks
             a_chunk_after_a_gap_is_refused
             rewriting_a_chunk_replaces_it
@@ -605,6 +608,181 @@ pub async fn saving_a_synced_revision_again_keeps_it_synced<S: RecordStore>(stor
         Ok(PutOutcome::AlreadyStored)
     );
     assert_eq!(store.count_unsynced().await.expect("count"), 0);
+}
+
+/// The participant's own record: its id is the participant's, and it names them.
+fn participant_record(who: ParticipantId) -> Revision {
+    first(
+        RecordId::from_uuid(*who.as_uuid()),
+        Kind::Participant,
+        linked(Some(who), None),
+        "code C07",
+    )
+}
+
+/// A withdrawal purge deletes every revision, synced or not, of the participant's own
+/// record and of every record about them; other participants' records, and the outbox order
+/// of what is left, are untouched.
+pub async fn purging_a_participant_deletes_every_revision_of_their_records_and_nothing_else<
+    S: RecordStore,
+>(
+    store: S,
+) {
+    let (withdrawn, staying) = (participant(1), participant(2));
+    let own = participant_record(withdrawn);
+    let consent = first(
+        record_id(1),
+        Kind::Consent,
+        linked(Some(withdrawn), Some(visit(1))),
+        "yes",
+    );
+    let consent_two = next(&consent, "yes, corrected");
+    let their_note = first(
+        record_id(2),
+        Kind::InterviewNote,
+        linked(Some(withdrawn), Some(visit(1))),
+        "notes",
+    );
+    let other_note = first(
+        record_id(3),
+        Kind::InterviewNote,
+        linked(Some(staying), Some(visit(1))),
+        "other notes",
+    );
+    let unlinked = note(record_id(4));
+    for revision in [
+        &own,
+        &consent,
+        &other_note,
+        &consent_two,
+        &their_note,
+        &unlinked,
+    ] {
+        put(&store, revision).await;
+    }
+    // Synced revisions go too.
+    store
+        .mark_synced(&[stored(&consent).sync_key(), stored(&own).sync_key()])
+        .await
+        .expect("mark");
+
+    assert_eq!(
+        store.purge_participant(withdrawn).await.expect("purge"),
+        3,
+        "their own record, the consent and the note"
+    );
+
+    for gone in [&own, &consent, &their_note] {
+        assert_eq!(store.latest(gone.record_id).await.expect("latest"), None);
+        assert!(
+            store
+                .history(gone.record_id)
+                .await
+                .expect("history")
+                .is_empty()
+        );
+    }
+    assert!(
+        store
+            .list_latest_by_participant(withdrawn)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    assert!(
+        store
+            .list_latest_by_kind(Kind::Participant)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    assert!(
+        store
+            .list_latest_by_kind(Kind::Consent)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    assert_eq!(
+        store.list_latest_by_visit(visit(1)).await.expect("list"),
+        vec![stored(&other_note)]
+    );
+    assert_eq!(
+        store.unsynced(100).await.expect("outbox"),
+        vec![stored(&other_note), stored(&unlinked)]
+    );
+    assert_eq!(store.count_unsynced().await.expect("count"), 2);
+    // Nothing of a purged record is left behind: its id starts again at revision 1.
+    put(&store, &consent).await;
+}
+
+/// Which records are purged depends on their latest revision: a record moved to the
+/// participant goes (with its earlier revisions), one moved away from them stays.
+pub async fn purging_follows_the_latest_revision_s_participant<S: RecordStore>(store: S) {
+    let (withdrawn, staying) = (participant(1), participant(2));
+    let moved_in = first(
+        record_id(1),
+        Kind::InterviewNote,
+        linked(Some(staying), None),
+        "notes",
+    );
+    let moved_in_two = moved_in
+        .next_relinked(linked(Some(withdrawn), None), b"notes".to_vec(), by(1))
+        .expect("revision number in range");
+    let moved_out = first(
+        record_id(2),
+        Kind::InterviewNote,
+        linked(Some(withdrawn), None),
+        "notes",
+    );
+    let moved_out_two = moved_out
+        .next_relinked(linked(Some(staying), None), b"notes".to_vec(), by(1))
+        .expect("revision number in range");
+    for revision in [&moved_in, &moved_in_two, &moved_out, &moved_out_two] {
+        put(&store, revision).await;
+    }
+
+    assert_eq!(store.purge_participant(withdrawn).await.expect("purge"), 1);
+    assert!(
+        store
+            .history(moved_in.record_id)
+            .await
+            .expect("history")
+            .is_empty()
+    );
+    assert_eq!(
+        store.history(moved_out.record_id).await.expect("history"),
+        vec![stored(&moved_out), stored(&moved_out_two)]
+    );
+    assert_eq!(
+        store.unsynced(100).await.expect("outbox"),
+        vec![stored(&moved_out), stored(&moved_out_two)]
+    );
+}
+
+/// Purging a participant with no records (or purging twice) deletes nothing.
+pub async fn purging_a_participant_with_no_records_changes_nothing<S: RecordStore>(store: S) {
+    let kept = participant_record(participant(2));
+    put(&store, &kept).await;
+    assert_eq!(
+        store
+            .purge_participant(participant(1))
+            .await
+            .expect("purge"),
+        0
+    );
+    assert_eq!(
+        store
+            .purge_participant(participant(1))
+            .await
+            .expect("purge"),
+        0
+    );
+    assert_eq!(
+        store.latest(kept.record_id).await.expect("latest"),
+        Some(stored(&kept))
+    );
+    assert_eq!(store.count_unsynced().await.expect("count"), 1);
 }
 
 fn blob(n: u8) -> BlobId {

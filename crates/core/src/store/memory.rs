@@ -178,6 +178,17 @@ impl RecordStore for MemoryStore {
             .filter(|entry| !entry.revision.synced)
             .count())
     }
+
+    async fn purge_participant(&self, participant: ParticipantId) -> Result<usize, StoreError> {
+        let mut inner = self.inner.borrow_mut();
+        let before = inner.records.len();
+        inner.records.retain(|_, entries| {
+            entries
+                .last()
+                .is_none_or(|entry| entry.revision.participant != Some(participant))
+        });
+        Ok(before - inner.records.len())
+    }
 }
 
 impl BlobStore for MemoryStore {

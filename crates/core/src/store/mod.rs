@@ -228,6 +228,18 @@ pub trait RecordStore {
 
     /// How many revisions are waiting in the outbox.
     async fn count_unsynced(&self) -> Result<usize, StoreError>;
+
+    /// Deletes, in one atomic operation, every revision (synced or not) of every record
+    /// whose latest revision names this participant: what a withdrawal without leave to keep
+    /// the data asks of a device. That includes the participant's own record, which names
+    /// the participant it holds. Records that named them only in an earlier revision (then
+    /// were moved to someone else) are kept. Blobs are not touched: the caller deletes the
+    /// purged attachments' blobs. Returns how many records were deleted (0 for a participant
+    /// with none).
+    ///
+    /// This is the one operation that removes revisions; the caller records that it
+    /// happened (a [`Kind::Purge`] record).
+    async fn purge_participant(&self, participant: ParticipantId) -> Result<usize, StoreError>;
 }
 
 /// Where a device keeps the chunks of large binary data (audio, photos, drawings), each

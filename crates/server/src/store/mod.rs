@@ -19,6 +19,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use attune_core::{Envelope, Timestamp};
+// The API's message types are defined once, in attune-core, for the server and devices.
+pub use attune_core::sync::{ControlKind, ControlMessage, PushOutcome};
 use serde::{Deserialize, Serialize};
 
 pub use postgres::PostgresStore;
@@ -155,42 +157,12 @@ pub enum EnrolOutcome {
     DeviceIdTaken,
 }
 
-/// What happened to one pushed envelope. Every outcome means the server durably holds it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PushOutcome {
-    /// New: stored now.
-    Stored,
-    /// The same (record id, rev, hash) was stored before: nothing to do.
-    AlreadyStored,
-    /// Another revision with the same record id and rev is stored: this one is kept in the
-    /// conflicts and listed for the researchers.
-    Conflict,
-}
-
 /// An envelope as the server holds it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredEnvelope {
     pub envelope: Envelope,
     pub device_id: String,
     pub received_at: Timestamp,
-}
-
-/// What a control message asks devices to do.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum ControlKind {
-    /// Purge everything about this participant.
-    Withdrawal { participant_code: String },
-}
-
-/// A message for devices; `id` is the pull cursor.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ControlMessage {
-    pub id: i64,
-    #[serde(flatten)]
-    pub kind: ControlKind,
-    pub created_at: Timestamp,
 }
 
 /// One export, as logged.

@@ -1,0 +1,757 @@
+//! Sync between a device and the research server: the engine, and ([`api`]) the JSON bodies
+//! of the sync API, shared by the server, this engine and the app so the three cannot drift
+//! apart.
+//!
+//! The engine is sans-I/O in the same sense as the rest of core: it talks to the server
+//! through a [`Transport`] (the app's is `fetch`, the tests' is an HTTP client) and to the
+//! device through the [`RecordStore`] and [`BlobStore`] traits. One [`Syncer::run`]:
+//!
+//! 1. **pull**: control messages after the saved cursor. A revocation stops the run and says
+//!    why. Each withdrawal purges that participant's records and attachment blobs from the
+//!    device and appends a [`Kind::Purge`] record ([`PurgeBody`]), which is synced like any
+//!    other. The report's `cursor` is the last message handled: save it after the run (the
+//!    purges are durable by then; a purge repeated after a lost cursor finds nothing left and
+//!    does not record itself twice).
+//! 2. **outbox**: unsynced revisions, oldest first, opened with the vault, sealed to the study
+//!    key and signed by the device ([`seal_envelope`]), pushed in batches. An attachment's
+//!    blob is uploaded (resumably, from the server's offset) before the revision that names
+//!    it. A revision is marked synced only when the server's answer acknowledges exactly its
+//!    `(record id, rev, hash)`: `stored`, `already_stored` and `conflict` all mean the server
+//!    holds it durably.
+//! 3. **progress and report**: a callback after each batch, and a [`SyncReport`].
+//!
+//! # Interruptions
+//!
+//! Every step can be cut at any point (a lost request, a lost answer, a closed tab) and
+//! [`Syncer::run`] simply run again: pushes are idempotent on `(record id, rev, hash)`, an
+//! upload resumes from the offset the server reports and re-seals to the same bytes
+//! ([`Vault::attachment_seed`]), and a purge is idempotent. Nothing is lost (a revision
+//! leaves the outbox only after the server's acknowledgement) and nothing is duplicated (the
+//! server files a resend as `already_stored`). A [`Transport`] may retry failed requests
+//! itself ([`TransportError::is_retryable`]), for the same reasons.
+//!
+//! # What never leaves the device
+//!
+//! A participant's real name: a [`Kind::Participant`] revision whose body has a non-empty
+//! `name` is held back and reported ([`HoldReason::ParticipantName`]), never sealed.
+
+pub mod api;
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+
+use thiserror::Error;
+
+pub use crate::attachment::{UploadCreate, UploadState};
+pub use api::{
+    ControlKind, ControlMessage, EnrolRequest, EnrolResponse, PullResponse, PushOutcome,
+    PushRequest, PushResponse, PushResult, Revocation,
+};
+
+use crate::attachment::{UPLOAD_PIECE, seal_attachment, sha256_hex};
+use crate::envelope::{DeviceKey, Envelope, EnvelopeError, StudyPublicKey, seal_envelope};
+use crate::fieldwork::{AttachmentBody, ParticipantBody, PurgeBody};
+use crate::ids::{BlobId, DeviceId, ParticipantId, ProfileId, RecordId};
+use crate::record::{Authorship, Kind, Links, Revision};
+use crate::store::{BlobStore, RecordStore, StoreError, StoredRevision, SyncAck};
+use crate::time::Timestamp;
+use crate::vault::{Vault, VaultError};
+
+/// Why a request to the server failed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum TransportError {
+    /// No answer: offline, connection cut, timeout. Worth retrying.
+    #[error("network error: {0}")]
+    Network(String),
+    /// The server answered with an error status and its `{"error", "message"}` body.
+    #[error("the server answered {status} ({code}): {message}")]
+    Status {
+        /// The HTTP status.
+        status: u16,
+        /// The server's machine-readable error code, e.g. `bad_signature`.
+        code: String,
+        /// The server's explanation.
+        message: String,
+    },
+    /// An upload piece was sent at another offset than the server holds (`409` with
+    /// `Upload-Offset`): resume from `server_offset`.
+    #[error("the server holds {server_offset} bytes of this upload")]
+    OffsetMismatch {
+        /// How many bytes of the upload the server holds.
+        server_offset: u64,
+    },
+    /// The study team revoked this device (`403 device_revoked`).
+    #[error("this device was revoked: {reason}")]
+    Revoked {
+        /// The study team's reason.
+        reason: String,
+    },
+}
+
+impl TransportError {
+    /// Whether sending the same request again may succeed: network failures, `408`, `429`
+    /// and `5xx`. Every sync request is idempotent, so a retry is always safe.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            TransportError::Network(_) | TransportError::OffsetMismatch { .. } => true,
+            TransportError::Status { status, .. } => {
+                *status == 408 || *status == 429 || *status >= 500
+            }
+            TransportError::Revoked { .. } => false,
+        }
+    }
+}
+
+/// How the engine reaches the server. The app implements it with `fetch`, tests with an HTTP
+/// client; every request carries the device token (`Authorization: Bearer`).
+///
+/// Like [`RecordStore`], the futures need not be `Send` (browser futures are not).
+#[allow(async_fn_in_trait)]
+pub trait Transport {
+    /// `POST /api/push`.
+    async fn push(&self, request: &PushRequest) -> Result<PushResponse, TransportError>;
+
+    /// `GET /api/pull?after={after}`.
+    async fn pull(&self, after: i64) -> Result<PullResponse, TransportError>;
+
+    /// `POST /api/uploads`: creates the upload, or says how much of it the server holds.
+    async fn upload_create(&self, upload: &UploadCreate) -> Result<UploadState, TransportError>;
+
+    /// `PATCH /api/uploads/{sha256}` with `Upload-Offset: offset`, the piece's checksum
+    /// (`Upload-Checksum: sha256 <base64>`) and the piece as body. Returns the server's new
+    /// offset; a `409` is [`TransportError::OffsetMismatch`].
+    async fn upload_append(
+        &self,
+        sha256: &str,
+        offset: u64,
+        piece: &[u8],
+    ) -> Result<u64, TransportError>;
+}
+
+/// Who is syncing: the unlocked vault that opens the device's records and blobs, the device's
+/// signing key, the study key everything is sealed to, and the ids that author the purge
+/// records the engine writes.
+pub struct SyncIdentity<'a> {
+    /// The fieldworker's unlocked vault.
+    pub vault: &'a Vault,
+    /// The device's Ed25519 signing key, registered at enrolment.
+    pub device_key: &'a DeviceKey,
+    /// The study's public key, received at enrolment.
+    pub study_key: &'a StudyPublicKey,
+    /// This device's id (the one its revisions carry).
+    pub device: DeviceId,
+    /// The fieldworker profile syncing.
+    pub author: ProfileId,
+}
+
+impl fmt::Debug for SyncIdentity<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SyncIdentity")
+            .field("device", &self.device)
+            .field("author", &self.author)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How much goes into one request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchLimits {
+    /// The most revisions in one push (default 100).
+    pub max_revisions: usize,
+    /// The most envelope bytes in one push (default 4 MiB; the server takes up to 8 MiB).
+    /// A single larger envelope is still sent, alone.
+    pub max_bytes: usize,
+    /// The size of upload pieces (default [`UPLOAD_PIECE`], 1 MiB).
+    pub upload_piece: usize,
+}
+
+impl Default for BatchLimits {
+    fn default() -> Self {
+        Self {
+            max_revisions: 100,
+            max_bytes: 4 << 20,
+            upload_piece: UPLOAD_PIECE,
+        }
+    }
+}
+
+/// How far a run is, for a progress bar: `done` of `total` revisions acknowledged.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SyncProgress {
+    /// Revisions acknowledged by the server in this run.
+    pub done: usize,
+    /// Revisions to send in this run (the outbox after the pull's purges).
+    pub total: usize,
+    /// Attachment bytes uploaded in this run.
+    pub uploaded_bytes: u64,
+}
+
+/// Why a revision was held back instead of sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HoldReason {
+    /// A participant revision with a real name in its body: names never leave the device.
+    ParticipantName,
+    /// The revision names a participant whose record (and so code) is not on this device.
+    UnknownParticipant,
+    /// The body is not valid JSON of its kind.
+    UnreadableBody(String),
+    /// An attachment's blob has fewer (or more) chunks than its record says: a recording
+    /// still being written, or damaged storage.
+    BlobIncomplete {
+        /// The chunks the record names.
+        expected: u32,
+        /// The chunks stored.
+        found: u32,
+    },
+    /// An attachment's stored content does not match the SHA-256 its record names.
+    ContentHashMismatch,
+}
+
+impl fmt::Display for HoldReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HoldReason::ParticipantName => f.write_str(
+                "a participant's real name is in the record; names never leave the device",
+            ),
+            HoldReason::UnknownParticipant => {
+                f.write_str("the record names a participant who is not on this device")
+            }
+            HoldReason::UnreadableBody(error) => {
+                write!(f, "the record's body is unreadable: {error}")
+            }
+            HoldReason::BlobIncomplete { expected, found } => write!(
+                f,
+                "the attachment has {found} of its {expected} chunks on this device"
+            ),
+            HoldReason::ContentHashMismatch => {
+                f.write_str("the attachment's content does not match its SHA-256")
+            }
+        }
+    }
+}
+
+/// A revision that stays in the outbox, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeldRevision {
+    /// The record.
+    pub record_id: RecordId,
+    /// The revision number.
+    pub rev: u32,
+    /// Why it was not sent.
+    pub reason: HoldReason,
+}
+
+/// What a run did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Revisions the server stored new.
+    pub pushed: usize,
+    /// Revisions the server already held (a resend after a lost answer).
+    pub already_stored: usize,
+    /// Revisions the server kept as conflicts (another revision with the same record id and
+    /// number was there first); the researchers see them listed.
+    pub conflicts: usize,
+    /// Attachment bytes uploaded.
+    pub uploaded_bytes: u64,
+    /// Attachments the server now holds complete (uploaded now or before).
+    pub attachments: usize,
+    /// The codes of the participants purged from this device.
+    pub purged: Vec<String>,
+    /// Set when the device was revoked: the study team's reason. Sync stops.
+    pub revoked: Option<String>,
+    /// The pull cursor to save (after the run) and pass to the next run.
+    pub cursor: i64,
+    /// Revisions held back in the outbox, and why.
+    pub held: Vec<HeldRevision>,
+}
+
+impl SyncReport {
+    /// Revisions the server acknowledged in this run (stored, already stored or conflicts).
+    pub fn acknowledged(&self) -> usize {
+        self.pushed + self.already_stored + self.conflicts
+    }
+}
+
+/// Why a run stopped early.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum SyncError {
+    /// The device's storage failed.
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+    /// A stored revision or chunk does not open with the vault.
+    #[error("vault: {0}")]
+    Vault(#[from] VaultError),
+    /// Sealing or signing failed.
+    #[error("sealing: {0}")]
+    Envelope(#[from] EnvelopeError),
+    /// The server could not be reached, or refused a request.
+    #[error("{0}")]
+    Transport(#[from] TransportError),
+    /// The server answered something that does not fit what was sent (e.g. acknowledged
+    /// none of a batch).
+    #[error("the server's answer does not fit the request: {0}")]
+    Protocol(String),
+}
+
+impl SyncError {
+    /// Whether running again later may succeed (the network or server failed).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, SyncError::Transport(error) if error.is_retryable())
+    }
+}
+
+/// A run that stopped early: why, and what it did before (save its `cursor`).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("sync stopped: {error}")]
+pub struct SyncFailure {
+    /// Why it stopped.
+    pub error: SyncError,
+    /// What it did before stopping (boxed: a report is large, failures are rare).
+    pub report: Box<SyncReport>,
+}
+
+/// The sync engine for one device store and one server.
+pub struct Syncer<'a, S, T> {
+    store: &'a S,
+    transport: &'a T,
+    identity: SyncIdentity<'a>,
+    clock: &'a dyn Fn() -> Timestamp,
+    limits: BatchLimits,
+}
+
+impl<S, T> fmt::Debug for Syncer<'_, S, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Syncer")
+            .field("identity", &self.identity)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the outbox loop decided about one revision.
+enum Prepared {
+    /// Seal and send, with this participant code in the envelope.
+    Send(Option<String>),
+    /// Keep it in the outbox.
+    Hold(HoldReason),
+}
+
+impl<'a, S, T> Syncer<'a, S, T>
+where
+    S: RecordStore + BlobStore,
+    T: Transport,
+{
+    /// A syncer with the default [`BatchLimits`]. `clock` gives the time for the purge
+    /// records it writes (core reads no clock).
+    pub fn new(
+        store: &'a S,
+        transport: &'a T,
+        identity: SyncIdentity<'a>,
+        clock: &'a dyn Fn() -> Timestamp,
+    ) -> Self {
+        Self {
+            store,
+            transport,
+            identity,
+            clock,
+            limits: BatchLimits::default(),
+        }
+    }
+
+    /// The same syncer with other batch limits (zero values count as one).
+    pub fn with_limits(mut self, limits: BatchLimits) -> Self {
+        self.limits = BatchLimits {
+            max_revisions: limits.max_revisions.max(1),
+            max_bytes: limits.max_bytes.max(1),
+            upload_piece: limits.upload_piece.max(1),
+        };
+        self
+    }
+
+    /// One sync: pull (and purge), then send the outbox, calling `progress` after each
+    /// batch. `cursor` is the one saved from the last run's report (0 at first).
+    ///
+    /// # Errors
+    /// A [`SyncFailure`] when the store, the vault or the server fails; its report says what
+    /// was done before, including the cursor to save. Running again is always safe.
+    pub async fn run(
+        &self,
+        cursor: i64,
+        mut progress: impl FnMut(SyncProgress),
+    ) -> Result<SyncReport, SyncFailure> {
+        let mut report = SyncReport {
+            cursor,
+            ..SyncReport::default()
+        };
+        match self.run_into(&mut report, &mut progress).await {
+            Ok(()) => Ok(report),
+            Err(SyncError::Transport(TransportError::Revoked { reason })) => {
+                report.revoked = Some(reason);
+                Ok(report)
+            }
+            Err(error) => Err(SyncFailure {
+                error,
+                report: Box::new(report),
+            }),
+        }
+    }
+
+    async fn run_into(
+        &self,
+        report: &mut SyncReport,
+        progress: &mut dyn FnMut(SyncProgress),
+    ) -> Result<(), SyncError> {
+        let pulled = self.transport.pull(report.cursor).await?;
+        if let Some(revocation) = pulled.revoked {
+            report.revoked = Some(revocation.reason);
+            return Ok(());
+        }
+        let mut messages = pulled.messages;
+        let after = report.cursor;
+        messages.retain(|message| message.id > after);
+        messages.sort_by_key(|message| message.id);
+        for message in messages {
+            match message.kind {
+                ControlKind::Withdrawal { participant_code } => {
+                    self.purge(&participant_code, message.id).await?;
+                    report.purged.push(participant_code);
+                }
+            }
+            report.cursor = message.id;
+        }
+        report.cursor = report.cursor.max(pulled.cursor);
+        self.send_outbox(report, progress).await
+    }
+
+    /// The latest body of every participant record on the device, by participant.
+    async fn participants(&self) -> Result<BTreeMap<ParticipantId, ParticipantBody>, SyncError> {
+        let mut participants = BTreeMap::new();
+        for stored in self.store.list_latest_by_kind(Kind::Participant).await? {
+            let revision = self.identity.vault.open_revision(&stored)?;
+            // A participant record names the participant it holds.
+            if let (Some(id), Ok(body)) = (revision.participant, revision.body_json()) {
+                participants.insert(id, body);
+            }
+        }
+        Ok(participants)
+    }
+
+    /// Purges every participant with this code, their attachments' blobs, and records the
+    /// purge once per control message. Ordered so that an interruption anywhere leaves a
+    /// state the next run finishes: the purge record first (with the counts), then the
+    /// blobs (while the records that name them still exist), then the records, atomically.
+    async fn purge(&self, code: &str, message_id: i64) -> Result<(), SyncError> {
+        let withdrawn: Vec<ParticipantId> = self
+            .participants()
+            .await?
+            .into_iter()
+            .filter(|(_, body)| body.code == code)
+            .map(|(id, _)| id)
+            .collect();
+        let mut records = 0;
+        let mut blobs = HashSet::new();
+        for &participant in &withdrawn {
+            let latest = self.store.list_latest_by_participant(participant).await?;
+            records += latest.len();
+            for stored in latest.iter().filter(|s| s.kind == Kind::Attachment) {
+                for revision in self.store.history(stored.record_id).await? {
+                    let revision = self.identity.vault.open_revision(&revision)?;
+                    if let Ok(body) = revision.body_json::<AttachmentBody>() {
+                        blobs.insert(body.blob);
+                    }
+                }
+            }
+        }
+        if !self.purge_recorded(message_id).await? {
+            self.record_purge(PurgeBody {
+                participant_code: code.to_owned(),
+                message_id,
+                records: records as u64,
+                blobs: blobs.len() as u64,
+                at: (self.clock)(),
+            })
+            .await?;
+        }
+        for blob in blobs {
+            self.store.delete_blob(blob).await?;
+        }
+        for participant in withdrawn {
+            self.store.purge_participant(participant).await?;
+        }
+        Ok(())
+    }
+
+    /// Whether a purge record for this control message is on the device already.
+    async fn purge_recorded(&self, message_id: i64) -> Result<bool, SyncError> {
+        for stored in self.store.list_latest_by_kind(Kind::Purge).await? {
+            let revision = self.identity.vault.open_revision(&stored)?;
+            if revision
+                .body_json::<PurgeBody>()
+                .is_ok_and(|body| body.message_id == message_id)
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    async fn record_purge(&self, body: PurgeBody) -> Result<(), SyncError> {
+        let body = serde_json::to_vec(&body)
+            .map_err(|error| SyncError::Protocol(format!("purge record: {error}")))?;
+        let now = (self.clock)();
+        // Not linked to the participant: the record must survive later purges.
+        let revision = Revision::first(
+            RecordId::new(now),
+            Kind::Purge,
+            Links::default(),
+            body,
+            Authorship {
+                device: self.identity.device,
+                author: self.identity.author,
+                time: now,
+            },
+        );
+        let stored = self.identity.vault.seal_revision(&revision)?;
+        self.store.put_revision(stored).await?;
+        Ok(())
+    }
+
+    async fn send_outbox(
+        &self,
+        report: &mut SyncReport,
+        progress: &mut dyn FnMut(SyncProgress),
+    ) -> Result<(), SyncError> {
+        let participants = self.participants().await?;
+        let mut state = SyncProgress {
+            done: 0,
+            total: self.store.count_unsynced().await?,
+            uploaded_bytes: 0,
+        };
+        progress(state);
+        let mut held: HashSet<SyncAck> = HashSet::new();
+        let mut uploaded: HashSet<BlobId> = HashSet::new();
+        loop {
+            // Held revisions stay at the head of the outbox: read past them.
+            let waiting: Vec<StoredRevision> = self
+                .store
+                .unsynced(held.len() + self.limits.max_revisions)
+                .await?
+                .into_iter()
+                .filter(|stored| !held.contains(&stored.sync_key()))
+                .collect();
+            if waiting.is_empty() {
+                return Ok(());
+            }
+            let mut envelopes: Vec<Envelope> = Vec::new();
+            let mut bytes = 0;
+            for stored in waiting {
+                let revision = self.identity.vault.open_revision(&stored)?;
+                let code = match self
+                    .prepare(&revision, &participants, &mut uploaded, report)
+                    .await?
+                {
+                    Prepared::Send(code) => code,
+                    Prepared::Hold(reason) => {
+                        held.insert(stored.sync_key());
+                        report.held.push(HeldRevision {
+                            record_id: stored.record_id,
+                            rev: stored.rev,
+                            reason,
+                        });
+                        continue;
+                    }
+                };
+                let envelope = seal_envelope(
+                    &revision,
+                    code,
+                    self.identity.study_key,
+                    self.identity.device_key,
+                )?;
+                // The base64 fields plus room for the clear metadata as JSON.
+                let size = envelope.sealed.len() + envelope.signature.len() + 512;
+                if !envelopes.is_empty() && bytes + size > self.limits.max_bytes {
+                    break;
+                }
+                bytes += size;
+                envelopes.push(envelope);
+            }
+            state.uploaded_bytes = report.uploaded_bytes;
+            if envelopes.is_empty() {
+                // Everything read was held: read further.
+                progress(state);
+                continue;
+            }
+            let marked = self.push(envelopes, report).await?;
+            state.done += marked;
+            progress(state);
+        }
+    }
+
+    /// Pushes one batch and marks what the server acknowledged; how many were marked.
+    async fn push(
+        &self,
+        envelopes: Vec<Envelope>,
+        report: &mut SyncReport,
+    ) -> Result<usize, SyncError> {
+        let request = PushRequest { envelopes };
+        let response = self.transport.push(&request).await?;
+        let sent: HashSet<SyncAck> = request
+            .envelopes
+            .iter()
+            .map(|e| (e.record_id, e.rev, e.hash))
+            .collect();
+        let mut acknowledged = Vec::new();
+        for result in &response.results {
+            let key = (result.record_id, result.rev, result.hash);
+            if !sent.contains(&key) {
+                continue;
+            }
+            acknowledged.push(key);
+            match result.outcome {
+                PushOutcome::Stored => report.pushed += 1,
+                PushOutcome::AlreadyStored => report.already_stored += 1,
+                PushOutcome::Conflict => report.conflicts += 1,
+            }
+        }
+        let marked = self.store.mark_synced(&acknowledged).await?;
+        if marked == 0 {
+            // Nothing would ever change: stop rather than loop.
+            return Err(SyncError::Protocol(format!(
+                "the server acknowledged none of a batch of {}",
+                request.envelopes.len()
+            )));
+        }
+        Ok(marked)
+    }
+
+    /// Decides whether a revision may be sent, uploading its attachment first if it has one.
+    async fn prepare(
+        &self,
+        revision: &Revision,
+        participants: &BTreeMap<ParticipantId, ParticipantBody>,
+        uploaded: &mut HashSet<BlobId>,
+        report: &mut SyncReport,
+    ) -> Result<Prepared, SyncError> {
+        let code = match (revision.kind, revision.participant) {
+            (Kind::Participant, _) => match revision.body_json::<ParticipantBody>() {
+                Ok(body) if body.name.as_deref().is_some_and(|n| !n.trim().is_empty()) => {
+                    return Ok(Prepared::Hold(HoldReason::ParticipantName));
+                }
+                Ok(body) => Some(body.code),
+                Err(error) => {
+                    return Ok(Prepared::Hold(HoldReason::UnreadableBody(
+                        error.to_string(),
+                    )));
+                }
+            },
+            (_, Some(participant)) => match participants.get(&participant) {
+                Some(body) => Some(body.code.clone()),
+                None => return Ok(Prepared::Hold(HoldReason::UnknownParticipant)),
+            },
+            (_, None) => None,
+        };
+        if revision.kind == Kind::Attachment {
+            let body = match revision.body_json::<AttachmentBody>() {
+                Ok(body) => body,
+                Err(error) => {
+                    return Ok(Prepared::Hold(HoldReason::UnreadableBody(
+                        error.to_string(),
+                    )));
+                }
+            };
+            if let Some(content_sha256) = &body.sha256
+                && !uploaded.contains(&body.blob)
+            {
+                if let Some(reason) = self.upload(&body, content_sha256, report).await? {
+                    return Ok(Prepared::Hold(reason));
+                }
+                uploaded.insert(body.blob);
+                report.attachments += 1;
+            }
+        }
+        Ok(Prepared::Send(code))
+    }
+
+    /// Uploads an attachment's blob, sealed to the study key, resuming from what the server
+    /// holds. `Some(reason)` when the blob on the device cannot be sent.
+    async fn upload(
+        &self,
+        body: &AttachmentBody,
+        content_sha256: &str,
+        report: &mut SyncReport,
+    ) -> Result<Option<HoldReason>, SyncError> {
+        let blob = body.blob;
+        let found = self.store.chunk_count(blob).await?;
+        if found != body.chunks {
+            return Ok(Some(HoldReason::BlobIncomplete {
+                expected: body.chunks,
+                found,
+            }));
+        }
+        let mut chunks = Vec::with_capacity(found as usize);
+        for index in 0..found {
+            let sealed = self.store.chunk(blob, index).await?.ok_or_else(|| {
+                StoreError::Backend(format!("blob chunk {index} vanished during sync"))
+            })?;
+            chunks.push(self.identity.vault.open_chunk(blob, index, &sealed)?);
+        }
+        if sha256_hex(&chunks.concat()) != content_sha256 {
+            return Ok(Some(HoldReason::ContentHashMismatch));
+        }
+        let seed = self.identity.vault.attachment_seed(blob, content_sha256);
+        let sealed = seal_attachment(blob, &chunks, self.identity.study_key, &seed)?;
+        drop(chunks);
+        let length = sealed.len() as u64;
+        let sha256 = sha256_hex(&sealed);
+        let state = self
+            .transport
+            .upload_create(&UploadCreate {
+                blob_id: blob,
+                length,
+                sha256: sha256.clone(),
+            })
+            .await?;
+        if state.complete {
+            return Ok(None);
+        }
+        let mut offset = state.offset;
+        let mut mismatches = 0;
+        while offset < length {
+            let start = usize::try_from(offset)
+                .map_err(|_| SyncError::Protocol("upload offset out of range".into()))?;
+            let end = start
+                .saturating_add(self.limits.upload_piece)
+                .min(sealed.len());
+            match self
+                .transport
+                .upload_append(&sha256, offset, &sealed[start..end])
+                .await
+            {
+                Ok(next) if next > offset && next <= length => {
+                    report.uploaded_bytes += next - offset;
+                    offset = next;
+                    mismatches = 0;
+                }
+                Ok(next) => {
+                    return Err(SyncError::Protocol(format!(
+                        "an upload piece at {offset} moved the server's offset to {next}"
+                    )));
+                }
+                // Another attempt (a lost answer, another tab) moved the server on: resume
+                // from where it is. Twice in a row with no progress is not a race.
+                Err(TransportError::OffsetMismatch { server_offset })
+                    if server_offset <= length && mismatches < 2 =>
+                {
+                    mismatches += 1;
+                    report.uploaded_bytes += server_offset.saturating_sub(offset);
+                    offset = server_offset;
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Ok(None)
+    }
+}

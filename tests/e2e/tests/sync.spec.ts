@@ -1,0 +1,158 @@
+// Sync with a real attune-server: enrolment, a visit captured offline reaching the server
+// sealed, the export that opens it, and a withdrawal made with the CLI reaching the tablet.
+import { test, expect, type Page } from '@playwright/test';
+import AxeBuilder from '@axe-core/playwright';
+import { mkdtempSync, readFileSync, readdirSync, statSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { adminCli, startServer, type RunningServer } from '../support/server';
+import { screenshots, waitForOfflineReady } from '../support/app';
+import { createProfile } from '../support/profile';
+import { answerConsent, nav, newParticipant, recordFor, sign, startVisit } from '../support/visit';
+
+let server: RunningServer;
+let keyFile: string;
+test.beforeAll(async () => {
+  server = await startServer();
+  keyFile = join(mkdtempSync(join(tmpdir(), 'attune-study-')), 'study.key');
+  adminCli(server, ['study', 'init', '--key-out', keyFile]);
+});
+test.afterAll(async () => { await server.stop(); });
+
+/** No serious or critical accessibility violation on the screen shown. */
+async function accessible(page: Page, screen: string) {
+  const results = await new AxeBuilder({ page }).analyze();
+  const bad = results.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  expect(bad.map((v) => `${screen}: ${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`)).toEqual([]);
+}
+
+/** Every file under a folder (the server's data directory). */
+function filesUnder(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    return statSync(path).isDirectory() ? filesUnder(path) : [path];
+  });
+}
+
+/** Whether `bytes` hold `secret` in clear, as UTF-8/UTF-16, base64 (any alignment) or hex. */
+function holdsInAnyEncoding(bytes: Buffer, secret: string): string | null {
+  const text = bytes.toString('latin1');
+  const forms: Record<string, Buffer> = {
+    utf8: Buffer.from(secret, 'utf8'),
+    utf16le: Buffer.from(secret, 'utf16le'),
+    hex: Buffer.from(Buffer.from(secret).toString('hex')),
+    HEX: Buffer.from(Buffer.from(secret).toString('hex').toUpperCase()),
+  };
+  for (let pad = 0; pad < 3; pad++) {
+    const b64 = Buffer.from('\0'.repeat(pad) + secret).toString('base64').slice(pad === 0 ? 0 : 4, -4);
+    forms[`base64+${pad}`] = Buffer.from(b64);
+    forms[`base64url+${pad}`] = Buffer.from(b64.replace(/\+/g, '-').replace(/\//g, '_'));
+  }
+  for (const [name, needle] of Object.entries(forms)) if (bytes.includes(needle)) return name;
+  if (text.toLowerCase().includes(secret.toLowerCase())) return 'any case';
+  return null;
+}
+
+/** Exports with the study key: the CSVs (concatenated) and every file written. */
+function exportAll(): { csv: string; files: string[] } {
+  const out = mkdtempSync(join(tmpdir(), 'attune-export-'));
+  adminCli(server, ['export', '--key', keyFile, '--out', out]);
+  const files = filesUnder(out).map((f) => f.slice(out.length + 1));
+  const csv = files.filter((f) => f.endsWith('.csv'));
+  expect(csv.length).toBeGreaterThan(0);
+  return { csv: csv.map((f) => readFileSync(join(out, f), 'utf8')).join('\n'), files };
+}
+
+async function syncNowAndWait(page: Page) {
+  const button = page.getByRole('button', { name: 'Sync now' });
+  await expect(button).toBeEnabled({ timeout: 30_000 });
+  await button.click();
+  await expect(page.getByRole('button', { name: 'Sync now' })).toBeEnabled({ timeout: 60_000 });
+}
+
+test('enrol, capture a visit offline, sync it sealed; a CLI withdrawal purges the tablet', async ({ page, context }) => {
+  const marker = `HERONMARK${Date.now() % 100000}`;
+  const name = 'Dana Fernsby';
+  await page.goto(server.url);
+  await waitForOfflineReady(page);
+  await createProfile(page);
+
+  // Enrolment: a wrong code is refused in words; the real one enrols.
+  await nav(page, 'Sync');
+  await expect(page.getByRole('heading', { name: 'Enrol this tablet' })).toBeVisible();
+  await expect(page.getByLabel('Server address')).toHaveValue(server.url.replace(/\/$/, ''));
+  await page.getByLabel('Enrolment code').fill('AAAA-BBBB-CCCC');
+  await page.getByRole('button', { name: 'Enrol this tablet' }).click();
+  await expect(page.getByTestId('enrol-error')).toContainText('not right');
+  await accessible(page, 'sync enrol');
+  await screenshots(page, 'sync-enrol');
+  const code = adminCli(server, ['enrol', 'create', '--fieldworker', 'Sam']).trim();
+  await page.getByLabel('Enrolment code').fill(code.toLowerCase());
+  await page.getByRole('button', { name: 'Enrol this tablet' }).click();
+  await expect(page.getByRole('heading', { name: 'Send your work to the research team' })).toBeVisible();
+  expect(adminCli(server, ['device', 'list'])).toContain('Sam');
+  await expect(page.getByTestId('sync-last')).toBeVisible();
+
+  // Offline: two participants, a visit with consent and an interview note.
+  await context.setOffline(true);
+  expect(await newParticipant(page, 'Carers', name)).toBe('C01');
+  expect(await newParticipant(page, 'Carers')).toBe('C02');
+  await startVisit(page, ['C01']);
+  await page.getByRole('link', { name: /Consent: C01/ }).click();
+  await answerConsent(page);
+  await sign(page);
+  await page.getByRole('button', { name: 'Save consent' }).click();
+  await expect(page.getByText('Consent given')).toBeVisible();
+  await page.getByRole('link', { name: /Interview: C01/ }).click();
+  await recordFor(page, 3);
+  await page.getByRole('button', { name: 'Stop' }).click();
+  await expect(page.locator('[data-testid="playback"] audio')).toHaveCount(1, { timeout: 20_000 });
+  await page.getByLabel('Notes', { exact: true }).fill(`She said ${marker} helped a lot.`);
+  await expect(page.getByTestId('save-status')).toContainText('Saved on this tablet');
+  await startVisit(page, ['C02']);
+
+  await nav(page, 'Sync');
+  const visits = page.getByTestId('sync-visit');
+  await expect(visits).toHaveCount(2);
+  await expect(visits.filter({ hasText: 'C01' })).toContainText('Saved on this tablet');
+  await page.getByRole('button', { name: 'Sync now' }).click();
+  await expect(page.getByRole('alert').filter({ hasText: 'This tablet is offline' })).toBeVisible();
+
+  // Back online: sync starts by itself; every visit ends confirmed.
+  await context.setOffline(false);
+  await expect(visits.filter({ hasText: 'C01' })).toContainText('Confirmed on the server', { timeout: 60_000 });
+  await expect(visits.filter({ hasText: 'C02' })).toContainText('Confirmed on the server');
+  await expect(page.getByTestId('sync-last')).toContainText('Last sync');
+  await accessible(page, 'sync');
+  await screenshots(page, 'sync');
+
+  // The export opens it with the study key; the server's files hold no plaintext.
+  const exported = exportAll();
+  expect(exported.csv).toContain(marker);
+  // The recording was uploaded (sealed) and comes out of the export as a file of C01's.
+  expect(exported.files.filter((f) => f.includes('C01') && f.startsWith('attachments'))).toHaveLength(1);
+  const serverFiles = filesUnder(server.dataDir);
+  expect(serverFiles.some((f) => f.endsWith('attune.db'))).toBe(true);
+  expect(serverFiles.filter((f) => f.includes(`${join(server.dataDir, 'blobs')}`))).toHaveLength(1);
+  for (const file of serverFiles) {
+    const bytes = readFileSync(file);
+    for (const secret of [marker, 'Fernsby']) {
+      expect(holdsInAnyEncoding(bytes, secret), `${secret} in ${file}`).toBeNull();
+    }
+  }
+
+  // The study team withdraws C01 with the CLI; the next sync purges them from the tablet.
+  adminCli(server, ['withdraw', '--participant', 'C01']);
+  await syncNowAndWait(page);
+  await expect(page.getByTestId('sync-purged')).toContainText('C01');
+  await expect(visits.filter({ hasText: 'C01' })).toHaveCount(0);
+  await screenshots(page, 'sync-purged');
+  await nav(page, 'Participants');
+  await expect(page.getByRole('link', { name: /^C02/ })).toBeVisible();
+  await expect(page.getByRole('link', { name: /^C01/ })).toHaveCount(0);
+  const after = exportAll();
+  expect(after.csv).not.toContain(marker);
+  expect(after.csv).toContain('C02');
+  expect(after.files.filter((f) => f.includes('C01'))).toEqual([]);
+});
