@@ -307,15 +307,17 @@ fn question_list(
     }
 }
 
-/// The SHA-256 (lower-case hex) of a blob's content: its chunks opened and hashed in order.
-async fn content_sha256(
+/// The SHA-256 (lower-case hex) and size of a blob's content: its first `chunks` chunks
+/// opened and hashed in order.
+async fn content_digest(
     session: &crate::session::Session,
     blob: BlobId,
     chunks: u32,
-) -> Result<String, String> {
+) -> Result<(String, u64), String> {
     use attune_core::BlobStore as _;
     use sha2::Digest as _;
     let mut hasher = sha2::Sha256::new();
+    let mut bytes = 0;
     for index in 0..chunks {
         let sealed = session
             .store
@@ -328,12 +330,61 @@ async fn content_sha256(
             .open_chunk(blob, index, &sealed)
             .map_err(|e| e.to_string())?;
         hasher.update(&plain);
+        bytes += plain.len() as u64;
     }
-    Ok(hasher
+    let sha256 = hasher
         .finalize()
         .iter()
         .map(|byte| format!("{byte:02x}"))
-        .collect())
+        .collect();
+    Ok((sha256, bytes))
+}
+
+/// Completes recordings that were cut off before they could be finished: the tab was closed
+/// or crashed mid-recording, or the tablet locked itself (locking stops the recorder, and the
+/// final revision cannot be saved while locked). Their attachment record still says "not
+/// finished" (no SHA-256), so sync would never upload the audio that was saved. Only records
+/// made before `before` (the unlock) are touched: nothing can be recording them in this tab.
+/// Returns how many recordings were completed.
+pub async fn finish_interrupted_recordings(
+    session: &crate::session::Session,
+    before: attune_core::Timestamp,
+) -> Result<usize, String> {
+    use attune_core::BlobStore as _;
+    let mut finished = 0;
+    for head in crate::records::latest_of_kind(session, Kind::Attachment).await? {
+        if head.time >= before {
+            continue;
+        }
+        let Ok(mut body) = crate::records::body::<AttachmentBody>(&head) else {
+            continue;
+        };
+        if body.sha256.is_some() || !body.media_type.starts_with("audio/") {
+            continue;
+        }
+        let chunks = session
+            .store
+            .chunk_count(body.blob)
+            .await
+            .map_err(|e| crate::records::explain(&e))?;
+        let (sha256, bytes) = content_digest(session, body.blob, chunks).await?;
+        body.chunks = chunks;
+        body.bytes = bytes;
+        body.duration_ms =
+            Some(u64::from(chunks) * u64::from(attune_core::recording::TIMESLICE_MS));
+        body.sha256 = Some(sha256);
+        crate::records::save_json(
+            session,
+            head.record_id,
+            Kind::Attachment,
+            head.links(),
+            Some(&head),
+            &body,
+        )
+        .await?;
+        finished += 1;
+    }
+    Ok(finished)
 }
 
 /// The recorder bar (audio consent given) and the recordings made so far, playable here.
@@ -380,7 +431,10 @@ fn audio_panel(
             // The content's SHA-256 makes the recording ready to sync: the engine uploads
             // the blob (checked against it) before this revision.
             if let Some(session) = sessions.current() {
-                body.sha256 = content_sha256(&session, body.blob, body.chunks).await.ok();
+                body.sha256 = content_digest(&session, body.blob, body.chunks)
+                    .await
+                    .ok()
+                    .map(|(sha256, _)| sha256);
             }
             let _ = chain.save(sessions, &body).await;
         });

@@ -113,6 +113,18 @@ impl SyncRunner {
         Effect::new(move |_| match unlocked.get() {
             Some(_) => leptos::task::spawn_local(async move {
                 if let Some(session) = sessions.current() {
+                    // Before the first sync: recordings cut off by a crash or a lock get
+                    // their hash, so their audio is sent too.
+                    let unlocked_at = now();
+                    if let Err(message) =
+                        crate::features::fieldwork::interview::finish_interrupted_recordings(
+                            &session,
+                            unlocked_at,
+                        )
+                        .await
+                    {
+                        leptos::logging::warn!("interrupted recordings: {message}");
+                    }
                     let last = load_state(&session).await.ok().and_then(|s| s.last);
                     runner.last.try_set(last);
                 }

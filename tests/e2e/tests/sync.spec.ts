@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { adminCli, startServer, type RunningServer } from '../support/server';
 import { screenshots, waitForOfflineReady } from '../support/app';
-import { createProfile } from '../support/profile';
+import { createProfile, unlock } from '../support/profile';
+import { freshProfileDir, launchTablet } from '../support/browser';
 import { answerConsent, nav, newParticipant, recordFor, sign, startVisit } from '../support/visit';
 
 let server: RunningServer;
@@ -55,13 +56,22 @@ function holdsInAnyEncoding(bytes: Buffer, secret: string): string | null {
 }
 
 /** Exports with the study key: the CSVs (concatenated) and every file written. */
-function exportAll(): { csv: string; files: string[] } {
+function exportAll(): { csv: string; files: string[]; dir: string } {
   const out = mkdtempSync(join(tmpdir(), 'attune-export-'));
   adminCli(server, ['export', '--key', keyFile, '--out', out]);
   const files = filesUnder(out).map((f) => f.slice(out.length + 1));
   const csv = files.filter((f) => f.endsWith('.csv'));
   expect(csv.length).toBeGreaterThan(0);
-  return { csv: csv.map((f) => readFileSync(join(out, f), 'utf8')).join('\n'), files };
+  return { csv: csv.map((f) => readFileSync(join(out, f), 'utf8')).join('\n'), files, dir: out };
+}
+
+/** Enrols the unlocked profile with a fresh code from the CLI. */
+async function enrol(page: Page, fieldworker: string) {
+  await nav(page, 'Sync');
+  const code = adminCli(server, ['enrol', 'create', '--fieldworker', fieldworker]).trim();
+  await page.getByLabel('Enrolment code').fill(code);
+  await page.getByRole('button', { name: 'Enrol this tablet' }).click();
+  await expect(page.getByRole('heading', { name: 'Send your work to the research team' })).toBeVisible();
 }
 
 async function syncNowAndWait(page: Page) {
@@ -155,4 +165,44 @@ test('enrol, capture a visit offline, sync it sealed; a CLI withdrawal purges th
   expect(after.csv).not.toContain(marker);
   expect(after.csv).toContain('C02');
   expect(after.files.filter((f) => f.includes('C01'))).toEqual([]);
+});
+
+test('a recording cut off when the tablet died is finished at the next unlock and sent', async () => {
+  const profile = freshProfileDir();
+  let tablet = await launchTablet(profile);
+  let page = await tablet.newPage();
+  await page.goto(server.url);
+  await waitForOfflineReady(page);
+  await createProfile(page, 'Robin');
+  await enrol(page, 'Robin');
+  const code = await newParticipant(page, 'Managers');
+  await startVisit(page, [code]);
+  await page.getByRole('link', { name: new RegExp(`Consent: ${code}`) }).click();
+  await answerConsent(page);
+  await sign(page);
+  await page.getByRole('button', { name: 'Save consent' }).click();
+  await page.getByRole('link', { name: new RegExp(`Interview: ${code}`) }).click();
+  await tablet.setOffline(true); // no sync while recording
+  await recordFor(page, 6);
+  await tablet.close(); // the tablet dies mid-recording: the recording is never stopped
+
+  tablet = await launchTablet(profile);
+  try {
+    page = await tablet.newPage();
+    await page.goto(server.url);
+    await unlock(page, 'Robin');
+    await nav(page, 'Sync');
+    await syncNowAndWait(page);
+    const visits = page.getByTestId('sync-visit');
+    await expect(visits.filter({ hasText: code })).toContainText('Confirmed on the server', { timeout: 60_000 });
+    const exported = exportAll();
+    const audio = exported.files.filter((f) => f.startsWith(`attachments/${code}/`));
+    expect(audio).toHaveLength(1);
+    // At least two 2 s chunks were saved before the tablet died, and all of them came out.
+    expect(statSync(join(exported.dir, audio[0])).size).toBeGreaterThan(8_000);
+    const manifest = JSON.parse(readFileSync(join(exported.dir, 'manifest.json'), 'utf8'));
+    expect(manifest.attachment_problems.filter((p: { participant_code: string }) => p.participant_code === code)).toEqual([]);
+  } finally {
+    await tablet.close();
+  }
 });
