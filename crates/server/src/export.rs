@@ -10,12 +10,18 @@
 //! each file with its hash. An attachment that cannot be exported (never uploaded, upload
 //! incomplete, does not open, wrong hash) is listed under `attachment_problems` in the
 //! manifest; the rest of the export goes ahead.
+//!
+//! A child's drawing (an activity response whose answer holds the picture as base64 PNG) is
+//! written to `drawings/<participant code>/<record id>.png`; the CSV row names that file in
+//! its `attachment` column and in place of the base64.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use attune_core::{AttachmentBody, Kind, Revision, StudyPrivateKey, Timestamp, open_attachment};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -149,8 +155,22 @@ pub async fn export(
             continue;
         };
         let r = &latest.revision;
-        let attachment = attachments.export(store, blobs, key, out, latest).await?;
-        let body = String::from_utf8_lossy(&r.body);
+        let attachment = match attachments.export(store, blobs, key, out, latest).await? {
+            Some(path) => Some(path),
+            None => attachments.export_drawing(out, latest).await?,
+        };
+        // A drawing's picture is in its file: the CSV names the file instead of holding
+        // the base64 (the JSON keeps the body as it was recorded).
+        let body = match &attachment {
+            Some(path) if r.kind == Kind::ActivityResponse => {
+                let mut value = body_value(&r.body);
+                if let Some(png) = value.pointer_mut("/answer/png") {
+                    *png = Value::String(path.clone());
+                }
+                value.to_string()
+            }
+            _ => String::from_utf8_lossy(&r.body).into_owned(),
+        };
         let code = latest.participant_code.as_deref().unwrap_or("");
         csv.push_str(&format!(
             "{},{},{},{},{},{},{}\n",
@@ -281,26 +301,13 @@ impl Attachments {
                 return Ok(None);
             }
         };
-        let folder = path_segment(
-            latest
-                .participant_code
-                .as_deref()
-                .unwrap_or("no-participant"),
-        );
         let relative = format!(
-            "attachments/{folder}/{}.{}",
+            "attachments/{}/{}.{}",
+            folder(latest),
             r.record_id,
             extension(&body.media_type)
         );
-        let path = out.join(&relative);
-        if let Some(parent) = path.parent() {
-            tokio::fs::create_dir_all(parent)
-                .await
-                .with_context(|| format!("cannot create {}", parent.display()))?;
-        }
-        tokio::fs::write(&path, &plaintext)
-            .await
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        write_file(out, &relative, &plaintext).await?;
         self.files.push(json!({
             "name": relative,
             "record_id": r.record_id,
@@ -308,6 +315,41 @@ impl Attachments {
             "media_type": body.media_type,
             "bytes": plaintext.len(),
             "sha256": content_sha256,
+        }));
+        Ok(Some(relative))
+    }
+
+    /// Writes the picture of a child's drawing (an activity response whose answer holds a
+    /// base64 PNG) to `drawings/<participant code>/<record id>.png` and returns that path.
+    async fn export_drawing(&mut self, out: &Path, latest: &Opened) -> Result<Option<String>> {
+        let r = &latest.revision;
+        if r.kind != Kind::ActivityResponse {
+            return Ok(None);
+        }
+        let value = body_value(&r.body);
+        let Some(png) = value
+            .pointer("/answer/png")
+            .and_then(Value::as_str)
+            .filter(|png| !png.is_empty())
+        else {
+            return Ok(None);
+        };
+        let picture = match BASE64.decode(png) {
+            Ok(bytes) if bytes.starts_with(PNG_SIGNATURE) => bytes,
+            _ => {
+                self.problem(latest, None, "the drawing's picture is not a PNG".into());
+                return Ok(None);
+            }
+        };
+        let relative = format!("drawings/{}/{}.png", folder(latest), r.record_id);
+        write_file(out, &relative, &picture).await?;
+        self.files.push(json!({
+            "name": relative,
+            "record_id": r.record_id,
+            "participant_code": latest.participant_code,
+            "media_type": "image/png",
+            "bytes": picture.len(),
+            "sha256": sha256_hex(&picture),
         }));
         Ok(Some(relative))
     }
@@ -365,6 +407,31 @@ async fn find_plaintext(
         }
     }
     Err(problems.join("; "))
+}
+
+const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
+
+/// The folder of a record's files: its participant's code as one safe path segment.
+fn folder(latest: &Opened) -> String {
+    path_segment(
+        latest
+            .participant_code
+            .as_deref()
+            .unwrap_or("no-participant"),
+    )
+}
+
+/// Writes `bytes` to `relative` under the export folder, creating its folders.
+async fn write_file(out: &Path, relative: &str, bytes: &[u8]) -> Result<()> {
+    let path = out.join(relative);
+    if let Some(parent) = path.parent() {
+        tokio::fs::create_dir_all(parent)
+            .await
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    tokio::fs::write(&path, bytes)
+        .await
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// A file extension for a media type (parameters such as `;codecs=opus` ignored).

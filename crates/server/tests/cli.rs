@@ -10,6 +10,8 @@ use attune_core::{
 };
 use attune_server::Store;
 use attune_server::store::{NewDevice, SqliteStore};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use sha2::{Digest, Sha256};
 
 const PASSPHRASE: &str = "a long study passphrase";
@@ -100,7 +102,22 @@ async fn study_init_then_export_decrypts_latest_revisions_and_leaves_out_withdra
         note("withdrawn words"),
         by,
     );
+    // A child's drawing: the picture travels as base64 PNG inside the response.
+    let picture = b"\x89PNG\r\n\x1a\n a child's house".to_vec();
+    let drawing = Revision::first(
+        RecordId::new(Timestamp(3)),
+        Kind::ActivityResponse,
+        Links::default(),
+        serde_json::json!({
+            "activity_id": "draw", "prompt_id": "home", "time": 1,
+            "answer": { "strokes": [], "png": BASE64.encode(&picture) },
+        })
+        .to_string()
+        .into_bytes(),
+        by,
+    );
     let envelopes = vec![
+        seal_envelope(&drawing, Some("VIG-001".into()), &study, &device_key).unwrap(),
         seal_envelope(&first, Some("VIG-001".into()), &study, &device_key).unwrap(),
         seal_envelope(&second, Some("VIG-001".into()), &study, &device_key).unwrap(),
         seal_envelope(&withdrawn, Some("VIG-002".into()), &study, &device_key).unwrap(),
@@ -138,15 +155,29 @@ async fn study_init_then_export_decrypts_latest_revisions_and_leaves_out_withdra
     );
     assert_eq!(
         lines.len(),
-        2,
+        3,
         "one row per latest revision, VIG-002 left out"
     );
     assert!(lines[1].contains(r#"""very much\"""#), "{}", lines[1]);
     assert!(lines[1].contains("\"VIG-001\"") && lines[1].contains(",2,"));
     assert!(!csv.contains("withdrawn words"));
+    // The drawing is a file; its row names it instead of holding the base64.
+    let drawing_file = format!("drawings/VIG-001/{}.png", drawing.record_id);
+    assert_eq!(std::fs::read(out.join(&drawing_file)).unwrap(), picture);
+    assert!(
+        lines[2].ends_with(&format!("\"{drawing_file}\"")),
+        "{}",
+        lines[2]
+    );
+    assert!(!lines[2].contains(&BASE64.encode(&picture)), "{}", lines[2]);
 
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("records.json")).unwrap()).unwrap();
+    assert_eq!(
+        json["records"][1]["revisions"][0]["body"]["answer"]["png"],
+        BASE64.encode(&picture),
+        "the JSON keeps the body as recorded"
+    );
     let revisions = &json["records"][0]["revisions"];
     assert_eq!(revisions.as_array().unwrap().len(), 2);
     assert_eq!(revisions[0]["body"]["text"], "she likes the garden");
@@ -166,7 +197,10 @@ async fn study_init_then_export_decrypts_latest_revisions_and_leaves_out_withdra
     let log = store.export_log().await.unwrap();
     store.close().await;
     assert_eq!(log.len(), 1, "the CLI's export is logged");
-    assert!(log[0].what.contains("1 records"), "{}", log[0].what);
+    assert!(log[0].what.contains("2 records"), "{}", log[0].what);
+    let listed = manifest["attachments"].as_array().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["name"], drawing_file);
 }
 
 #[test]
