@@ -121,7 +121,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
 }
 
 /// The device whose `Authorization: Bearer` token was sent, whatever its status.
-pub struct AuthenticatedDevice(Device);
+pub struct AuthenticatedDevice(pub Device);
 
 impl FromRequestParts<AppState> for AuthenticatedDevice {
     type Rejection = AppError;
@@ -144,7 +144,7 @@ impl FromRequestParts<AppState> for AuthenticatedDevice {
     }
 }
 
-fn json_body<T: serde::de::DeserializeOwned>(
+pub(crate) fn json_body<T: serde::de::DeserializeOwned>(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<T, AppError> {
     let bytes = body.map_err(|rejection| {
@@ -221,7 +221,7 @@ pub async fn enrol(
     }
 }
 
-fn active(device: Device) -> Result<Device, AppError> {
+pub(crate) fn active(device: Device) -> Result<Device, AppError> {
     match device.status {
         DeviceStatus::Active => Ok(device),
         DeviceStatus::Revoked => Err(AppError::DeviceRevoked {

@@ -52,6 +52,27 @@ pub enum AppError {
     /// `attune-server study init` has not been run.
     #[error("The study has no key yet: run `attune-server study init`")]
     StudyNotInitialised,
+    /// No upload with this SHA-256 was created (`POST /api/uploads` first).
+    #[error("No upload named {sha256}: create it with POST /api/uploads first")]
+    UploadNotFound { sha256: String },
+    /// An upload with this SHA-256 exists for another blob id or length.
+    #[error("An upload with this SHA-256 already exists with another blob id or length")]
+    UploadConflict,
+    /// A piece does not start at the server's offset (or the upload is already complete).
+    #[error("The upload is at offset {server_offset}: send from there")]
+    UploadOffsetMismatch { server_offset: u64 },
+    /// A piece's `Upload-Checksum` does not match its bytes: nothing was appended.
+    #[error("The piece does not match its Upload-Checksum: nothing was appended, send it again")]
+    UploadChecksumMismatch,
+    /// The whole upload's SHA-256 does not match its name: the partial upload was deleted.
+    #[error("The uploaded bytes do not match their SHA-256: the upload was discarded, start again")]
+    UploadHashMismatch,
+    /// A PATCH body that is not `application/offset+octet-stream`.
+    #[error("Upload pieces must be sent as Content-Type: application/offset+octet-stream")]
+    UnsupportedMediaType,
+    /// The blob folder failed; details go to the log.
+    #[error("The server could not store the upload")]
+    Blobs(#[from] std::io::Error),
 }
 
 impl AppError {
@@ -71,6 +92,13 @@ impl AppError {
             AppError::EnrolmentRefused { code, .. } => code,
             AppError::DeviceIdTaken => "device_id_taken",
             AppError::StudyNotInitialised => "study_not_initialised",
+            AppError::UploadNotFound { .. } => "upload_not_found",
+            AppError::UploadConflict => "upload_conflict",
+            AppError::UploadOffsetMismatch { .. } => "upload_offset_mismatch",
+            AppError::UploadChecksumMismatch => "upload_checksum_mismatch",
+            AppError::UploadHashMismatch => "upload_hash_mismatch",
+            AppError::UnsupportedMediaType => "unsupported_media_type",
+            AppError::Blobs(_) => "blob_storage_failed",
         }
     }
 
@@ -88,6 +116,17 @@ impl AppError {
             AppError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             AppError::DeviceIdTaken | AppError::StudyNotInitialised => StatusCode::CONFLICT,
+            AppError::UploadNotFound { .. } => StatusCode::NOT_FOUND,
+            AppError::UploadConflict | AppError::UploadOffsetMismatch { .. } => {
+                StatusCode::CONFLICT
+            }
+            // tus's checksum extension: 460 Checksum Mismatch.
+            AppError::UploadChecksumMismatch => {
+                StatusCode::from_u16(460).unwrap_or(StatusCode::BAD_REQUEST)
+            }
+            AppError::UploadHashMismatch => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AppError::Blobs(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }
@@ -97,9 +136,24 @@ impl IntoResponse for AppError {
         if let AppError::Store(err) = &self {
             tracing::error!(error = %err, "database error");
         }
+        if let AppError::Blobs(err) = &self {
+            tracing::error!(error = %err, "blob folder error");
+        }
         let mut body = json!({ "error": self.code(), "message": self.to_string() });
         if let AppError::DeviceRevoked { reason } = &self {
             body["reason"] = json!(reason);
+        }
+        if let AppError::UploadOffsetMismatch { server_offset } = &self {
+            body["offset"] = json!(server_offset);
+            return (
+                self.status(),
+                [
+                    ("upload-offset", server_offset.to_string()),
+                    ("cache-control", "no-store".to_owned()),
+                ],
+                Json(body),
+            )
+                .into_response();
         }
         (self.status(), Json(body)).into_response()
     }

@@ -2,15 +2,24 @@
 //! `records.csv` (one row per latest revision), `records.json` (every revision, and any kept
 //! conflicts) and `manifest.json` (SHA-256 of each file). Participants with a withdrawal are
 //! left out. Every export is logged in the database.
+//!
+//! Attachments (records of kind `attachment` whose body names a blob, a media type and the
+//! content's SHA-256) are opened from the blob folder with the study key, checked against that
+//! SHA-256 and written to `attachments/<participant code>/<record id>.<ext>`; the CSV's
+//! `attachment` column and the JSON's `attachment` field give that path, and the manifest lists
+//! each file with its hash. An attachment that cannot be exported (never uploaded, upload
+//! incomplete, does not open, wrong hash) is listed under `attachment_problems` in the
+//! manifest; the rest of the export goes ahead.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use attune_core::{Revision, StudyPrivateKey, Timestamp};
+use attune_core::{AttachmentBody, Kind, Revision, StudyPrivateKey, Timestamp, open_attachment};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::blobs::BlobFolder;
 use crate::store::{ControlKind, ExportLogEntry, Store, StoredEnvelope};
 
 /// What an export wrote.
@@ -24,6 +33,10 @@ pub struct ExportSummary {
     pub withdrawn_envelopes_excluded: usize,
     /// Conflicting revisions written beside the records in the JSON.
     pub conflicts: usize,
+    /// Attachment files written.
+    pub attachments: usize,
+    /// Attachments that could not be written (listed in the manifest).
+    pub attachment_problems: usize,
 }
 
 struct Opened {
@@ -94,10 +107,11 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// Decrypts everything in `store` into `out` (created if missing) and logs the export as
-/// done by `who` at `now`.
+/// Decrypts everything in `store` (attachments from `blobs`) into `out` (created if missing)
+/// and logs the export as done by `who` at `now`.
 pub async fn export(
     store: &dyn Store,
+    blobs: &BlobFolder,
     key: &StudyPrivateKey,
     out: &Path,
     who: &str,
@@ -123,24 +137,30 @@ pub async fn export(
             .or_default()
             .push(opened);
     }
-    let mut csv = String::from("record_id,rev,kind,participant_code,time,body\n");
+    tokio::fs::create_dir_all(out)
+        .await
+        .with_context(|| format!("cannot create {}", out.display()))?;
+    let mut csv = String::from("record_id,rev,kind,participant_code,time,body,attachment\n");
     let mut json_records = Vec::new();
+    let mut attachments = Attachments::default();
     for (record_id, history) in &mut records {
         history.sort_by_key(|opened| opened.revision.rev);
         let Some(latest) = history.last() else {
             continue;
         };
         let r = &latest.revision;
+        let attachment = attachments.export(store, blobs, key, out, latest).await?;
         let body = String::from_utf8_lossy(&r.body);
         let code = latest.participant_code.as_deref().unwrap_or("");
         csv.push_str(&format!(
-            "{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{}\n",
             csv_field(record_id),
             r.rev,
             csv_field(r.kind.as_str()),
             csv_field(code),
             r.time.as_millis(),
-            csv_field(&body)
+            csv_field(&body),
+            csv_field(attachment.as_deref().unwrap_or(""))
         ));
         let record_conflicts: Vec<Value> = conflicts
             .iter()
@@ -153,13 +173,11 @@ pub async fn export(
             "participant_code": latest.participant_code,
             "revisions": history.iter().map(|opened| revision_json(opened)).collect::<Vec<_>>(),
             "conflicts": record_conflicts,
+            "attachment": attachment,
         }));
     }
     let json_text = serde_json::to_vec_pretty(&json!({ "records": json_records }))?;
 
-    tokio::fs::create_dir_all(out)
-        .await
-        .with_context(|| format!("cannot create {}", out.display()))?;
     let mut files = Vec::new();
     for (name, bytes) in [
         ("records.csv", csv.into_bytes()),
@@ -176,6 +194,8 @@ pub async fn export(
         revisions: revisions.len(),
         withdrawn_envelopes_excluded: excluded,
         conflicts: conflicts.len(),
+        attachments: attachments.files.len(),
+        attachment_problems: attachments.problems.len(),
     };
     let manifest = json!({
         "exported_at": now.as_millis(),
@@ -186,6 +206,8 @@ pub async fn export(
         "withdrawn_participants": withdrawn.len(),
         "withdrawn_envelopes_excluded": summary.withdrawn_envelopes_excluded,
         "files": files,
+        "attachments": attachments.files,
+        "attachment_problems": attachments.problems,
     });
     let manifest_path = out.join("manifest.json");
     tokio::fs::write(&manifest_path, serde_json::to_vec_pretty(&manifest)?)
@@ -196,14 +218,209 @@ pub async fn export(
             who: who.to_owned(),
             at: now,
             what: format!(
-                "{} records, {} revisions, {} conflicts to {} ({} withdrawn participants excluded)",
+                "{} records, {} revisions, {} conflicts, {} attachments to {} ({} withdrawn \
+                 participants excluded)",
                 summary.records,
                 summary.revisions,
                 summary.conflicts,
+                summary.attachments,
                 out.display(),
                 withdrawn.len()
             ),
         })
         .await?;
     Ok(summary)
+}
+
+/// The attachment files of an export, and the attachments that could not be written.
+#[derive(Default)]
+struct Attachments {
+    files: Vec<Value>,
+    problems: Vec<Value>,
+}
+
+impl Attachments {
+    /// Writes the attachment of `latest` (if it is an attachment record whose content hash is
+    /// known) and returns its path relative to the export folder. A problem with the upload is
+    /// noted, not raised; only a failure to write into the export folder is an error.
+    async fn export(
+        &mut self,
+        store: &dyn Store,
+        blobs: &BlobFolder,
+        key: &StudyPrivateKey,
+        out: &Path,
+        latest: &Opened,
+    ) -> Result<Option<String>> {
+        let r = &latest.revision;
+        if r.kind != Kind::Attachment {
+            return Ok(None);
+        }
+        let body: AttachmentBody = match serde_json::from_slice(&r.body) {
+            Ok(body) => body,
+            Err(error) => {
+                self.problem(
+                    latest,
+                    None,
+                    format!("the attachment body is malformed: {error}"),
+                );
+                return Ok(None);
+            }
+        };
+        let Some(content_sha256) = body.sha256.clone() else {
+            self.problem(
+                latest,
+                Some(&body),
+                "the device had not finished the attachment".into(),
+            );
+            return Ok(None);
+        };
+        let plaintext = match find_plaintext(store, blobs, key, &body, &content_sha256).await {
+            Ok(plaintext) => plaintext,
+            Err(problem) => {
+                self.problem(latest, Some(&body), problem);
+                return Ok(None);
+            }
+        };
+        let folder = path_segment(
+            latest
+                .participant_code
+                .as_deref()
+                .unwrap_or("no-participant"),
+        );
+        let relative = format!(
+            "attachments/{folder}/{}.{}",
+            r.record_id,
+            extension(&body.media_type)
+        );
+        let path = out.join(&relative);
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        tokio::fs::write(&path, &plaintext)
+            .await
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        self.files.push(json!({
+            "name": relative,
+            "record_id": r.record_id,
+            "participant_code": latest.participant_code,
+            "media_type": body.media_type,
+            "bytes": plaintext.len(),
+            "sha256": content_sha256,
+        }));
+        Ok(Some(relative))
+    }
+
+    fn problem(&mut self, latest: &Opened, body: Option<&AttachmentBody>, problem: String) {
+        self.problems.push(json!({
+            "record_id": latest.revision.record_id,
+            "participant_code": latest.participant_code,
+            "blob_id": body.map(|body| body.blob),
+            "problem": problem,
+        }));
+    }
+}
+
+/// The checked plaintext of an attachment, or why it cannot be had.
+async fn find_plaintext(
+    store: &dyn Store,
+    blobs: &BlobFolder,
+    key: &StudyPrivateKey,
+    body: &AttachmentBody,
+    content_sha256: &str,
+) -> std::result::Result<Vec<u8>, String> {
+    let uploads = store
+        .uploads_of_blob(&body.blob.to_string())
+        .await
+        .map_err(|error| format!("cannot look up its uploads: {error}"))?;
+    if uploads.is_empty() {
+        return Err("never uploaded".into());
+    }
+    let mut problems = Vec::new();
+    for upload in &uploads {
+        let sealed = match blobs.read(&upload.sha256).await {
+            Ok(Some(sealed)) => sealed,
+            Ok(None) => {
+                problems.push(format!("upload {} is incomplete", upload.sha256));
+                continue;
+            }
+            Err(error) => {
+                problems.push(format!("upload {} cannot be read: {error}", upload.sha256));
+                continue;
+            }
+        };
+        match open_attachment(&sealed, key) {
+            Ok((blob, plaintext)) if blob == body.blob => {
+                if sha256_hex(&plaintext) == content_sha256 {
+                    return Ok(plaintext);
+                }
+                problems.push(format!(
+                    "upload {} does not match the record's SHA-256",
+                    upload.sha256
+                ));
+            }
+            Ok(_) => problems.push(format!("upload {} is another blob", upload.sha256)),
+            Err(error) => problems.push(format!("upload {}: {error}", upload.sha256)),
+        }
+    }
+    Err(problems.join("; "))
+}
+
+/// A file extension for a media type (parameters such as `;codecs=opus` ignored).
+fn extension(media_type: &str) -> &'static str {
+    let essence = media_type.split(';').next().unwrap_or("").trim();
+    match essence.to_ascii_lowercase().as_str() {
+        "audio/webm" | "video/webm" => "webm",
+        "audio/mp4" | "audio/x-m4a" => "m4a",
+        "video/mp4" => "mp4",
+        "audio/ogg" => "ogg",
+        "audio/mpeg" => "mp3",
+        "audio/wav" | "audio/x-wav" => "wav",
+        "image/png" => "png",
+        "image/jpeg" => "jpg",
+        "image/webp" => "webp",
+        "image/svg+xml" => "svg",
+        _ => "bin",
+    }
+}
+
+/// A participant code as one safe path segment.
+fn path_segment(code: &str) -> String {
+    let safe: String = code
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if safe.is_empty() || safe.chars().all(|c| c == '_') {
+        "unnamed".into()
+    } else {
+        safe
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn media_types_get_their_usual_extensions() {
+        assert_eq!(extension("audio/webm;codecs=opus"), "webm");
+        assert_eq!(extension("audio/mp4"), "m4a");
+        assert_eq!(extension("image/png"), "png");
+        assert_eq!(extension("application/x-unknown"), "bin");
+    }
+
+    #[test]
+    fn participant_codes_cannot_leave_the_attachments_folder() {
+        assert_eq!(path_segment("VIG-001"), "VIG-001");
+        assert_eq!(path_segment("../etc"), "___etc");
+        assert_eq!(path_segment(".."), "unnamed");
+        assert_eq!(path_segment(""), "unnamed");
+    }
 }

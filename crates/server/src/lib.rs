@@ -6,9 +6,11 @@
 
 pub mod api;
 mod app_assets;
+pub mod blobs;
 mod error;
 pub mod export;
 pub mod store;
+pub mod uploads;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,7 +21,7 @@ use axum::extract::{OriginalUri, State};
 use axum::http::header::{self, HeaderName};
 use axum::http::{HeaderValue, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, head, post};
 use axum::{Json, Router, middleware};
 use serde::Serialize;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -52,16 +54,26 @@ pub struct AppState {
     pub dist_dir: PathBuf,
     /// Enrolment attempts per client address.
     pub enrol_limiter: Arc<api::RateLimiter>,
+    /// Where attachment uploads are kept (`uploads/`, `blobs/` in the data directory).
+    pub blobs: blobs::BlobFolder,
 }
 
 impl AppState {
-    /// Enrolment limited to 10 attempts per minute per address.
+    /// Enrolment limited to 10 attempts per minute per address; uploads kept in `./data`
+    /// (the CLI's default data directory) unless [`AppState::with_data_dir`] says otherwise.
     pub fn new(store: Arc<dyn Store>, dist_dir: impl Into<PathBuf>) -> Self {
         Self {
             store,
             dist_dir: dist_dir.into(),
             enrol_limiter: Arc::new(api::RateLimiter::new(10, Duration::from_secs(60))),
+            blobs: blobs::BlobFolder::new("./data"),
         }
+    }
+
+    /// Keeps uploads in this data directory (also with PostgreSQL: blobs are files).
+    pub fn with_data_dir(mut self, data_dir: impl Into<PathBuf>) -> Self {
+        self.blobs = blobs::BlobFolder::new(data_dir);
+        self
     }
 }
 
@@ -71,6 +83,11 @@ pub fn router(state: AppState) -> Router {
         .route("/enrol", post(api::enrol))
         .route("/push", post(api::push))
         .route("/pull", get(api::pull))
+        .route("/uploads", post(uploads::create))
+        .route(
+            "/uploads/{sha256}",
+            head(uploads::head).patch(uploads::append),
+        )
         .fallback(api_not_found)
         .layer(DefaultBodyLimit::max(api::MAX_BODY_BYTES));
     let x_request_id = HeaderName::from_static("x-request-id");

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, anyhow};
 use attune_core::{StudyKeyFile, Timestamp};
 use attune_server::api::{normalise_code, now, sha256_hex};
+use attune_server::blobs::BlobFolder;
 use attune_server::store::DeviceStatus;
 use attune_server::{AppState, DatabaseConfig, Store, connect, router};
 use clap::parser::ValueSource;
@@ -66,7 +67,7 @@ enum Command {
         /// The study key file made by `study init`
         #[arg(long)]
         key: PathBuf,
-        /// Directory to write records.csv, records.json and manifest.json into
+        /// Directory to write records.csv, records.json, manifest.json and attachments/ into
         #[arg(long)]
         out: PathBuf,
         #[command(flatten)]
@@ -125,7 +126,8 @@ enum DeviceCommand {
 /// Where the data lives.
 #[derive(Args, Clone)]
 struct DbArgs {
-    /// Directory for the SQLite database (attune.db); created if missing
+    /// Directory for the SQLite database (attune.db) and the uploaded attachments (blobs/);
+    /// created if missing
     #[arg(long, env = "ATTUNE_DATA_DIR", default_value = "./data")]
     data_dir: PathBuf,
     /// A postgres://user:password@host/db URL: use PostgreSQL instead of SQLite
@@ -252,7 +254,7 @@ async fn serve(args: ServeArgs, addr_origin: &str) -> anyhow::Result<()> {
     tracing::info!(addr = %local_addr, backend = db.backend(), "listening");
     announce(&format!("Attune server listening on http://{local_addr}"));
 
-    let app = router(AppState::new(db.clone(), args.dist));
+    let app = router(AppState::new(db.clone(), args.dist).with_data_dir(&args.db.data_dir));
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -321,7 +323,11 @@ fn run_admin(command: Command) -> anyhow::Result<()> {
                     .await
                 }
                 Command::Export { key, out, db } => {
-                    with_store(&db, |store| async move { export(&key, &out, &store).await }).await
+                    let blobs = BlobFolder::new(&db.data_dir);
+                    with_store(&db, |store| async move {
+                        export(&key, &out, &store, &blobs).await
+                    })
+                    .await
                 }
             }
         })
@@ -454,23 +460,37 @@ async fn device_list(store: &Arc<dyn Store>) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn export(key: &Path, out: &Path, store: &Arc<dyn Store>) -> anyhow::Result<()> {
+async fn export(
+    key: &Path,
+    out: &Path,
+    store: &Arc<dyn Store>,
+    blobs: &BlobFolder,
+) -> anyhow::Result<()> {
     let bytes = std::fs::read(key).with_context(|| format!("cannot read {}", key.display()))?;
     let passphrase = study_passphrase()?;
     let private = StudyKeyFile::open(&bytes, &passphrase)?;
     let who = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
         .unwrap_or_else(|_| "unknown".into());
-    let summary = attune_server::export::export(store.as_ref(), &private, out, &who, now()).await?;
+    let summary =
+        attune_server::export::export(store.as_ref(), blobs, &private, out, &who, now()).await?;
     println!(
-        "Exported {} records ({} revisions, {} conflicts) to {}; {} envelopes of withdrawn \
-         participants left out.",
+        "Exported {} records ({} revisions, {} conflicts, {} attachments) to {}; {} envelopes \
+         of withdrawn participants left out.",
         summary.records,
         summary.revisions,
         summary.conflicts,
+        summary.attachments,
         out.display(),
         summary.withdrawn_envelopes_excluded
     );
+    if summary.attachment_problems > 0 {
+        eprintln!(
+            "warning: {} attachments could not be exported: see attachment_problems in {}",
+            summary.attachment_problems,
+            out.join("manifest.json").display()
+        );
+    }
     Ok(())
 }
 

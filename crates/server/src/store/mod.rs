@@ -11,6 +11,7 @@ mod sql;
 mod sqlite;
 #[doc(hidden)]
 pub mod suite;
+pub(crate) mod uploads;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -24,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 pub use postgres::PostgresStore;
 pub use sqlite::{DATABASE_FILE, SqliteStore};
+pub use uploads::{NewUpload, Upload, UploadStore};
 
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
@@ -171,9 +173,10 @@ pub struct ExportLogEntry {
     pub what: String,
 }
 
-/// The server's storage. Implemented by [`SqliteStore`] and [`PostgresStore`].
+/// The server's storage. Implemented by [`SqliteStore`] and [`PostgresStore`]; the uploads
+/// table is its supertrait [`UploadStore`].
 #[async_trait]
-pub trait Store: Send + Sync + fmt::Debug {
+pub trait Store: UploadStore + Send + Sync + fmt::Debug {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     /// Runs a trivial query: whether the database answers.

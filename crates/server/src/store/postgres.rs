@@ -6,6 +6,7 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use super::sql::impl_sql_store;
+use super::uploads::impl_upload_store;
 use super::{StoreError, redact_url};
 
 /// [`super::Store`] on PostgreSQL.
@@ -45,3 +46,4 @@ impl PostgresStore {
 }
 
 impl_sql_store!(PostgresStore, "postgres");
+impl_upload_store!(PostgresStore);

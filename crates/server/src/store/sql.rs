@@ -17,7 +17,7 @@ macro_rules! impl_sql_store {
             }
 
             async fn close(&self) {
-                self.pool.close().await;
+                $crate::store::sql::close_pool(&self.pool).await;
             }
 
             async fn set_study_public_key(
@@ -369,6 +369,25 @@ use attune_core::{Envelope, Timestamp};
 use sqlx::Row;
 
 use super::{Device, DeviceStatus, StoreError, StoredEnvelope};
+
+/// Closes every connection of `pool` before returning.
+///
+/// sqlx 0.8.6's `Pool::close` can return with a connection still open (launchbadge/sqlx#3217,
+/// fixed upstream after that release): a dropped `PoolConnection` is handed back by a spawned
+/// task, which can put it in the idle queue after `close` last looked there, and the permit
+/// count `close` waits on can be satisfied early. On SQLite that connection is never closed: a
+/// CLI command exits without checkpointing, leaving the WAL behind, and a process keeping
+/// such a connection shares its stale view of the WAL index with any connection it opens
+/// later (this is how the CLI's export-log row went missing on reopening). Closing again
+/// until the pool is empty closes the straggler once it lands in the idle queue.
+pub(crate) async fn close_pool<DB: sqlx::Database>(pool: &sqlx::Pool<DB>) {
+    pool.close().await;
+    while pool.size() > 0 {
+        // Let the task returning the straggler run, then close what it returned.
+        tokio::task::yield_now().await;
+        pool.close().await;
+    }
+}
 
 pub(crate) const DEVICE_SELECT: &str = "SELECT id, fieldworker, name, public_key, status, \
      revoked_reason, enrolled_at FROM devices";

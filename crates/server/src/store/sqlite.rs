@@ -8,6 +8,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 use super::StoreError;
 use super::sql::impl_sql_store;
+use super::uploads::impl_upload_store;
 
 /// File name of the SQLite database inside the data directory.
 pub const DATABASE_FILE: &str = "attune.db";
@@ -61,3 +62,4 @@ impl SqliteStore {
 }
 
 impl_sql_store!(SqliteStore, "sqlite");
+impl_upload_store!(SqliteStore);

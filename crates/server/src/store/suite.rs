@@ -10,7 +10,8 @@ use attune_core::{
 };
 
 use super::{
-    ControlKind, DeviceStatus, EnrolOutcome, ExportLogEntry, NewDevice, PushOutcome, Store,
+    ControlKind, DeviceStatus, EnrolOutcome, ExportLogEntry, NewDevice, NewUpload, PushOutcome,
+    Store,
 };
 
 const NOW: Timestamp = Timestamp(1_750_000_000_000);
@@ -31,6 +32,8 @@ macro_rules! store_conformance_tests {
             a_batch_reports_one_outcome_per_item_in_order,
             withdrawals_are_delivered_after_the_cursor,
             exports_are_logged,
+            an_upload_is_recorded_once_and_found_by_its_blob,
+            a_completed_upload_keeps_its_first_completion_time,
         );
     };
     (@tests $get_store:path; $($name:ident),* $(,)?) => {
@@ -342,4 +345,87 @@ pub async fn exports_are_logged(store: &dyn Store) {
     };
     store.log_export(&entry).await.unwrap();
     assert_eq!(store.export_log().await.unwrap(), vec![entry]);
+}
+
+fn new_upload(device: &TestDevice, blob_id: &str, sha256_digit: char, length: u64) -> NewUpload {
+    NewUpload {
+        sha256: sha256_digit.to_string().repeat(64),
+        blob_id: blob_id.into(),
+        length,
+        device_id: device.id.to_string(),
+    }
+}
+
+pub async fn an_upload_is_recorded_once_and_found_by_its_blob(store: &dyn Store) {
+    let device = enrol(store, "Ana").await;
+    let first = new_upload(&device, "blob-1", 'a', 20_000_000);
+    let created = store.create_upload(&first, NOW).await.unwrap();
+    assert_eq!(created.sha256, first.sha256);
+    assert_eq!(created.blob_id, "blob-1");
+    assert_eq!(created.length, 20_000_000);
+    assert_eq!(created.device_id, device.id.to_string());
+    assert_eq!(created.created_at, NOW);
+    assert_eq!(created.completed_at, None);
+
+    // Announcing it again (a device resuming after a reload) keeps the first row, and a
+    // different announcement under the same name is returned as stored, for the caller to refuse.
+    let later = Timestamp(NOW.0 + 1);
+    assert_eq!(store.create_upload(&first, later).await.unwrap(), created);
+    let clash = new_upload(&device, "blob-2", 'a', 5);
+    assert_eq!(store.create_upload(&clash, later).await.unwrap(), created);
+
+    assert_eq!(
+        store.upload(&first.sha256).await.unwrap(),
+        Some(created.clone())
+    );
+    assert_eq!(store.upload(&"f".repeat(64)).await.unwrap(), None);
+
+    // A second upload of the same blob (re-sealed): both are listed, oldest first.
+    let second = new_upload(&device, "blob-1", 'b', 10);
+    let second = store.create_upload(&second, later).await.unwrap();
+    assert_eq!(
+        store.uploads_of_blob("blob-1").await.unwrap(),
+        vec![created, second]
+    );
+    assert!(store.uploads_of_blob("blob-2").await.unwrap().is_empty());
+}
+
+pub async fn a_completed_upload_keeps_its_first_completion_time(store: &dyn Store) {
+    let device = enrol(store, "Ana").await;
+    let older = store
+        .create_upload(&new_upload(&device, "blob-1", 'a', 3), NOW)
+        .await
+        .unwrap();
+    let newer = new_upload(&device, "blob-1", 'b', 4);
+    store
+        .create_upload(&newer, Timestamp(NOW.0 + 1))
+        .await
+        .unwrap();
+    let done_at = Timestamp(NOW.0 + 10);
+    assert!(
+        store
+            .mark_upload_complete(&newer.sha256, done_at)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .mark_upload_complete(&newer.sha256, Timestamp(NOW.0 + 20))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .mark_upload_complete(&"c".repeat(64), done_at)
+            .await
+            .unwrap()
+    );
+    let listed = store.uploads_of_blob("blob-1").await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(
+        listed[0].sha256, newer.sha256,
+        "complete uploads come first"
+    );
+    assert_eq!(listed[0].completed_at, Some(done_at));
+    assert_eq!(listed[1], older);
 }
