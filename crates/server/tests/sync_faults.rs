@@ -5,7 +5,8 @@
 //! transport that retries with backoff.
 //!
 //! Afterwards the server holds every revision exactly once, every device revision is marked
-//! synced, and the conflicts injected beforehand are kept and listed. The proxy's faults are
+//! synced, every recording's stored blob matches its hash and opens to what was recorded, and
+//! the conflicts injected beforehand are kept and listed. The proxy's faults are
 //! seeded: the seed is printed, and `ATTUNE_FAULT_SEED=<seed>` replays a run's choices.
 
 mod support;
@@ -16,12 +17,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use attune_core::fieldwork::{ParticipantBody, ParticipantStatus};
+use attune_core::attachment::{open_attachment, sha256_hex};
+use attune_core::fieldwork::{AttachmentBody, ParticipantBody, ParticipantStatus};
 use attune_core::sync::{BatchLimits, PushRequest, SyncIdentity, Syncer};
 use attune_core::{
-    Authorship, DeviceId, DeviceKey, KdfParams, Kind, Links, MemoryStore, ParticipantId, ProfileId,
-    RecordId, RecordStore, Revision, Timestamp, Vault, seal_envelope,
+    Authorship, BlobId, BlobStore, DeviceId, DeviceKey, KdfParams, Kind, Links, MemoryStore,
+    ParticipantId, ProfileId, RecordId, RecordStore, Revision, Timestamp, Vault, seal_envelope,
 };
+use attune_server::blobs::BlobFolder;
 use attune_server::store::SqliteStore;
 use attune_server::{Store, api};
 use support::{HttpTransport, TestServer};
@@ -299,6 +302,40 @@ impl Device {
         revision
     }
 
+    /// An attachment (a small recording) of `size` bytes, stored in sealed 512-byte chunks,
+    /// and its record; returns its blob and plaintext.
+    async fn attachment(&self, participant: ParticipantId, size: usize) -> (BlobId, Vec<u8>) {
+        let blob = BlobId::new(now());
+        let content: Vec<u8> = (0..size).map(|i| (i * 31 % 253) as u8).collect();
+        let mut chunks = 0;
+        for (index, chunk) in (0u32..).zip(content.chunks(512)) {
+            let sealed = self.vault.seal_chunk(blob, index, chunk).unwrap();
+            self.store.put_chunk(blob, index, sealed).await.unwrap();
+            chunks += 1;
+        }
+        let body = AttachmentBody {
+            blob,
+            media_type: "audio/webm".into(),
+            bytes: size as u64,
+            duration_ms: Some(1000),
+            chunks,
+            sha256: Some(sha256_hex(&content)),
+        };
+        let links = Links {
+            participant: Some(participant),
+            ..Links::default()
+        };
+        let revision = Revision::first(
+            RecordId::new(now()),
+            Kind::Attachment,
+            links,
+            serde_json::to_vec(&body).unwrap(),
+            self.by(),
+        );
+        self.save(&revision).await;
+        (blob, content)
+    }
+
     /// Every revision on the device: (record, rev) -> hash.
     async fn revisions(&self) -> BTreeMap<(RecordId, u32), attune_core::ContentHash> {
         let mut all = BTreeMap::new();
@@ -337,13 +374,21 @@ async fn a_thousand_records_sync_through_a_faulty_network_exactly_once() {
     let device = Device::new();
     let token = server.enrol(&device.key, device.id).await;
 
-    // 1,000 records: 20 participants and 980 notes about them, every fifth note edited once.
+    // 1,000 records: 20 participants, 40 recordings (1 to 8 KiB) and 940 notes about them,
+    // every fifth note edited once.
     let mut participants = Vec::new();
     for n in 1..=20 {
         participants.push(device.participant(&format!("C{n:02}")).await);
     }
+    let mut attachments = BTreeMap::new();
+    for n in 0..40 {
+        let (blob, content) = device
+            .attachment(participants[n % 20], 1024 + n * 180)
+            .await;
+        attachments.insert(blob, content);
+    }
     let mut notes = Vec::new();
-    for n in 0..980 {
+    for n in 0..940 {
         let note = device
             .note(participants[n % 20], format!("note {n}: what was said"))
             .await;
@@ -382,8 +427,8 @@ async fn a_thousand_records_sync_through_a_faulty_network_exactly_once() {
     let device_revisions = device.revisions().await;
     assert_eq!(
         device_revisions.len(),
-        1000 + 196,
-        "1,000 records, 196 edits"
+        1000 + 188,
+        "1,000 records, 188 edits"
     );
 
     // Sync through the proxy until the outbox is empty. Each run may stop when a request
@@ -405,6 +450,8 @@ async fn a_thousand_records_sync_through_a_faulty_network_exactly_once() {
     )
     .with_limits(BatchLimits {
         max_revisions: 20,
+        // Several pieces per recording, so uploads are cut and resumed too.
+        upload_piece: 1024,
         ..BatchLimits::default()
     });
     let mut cursor = 0;
@@ -465,6 +512,25 @@ async fn a_thousand_records_sync_through_a_faulty_network_exactly_once() {
         .collect();
     assert_eq!(conflicts.len(), ours.len(), "{conflicts:?}");
     assert_eq!(conflicts.into_iter().collect::<BTreeSet<_>>(), ours);
+
+    // Every recording is on the server once, complete, named by the hash of its bytes, and
+    // opens with the study key to exactly what the device recorded.
+    for (blob, content) in &attachments {
+        let uploads = server
+            .store
+            .uploads_of_blob(&blob.to_string())
+            .await
+            .unwrap();
+        assert_eq!(uploads.len(), 1, "{blob}");
+        let upload = &uploads[0];
+        assert!(upload.completed_at.is_some(), "{blob}");
+        let path = BlobFolder::new(&server.data_dir).blob_path(&upload.sha256);
+        let bytes = std::fs::read(&path).expect("the stored blob");
+        assert_eq!(sha256_hex(&bytes), upload.sha256);
+        assert_eq!(bytes.len() as u64, upload.length);
+        let (opened_blob, opened) = open_attachment(&bytes, server.study.private_key()).unwrap();
+        assert_eq!((&opened_blob, &opened), (blob, content));
+    }
 
     // Every kind of fault happened (the proxy makes sure of it early on).
     let counts = proxy.counts.lock().unwrap();

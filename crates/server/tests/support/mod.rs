@@ -36,7 +36,8 @@ impl TestServer {
             .expect("study key set");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let app = router(AppState::new(store.clone(), data_dir.join("dist")));
+        let app =
+            router(AppState::new(store.clone(), data_dir.join("dist")).with_data_dir(&data_dir));
         tokio::spawn(async move {
             axum::serve(
                 listener,
