@@ -26,7 +26,8 @@ Tasks:
           (ATTUNE_ADDR=host:port to change it); Ctrl-C stops it
   test    fmt, clippy (native and wasm32), native tests, browser tests, end-to-end tests;
           ends with one line `N passed, N failed`
-  bench   measure bundle size, cold offline start, ...; prints a table, writes
+  bench   measure bundle size, cold offline start, unlock, save latency, server ingest
+          (SQLite and PostgreSQL); prints a table, writes
           target/bench.json, fails when a figure is over its budget
   ci      what CI runs (.ci/run): the same as `test`
 ";

@@ -1,6 +1,7 @@
 //! A throwaway PostgreSQL cluster for the server's store tests: Debian's `postgresql`
 //! binaries (installed by `cargo xtask setup`), a fresh `initdb` in a temp directory, trust
-//! authentication on 127.0.0.1 only, a free port, and `fsync=off` (the data is thrown away).
+//! authentication on 127.0.0.1 only, a free port, and `fsync=off` (the data is thrown away;
+//! `cargo xtask bench` keeps fsync on to measure ingest).
 //! Dropping [`TempPostgres`] stops the cluster and deletes its directory, also when a test
 //! step failed.
 
@@ -49,8 +50,19 @@ fn free_port() -> Result<u16> {
 }
 
 impl TempPostgres {
-    /// Creates and starts the cluster and its `attune_test` database.
+    /// Creates and starts the cluster and its `attune_test` database, without fsync (for
+    /// tests: the data is thrown away).
     pub fn start() -> Result<Self> {
+        Self::start_with(false)
+    }
+
+    /// [`TempPostgres::start`] with fsync on, so a measurement pays for durability as the
+    /// SQLite store does (`synchronous=FULL`).
+    pub fn start_durable() -> Result<Self> {
+        Self::start_with(true)
+    }
+
+    fn start_with(fsync: bool) -> Result<Self> {
         let bin = postgres_bin()?;
         // PostgreSQL refuses to run as root: as root, its commands run as the `postgres` user.
         let as_root = output_of(Command::new("id").arg("-u")).is_some_and(|id| id.trim() == "0");
@@ -83,8 +95,9 @@ impl TempPostgres {
                 "--no-sync",
             ]),
         )?;
+        let fsync = if fsync { "on" } else { "off" };
         let options = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync={fsync}",
             cluster.dir.display()
         );
         cluster.run(

@@ -741,11 +741,15 @@ where
                     )));
                 }
                 // Another attempt (a lost answer, another tab) moved the server on: resume
-                // from where it is. Twice in a row with no progress is not a race.
+                // from where it is. Three times in a row without moving on is not a race.
                 Err(TransportError::OffsetMismatch { server_offset })
-                    if server_offset <= length && mismatches < 2 =>
+                    if server_offset <= length && (server_offset > offset || mismatches < 2) =>
                 {
-                    mismatches += 1;
+                    mismatches = if server_offset > offset {
+                        0
+                    } else {
+                        mismatches + 1
+                    };
                     report.uploaded_bytes += server_offset.saturating_sub(offset);
                     offset = server_offset;
                 }

@@ -1,0 +1,103 @@
+//! Server ingest rate for `cargo xtask bench` (`ingest_sqlite_rps`, `ingest_postgres_rps`):
+//! sealed, signed revisions pushed over real HTTP in batches of 100, as a device's sync does.
+//! Ignored in normal test runs; xtask runs it in an optimised build and reads the line
+//! `ingest_rps <median>` it prints.
+//!
+//! SQLite in a temp directory by default; `ATTUNE_BENCH_DATABASE_URL=postgres://...` (an empty
+//! database) measures PostgreSQL instead.
+
+mod support;
+
+use std::time::Instant;
+
+use attune_core::sync::{PushOutcome, PushRequest, PushResponse};
+use attune_core::{
+    Authorship, DeviceId, DeviceKey, Envelope, Kind, Links, ProfileId, RecordId, Revision,
+    Timestamp, seal_envelope,
+};
+use attune_server::{DatabaseConfig, api, connect};
+use support::TestServer;
+
+const BATCH: usize = 100;
+const PER_REPETITION: usize = 5_000;
+const REPETITIONS: usize = 5;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement: run by `cargo xtask bench`"]
+async fn ingest_rate() {
+    let dir = tempfile::TempDir::new().expect("temp dir");
+    let data_dir = dir.path().join("data");
+    let database_url = std::env::var("ATTUNE_BENCH_DATABASE_URL").ok();
+    let store = connect(&DatabaseConfig::new(database_url, &data_dir))
+        .await
+        .expect("the database opens");
+    let backend = store.backend();
+    let server = TestServer::start(store, data_dir).await;
+    let key = DeviceKey::generate().unwrap();
+    let device = DeviceId::new(api::now());
+    let token = server.enrol(&key, device).await;
+    let study = server.study.public_key();
+    let author = ProfileId::new(api::now());
+    let client = reqwest::Client::new();
+    let url = format!("http://{}/api/push", server.addr);
+
+    let mut rates = Vec::new();
+    for repetition in 0..REPETITIONS {
+        // Sealed and signed beforehand: the device's work is not the server's ingest.
+        let envelopes: Vec<Envelope> = (0..PER_REPETITION)
+            .map(|n| {
+                let revision = Revision::first(
+                    RecordId::new(api::now()),
+                    Kind::InterviewNote,
+                    Links::default(),
+                    format!("repetition {repetition}, note {n}: a paragraph of field notes about what was said and done during the visit")
+                        .into_bytes(),
+                    Authorship {
+                        device,
+                        author,
+                        time: Timestamp(api::now().as_millis()),
+                    },
+                );
+                seal_envelope(&revision, Some("C01".into()), &study, &key).unwrap()
+            })
+            .collect();
+        let bodies: Vec<Vec<u8>> = envelopes
+            .chunks(BATCH)
+            .map(|batch| {
+                serde_json::to_vec(&PushRequest {
+                    envelopes: batch.to_vec(),
+                })
+                .unwrap()
+            })
+            .collect();
+
+        let started = Instant::now();
+        for body in bodies {
+            let response = client
+                .post(&url)
+                .bearer_auth(&token)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .expect("push");
+            assert_eq!(response.status(), 200);
+            let answer: PushResponse = response.json().await.expect("push answer");
+            assert!(
+                answer
+                    .results
+                    .iter()
+                    .all(|r| r.outcome == PushOutcome::Stored)
+            );
+        }
+        let rate = PER_REPETITION as f64 / started.elapsed().as_secs_f64();
+        eprintln!("{backend} repetition {repetition}: {rate:.0} records/s");
+        rates.push(rate);
+    }
+    assert_eq!(
+        server.store.envelopes().await.unwrap().len(),
+        PER_REPETITION * REPETITIONS
+    );
+    rates.sort_by(f64::total_cmp);
+    println!("ingest_rps {:.1}", rates[REPETITIONS / 2]);
+}
