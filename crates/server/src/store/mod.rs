@@ -146,7 +146,16 @@ pub struct NewDevice {
     pub token_hash: String,
 }
 
+/// How long after redeeming a code the same device may redeem it again (15 minutes): its
+/// answer was lost on the way (the network dropped), so it never got its token.
+pub const REENROL_WINDOW_MS: i64 = 15 * 60 * 1000;
+
 /// What redeeming an enrolment code did.
+///
+/// A device already enrolled with the same id and signing key (and not revoked) may enrol
+/// again, with a new code or, within [`REENROL_WINDOW_MS`], with the code it used: it gets a
+/// new token and the old one stops working. So a tablet whose enrolment answer was lost is
+/// never stuck with its id "taken".
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EnrolOutcome {
     Enrolled(Device),

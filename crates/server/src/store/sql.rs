@@ -74,7 +74,7 @@ macro_rules! impl_sql_store {
                 use $crate::store::EnrolOutcome;
                 let mut tx = self.pool.begin().await?;
                 let Some(code) = sqlx::query(
-                    "SELECT fieldworker, expires_at, used_at FROM enrolment_codes \
+                    "SELECT fieldworker, expires_at, used_at, device_id FROM enrolment_codes \
                      WHERE code_hash = $1",
                 )
                 .bind(code_hash)
@@ -86,25 +86,34 @@ macro_rules! impl_sql_store {
                 let fieldworker: String = code.try_get("fieldworker")?;
                 let expires_at: i64 = code.try_get("expires_at")?;
                 let used_at: Option<i64> = code.try_get("used_at")?;
-                if used_at.is_some() {
-                    return Ok(EnrolOutcome::AlreadyUsed);
-                }
-                if expires_at <= now.as_millis() {
-                    return Ok(EnrolOutcome::Expired);
-                }
-                // `used_at IS NULL` again: of two concurrent redemptions only one wins.
-                let claimed = sqlx::query(
-                    "UPDATE enrolment_codes SET used_at = $2, device_id = $3 \
-                     WHERE code_hash = $1 AND used_at IS NULL",
-                )
-                .bind(code_hash)
-                .bind(now.as_millis())
-                .bind(&device.id)
-                .execute(&mut *tx)
-                .await?;
-                if claimed.rows_affected() != 1 {
-                    tx.rollback().await?;
-                    return Ok(EnrolOutcome::AlreadyUsed);
+                let used_by: Option<String> = code.try_get("device_id")?;
+                if let Some(used_at) = used_at {
+                    // The same device retrying shortly after: its answer (and so its token)
+                    // was lost on the way. It gets a new token below; anyone else is refused.
+                    let retry = used_by.as_deref() == Some(device.id.as_str())
+                        && now.as_millis().saturating_sub(used_at)
+                            <= $crate::store::REENROL_WINDOW_MS;
+                    if !retry {
+                        return Ok(EnrolOutcome::AlreadyUsed);
+                    }
+                } else {
+                    if expires_at <= now.as_millis() {
+                        return Ok(EnrolOutcome::Expired);
+                    }
+                    // `used_at IS NULL` again: of two concurrent redemptions only one wins.
+                    let claimed = sqlx::query(
+                        "UPDATE enrolment_codes SET used_at = $2, device_id = $3 \
+                         WHERE code_hash = $1 AND used_at IS NULL",
+                    )
+                    .bind(code_hash)
+                    .bind(now.as_millis())
+                    .bind(&device.id)
+                    .execute(&mut *tx)
+                    .await?;
+                    if claimed.rows_affected() != 1 {
+                        tx.rollback().await?;
+                        return Ok(EnrolOutcome::AlreadyUsed);
+                    }
                 }
                 let inserted = sqlx::query(
                     "INSERT INTO devices (id, fieldworker, name, public_key, token_hash, status, \
@@ -120,22 +129,36 @@ macro_rules! impl_sql_store {
                 .execute(&mut *tx)
                 .await?;
                 if inserted.rows_affected() != 1 {
-                    // Roll back now, not on drop: sqlx rolls a dropped transaction back in
-                    // the background, and on SQLite the next write could find the lock still
-                    // held. The code stays usable.
-                    tx.rollback().await?;
-                    return Ok(EnrolOutcome::DeviceIdTaken);
+                    // Already enrolled. The same device (same signing key, still active)
+                    // enrolling again, because it never received its token, gets a new one;
+                    // the lost token stops working. Anything else keeps the id taken.
+                    let renewed = sqlx::query(
+                        "UPDATE devices SET token_hash = $2 \
+                         WHERE id = $1 AND public_key = $3 AND status = 'active'",
+                    )
+                    .bind(&device.id)
+                    .bind(&device.token_hash)
+                    .bind(&device.public_key)
+                    .execute(&mut *tx)
+                    .await?;
+                    if renewed.rows_affected() != 1 {
+                        // Roll back now, not on drop: sqlx rolls a dropped transaction back
+                        // in the background, and on SQLite the next write could find the
+                        // lock still held. The code stays usable.
+                        tx.rollback().await?;
+                        return Ok(EnrolOutcome::DeviceIdTaken);
+                    }
                 }
+                let row = sqlx::query(&format!(
+                    "{} WHERE id = $1",
+                    $crate::store::sql::DEVICE_SELECT
+                ))
+                .bind(&device.id)
+                .fetch_one(&mut *tx)
+                .await?;
+                let enrolled = $crate::store::sql::device_from_row(&row)?;
                 tx.commit().await?;
-                Ok(EnrolOutcome::Enrolled($crate::store::Device {
-                    id: device.id,
-                    fieldworker,
-                    name: device.name,
-                    public_key: device.public_key,
-                    status: $crate::store::DeviceStatus::Active,
-                    revoked_reason: None,
-                    enrolled_at: now,
-                }))
+                Ok(EnrolOutcome::Enrolled(enrolled))
             }
 
             async fn device_by_token(

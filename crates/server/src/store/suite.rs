@@ -27,6 +27,7 @@ macro_rules! store_conformance_tests {
             an_unknown_code_enrols_nothing,
             enrolled_devices_are_found_by_token_listed_and_revocable,
             a_taken_device_id_leaves_the_code_usable,
+            a_device_whose_enrolment_answer_was_lost_enrols_again_with_a_new_token,
             a_resent_revision_is_already_stored_not_duplicated,
             a_different_revision_with_the_same_rev_is_kept_as_a_conflict,
             a_batch_reports_one_outcome_per_item_in_order,
@@ -224,6 +225,88 @@ pub async fn a_taken_device_id_leaves_the_code_usable(store: &dyn Store) {
             .unwrap(),
         EnrolOutcome::Enrolled(_)
     ));
+}
+
+pub async fn a_device_whose_enrolment_answer_was_lost_enrols_again_with_a_new_token(
+    store: &dyn Store,
+) {
+    let device = enrol(store, "Ana").await;
+    let id = device.id.to_string();
+    let first_code = format!("code-{id}");
+    let again = |token: &str| NewDevice {
+        id: id.clone(),
+        name: "Tablet".into(),
+        public_key: device.key.public_key().to_text(),
+        token_hash: token.into(),
+    };
+    let by_token = |token: &'static str| async move {
+        store.device_by_token(token).await.unwrap().map(|d| d.id)
+    };
+    // The same code again, soon after: a new token; the lost one no longer works.
+    let soon = Timestamp(NOW.0 + 60_000);
+    let retried = store
+        .enrol_device(&first_code, again("token-2"), soon)
+        .await
+        .unwrap();
+    assert!(
+        matches!(retried, EnrolOutcome::Enrolled(ref d) if d.fieldworker == "Ana"),
+        "{retried:?}"
+    );
+    assert_eq!(by_token("token-2").await, Some(id.clone()));
+    assert_eq!(
+        store.device_by_token(&device.token_hash).await.unwrap(),
+        None
+    );
+    // Not after the window, and never for another device.
+    let late = Timestamp(NOW.0 + crate::store::REENROL_WINDOW_MS + 1);
+    assert_eq!(
+        store
+            .enrol_device(&first_code, again("token-3"), late)
+            .await
+            .unwrap(),
+        EnrolOutcome::AlreadyUsed
+    );
+    assert_eq!(
+        store
+            .enrol_device(&first_code, new_device("other", "token-4"), soon)
+            .await
+            .unwrap(),
+        EnrolOutcome::AlreadyUsed
+    );
+    // A new code for the same device and key works too; another key keeps the id taken.
+    for code in ["second", "third", "fourth"] {
+        store
+            .create_enrolment_code(code, "Ana", Timestamp(late.0 + 60_000), NOW)
+            .await
+            .unwrap();
+    }
+    assert!(matches!(
+        store
+            .enrol_device("second", again("token-5"), late)
+            .await
+            .unwrap(),
+        EnrolOutcome::Enrolled(_)
+    ));
+    assert_eq!(by_token("token-5").await, Some(id.clone()));
+    assert_eq!(by_token("token-2").await, None);
+    let mut other_key = again("token-6");
+    other_key.public_key = DeviceKey::generate().unwrap().public_key().to_text();
+    assert_eq!(
+        store.enrol_device("third", other_key, late).await.unwrap(),
+        EnrolOutcome::DeviceIdTaken
+    );
+    assert_eq!(by_token("token-5").await, Some(id.clone()));
+    // A revoked device stays revoked.
+    assert!(store.revoke_device(&id, "lost", late).await.unwrap());
+    assert_eq!(
+        store
+            .enrol_device("fourth", again("token-7"), late)
+            .await
+            .unwrap(),
+        EnrolOutcome::DeviceIdTaken
+    );
+    assert_eq!(by_token("token-7").await, None);
+    assert_eq!(store.list_devices().await.unwrap().len(), 1);
 }
 
 pub async fn a_resent_revision_is_already_stored_not_duplicated(store: &dyn Store) {
