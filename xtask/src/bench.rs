@@ -62,11 +62,13 @@ const ROWS: &[Row] = &[
         higher_is_better: true,
     },
     // 1,000 outbox revisions from the browser to a real server on SQLite: "Sync now" until
-    // every one is confirmed (sealed, signed, pushed in batches, marked synced).
+    // every one is confirmed (sealed, signed, pushed in batches, marked synced). Measured
+    // 2.3 s here; the budget leaves room for a slower tablet.
     Row {
         name: "sync_1000_ms",
         unit: "ms",
-        budget: None,
+        budget: Some(5000.0),
+        higher_is_better: false,
     },
 ];
 
