@@ -165,6 +165,9 @@ test('enrol, capture a visit offline, sync it sealed; a CLI withdrawal purges th
   expect(after.csv).not.toContain(marker);
   expect(after.csv).toContain('C02');
   expect(after.files.filter((f) => f.includes('C01'))).toEqual([]);
+  // The tablet's record of the purge reached the server: the team can see it was done.
+  const purge = after.csv.split('\n').find((line) => line.includes('"purge"') && line.includes('""participant_code"":""C01""'));
+  expect(purge, 'the purge record is in the export').toBeTruthy();
 });
 
 test('a recording cut off when the tablet died is finished at the next unlock and sent', async () => {
