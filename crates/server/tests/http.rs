@@ -1,6 +1,8 @@
 //! The server over real HTTP: a router bound to port 0, a real SQLite file in a temp dir, and
 //! the real binary for the command-line behaviour.
 
+mod support;
+
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -13,7 +15,7 @@ use attune_server::store::SqliteStore;
 use attune_server::{AppState, CONTENT_SECURITY_POLICY, Store, open_store, router};
 use tempfile::TempDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 const INDEX_HTML: &str = "<!doctype html><title>Attune</title>";
 
@@ -42,16 +44,8 @@ impl TestServer {
         let db = open_store(&dir.path().join("data"))
             .await
             .expect("open store");
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("local addr");
         let app = router(AppState::new(db.clone(), dist));
-        tokio::spawn(async move {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await
-        });
+        let addr = support::serve(app).await;
         Self {
             addr,
             db,

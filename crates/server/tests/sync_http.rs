@@ -1,6 +1,8 @@
 //! The sync API over real HTTP on port 0: enrolment, push (with every forged input refused and
 //! nothing stored) and pull.
 
+mod support;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -14,7 +16,7 @@ use attune_server::{AppState, Store, router};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 const CODE: &str = "ABCD-EFGH-JKMN";
 
@@ -43,16 +45,8 @@ impl Server {
             .set_study_public_key(&study.public_key().to_text(), Timestamp(0))
             .await
             .unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
         let app = router(AppState::new(store.clone(), dir.path().join("dist")));
-        tokio::spawn(async move {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await
-        });
+        let addr = support::serve(app).await;
         Self {
             addr,
             store,

@@ -3,6 +3,8 @@
 //! cut off mid-piece resumes from the server's offset. Then `attune-server export` writes an
 //! uploaded attachment out byte for byte.
 
+mod support;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -22,7 +24,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tempfile::TempDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 struct Server {
     addr: SocketAddr,
@@ -49,17 +51,9 @@ impl Server {
         let dir = TempDir::new().unwrap();
         let data = dir.path().join("data");
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&data).await.unwrap());
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let state = AppState::new(store.clone(), dir.path().join("dist")).with_data_dir(&data);
         let app = router(state);
-        tokio::spawn(async move {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await
-        });
+        let addr = support::serve(app).await;
         Self {
             addr,
             store,

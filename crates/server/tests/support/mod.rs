@@ -18,6 +18,21 @@ use base64::Engine as _;
 use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 
+/// Serves `app` on 127.0.0.1, port 0 (with the client's address, for the enrolment rate
+/// limit) until the test ends; returns where.
+pub async fn serve(app: axum::Router) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+    });
+    addr
+}
+
 /// A running server and what the tests need to look inside it.
 pub struct TestServer {
     pub addr: SocketAddr,
@@ -34,17 +49,9 @@ impl TestServer {
             .set_study_public_key(&study.public_key().to_text(), Timestamp(0))
             .await
             .expect("study key set");
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
         let app =
             router(AppState::new(store.clone(), data_dir.join("dist")).with_data_dir(&data_dir));
-        tokio::spawn(async move {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await
-        });
+        let addr = serve(app).await;
         Self {
             addr,
             store,
