@@ -89,6 +89,16 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     crate::hex::encode(&Sha256::digest(bytes))
 }
 
+/// The `Upload-Checksum` header value for one piece of an upload: `sha256 <base64 of its
+/// SHA-256>` (the tus checksum extension's syntax), which the server checks before appending.
+pub fn upload_checksum(piece: &[u8]) -> String {
+    use base64::Engine as _;
+    format!(
+        "sha256 {}",
+        base64::engine::general_purpose::STANDARD.encode(Sha256::digest(piece))
+    )
+}
+
 /// Whether `text` looks like a SHA-256 in lower-case hex (64 digits).
 pub fn is_sha256_hex(text: &str) -> bool {
     text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))

@@ -1,11 +1,10 @@
 //! The sync engine's [`Transport`] on the browser's `fetch`, to this app's own server (the
 //! Content-Security-Policy allows no other).
 
+use attune_core::attachment::upload_checksum;
 use attune_core::sync::{
     PullResponse, PushRequest, PushResponse, Transport, TransportError, UploadCreate, UploadState,
 };
-use base64::Engine as _;
-use sha2::Digest as _;
 
 use super::http::{self, HttpError};
 
@@ -104,11 +103,9 @@ impl Transport for FetchTransport {
         piece: &[u8],
     ) -> Result<u64, TransportError> {
         let path = format!("/api/uploads/{sha256}");
-        let checksum =
-            base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(piece));
         let headers = [
             ("Upload-Offset", offset.to_string()),
-            ("Upload-Checksum", format!("sha256 {checksum}")),
+            ("Upload-Checksum", upload_checksum(piece)),
             ("Content-Type", "application/offset+octet-stream".to_owned()),
         ];
         // Not retried here: after a lost answer the piece may be on the server, and only

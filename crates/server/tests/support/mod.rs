@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use attune_core::attachment::upload_checksum;
 use attune_core::sync::{
     EnrolRequest, EnrolResponse, PullResponse, PushRequest, PushResponse, Transport,
     TransportError, UploadCreate, UploadState,
@@ -14,8 +15,6 @@ use attune_core::sync::{
 use attune_core::{DeviceId, DeviceKey, StudyKeyPair, Timestamp};
 use attune_server::api::{normalise_code, sha256_hex};
 use attune_server::{AppState, Store, router};
-use base64::Engine as _;
-use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 
 /// Serves `app` on 127.0.0.1, port 0 (with the client's address, for the enrolment rate
@@ -240,13 +239,12 @@ impl Transport for HttpTransport {
         offset: u64,
         piece: &[u8],
     ) -> Result<u64, TransportError> {
-        let checksum = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(piece));
         self.send(
             || {
                 self.client
                     .patch(format!("{}/api/uploads/{sha256}", self.base))
                     .header("upload-offset", offset.to_string())
-                    .header("upload-checksum", format!("sha256 {checksum}"))
+                    .header("upload-checksum", upload_checksum(piece))
                     .header("content-type", "application/offset+octet-stream")
                     .body(piece.to_vec())
             },
