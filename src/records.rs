@@ -168,3 +168,43 @@ impl Chain {
         Ok(now())
     }
 }
+
+/// Reads the JSON value kept under `key` in the profile's database, sealed by the vault as a
+/// device-only value (never synced); `None` if there is none. `what` names it in errors.
+pub async fn load_device_value<T: serde::de::DeserializeOwned>(
+    session: &Session,
+    key: &str,
+    what: &str,
+) -> Result<Option<T>, String> {
+    let Some(sealed) = session.store.get_meta(key).await.map_err(|e| explain(&e))? else {
+        return Ok(None);
+    };
+    // The plaintext may hold secrets (the enrolment's signing key): wiped when dropped.
+    let bytes = zeroize::Zeroizing::new(
+        session
+            .vault
+            .open_device_value(key, &sealed)
+            .map_err(|e| format!("{what} could not be opened: {e}"))?,
+    );
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| format!("{what} could not be read: {e}"))
+}
+
+/// Keeps `value` as JSON under `key`, sealed by the vault, in one strict write.
+pub async fn save_device_value<T: serde::Serialize>(
+    session: &Session,
+    key: &str,
+    value: &T,
+) -> Result<(), String> {
+    let bytes = zeroize::Zeroizing::new(serde_json::to_vec(value).map_err(|e| e.to_string())?);
+    let sealed = session
+        .vault
+        .seal_device_value(key, &bytes)
+        .map_err(|e| e.to_string())?;
+    session
+        .store
+        .put_meta(key, sealed)
+        .await
+        .map_err(|e| explain(&e))
+}

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use attune_core::ParticipantId;
 
-use crate::records::explain;
+use crate::records::{load_device_value, save_device_value};
 use crate::session::Session;
 
 /// The key of the sealed value in the profile's database (also bound into the sealing).
@@ -31,21 +31,8 @@ impl Names {
 
 /// Reads the names of the open profile.
 pub async fn load(session: &Session) -> Result<Names, String> {
-    let Some(sealed) = session
-        .store
-        .get_meta(NAMES_KEY)
-        .await
-        .map_err(|e| explain(&e))?
-    else {
-        return Ok(Names::default());
-    };
-    let bytes = session
-        .vault
-        .open_device_value(NAMES_KEY, &sealed)
-        .map_err(|e| format!("the participants' names could not be opened: {e}"))?;
-    let map = serde_json::from_slice(&bytes)
-        .map_err(|e| format!("the participants' names could not be read: {e}"))?;
-    Ok(Names(map))
+    let names = load_device_value(session, NAMES_KEY, "the participants' names").await?;
+    Ok(Names(names.unwrap_or_default()))
 }
 
 /// Sets a participant's name (`None` or blank: removes it), sealed, in one strict write.
@@ -60,14 +47,5 @@ pub async fn set(session: &Session, id: ParticipantId, name: Option<&str>) -> Re
         Some(name) => names.0.insert(id, name),
         None => names.0.remove(&id),
     };
-    let bytes = serde_json::to_vec(&names.0).map_err(|e| e.to_string())?;
-    let sealed = session
-        .vault
-        .seal_device_value(NAMES_KEY, &bytes)
-        .map_err(|e| e.to_string())?;
-    session
-        .store
-        .put_meta(NAMES_KEY, sealed)
-        .await
-        .map_err(|e| explain(&e))
+    save_device_value(session, NAMES_KEY, &names.0).await
 }

@@ -11,7 +11,7 @@ use attune_core::{DeviceId, DeviceKey, StudyPublicKey, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use super::http::{self, HttpError};
-use crate::records::explain;
+use crate::records::{load_device_value, save_device_value};
 use crate::session::{Session, now};
 
 /// The key of the sealed enrolment in the profile's database.
@@ -50,40 +50,11 @@ impl Enrolment {
 
 /// The profile's enrolment, if it has enrolled.
 pub async fn load(session: &Session) -> Result<Option<Enrolment>, String> {
-    let Some(sealed) = session
-        .store
-        .get_meta(ENROLMENT_KEY)
-        .await
-        .map_err(|e| explain(&e))?
-    else {
-        return Ok(None);
-    };
-    let bytes = zeroize_on_drop(
-        session
-            .vault
-            .open_device_value(ENROLMENT_KEY, &sealed)
-            .map_err(|e| format!("the enrolment could not be opened: {e}"))?,
-    );
-    serde_json::from_slice(&bytes)
-        .map(Some)
-        .map_err(|e| format!("the enrolment could not be read: {e}"))
+    load_device_value(session, ENROLMENT_KEY, "the enrolment").await
 }
 
 async fn save(session: &Session, enrolment: &Enrolment) -> Result<(), String> {
-    let bytes = zeroize_on_drop(serde_json::to_vec(enrolment).map_err(|e| e.to_string())?);
-    let sealed = session
-        .vault
-        .seal_device_value(ENROLMENT_KEY, &bytes)
-        .map_err(|e| e.to_string())?;
-    session
-        .store
-        .put_meta(ENROLMENT_KEY, sealed)
-        .await
-        .map_err(|e| explain(&e))
-}
-
-fn zeroize_on_drop(bytes: Vec<u8>) -> zeroize::Zeroizing<Vec<u8>> {
-    zeroize::Zeroizing::new(bytes)
+    save_device_value(session, ENROLMENT_KEY, enrolment).await
 }
 
 /// This app's own origin: the only server it may talk to (the Content-Security-Policy says

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::enrolment::{self, Enrolment};
 use super::http;
-use crate::records::explain;
+use crate::records::{load_device_value, save_device_value};
 use crate::session::{LockState, Session, Sessions, now};
 
 /// The key of the sealed sync state in the profile's database.
@@ -51,32 +51,13 @@ pub(crate) struct SyncState {
 }
 
 pub(crate) async fn load_state(session: &Session) -> Result<SyncState, String> {
-    let Some(sealed) = session
-        .store
-        .get_meta(STATE_KEY)
-        .await
-        .map_err(|e| explain(&e))?
-    else {
-        return Ok(SyncState::default());
-    };
-    let bytes = session
-        .vault
-        .open_device_value(STATE_KEY, &sealed)
-        .map_err(|e| format!("the sync state could not be opened: {e}"))?;
-    serde_json::from_slice(&bytes).map_err(|e| format!("the sync state could not be read: {e}"))
+    Ok(load_device_value(session, STATE_KEY, "the sync state")
+        .await?
+        .unwrap_or_default())
 }
 
 pub(crate) async fn save_state(session: &Session, state: &SyncState) -> Result<(), String> {
-    let bytes = serde_json::to_vec(state).map_err(|e| e.to_string())?;
-    let sealed = session
-        .vault
-        .seal_device_value(STATE_KEY, &bytes)
-        .map_err(|e| e.to_string())?;
-    session
-        .store
-        .put_meta(STATE_KEY, sealed)
-        .await
-        .map_err(|e| explain(&e))
+    save_device_value(session, STATE_KEY, state).await
 }
 
 /// The app-wide sync state, provided as context.
