@@ -78,9 +78,9 @@ pub fn HomePage() -> impl IntoView {
                                 {rows.into_iter().map(|g| view! {
                                     <tr data-testid=format!("progress-{}", g.group_id)>
                                         <th scope="row">{g.name.clone()}</th>
-                                        <td>{format!("{} of {}", g.recruited, g.target)}</td>
-                                        <td>{g.consented.to_string()}</td>
-                                        <td>{g.interviewed.to_string()}</td>
+                                        <td data-label="Recruited">{format!("{} of {}", g.recruited, g.target)}</td>
+                                        <td data-label="Consented">{g.consented.to_string()}</td>
+                                        <td data-label="Interviewed">{g.interviewed.to_string()}</td>
                                     </tr>
                                 }).collect_view()}
                             </tbody>
