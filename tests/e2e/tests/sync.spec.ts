@@ -209,3 +209,53 @@ test('a recording cut off when the tablet died is finished at the next unlock an
     await tablet.close();
   }
 });
+
+test('a sync cut off at any point (lost answer, dead connection, offline) resumes and sends every revision once', async ({ page, context }) => {
+  await page.goto(server.url);
+  await waitForOfflineReady(page);
+  await createProfile(page, 'Kit');
+  await enrol(page, 'Kit');
+
+  // 250 revisions of one notebook note, each committed by the app's own save path.
+  await nav(page, 'Notebook');
+  await page.getByRole('button', { name: 'New note' }).click();
+  await page.getByLabel('Note text').click();
+  for (let i = 0; i < 250; i++) {
+    const t0 = Date.now();
+    await page.keyboard.type(i % 10 === 9 ? ' ' : 'k');
+    await page.waitForFunction((t) => Number(document.querySelector('[data-testid="save-status"]')?.getAttribute('data-saved-at') || 0) >= t, t0);
+  }
+  await nav(page, 'Sync');
+  const waiting = page.getByTestId('sync-waiting');
+  await expect(waiting).toContainText(/\d+ records are waiting/);
+  const count = Number(((await waiting.textContent()) ?? '').match(/(\d+) records/)![1]);
+  expect(count).toBeGreaterThanOrEqual(250);
+
+  // The first batch goes through; the second reaches the server, which commits it, but its
+  // answer is lost; every later one dies with the connection. Then the tablet goes offline.
+  let pushes = 0;
+  await page.route('**/api/push', async (route) => {
+    pushes += 1;
+    if (pushes === 1) return route.fulfill({ response: await route.fetch() });
+    if (pushes === 2) { await route.fetch(); return route.abort('connectionreset'); }
+    return route.abort('connectionreset');
+  });
+  await page.getByRole('button', { name: 'Sync now' }).click();
+  await expect.poll(() => pushes, { timeout: 30_000 }).toBeGreaterThanOrEqual(3);
+  await context.setOffline(true);
+  await expect(page.getByRole('button', { name: 'Sync now' })).toBeEnabled();
+  await expect(waiting).toContainText(/\d+ records are waiting/);
+
+  // Back online with a good connection: sync starts by itself and ends with nothing waiting.
+  await page.unroute('**/api/push');
+  await context.setOffline(false);
+  await expect(waiting).toContainText('Nothing is waiting', { timeout: 60_000 });
+
+  // The server holds each of the note's revisions exactly once, none missing.
+  const exported = exportAll();
+  const json = JSON.parse(readFileSync(join(exported.dir, 'records.json'), 'utf8'));
+  const notes = json.records.filter((r: { kind: string }) => r.kind === 'field_note');
+  expect(notes).toHaveLength(1);
+  const revs = notes[0].revisions.map((r: { rev: number }) => r.rev);
+  expect(revs).toEqual(Array.from({ length: count }, (_, i) => i + 1));
+});
