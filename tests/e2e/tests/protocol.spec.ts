@@ -64,7 +64,8 @@ test('a protocol version published with the CLI reaches the tablet and stays aft
   await expect(page.getByTestId('sync-protocol')).toContainText('Study protocol updated to version 2', { timeout: 60_000 });
 
   // An interview opened now asks the new question.
-  await page.goto(visitUrl);
+  await page.getByTestId('sync-visit').filter({ hasText: 'C01' }).getByRole('link').click();
+  await expect(page).toHaveURL(visitUrl);
   await page.getByRole('link', { name: /Interview: C01/ }).click();
   const interviewUrl = page.url();
   await expect(page.getByText(NEW_QUESTION).first()).toBeVisible();
@@ -74,7 +75,7 @@ test('a protocol version published with the CLI reaches the tablet and stays aft
   await context.setOffline(true);
   await page.reload();
   await unlock(page);
-  await page.goto(interviewUrl);
+  await expect(page).toHaveURL(interviewUrl);
   await expect(page.getByText(NEW_QUESTION).first()).toBeVisible();
   await expect(page.getByText(OLD_QUESTION)).toHaveCount(0);
 
