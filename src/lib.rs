@@ -11,6 +11,8 @@ mod components;
 #[cfg(target_arch = "wasm32")]
 mod features;
 #[cfg(target_arch = "wasm32")]
+mod protocol;
+#[cfg(target_arch = "wasm32")]
 pub mod pwa;
 #[cfg(target_arch = "wasm32")]
 mod records;

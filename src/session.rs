@@ -242,15 +242,20 @@ impl Sessions {
             .map_err(|e| e.to_string())?;
         // Reading the outbox proves the database answers before we say "unlocked".
         store.count_unsynced().await.map_err(|e| e.to_string())?;
-        self.auto_lock
-            .set_value(Some(AutoLock::new(profile.auto_lock, now())));
-        self.auto_lock_minutes.set(profile.auto_lock);
-        self.state.set(LockState::Unlocked(Rc::new(Session {
+        let session = Session {
             profile,
             vault,
             store,
             device,
-        })));
+        };
+        // Before any screen opens: the study protocol this profile received by sync.
+        if let Err(message) = crate::protocol::load(&session).await {
+            leptos::logging::warn!("using the built-in study protocol: {message}");
+        }
+        self.auto_lock
+            .set_value(Some(AutoLock::new(session.profile.auto_lock, now())));
+        self.auto_lock_minutes.set(session.profile.auto_lock);
+        self.state.set(LockState::Unlocked(Rc::new(session)));
         Ok(())
     }
 
@@ -318,6 +323,7 @@ impl Sessions {
     pub fn lock(&self) {
         self.auto_lock.set_value(None);
         self.state.set(LockState::Loading);
+        crate::protocol::reset();
         let sessions = *self;
         leptos::task::spawn_local(async move { sessions.show_lock_screen().await });
     }

@@ -69,7 +69,7 @@ pub use profile::{NameError, Profile, human_bytes, validate_name};
 pub use protocol::{
     Activity, ActivityKind, AssentScript, Card, ConsentForm, ConsentItem, ConsentRole,
     DEFAULT_PROTOCOL_JSON, Group, GuideSection, InterviewGuide, PlaceType, Prompt, Protocol,
-    ProtocolError, Question, Safeguarding, default_protocol,
+    ProtocolError, Question, Safeguarding, UpdateRefused, default_protocol,
 };
 pub use record::{
     Authorship, ChainError, ContentHash, Kind, Links, ProtocolRef, Revision, latest, verify_chain,

@@ -645,6 +645,55 @@ impl Protocol {
     pub fn is(&self, reference: &ProtocolRef) -> bool {
         self.id == reference.id && self.version == reference.version
     }
+
+    /// Checks a protocol update received from the server against this protocol (the one in
+    /// use): it must be a valid protocol file, of the same protocol id, with a higher version.
+    /// The device then keeps the returned protocol; records already made keep naming the
+    /// version they were made under.
+    ///
+    /// # Errors
+    /// Why the update is refused ([`UpdateRefused`]); the device keeps using this protocol.
+    pub fn check_update(&self, json: &str) -> Result<Protocol, UpdateRefused> {
+        let update = Protocol::parse(json).map_err(UpdateRefused::Invalid)?;
+        if update.id != self.id {
+            return Err(UpdateRefused::OtherProtocol {
+                id: update.id,
+                current: self.id.clone(),
+            });
+        }
+        if update.version <= self.version {
+            return Err(UpdateRefused::NotNewer {
+                version: update.version,
+                current: self.version,
+            });
+        }
+        Ok(update)
+    }
+}
+
+/// Why a protocol update is not applied ([`Protocol::check_update`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UpdateRefused {
+    /// The file is not a valid protocol.
+    #[error("the protocol update is invalid: {0}")]
+    Invalid(ProtocolError),
+    /// The update is for another study's protocol.
+    #[error("the protocol update is for {id:?}, but this tablet uses {current:?}")]
+    OtherProtocol {
+        /// The update's protocol id.
+        id: String,
+        /// The protocol id in use.
+        current: String,
+    },
+    /// The update's version is not higher than the one in use (an old or repeated message).
+    #[error("the protocol update is version {version}, not newer than version {current} in use")]
+    NotNewer {
+        /// The update's version.
+        version: u32,
+        /// The version in use.
+        current: u32,
+    },
 }
 
 impl ConsentForm {
@@ -929,6 +978,53 @@ mod tests {
 
     fn paths(errors: &[ProtocolError]) -> Vec<&str> {
         errors.iter().map(|error| error.path.as_str()).collect()
+    }
+
+    /// The default protocol with another version and first interview question.
+    fn updated(version: u32, question: &str) -> String {
+        let mut value = default_json();
+        value["version"] = json!(version);
+        value["interview_guides"][0]["sections"][0]["questions"][0]["text"] = json!(question);
+        serde_json::to_string(&value).unwrap()
+    }
+
+    #[test]
+    fn a_newer_version_of_the_same_protocol_is_accepted_as_an_update() {
+        let current = default_protocol();
+        let update = current
+            .check_update(&updated(current.version + 1, "What brought you to VIG?"))
+            .unwrap();
+        assert_eq!(update.version, current.version + 1);
+        assert_eq!(
+            update.interview_guides[0].sections[0].questions[0].text,
+            "What brought you to VIG?"
+        );
+    }
+
+    #[test]
+    fn an_update_that_is_older_the_same_another_study_or_invalid_is_refused() {
+        let current = default_protocol();
+        assert_eq!(
+            current.check_update(&updated(current.version, "same version")),
+            Err(UpdateRefused::NotNewer {
+                version: current.version,
+                current: current.version
+            })
+        );
+        let mut other = default_json();
+        other["id"] = json!("another-study");
+        other["version"] = json!(current.version + 1);
+        assert!(matches!(
+            current.check_update(&other.to_string()),
+            Err(UpdateRefused::OtherProtocol { id, .. }) if id == "another-study"
+        ));
+        let mut invalid = default_json();
+        invalid["version"] = json!(current.version + 1);
+        invalid["groups"][0]["target"] = json!(0);
+        match current.check_update(&invalid.to_string()) {
+            Err(UpdateRefused::Invalid(error)) => assert_eq!(error.path, "groups[0].target"),
+            other => panic!("expected an invalid update, got {other:?}"),
+        }
     }
 
     #[test]

@@ -9,9 +9,11 @@
 //! 1. **pull**: control messages after the saved cursor. A revocation stops the run and says
 //!    why. Each withdrawal purges that participant's records and attachment blobs from the
 //!    device and appends a [`Kind::Purge`] record ([`PurgeBody`]), which is synced like any
-//!    other. The report's `cursor` is the last message handled: save it after the run (the
-//!    purges are durable by then; a purge repeated after a lost cursor finds nothing left and
-//!    does not record itself twice).
+//!    other. A protocol update is not applied here: it is handed to the caller in the report
+//!    ([`SyncReport::protocol_updates`]), which checks it and keeps it durably BEFORE saving
+//!    the cursor. The report's `cursor` is the last message handled: save it after the run
+//!    (the purges are durable by then; a purge repeated after a lost cursor finds nothing left
+//!    and does not record itself twice; an update received again is simply not newer).
 //! 2. **outbox**: unsynced revisions, oldest first, opened with the vault, sealed to the study
 //!    key and signed by the device ([`seal_envelope`]), pushed in batches. An attachment's
 //!    blob is uploaded (resumably, from the server's offset) before the revision that names
@@ -243,6 +245,16 @@ pub struct HeldRevision {
     pub reason: HoldReason,
 }
 
+/// A protocol update pulled from the server, for the caller to check and keep.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProtocolUpdate {
+    /// The control message that carried it.
+    pub message_id: i64,
+    /// The protocol file's JSON, unchecked: check it with
+    /// [`Protocol::check_update`](crate::protocol::Protocol::check_update).
+    pub protocol: String,
+}
+
 /// What a run did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SyncReport {
@@ -261,6 +273,10 @@ pub struct SyncReport {
     pub purged: Vec<String>,
     /// Set when the device was revoked: the study team's reason. Sync stops.
     pub revoked: Option<String>,
+    /// Protocol updates pulled in this run, in message order. The engine does not apply
+    /// them: the caller checks and keeps them durably before it saves `cursor`, or they are
+    /// lost (the next pull starts after them).
+    pub protocol_updates: Vec<ProtocolUpdate>,
     /// The pull cursor to save (after the run) and pass to the next run.
     pub cursor: i64,
     /// Revisions held back in the outbox, and why.
@@ -418,6 +434,12 @@ where
                 ControlKind::Withdrawal { participant_code } => {
                     self.purge(&participant_code, message.id).await?;
                     report.purged.push(participant_code);
+                }
+                ControlKind::ProtocolUpdate { protocol } => {
+                    report.protocol_updates.push(ProtocolUpdate {
+                        message_id: message.id,
+                        protocol,
+                    });
                 }
             }
             report.cursor = message.id;

@@ -521,6 +521,66 @@ fn a_withdrawal_purges_the_participant_and_their_blobs_and_is_recorded_once() {
 }
 
 #[test]
+fn a_protocol_update_is_handed_to_the_caller_in_order_not_applied() {
+    let device = Device::new();
+    let note = device.note(None, "made under version 1");
+    let server = FakeServer::default();
+    let messages = [
+        (
+            4,
+            ControlKind::Withdrawal {
+                participant_code: "C09".into(),
+            },
+        ),
+        (
+            5,
+            ControlKind::ProtocolUpdate {
+                protocol: "{\"id\": \"vig-evaluation\", \"version\": 2}".into(),
+            },
+        ),
+        (
+            6,
+            ControlKind::ProtocolUpdate {
+                protocol: "not even JSON".into(),
+            },
+        ),
+    ];
+    for (id, kind) in messages {
+        server.messages.borrow_mut().push(ControlMessage {
+            id,
+            kind,
+            created_at: Timestamp(T0),
+        });
+    }
+
+    let report = device.run(&server, 4, BatchLimits::default()).unwrap();
+    // Handed over as received (the caller checks them), after the cursor, in order.
+    let updates: Vec<(i64, &str)> = report
+        .protocol_updates
+        .iter()
+        .map(|u| (u.message_id, u.protocol.as_str()))
+        .collect();
+    assert_eq!(
+        updates,
+        vec![
+            (5, "{\"id\": \"vig-evaluation\", \"version\": 2}"),
+            (6, "not even JSON")
+        ]
+    );
+    assert_eq!(report.cursor, 6);
+    assert!(report.purged.is_empty());
+    // Sync goes on as usual: the record made under version 1 is sent unchanged.
+    assert_eq!(report.pushed, 1);
+    assert_server_holds(&server, &device, &[note]);
+
+    // Pulled again from the same cursor (it was not saved), the updates come again.
+    let again = device.run(&server, 4, BatchLimits::default()).unwrap();
+    assert_eq!(again.protocol_updates.len(), 2);
+    let after = device.run(&server, 6, BatchLimits::default()).unwrap();
+    assert!(after.protocol_updates.is_empty());
+}
+
+#[test]
 fn a_revoked_device_stops_and_says_why() {
     let device = Device::new();
     device.note(None, "kept on the tablet");

@@ -127,8 +127,9 @@ pub async fn export(
         .control_messages_after(0)
         .await?
         .into_iter()
-        .map(|message| match message.kind {
-            ControlKind::Withdrawal { participant_code } => participant_code,
+        .filter_map(|message| match message.kind {
+            ControlKind::Withdrawal { participant_code } => Some(participant_code),
+            ControlKind::ProtocolUpdate { .. } => None,
         })
         .collect();
     let mut excluded = 0;

@@ -5,10 +5,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, anyhow};
+use attune_core::protocol::{Protocol, default_protocol};
 use attune_core::{StudyKeyFile, Timestamp};
 use attune_server::api::{normalise_code, now, sha256_hex};
 use attune_server::blobs::BlobFolder;
-use attune_server::store::DeviceStatus;
+use attune_server::store::{DeviceStatus, PublishOutcome};
 use attune_server::{AppState, DatabaseConfig, Store, connect, router};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
@@ -62,6 +63,9 @@ enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Study protocol versions for devices
+    #[command(subcommand)]
+    Protocol(ProtocolCommand),
     /// Decrypt everything received into CSV and JSON, with a manifest of hashes
     Export {
         /// The study key file made by `study init`
@@ -99,6 +103,23 @@ enum EnrolCommand {
         /// Hours until the code expires
         #[arg(long, default_value_t = 24)]
         expires_hours: u32,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProtocolCommand {
+    /// Publish a new version of a protocol file: it is checked, then devices receive it on
+    /// their next sync and use it for visits started after that
+    Publish {
+        /// The protocol file (JSON, see docs/protocol.md)
+        file: PathBuf,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// List the protocol versions published
+    List {
         #[command(flatten)]
         db: DbArgs,
     },
@@ -322,6 +343,17 @@ fn run_admin(command: Command) -> anyhow::Result<()> {
                     })
                     .await
                 }
+                Command::Protocol(ProtocolCommand::Publish { file, db }) => {
+                    // Checked before the database is opened: a bad file changes nothing.
+                    let (protocol, json) = read_protocol(&file)?;
+                    with_store(&db, |store| async move {
+                        protocol_publish(&protocol, &json, &file, &store).await
+                    })
+                    .await
+                }
+                Command::Protocol(ProtocolCommand::List { db }) => {
+                    with_store(&db, |store| async move { protocol_list(&store).await }).await
+                }
                 Command::Export { key, out, db } => {
                     let blobs = BlobFolder::new(&db.data_dir);
                     with_store(&db, |store| async move {
@@ -348,6 +380,99 @@ where
 
 async fn open(db: &DbArgs) -> anyhow::Result<Arc<dyn Store>> {
     Ok(connect(&db.config()).await?)
+}
+
+/// Reads and checks a protocol file with the same parser and rules as the app.
+fn read_protocol(file: &Path) -> anyhow::Result<(Protocol, String)> {
+    let json = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read the protocol file {}", file.display()))?;
+    let protocol = Protocol::parse_all(&json).map_err(|problems| {
+        let lines: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
+        anyhow!(
+            "{} is not a valid protocol; nothing was published:\n{}",
+            file.display(),
+            lines.join("\n")
+        )
+    })?;
+    Ok((protocol, json))
+}
+
+async fn protocol_publish(
+    protocol: &Protocol,
+    json: &str,
+    file: &Path,
+    store: &Arc<dyn Store>,
+) -> anyhow::Result<()> {
+    let built_in = default_protocol();
+    if protocol.id == built_in.id && protocol.version <= built_in.version {
+        return Err(anyhow!(
+            "{} is version {} of {:?}, but the app has version {} built in: give the file a \
+             higher \"version\"; nothing was published",
+            file.display(),
+            protocol.version,
+            protocol.id,
+            built_in.version
+        ));
+    }
+    match store
+        .publish_protocol(&protocol.id, protocol.version, json, now())
+        .await?
+    {
+        PublishOutcome::Published(published) => {
+            println!(
+                "Protocol {:?} version {} published (message {}): devices use it for visits \
+                 started after their next sync",
+                published.protocol_id, published.version, published.message_id
+            );
+            Ok(())
+        }
+        PublishOutcome::NotNewer { latest } => Err(anyhow!(
+            "{} is version {} of {:?}, but version {latest} was already published: give the \
+             file a higher \"version\"; nothing was published",
+            file.display(),
+            protocol.version,
+            protocol.id
+        )),
+    }
+}
+
+async fn protocol_list(store: &Arc<dyn Store>) -> anyhow::Result<()> {
+    let published = store.published_protocols().await?;
+    if published.is_empty() {
+        println!("No protocol published: devices use the protocol built into the app.");
+        return Ok(());
+    }
+    println!("protocol\tversion\tpublished (UTC)\tmessage");
+    for entry in published {
+        println!(
+            "{}\t{}\t{}\t{}",
+            entry.protocol_id,
+            entry.version,
+            utc_minute(entry.published_at),
+            entry.message_id
+        );
+    }
+    Ok(())
+}
+
+/// `YYYY-MM-DD HH:MM` in UTC (days to civil date: Howard Hinnant's algorithm).
+fn utc_minute(at: Timestamp) -> String {
+    let secs = at.as_millis().div_euclid(1000);
+    let (days, of_day) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}",
+        of_day / 3600,
+        of_day % 3600 / 60
+    )
 }
 
 /// From ATTUNE_STUDY_PASSPHRASE, or one line on stdin.

@@ -265,3 +265,85 @@ fn a_revoked_device_is_listed_with_its_reason() {
     let list = stdout(&run(&data, &["device", "list"]));
     assert!(list.contains("revoked: lost on the bus"), "{list}");
 }
+
+/// Runs a command expected to fail; its stderr.
+fn run_failing(data: &Path, args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_attune-server"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .env_remove("ATTUNE_DATABASE_URL")
+        .output()
+        .expect("run attune-server");
+    assert!(
+        !output.status.success(),
+        "attune-server {args:?} should have failed"
+    );
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// The default protocol at `version`, with the first interview question reworded.
+fn protocol_file(dir: &Path, version: u32, edit: impl FnOnce(&mut serde_json::Value)) -> String {
+    let mut value: serde_json::Value =
+        serde_json::from_str(attune_core::DEFAULT_PROTOCOL_JSON).unwrap();
+    value["version"] = serde_json::json!(version);
+    value["interview_guides"][0]["sections"][0]["questions"][0]["text"] =
+        serde_json::json!(format!("Question of version {version}"));
+    edit(&mut value);
+    let path = dir.join(format!("protocol-{version}.json"));
+    std::fs::write(&path, serde_json::to_string_pretty(&value).unwrap()).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+#[test]
+fn a_protocol_is_published_once_checked_and_only_as_a_newer_version() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    run(&data, &["protocol", "list"]);
+    assert!(stdout(&run(&data, &["protocol", "list"])).contains("No protocol published"));
+
+    // A bad file: refused with the path of the field, nothing published.
+    let bad = protocol_file(dir.path(), 2, |v| v["groups"][1]["target"] = 0.into());
+    let error = run_failing(&data, &["protocol", "publish", &bad]);
+    assert!(error.contains("groups[1].target"), "{error}");
+    assert!(error.contains("nothing was published"), "{error}");
+    let typo = protocol_file(dir.path(), 2, |v| {
+        v["safeguarding"]["stpes"] = serde_json::json!([]);
+    });
+    let error = run_failing(&data, &["protocol", "publish", &typo]);
+    assert!(error.contains("safeguarding.stpes"), "{error}");
+
+    // The version the app has built in is not an update.
+    let built_in = protocol_file(dir.path(), 1, |_| {});
+    let error = run_failing(&data, &["protocol", "publish", &built_in]);
+    assert!(error.contains("built in"), "{error}");
+
+    let v3 = protocol_file(dir.path(), 3, |_| {});
+    let published = stdout(&run(&data, &["protocol", "publish", &v3]));
+    assert!(published.contains("version 3 published"), "{published}");
+    // An older (or the same) version after it is refused.
+    let v2 = protocol_file(dir.path(), 2, |_| {});
+    let error = run_failing(&data, &["protocol", "publish", &v2]);
+    assert!(error.contains("version 3 was already published"), "{error}");
+
+    let listed = stdout(&run(&data, &["protocol", "list"]));
+    let rows: Vec<&str> = listed.lines().skip(1).collect();
+    assert_eq!(rows.len(), 1, "{listed}");
+    assert!(rows[0].starts_with("vig-evaluation\t3\t"), "{listed}");
+
+    // What devices receive is the file as published.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let messages = runtime.block_on(async {
+        let store = SqliteStore::open(&data).await.unwrap();
+        let messages = store.control_messages_after(0).await.unwrap();
+        store.close().await;
+        messages
+    });
+    assert_eq!(messages.len(), 1);
+    assert_eq!(
+        messages[0].kind,
+        attune_server::store::ControlKind::ProtocolUpdate {
+            protocol: std::fs::read_to_string(&v3).unwrap()
+        }
+    );
+}

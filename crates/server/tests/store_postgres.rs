@@ -12,6 +12,16 @@ use sqlx::Connection as _;
 const URL_VAR: &str = "ATTUNE_TEST_POSTGRES_URL";
 
 async fn get_store() -> Option<Arc<dyn Store>> {
+    let url = fresh_database().await?;
+    Some(Arc::new(
+        PostgresStore::connect(&url)
+            .await
+            .expect("connect to the test database"),
+    ))
+}
+
+/// The URL of a new, empty database, or `None` when no PostgreSQL is configured.
+async fn fresh_database() -> Option<String> {
     let Some(base) = std::env::var(URL_VAR).ok().filter(|url| !url.is_empty()) else {
         assert!(
             std::env::var_os("CI").is_none(),
@@ -37,11 +47,7 @@ async fn get_store() -> Option<Arc<dyn Store>> {
         Some((server, _database)) => format!("{server}/{name}"),
         None => panic!("{URL_VAR} must end with /DATABASE"),
     };
-    Some(Arc::new(
-        PostgresStore::connect(&url)
-            .await
-            .expect("connect to the test database"),
-    ))
+    Some(url)
 }
 
 fn uuid_like() -> String {
@@ -51,3 +57,56 @@ fn uuid_like() -> String {
 }
 
 attune_server::store_conformance_tests!(get_store);
+
+/// A newer server opens an older database without loss: a database made by the migrations up
+/// to 0003 (before protocol updates), holding a withdrawal, keeps it with its id (a device's
+/// pull cursor) and takes protocol updates after it.
+#[tokio::test]
+async fn a_database_from_before_protocol_updates_keeps_its_withdrawals() {
+    use attune_server::store::{ControlKind, PublishOutcome};
+    let Some(url) = fresh_database().await else {
+        return;
+    };
+    let all = sqlx::migrate!("./migrations/postgres");
+    let before = sqlx::migrate::Migrator {
+        migrations: std::borrow::Cow::Owned(
+            all.migrations
+                .iter()
+                .filter(|migration| migration.version < 4)
+                .cloned()
+                .collect(),
+        ),
+        ..sqlx::migrate::Migrator::DEFAULT
+    };
+    let pool = sqlx::PgPool::connect(&url).await.expect("connect");
+    before.run(&pool).await.expect("migrate to 0003");
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO control_messages (kind, participant_code, created_at) \
+         VALUES ('withdrawal', 'VIG-001', 5) RETURNING id",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("old withdrawal");
+    pool.close().await;
+
+    let store = PostgresStore::connect(&url).await.expect("migrate");
+    let kept = store.control_messages_after(0).await.unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].id, id);
+    assert_eq!(
+        kept[0].kind,
+        ControlKind::Withdrawal {
+            participant_code: "VIG-001".into()
+        }
+    );
+    let published = store
+        .publish_protocol("vig-evaluation", 2, "{}", attune_core::Timestamp(6))
+        .await
+        .unwrap();
+    assert!(matches!(published, PublishOutcome::Published(p) if p.message_id > id));
+    let refused =
+        sqlx::query("INSERT INTO control_messages (kind, created_at) VALUES ('withdrawal', 7)")
+            .execute(store.pool())
+            .await;
+    assert!(refused.is_err());
+}

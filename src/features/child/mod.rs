@@ -10,8 +10,9 @@ pub mod pictures;
 pub mod screens;
 pub mod summary;
 
+use attune_core::ProtocolRef;
 use attune_core::fieldwork::{ActivityResponseBody, AssentAnswer, AssentBody};
-use attune_core::protocol::{Protocol, default_protocol};
+use attune_core::protocol::Protocol;
 use attune_core::{Kind, Links, ParticipantId, RecordId, VisitId};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -80,6 +81,20 @@ pub struct ChildMode {
     pub step: usize,
     /// Set once the session has ended (the thank-you screen).
     pub ending: Option<Ending>,
+    /// The protocol version the session started with: a protocol update received meanwhile
+    /// does not change the screens under the child (absent in flags from older versions: the
+    /// protocol in use).
+    #[serde(default)]
+    pub protocol: Option<ProtocolRef>,
+}
+
+impl ChildMode {
+    /// The protocol this session runs under.
+    pub fn protocol(&self) -> &'static Protocol {
+        self.protocol
+            .as_ref()
+            .map_or_else(crate::protocol::current, crate::protocol::by_reference)
+    }
 }
 
 /// One child screen.
@@ -152,13 +167,14 @@ impl ChildState {
             participant,
             step: 0,
             ending: None,
+            protocol: Some(crate::protocol::current().reference()),
         });
     }
 
     /// Moves to a step (past the last: the session is finished).
     pub fn go(&self, step: usize) {
         if let Some(mut mode) = self.current() {
-            if step >= screens(default_protocol()).len() {
+            if step >= screens(mode.protocol()).len() {
                 mode.ending = Some(Ending::Finished);
             }
             mode.step = step;
@@ -186,7 +202,7 @@ pub fn links(mode: &ChildMode) -> Links {
     Links {
         participant: Some(mode.participant),
         visit: Some(mode.visit),
-        protocol: Some(default_protocol().reference()),
+        protocol: Some(mode.protocol().reference()),
     }
 }
 

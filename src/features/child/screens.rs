@@ -2,7 +2,7 @@
 //! and thank-you with the fieldworker's way out.
 
 use attune_core::fieldwork::AssentAnswer;
-use attune_core::protocol::{Activity, ActivityKind, Card, default_protocol};
+use attune_core::protocol::{Activity, ActivityKind, Card};
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
 use wasm_bindgen::prelude::*;
@@ -40,7 +40,7 @@ pub fn ChildRoot() -> impl IntoView {
     let screen = Memo::new(move |_| {
         child.get().map(|m| match m.ending {
             Some(_) => Screen::End,
-            None => screens(default_protocol())
+            None => screens(m.protocol())
                 .get(m.step)
                 .copied()
                 .unwrap_or(Screen::End),
@@ -55,7 +55,7 @@ pub fn ChildRoot() -> impl IntoView {
     let stop = move || {
         let Some(mode) = child.current() else { return };
         if let Some(Screen::Prompt(a, p)) = screen.get_untracked() {
-            let activity = &default_protocol().activities[a];
+            let activity = &mode.protocol().activities[a];
             let (aid, pid) = (activity.id.clone(), activity.prompts[p].id.clone());
             leptos::task::spawn_local(async move {
                 report(save_response(sessions, &mode, &aid, &pid, |b| b.stopped = true).await);
@@ -67,7 +67,7 @@ pub fn ChildRoot() -> impl IntoView {
     };
     let skip = move || {
         let Some(mode) = child.current() else { return };
-        let list = screens(default_protocol());
+        let list = screens(mode.protocol());
         match screen.get_untracked() {
             Some(Screen::Assent) => child.end(Ending::Declined),
             Some(Screen::Recheck(a)) => {
@@ -79,7 +79,7 @@ pub fn ChildRoot() -> impl IntoView {
                 child.go(next);
             }
             Some(Screen::Prompt(a, p)) => {
-                let activity = &default_protocol().activities[a];
+                let activity = &mode.protocol().activities[a];
                 let (aid, pid) = (activity.id.clone(), activity.prompts[p].id.clone());
                 leptos::task::spawn_local(async move {
                     report(save_response(sessions, &mode, &aid, &pid, |b| b.skipped = true).await);
@@ -149,7 +149,7 @@ fn AssentScreen(
 ) -> impl IntoView {
     let child = use_child();
     let sessions = use_sessions();
-    let protocol = default_protocol();
+    let protocol = mode.protocol();
     let texts = match recheck {
         None => {
             let mut t = protocol.assent.intro.clone();
@@ -205,7 +205,7 @@ fn PromptScreen(
 ) -> impl IntoView {
     let child = use_child();
     let sessions = use_sessions();
-    let act: &'static Activity = &default_protocol().activities[activity];
+    let act: &'static Activity = &mode.protocol().activities[activity];
     let prompt_id = act.prompts[prompt].id.clone();
     let texts = vec![act.prompts[prompt].text.clone()];
     let busy = RwSignal::new(false);

@@ -2,7 +2,6 @@
 //! child's session with a notes field for every answer.
 
 use attune_core::fieldwork::{ActivityResponseBody, AssentBody};
-use attune_core::protocol::default_protocol;
 use attune_core::{Kind, ParticipantId, Revision, VisitId};
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
@@ -75,7 +74,7 @@ enum Entry {
 
 /// An answer in words for the fieldworker.
 fn answer_words(body: &ActivityResponseBody) -> String {
-    let protocol = default_protocol();
+    let protocol = crate::protocol::current();
     let card = |id: &str| {
         protocol
             .activity(&body.activity_id)
@@ -181,7 +180,7 @@ pub fn ChildSummaryPage() -> impl IntoView {
         });
         Ok::<_, String>((visit, code, entries))
     });
-    let protocol = default_protocol();
+    let protocol = crate::protocol::current();
     view! {
         <Suspense fallback=|| view! { <p>"Opening..."</p> }>
             {move || loaded.get().map(|r| match r {

@@ -3,7 +3,6 @@
 
 use attune_core::consent::evaluate;
 use attune_core::fieldwork::{ConsentBody, ConsentSignature};
-use attune_core::protocol::default_protocol;
 use attune_core::{Kind, Links, RecordId, VisitId};
 use leptos::html::Canvas;
 use leptos::prelude::*;
@@ -61,7 +60,7 @@ fn ConsentForm(
     existing: Option<(attune_core::Revision, ConsentBody)>,
 ) -> impl IntoView {
     let sessions = use_sessions();
-    let protocol = default_protocol();
+    let protocol = crate::protocol::current();
     let Some(form) = protocol.consent_form_for(&participant.body.group) else {
         return view! { <p class="notice">"This group has no consent form in the study protocol."</p> }.into_any();
     };

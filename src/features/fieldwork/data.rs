@@ -191,7 +191,7 @@ pub async fn consented_and_interviewed(
     ),
     String,
 > {
-    let protocol = attune_core::protocol::default_protocol();
+    let protocol = crate::protocol::current();
     let mut consented = std::collections::HashSet::new();
     for revision in records::latest_of_kind(session, Kind::Consent).await? {
         let body = records::body::<ConsentBody>(&revision)?;

@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use attune_core::consent::evaluate;
 use attune_core::fieldwork::{AttachmentBody, InterviewNoteBody, NoteFlag};
-use attune_core::protocol::{InterviewGuide, default_protocol};
+use attune_core::protocol::InterviewGuide;
 use attune_core::{BlobId, Kind, Links, ParticipantId, RecordId, Revision, VisitId};
 use leptos::prelude::*;
 
@@ -28,7 +28,7 @@ pub fn InterviewPage() -> impl IntoView {
             let session = sessions.current().ok_or("Locked")?;
             let (visit, participant) = ids.ok_or("This address is not valid.")?;
             let (who, contents) = data::participant_in_visit(&session, visit, participant).await?;
-            let protocol = default_protocol();
+            let protocol = crate::protocol::current();
             let form = protocol
                 .consent_form_for(&who.body.group)
                 .ok_or("This group has no consent form.")?;
@@ -106,7 +106,12 @@ fn Interview(
     audio_allowed: bool,
 ) -> impl IntoView {
     let sessions = use_sessions();
-    let protocol = default_protocol();
+    // An interview already started keeps the protocol version its notes were made under; a
+    // new one uses the protocol in use now. Either way, fixed while the screen is open.
+    let protocol = notes
+        .iter()
+        .find_map(|(head, _)| head.protocol.as_ref())
+        .map_or_else(crate::protocol::current, crate::protocol::by_reference);
     let Some(guide) = protocol.guide_for(&participant.body.group) else {
         return view! { <p class="notice">"This group has no interview guide in the study protocol."</p> }.into_any();
     };
@@ -173,7 +178,7 @@ fn Interview(
                     let links = Links {
                         participant: Some(participant_id),
                         visit: Some(visit),
-                        protocol: Some(default_protocol().reference()),
+                        protocol: Some(protocol.reference()),
                     };
                     NoteState {
                         chain: Chain::new(RecordId::new(now()), Kind::InterviewNote, links, None),
@@ -402,7 +407,7 @@ fn audio_panel(
     let links = Links {
         participant: Some(participant),
         visit: Some(visit),
-        protocol: Some(default_protocol().reference()),
+        protocol: Some(crate::protocol::current().reference()),
     };
     let on_started = move |(blob, media_type): (BlobId, String)| {
         let chain = Chain::new(RecordId::new(now()), Kind::Attachment, links.clone(), None);

@@ -2,7 +2,7 @@
 //! participant's page with consent status, visits and withdrawal.
 
 use attune_core::fieldwork::{ParticipantBody, ParticipantStatus, WithdrawalBody};
-use attune_core::protocol::{default_protocol, next_code};
+use attune_core::protocol::next_code;
 use attune_core::{Kind, Links, ParticipantId, RecordId};
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_params_map};
@@ -21,7 +21,7 @@ pub fn ParticipantsPage() -> impl IntoView {
         let session = sessions.current().ok_or("Locked")?;
         data::participants(&session).await
     });
-    let protocol = default_protocol();
+    let protocol = crate::protocol::current();
     view! {
         <section class="panel" aria-labelledby="participants-heading">
             <h1 id="participants-heading">"Participants"</h1>
@@ -72,7 +72,7 @@ pub fn ParticipantsPage() -> impl IntoView {
 #[component]
 pub fn NewParticipantPage() -> impl IntoView {
     let sessions = use_sessions();
-    let protocol = default_protocol();
+    let protocol = crate::protocol::current();
     let group = RwSignal::new(None::<String>);
     let name = RwSignal::new(String::new());
     let link = RwSignal::new(None::<ParticipantId>);
@@ -230,7 +230,7 @@ pub fn ParticipantPage() -> impl IntoView {
             Ok::<_, String>((me, all, mine))
         }
     });
-    let protocol = default_protocol();
+    let protocol = crate::protocol::current();
     view! {
         <Suspense fallback=|| view! { <p>"Opening..."</p> }>
             {move || loaded.get().map(|result| match result {
@@ -343,7 +343,7 @@ fn Withdraw(participant: Participant, on_done: Callback<()>) -> impl IntoView {
             let links = Links {
                 participant: Some(p.id),
                 visit: None,
-                protocol: Some(default_protocol().reference()),
+                protocol: Some(crate::protocol::current().reference()),
             };
             let record = Chain::new(RecordId::new(at), Kind::Withdrawal, links, None);
             let mut body = p.body.clone();

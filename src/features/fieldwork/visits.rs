@@ -3,7 +3,6 @@
 
 use attune_core::consent::evaluate;
 use attune_core::fieldwork::{NoteFlag, ReflectionBody, VisitBody};
-use attune_core::protocol::default_protocol;
 use attune_core::{Kind, Links, ParticipantId, RecordId, RecordStore, VisitId};
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_params_map};
@@ -18,7 +17,7 @@ use crate::session::{now, use_sessions};
 pub fn visit_title(visit: &Visit) -> String {
     let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(visit.body.date.0 as f64));
     let day: String = date.to_date_string().into();
-    let place = default_protocol()
+    let place = crate::protocol::current()
         .place_types
         .iter()
         .find(|p| p.id == visit.body.place_type)
@@ -37,7 +36,7 @@ fn visit_param() -> impl Fn() -> Option<VisitId> + Copy {
 #[component]
 pub fn StartVisitPage() -> impl IntoView {
     let sessions = use_sessions();
-    let protocol = default_protocol();
+    let protocol = crate::protocol::current();
     let present = RwSignal::new(Vec::<ParticipantId>::new());
     let place = RwSignal::new(
         protocol
@@ -175,7 +174,7 @@ fn use_visit(version: RwSignal<u32>) -> LocalResource<LoadedVisit> {
 pub fn VisitPage() -> impl IntoView {
     let version = RwSignal::new(0);
     let loaded = use_visit(version);
-    let protocol = default_protocol();
+    let protocol = crate::protocol::current();
     view! {
         <Suspense fallback=|| view! { <p>"Opening the visit..."</p> }>
             {move || loaded.get().map(|r| match r {
@@ -286,7 +285,7 @@ pub fn ReflectionsPage() -> impl IntoView {
                     let (chain, initial) = match contents.reflection {
                         Some((head, body)) => (Chain::new(head.record_id, Kind::Reflection, head.links(), Some(head)), body.text),
                         None => (Chain::new(RecordId::new(now()), Kind::Reflection,
-                            Links { participant: None, visit: Some(id), protocol: Some(default_protocol().reference()) }, None), String::new()),
+                            Links { participant: None, visit: Some(id), protocol: Some(crate::protocol::current().reference()) }, None), String::new()),
                     };
                     let save = move |text: String| {
                         let chain = chain.clone();
@@ -326,7 +325,7 @@ pub fn CloseVisitPage() -> impl IntoView {
     });
     let error = RwSignal::new(None::<String>);
     let confirming = RwSignal::new(false);
-    let protocol = default_protocol();
+    let protocol = crate::protocol::current();
     let update_visit = move |visit: Visit, change: fn(&mut VisitBody)| {
         let mut body = visit.body.clone();
         change(&mut body);

@@ -4,7 +4,6 @@
 use std::collections::HashSet;
 
 use attune_core::fieldwork::progress;
-use attune_core::protocol::default_protocol;
 use leptos::prelude::*;
 
 use crate::features::fieldwork::data;
@@ -18,7 +17,7 @@ pub fn HomePage() -> impl IntoView {
     let shell = use_shell();
     let storage = use_storage_status();
     let sessions = use_sessions();
-    let protocol = default_protocol();
+    let protocol = crate::protocol::current();
     let overview = LocalResource::new(move || async move {
         let session = sessions.current().ok_or("Locked")?;
         let participants = data::participants(&session).await?;

@@ -6,6 +6,7 @@ use attune_core::sync::{SyncError, SyncIdentity, SyncProgress, SyncReport, Synce
 use super::enrolment::Enrolment;
 use super::runner::{SyncSummary, load_state};
 use super::transport::FetchTransport;
+use crate::protocol::UpdateOutcome;
 use crate::session::{Session, now};
 
 /// What one run did.
@@ -39,16 +40,47 @@ pub async fn run(
     let outcome = syncer
         .run(cursor, |p: SyncProgress| progress(p.done, p.total))
         .await;
-    Ok(match outcome {
-        Ok(report) => Report {
-            cursor: Some(report.cursor),
-            summary: summarise(&report, None),
-        },
-        Err(failure) => Report {
-            cursor: Some(failure.report.cursor),
-            summary: summarise(&failure.report, Some(&failure.error)),
-        },
-    })
+    let (report, error) = match outcome {
+        Ok(report) => (report, None),
+        Err(failure) => (*failure.report, Some(failure.error)),
+    };
+    let mut summary = summarise(&report, error.as_ref());
+    // Kept durably before the cursor that covers them is saved; if that fails, the cursor is
+    // not saved and the updates come again next time.
+    let cursor = match crate::protocol::apply_updates(session, &report.protocol_updates).await {
+        Ok(outcomes) => {
+            summary.protocol = protocol_words(&outcomes);
+            Some(report.cursor)
+        }
+        Err(message) => {
+            summary.ok = false;
+            summary.protocol = Some(format!(
+                "A study protocol update could not be kept ({message}); it is received again next time."
+            ));
+            None
+        }
+    };
+    Ok(Report { cursor, summary })
+}
+
+/// The protocol updates of a run, in words: the version now in use, and what was ignored.
+fn protocol_words(outcomes: &[UpdateOutcome]) -> Option<String> {
+    let mut words = Vec::new();
+    if let Some(version) = outcomes.iter().rev().find_map(|outcome| match outcome {
+        UpdateOutcome::Applied(version) => Some(*version),
+        UpdateOutcome::Ignored(_) => None,
+    }) {
+        words.push(format!(
+            "Study protocol updated to version {version}. Visits opened from now on use it; \
+             records already made keep their version."
+        ));
+    }
+    for outcome in outcomes {
+        if let UpdateOutcome::Ignored(reason) = outcome {
+            words.push(format!("A study protocol update was ignored: {reason}."));
+        }
+    }
+    (!words.is_empty()).then(|| words.join(" "))
 }
 
 /// The report in words for the fieldworker.
@@ -111,5 +143,6 @@ fn summarise(report: &SyncReport, error: Option<&SyncError>) -> SyncSummary {
         revoked: report.revoked.clone(),
         purged: report.purged.clone(),
         conflicts: report.conflicts,
+        protocol: None,
     }
 }

@@ -159,6 +159,9 @@ fn SyncStatus(server: String, since: attune_core::Timestamp) -> impl IntoView {
                     l.purged.join(", ")
                 )}</p>
             })}
+            {move || sync.last().and_then(|l| l.protocol).map(|words| view! {
+                <p class="notice" data-testid="sync-protocol">{words}</p>
+            })}
             <Show when=move || sync.running()>
                 <div class="sync-progress" data-testid="sync-progress">
                     <label for="sync-progress-bar">{move || match sync.progress() {

@@ -36,6 +36,10 @@ pub struct SyncSummary {
     /// Revisions the server kept as conflicts.
     #[serde(default)]
     pub conflicts: usize,
+    /// What became of study protocol updates received (the version now in use, or why one
+    /// was ignored).
+    #[serde(default)]
+    pub protocol: Option<String>,
 }
 
 /// What the tablet keeps about sync (sealed; nothing in it is needed while locked).
@@ -247,6 +251,7 @@ fn failed(message: String) -> SyncSummary {
         revoked: None,
         purged: Vec::new(),
         conflicts: 0,
+        protocol: None,
     }
 }
 

@@ -105,6 +105,15 @@ pub enum ControlKind {
         /// The participant's pseudonymous code.
         participant_code: String,
     },
+    /// The study team published a new version of a protocol (`attune-server protocol
+    /// publish`): devices check it ([`Protocol::check_update`]) and, if it is a newer version
+    /// of the protocol they use, keep it and use it for screens opened from then on.
+    ///
+    /// [`Protocol::check_update`]: crate::protocol::Protocol::check_update
+    ProtocolUpdate {
+        /// The protocol file's JSON, as published.
+        protocol: String,
+    },
 }
 
 /// A message from the study team for devices; `id` is the pull cursor.

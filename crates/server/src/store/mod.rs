@@ -182,6 +182,30 @@ pub struct ExportLogEntry {
     pub what: String,
 }
 
+/// A protocol version published to devices (`attune-server protocol publish`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishedProtocol {
+    /// The control message that carries it to devices.
+    pub message_id: i64,
+    /// The protocol's id, e.g. `vig-evaluation`.
+    pub protocol_id: String,
+    /// Its version.
+    pub version: u32,
+    /// The protocol file's JSON, as published.
+    pub protocol: String,
+    /// When it was published.
+    pub published_at: Timestamp,
+}
+
+/// What publishing a protocol version did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PublishOutcome {
+    /// Recorded: devices receive it on their next sync.
+    Published(PublishedProtocol),
+    /// Refused: this version of the protocol is not newer than the last one published.
+    NotNewer { latest: u32 },
+}
+
 /// The server's storage. Implemented by [`SqliteStore`] and [`PostgresStore`]; the uploads
 /// table is its supertrait [`UploadStore`].
 #[async_trait]
@@ -245,6 +269,18 @@ pub trait Store: UploadStore + Send + Sync + fmt::Debug {
         participant_code: &str,
         now: Timestamp,
     ) -> Result<ControlMessage, StoreError>;
+    /// In one transaction: records a protocol update for devices, unless `version` is not
+    /// newer than the last version published for `protocol_id`. `protocol` is the protocol
+    /// file's JSON, validated by the caller.
+    async fn publish_protocol(
+        &self,
+        protocol_id: &str,
+        version: u32,
+        protocol: &str,
+        now: Timestamp,
+    ) -> Result<PublishOutcome, StoreError>;
+    /// Every published protocol version, oldest first.
+    async fn published_protocols(&self) -> Result<Vec<PublishedProtocol>, StoreError>;
     /// Control messages with an id greater than `cursor`, in order.
     async fn control_messages_after(&self, cursor: i64) -> Result<Vec<ControlMessage>, StoreError>;
 

@@ -314,25 +314,99 @@ macro_rules! impl_sql_store {
                 })
             }
 
+            async fn publish_protocol(
+                &self,
+                protocol_id: &str,
+                version: u32,
+                protocol: &str,
+                now: attune_core::Timestamp,
+            ) -> Result<$crate::store::PublishOutcome, $crate::store::StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let latest: Option<i64> = sqlx::query_scalar(
+                    "SELECT MAX(protocol_version) FROM control_messages \
+                     WHERE kind = 'protocol_update' AND protocol_id = $1",
+                )
+                .bind(protocol_id)
+                .fetch_one(&mut *tx)
+                .await?;
+                if let Some(latest) = latest
+                    && latest >= i64::from(version)
+                {
+                    return Ok($crate::store::PublishOutcome::NotNewer {
+                        latest: $crate::store::sql::stored_version(latest)?,
+                    });
+                }
+                let message_id: i64 = sqlx::query_scalar(
+                    "INSERT INTO control_messages \
+                     (kind, protocol_id, protocol_version, protocol, created_at) \
+                     VALUES ('protocol_update', $1, $2, $3, $4) RETURNING id",
+                )
+                .bind(protocol_id)
+                .bind(i64::from(version))
+                .bind(protocol)
+                .bind(now.as_millis())
+                .fetch_one(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok($crate::store::PublishOutcome::Published(
+                    $crate::store::PublishedProtocol {
+                        message_id,
+                        protocol_id: protocol_id.to_owned(),
+                        version,
+                        protocol: protocol.to_owned(),
+                        published_at: now,
+                    },
+                ))
+            }
+
+            async fn published_protocols(
+                &self,
+            ) -> Result<Vec<$crate::store::PublishedProtocol>, $crate::store::StoreError> {
+                use sqlx::Row as _;
+                let rows = sqlx::query(
+                    "SELECT id, protocol_id, protocol_version, protocol, created_at \
+                     FROM control_messages WHERE kind = 'protocol_update' ORDER BY id",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok($crate::store::PublishedProtocol {
+                            message_id: row.try_get("id")?,
+                            protocol_id: row.try_get("protocol_id")?,
+                            version: $crate::store::sql::stored_version(
+                                row.try_get("protocol_version")?,
+                            )?,
+                            protocol: row.try_get("protocol")?,
+                            published_at: attune_core::Timestamp(row.try_get("created_at")?),
+                        })
+                    })
+                    .collect()
+            }
+
             async fn control_messages_after(
                 &self,
                 cursor: i64,
             ) -> Result<Vec<$crate::store::ControlMessage>, $crate::store::StoreError> {
                 use sqlx::Row as _;
                 let rows = sqlx::query(
-                    "SELECT id, participant_code, created_at FROM control_messages \
-                     WHERE id > $1 ORDER BY id",
+                    "SELECT id, kind, participant_code, protocol, created_at \
+                     FROM control_messages WHERE id > $1 ORDER BY id",
                 )
                 .bind(cursor)
                 .fetch_all(&self.pool)
                 .await?;
                 rows.iter()
                     .map(|row| {
+                        let kind: String = row.try_get("kind")?;
+                        let kind = $crate::store::sql::control_kind(
+                            &kind,
+                            row.try_get("participant_code")?,
+                            row.try_get("protocol")?,
+                        )?;
                         Ok($crate::store::ControlMessage {
                             id: row.try_get("id")?,
-                            kind: $crate::store::ControlKind::Withdrawal {
-                                participant_code: row.try_get("participant_code")?,
-                            },
+                            kind,
                             created_at: attune_core::Timestamp(row.try_get("created_at")?),
                         })
                     })
@@ -391,7 +465,7 @@ pub(crate) use impl_sql_store;
 use attune_core::{Envelope, Timestamp};
 use sqlx::Row;
 
-use super::{Device, DeviceStatus, StoreError, StoredEnvelope};
+use super::{ControlKind, Device, DeviceStatus, StoreError, StoredEnvelope};
 
 /// Closes every connection of `pool` before returning.
 ///
@@ -437,6 +511,29 @@ where
         revoked_reason: row.try_get("revoked_reason")?,
         enrolled_at: Timestamp(row.try_get("enrolled_at")?),
     })
+}
+
+/// A protocol version as stored (BIGINT) back to `u32`.
+pub(crate) fn stored_version(version: i64) -> Result<u32, StoreError> {
+    u32::try_from(version)
+        .map_err(|_| StoreError::Corrupt(format!("stored protocol version {version}")))
+}
+
+/// A control message's kind from its row's columns.
+pub(crate) fn control_kind(
+    kind: &str,
+    participant_code: Option<String>,
+    protocol: Option<String>,
+) -> Result<ControlKind, StoreError> {
+    match (kind, participant_code, protocol) {
+        ("withdrawal", Some(participant_code), _) => {
+            Ok(ControlKind::Withdrawal { participant_code })
+        }
+        ("protocol_update", _, Some(protocol)) => Ok(ControlKind::ProtocolUpdate { protocol }),
+        (kind, _, _) => Err(StoreError::Corrupt(format!(
+            "control message of kind {kind:?} without its content"
+        ))),
+    }
 }
 
 pub(crate) fn stored_from_row<'r, R>(row: &'r R) -> Result<StoredEnvelope, StoreError>

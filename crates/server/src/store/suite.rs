@@ -10,8 +10,8 @@ use attune_core::{
 };
 
 use super::{
-    ControlKind, DeviceStatus, EnrolOutcome, ExportLogEntry, NewDevice, NewUpload, PushOutcome,
-    Store,
+    ControlKind, DeviceStatus, EnrolOutcome, ExportLogEntry, NewDevice, NewUpload, PublishOutcome,
+    PushOutcome, Store,
 };
 
 const NOW: Timestamp = Timestamp(1_750_000_000_000);
@@ -32,6 +32,7 @@ macro_rules! store_conformance_tests {
             a_different_revision_with_the_same_rev_is_kept_as_a_conflict,
             a_batch_reports_one_outcome_per_item_in_order,
             withdrawals_are_delivered_after_the_cursor,
+            protocol_updates_are_delivered_in_order_and_only_newer_versions_are_published,
             exports_are_logged,
             an_upload_is_recorded_once_and_found_by_its_blob,
             a_completed_upload_keeps_its_first_completion_time,
@@ -417,6 +418,74 @@ pub async fn withdrawals_are_delivered_after_the_cursor(store: &dyn Store) {
         ControlKind::Withdrawal {
             participant_code: "VIG-002".into()
         }
+    );
+}
+
+pub async fn protocol_updates_are_delivered_in_order_and_only_newer_versions_are_published(
+    store: &dyn Store,
+) {
+    let withdrawal = store.add_withdrawal("VIG-001", NOW).await.unwrap();
+    let PublishOutcome::Published(v2) = store
+        .publish_protocol("vig-evaluation", 2, "{\"version\": 2}", NOW)
+        .await
+        .unwrap()
+    else {
+        panic!("version 2 is the first published");
+    };
+    assert!(v2.message_id > withdrawal.id);
+    // The same version again, or an older one, is refused and records nothing.
+    for version in [2, 1] {
+        assert_eq!(
+            store
+                .publish_protocol("vig-evaluation", version, "{}", NOW)
+                .await
+                .unwrap(),
+            PublishOutcome::NotNewer { latest: 2 }
+        );
+    }
+    // Versions count per protocol id.
+    let PublishOutcome::Published(other) = store
+        .publish_protocol("another-study", 1, "{\"id\": \"another-study\"}", NOW)
+        .await
+        .unwrap()
+    else {
+        panic!("another protocol has its own versions");
+    };
+    let PublishOutcome::Published(v5) = store
+        .publish_protocol("vig-evaluation", 5, "{\"version\": 5}", NOW)
+        .await
+        .unwrap()
+    else {
+        panic!("version 5 is newer");
+    };
+    assert_eq!(
+        store.published_protocols().await.unwrap(),
+        vec![v2.clone(), other, v5.clone()]
+    );
+    let kinds: Vec<ControlKind> = store
+        .control_messages_after(withdrawal.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|message| message.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ControlKind::ProtocolUpdate {
+                protocol: "{\"version\": 2}".into()
+            },
+            ControlKind::ProtocolUpdate {
+                protocol: "{\"id\": \"another-study\"}".into()
+            },
+            ControlKind::ProtocolUpdate {
+                protocol: "{\"version\": 5}".into()
+            },
+        ]
+    );
+    assert_eq!(
+        store.control_messages_after(0).await.unwrap()[0],
+        withdrawal
     );
 }
 
