@@ -127,11 +127,6 @@ async fn study_init_then_export_decrypts_latest_revisions_and_leaves_out_withdra
         .await
         .unwrap();
     store.close().await;
-    let database = std::fs::read(data.join(attune_server::DATABASE_FILE)).unwrap();
-    assert!(
-        !String::from_utf8_lossy(&database).contains("garden"),
-        "the server database holds no plaintext"
-    );
 
     let list = stdout(&run(&data, &["device", "list"]));
     assert!(list.contains(&device_id.to_string()) && list.contains("active"));
@@ -198,6 +193,15 @@ async fn study_init_then_export_decrypts_latest_revisions_and_leaves_out_withdra
     store.close().await;
     assert_eq!(log.len(), 1, "the CLI's export is logged");
     assert!(log[0].what.contains("2 records"), "{}", log[0].what);
+    // Read last: reading the database file with std::fs while this process may still hold a
+    // SQLite connection to it (sqlx closes them on a worker thread, a little after `close`)
+    // drops that connection's POSIX locks, and SQLite can then misread what other processes
+    // wrote. Nothing uses the database after this.
+    let database = std::fs::read(data.join(attune_server::DATABASE_FILE)).unwrap();
+    assert!(
+        !String::from_utf8_lossy(&database).contains("garden"),
+        "the server database holds no plaintext"
+    );
     let listed = manifest["attachments"].as_array().unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0]["name"], drawing_file);
