@@ -16,7 +16,7 @@ use attune_core::ProtocolRef;
 use attune_core::protocol::{Protocol, UpdateRefused, default_protocol};
 use attune_core::sync::ProtocolUpdate;
 
-use crate::records::explain;
+use crate::records::{load_device_value, save_device_value};
 use crate::session::Session;
 
 /// The key of the sealed protocol update in the profile's database.
@@ -61,20 +61,11 @@ pub fn reset() {
 /// longer opens or checks (a newer app with a newer built-in version) leaves the default.
 pub async fn load(session: &Session) -> Result<(), String> {
     reset();
-    let Some(sealed) = session
-        .store
-        .get_meta(PROTOCOL_KEY)
-        .await
-        .map_err(|e| explain(&e))?
+    let Some(json) =
+        load_device_value::<String>(session, PROTOCOL_KEY, "the study protocol update").await?
     else {
         return Ok(());
     };
-    let bytes = session
-        .vault
-        .open_device_value(PROTOCOL_KEY, &sealed)
-        .map_err(|e| format!("the study protocol update could not be opened: {e}"))?;
-    let json = String::from_utf8(bytes)
-        .map_err(|_| "the study protocol update is not text".to_string())?;
     match default_protocol().check_update(&json) {
         Ok(protocol) => {
             make_current(protocol);
@@ -115,20 +106,9 @@ pub async fn apply_updates(
                 continue;
             }
         };
-        let sealed = session
-            .vault
-            .seal_device_value(PROTOCOL_KEY, update.protocol.as_bytes())
-            .map_err(|e| e.to_string())?;
-        session
-            .store
-            .put_meta(PROTOCOL_KEY, sealed)
+        save_device_value(session, PROTOCOL_KEY, &update.protocol)
             .await
-            .map_err(|e| {
-                format!(
-                    "the study protocol update could not be saved: {}",
-                    explain(&e)
-                )
-            })?;
+            .map_err(|e| format!("the study protocol update could not be saved: {e}"))?;
         outcomes.push(UpdateOutcome::Applied(make_current(protocol).version));
     }
     Ok(outcomes)
