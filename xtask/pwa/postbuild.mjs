@@ -4,8 +4,11 @@
 //    can forbid inline scripts.
 // 2. Writes sw.js: the service worker with the list of every built file to precache and a
 //    version derived from their contents (a new build with any change is a new version).
+// 3. Writes a brotli (.br) and a gzip (.gz) copy beside each text and wasm file; the server
+//    sends them to browsers that accept them (the wasm goes from about 1.5 MB to 0.45 MB).
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync, readdirSync, statSync, rmSync } from 'node:fs';
+import { brotliCompressSync, gzipSync, constants } from 'node:zlib';
+import { readFileSync, writeFileSync, readdirSync, statSync, rmSync, existsSync } from 'node:fs';
 import { join, relative, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -42,9 +45,10 @@ const walk = (d) => {
   }
 };
 walk(dir);
+const compressed = /\.(br|gz)$/;
 const assets = files
   .map((p) => '/' + relative(dir, p).split('\\').join('/'))
-  .filter((u) => u !== '/sw.js' && !u.endsWith('.map'));
+  .filter((u) => u !== '/sw.js' && !u.endsWith('.map') && !compressed.test(u));
 const hash = createHash('sha256');
 for (const u of assets) { hash.update(u); hash.update(readFileSync(join(dir, u.slice(1)))); }
 const version = hash.digest('hex').slice(0, 12);
@@ -54,3 +58,18 @@ const sw = template
   .replace('__ATTUNE_ASSETS__', JSON.stringify(['/', ...assets], null, 2));
 writeFileSync(join(dir, 'sw.js'), sw);
 console.log(`postbuild: sw.js version ${version}, ${assets.length} files precached`);
+
+// 3. Precompressed copies (rewritten on every run, so a changed file never keeps a stale one).
+const compressible = /\.(html|js|mjs|css|wasm|webmanifest|json|svg)$/;
+let saved = 0;
+for (const p of files) if (compressed.test(p) && !existsSync(p.replace(compressed, ''))) rmSync(p);
+for (const u of ['/sw.js', ...assets]) {
+  if (!compressible.test(u)) continue;
+  const path = join(dir, u.slice(1));
+  const data = readFileSync(path);
+  const br = brotliCompressSync(data, { params: { [constants.BROTLI_PARAM_QUALITY]: 11, [constants.BROTLI_PARAM_SIZE_HINT]: data.length } });
+  writeFileSync(path + '.br', br);
+  writeFileSync(path + '.gz', gzipSync(data, { level: 9 }));
+  saved += data.length - br.length;
+}
+console.log(`postbuild: brotli and gzip copies written (${(saved / 1024).toFixed(0)} KB fewer to send with brotli)`);

@@ -68,6 +68,10 @@ fn write_fake_dist(dist: &Path) {
             b"export default function init() {}",
         ),
         ("attune-0123456789abcdef_bg.wasm", b"\0asm\x01\0\0\0"),
+        // What the build writes beside it (stand-ins: the server only picks the file).
+        ("attune-0123456789abcdef_bg.wasm.br", b"brotli bytes"),
+        ("attune-0123456789abcdef_bg.wasm.gz", b"gzip bytes"),
+        ("index.html.br", b"brotli index"),
         ("style-0123456789abcdef.css", b"body { margin: 0 }"),
         ("icons/icon-192.png", b"\x89PNG\r\n\x1a\n"),
     ];
@@ -346,6 +350,39 @@ async fn wasm_is_served_with_its_mime_type() {
     assert_eq!(reply.status, 200);
     assert_eq!(reply.header("content-type"), Some("application/wasm"));
     assert_eq!(reply.body, b"\0asm\x01\0\0\0");
+}
+
+#[tokio::test]
+async fn a_browser_that_accepts_brotli_or_gzip_gets_the_precompressed_file() {
+    let server = TestServer::start().await;
+    let wasm = "/attune-0123456789abcdef_bg.wasm";
+    for (accept, encoding, body) in [
+        ("gzip, deflate, br, zstd", Some("br"), &b"brotli bytes"[..]),
+        ("gzip", Some("gzip"), b"gzip bytes"),
+        ("identity", None, b"\0asm\x01\0\0\0"),
+    ] {
+        let reply = http(server.addr, "GET", wasm, &[("Accept-Encoding", accept)]).await;
+        assert_eq!(reply.status, 200, "{accept}");
+        assert_eq!(reply.header("content-encoding"), encoding, "{accept}");
+        assert_eq!(reply.body, body, "{accept}");
+        // Still the wasm type and the immutable caching of a hashed file.
+        assert_eq!(reply.header("content-type"), Some("application/wasm"));
+        assert!(reply.header("cache-control").unwrap().contains("immutable"));
+        assert_eq!(reply.header("vary"), Some("accept-encoding"));
+    }
+    // An app route gets index.html, compressed too.
+    let reply = http(
+        server.addr,
+        "GET",
+        "/visits/1",
+        &[("Accept-Encoding", "br")],
+    )
+    .await;
+    assert_eq!(reply.header("content-encoding"), Some("br"));
+    assert_eq!(reply.body, b"brotli index");
+    // A file built without a compressed copy is sent as it is.
+    let reply = http(server.addr, "GET", "/sw.js", &[("Accept-Encoding", "br")]).await;
+    assert_eq!(reply.header("content-encoding"), None);
 }
 
 #[tokio::test]

@@ -14,8 +14,15 @@ test('the home screen says what Attune is for and offers a first action, without
   const server = await startServer();
   try {
     const errors = watchErrors(page);
+    const encodings: Record<string, string | undefined> = {};
+    page.on('response', (response) => {
+      const path = new URL(response.url()).pathname;
+      if (/\.wasm$|^\/$/.test(path)) encodings[path.endsWith('.wasm') ? 'wasm' : 'page'] = response.headers()['content-encoding'];
+    });
     await page.goto(server.url);
     await createProfile(page);
+    // The page and the wasm arrive brotli-compressed (written at build time).
+    expect(encodings).toEqual({ page: 'br', wasm: 'br' });
     await expect(page.getByRole('heading', { name: /Video Interaction Guidance/, level: 1 })).toBeVisible();
     await expect(page.getByText('Record consent, interview notes')).toBeVisible();
     await expect(page.getByRole('link', { name: 'Start visit' })).toBeVisible();
