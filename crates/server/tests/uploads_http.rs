@@ -185,6 +185,21 @@ fn create_request(blob: BlobId, bytes: &[u8]) -> Value {
     json!({ "blob_id": blob, "length": bytes.len(), "sha256": sha256_hex(bytes) })
 }
 
+/// A server, an enrolled device's token, and `bytes` announced as a new upload (named by
+/// its SHA-256, also returned).
+async fn announced(bytes: &[u8]) -> (Server, String, String) {
+    let server = Server::start().await;
+    let token = server.device().await;
+    let created = server
+        .create(
+            Some(&token),
+            &create_request(BlobId::new(Timestamp(1)), bytes),
+        )
+        .await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    (server, token, sha256_hex(bytes))
+}
+
 /// Sealed attachment bytes of about `size` bytes of plaintext, in 1 MiB chunks.
 fn sealed(server: &Server, blob: BlobId, size: usize) -> (Vec<u8>, Vec<u8>) {
     let plaintext: Vec<u8> = (0..size).map(|i| (i * 7 % 251) as u8).collect();
@@ -258,16 +273,8 @@ async fn an_upload_is_created_appended_and_stored_under_its_hash() {
 
 #[tokio::test]
 async fn a_piece_at_the_wrong_offset_is_refused_with_the_server_offset() {
-    let server = Server::start().await;
-    let token = server.device().await;
     let bytes = vec![1u8; 3000];
-    let sha = sha256_hex(&bytes);
-    server
-        .create(
-            Some(&token),
-            &create_request(BlobId::new(Timestamp(1)), &bytes),
-        )
-        .await;
+    let (server, token, sha) = announced(&bytes).await;
     assert_eq!(
         server.patch(&token, &sha, 0, &bytes[..1000]).await.status,
         204
@@ -284,16 +291,8 @@ async fn a_piece_at_the_wrong_offset_is_refused_with_the_server_offset() {
 
 #[tokio::test]
 async fn a_piece_with_a_bad_checksum_appends_nothing() {
-    let server = Server::start().await;
-    let token = server.device().await;
     let bytes = vec![2u8; 3000];
-    let sha = sha256_hex(&bytes);
-    server
-        .create(
-            Some(&token),
-            &create_request(BlobId::new(Timestamp(1)), &bytes),
-        )
-        .await;
+    let (server, token, sha) = announced(&bytes).await;
     // The checksum of a different piece.
     let head = Server::patch_head(Some(&token), &sha, 0, &[9u8; 1000]);
     let reply = server.send(&head, &bytes[..1000]).await;
@@ -314,18 +313,10 @@ async fn a_piece_with_a_bad_checksum_appends_nothing() {
 
 #[tokio::test]
 async fn an_upload_whose_bytes_do_not_match_its_name_is_discarded() {
-    let server = Server::start().await;
-    let token = server.device().await;
     let bytes = vec![3u8; 3000];
+    let (server, token, sha) = announced(&bytes).await;
     let mut other = bytes.clone();
     other[2999] = 4;
-    let sha = sha256_hex(&bytes);
-    server
-        .create(
-            Some(&token),
-            &create_request(BlobId::new(Timestamp(1)), &bytes),
-        )
-        .await;
     assert_eq!(
         server.patch(&token, &sha, 0, &other[..2000]).await.status,
         204
