@@ -66,6 +66,12 @@ enum Command {
     /// Study protocol versions for devices
     #[command(subcommand)]
     Protocol(ProtocolCommand),
+    /// List the conflicts kept: revisions that arrived with the same record and number as a
+    /// stored one but different content (never dropped; their content is in the export)
+    Conflicts {
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// Decrypt everything received into CSV and JSON, with a manifest of hashes
     Export {
         /// The study key file made by `study init`
@@ -351,6 +357,9 @@ fn run_admin(command: Command) -> anyhow::Result<()> {
                     })
                     .await
                 }
+                Command::Conflicts { db } => {
+                    with_store(&db, |store| async move { conflicts_list(&store).await }).await
+                }
                 Command::Protocol(ProtocolCommand::List { db }) => {
                     with_store(&db, |store| async move { protocol_list(&store).await }).await
                 }
@@ -561,6 +570,40 @@ async fn enrol_create(
         .await?;
     println!("{code}");
     eprintln!("One-time enrolment code for {fieldworker}, valid for {expires_hours} hours.");
+    Ok(())
+}
+
+async fn conflicts_list(store: &Arc<dyn Store>) -> anyhow::Result<()> {
+    let conflicts = store.conflicts().await?;
+    if conflicts.is_empty() {
+        println!("No conflicts: every revision received is the only one with its number.");
+        return Ok(());
+    }
+    let kept: std::collections::HashMap<_, _> = store
+        .envelopes()
+        .await?
+        .into_iter()
+        .map(|stored| {
+            let e = stored.envelope;
+            ((e.record_id, e.rev), e.hash)
+        })
+        .collect();
+    println!("record\trev\tkind\tparticipant\tdevice\treceived (UTC)\tits hash\tstored hash");
+    for conflict in conflicts {
+        let e = &conflict.envelope;
+        println!(
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            e.record_id,
+            e.rev,
+            e.kind.as_str(),
+            e.participant_code.as_deref().unwrap_or("-"),
+            conflict.device_id,
+            utc_minute(conflict.received_at),
+            e.hash,
+            kept.get(&(e.record_id, e.rev))
+                .map_or_else(|| "-".to_owned(), ToString::to_string),
+        );
+    }
     Ok(())
 }
 

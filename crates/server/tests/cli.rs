@@ -351,3 +351,71 @@ fn a_protocol_is_published_once_checked_and_only_as_a_newer_version() {
         }
     );
 }
+
+#[tokio::test]
+async fn conflicts_are_listed_with_both_hashes() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    assert!(stdout(&run(&data, &["conflicts"])).contains("No conflicts"));
+
+    let store = SqliteStore::open(&data).await.unwrap();
+    let study = attune_core::StudyKeyPair::generate().public_key();
+    let device_id = DeviceId::new(Timestamp(1));
+    let device_key = DeviceKey::generate().unwrap();
+    store
+        .create_enrolment_code("h", "Ana", Timestamp(i64::MAX), Timestamp(0))
+        .await
+        .unwrap();
+    store
+        .enrol_device(
+            "h",
+            NewDevice {
+                id: device_id.to_string(),
+                name: "Tablet".into(),
+                public_key: device_key.public_key().to_text(),
+                token_hash: "t".into(),
+            },
+            Timestamp(0),
+        )
+        .await
+        .unwrap();
+    let by = Authorship {
+        device: device_id,
+        author: ProfileId::new(Timestamp(1)),
+        time: Timestamp(1_750_000_000_000),
+    };
+    let record = RecordId::new(Timestamp(1));
+    let [kept, other] = ["first words", "other words"].map(|text| {
+        Revision::first(
+            record,
+            Kind::InterviewNote,
+            Links::default(),
+            text.as_bytes().to_vec(),
+            by,
+        )
+    });
+    for revision in [&kept, &other] {
+        let envelope =
+            seal_envelope(revision, Some("VIG-001".into()), &study, &device_key).unwrap();
+        store
+            .push(&device_id.to_string(), &[envelope], Timestamp(5))
+            .await
+            .unwrap();
+    }
+    store.close().await;
+
+    let listed = stdout(&run(&data, &["conflicts"]));
+    let lines: Vec<&str> = listed.lines().collect();
+    assert_eq!(lines.len(), 2, "a header and one conflict: {listed}");
+    let row = lines[1];
+    assert!(
+        row.starts_with(&format!(
+            "{record}\t1\tinterview_note\tVIG-001\t{device_id}\t"
+        )),
+        "{row}"
+    );
+    assert!(
+        row.ends_with(&format!("\t{}\t{}", other.hash, kept.hash)),
+        "{row}"
+    );
+}
