@@ -1,6 +1,7 @@
 // A new version of the study protocol published with the CLI reaches the tablet by sync: the
-// sync screen says so, an interview opened afterwards asks the new question, and the tablet
-// keeps using it after a reload while offline.
+// sync screen says so, an interview opened afterwards asks the new question (one whose notes
+// were taken under the old version keeps it), and the tablet keeps using the new version
+// after a reload while offline.
 import { test, expect } from '@playwright/test';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -56,6 +57,18 @@ test('a protocol version published with the CLI reaches the tablet and stays aft
   await page.getByRole('link', { name: /Interview: C01/ }).click();
   await expect(page.getByText(OLD_QUESTION).first()).toBeVisible();
 
+  // Another carer's interview already has a note taken under version 1.
+  expect(await newParticipant(page, 'Carers')).toBe('C02');
+  await startVisit(page, ['C02']);
+  await page.getByRole('link', { name: /Consent: C02/ }).click();
+  await answerConsent(page);
+  await sign(page);
+  await page.getByRole('button', { name: 'Save consent' }).click();
+  await expect(page.getByText('Consent given')).toBeVisible();
+  await page.getByRole('link', { name: /Interview: C02/ }).click();
+  await page.getByLabel('Notes', { exact: true }).fill('Answered under version 1.');
+  await expect(page.getByTestId('save-status')).toContainText('Saved on this tablet');
+
   // The study team publishes version 2; the tablet syncs.
   expect(adminCli(server, ['protocol', 'publish', version2File()])).toContain('version 2 published');
   expect(adminCli(server, ['protocol', 'list'])).toMatch(/vig-evaluation\t2\t/);
@@ -70,6 +83,17 @@ test('a protocol version published with the CLI reaches the tablet and stays aft
   const interviewUrl = page.url();
   await expect(page.getByText(NEW_QUESTION).first()).toBeVisible();
   await expect(page.getByText(OLD_QUESTION)).toHaveCount(0);
+
+  // The interview whose notes were taken under version 1 keeps version 1's questions.
+  await nav(page, 'Sync');
+  await page.getByTestId('sync-visit').filter({ hasText: 'C02' }).getByRole('link').click();
+  await page.getByRole('link', { name: /Interview: C02/ }).click();
+  await expect(page.getByText(OLD_QUESTION).first()).toBeVisible();
+  await expect(page.getByText(NEW_QUESTION)).toHaveCount(0);
+  await nav(page, 'Sync');
+  await page.getByTestId('sync-visit').filter({ hasText: 'C01' }).getByRole('link').click();
+  await page.getByRole('link', { name: /Interview: C01/ }).click();
+  await expect(page).toHaveURL(interviewUrl);
 
   // Offline, reloaded and unlocked again: still version 2.
   await context.setOffline(true);
