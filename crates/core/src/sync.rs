@@ -279,6 +279,9 @@ pub struct SyncReport {
     pub protocol_updates: Vec<ProtocolUpdate>,
     /// The pull cursor to save (after the run) and pass to the next run.
     pub cursor: i64,
+    /// A control message of a kind this version cannot read (from a newer server): messages
+    /// were read up to it, not past it. The app should be updated.
+    pub unknown_message: Option<i64>,
     /// Revisions held back in the outbox, and why.
     pub held: Vec<HeldRevision>,
 }
@@ -429,6 +432,7 @@ where
         let after = report.cursor;
         messages.retain(|message| message.id > after);
         messages.sort_by_key(|message| message.id);
+        let mut read_all = true;
         for message in messages {
             match message.kind {
                 ControlKind::Withdrawal { participant_code } => {
@@ -441,10 +445,18 @@ where
                         protocol,
                     });
                 }
+                ControlKind::Unknown => {
+                    // The cursor stays before it: an updated app reads it and what follows.
+                    report.unknown_message = Some(message.id);
+                    read_all = false;
+                    break;
+                }
             }
             report.cursor = message.id;
         }
-        report.cursor = report.cursor.max(pulled.cursor);
+        if read_all {
+            report.cursor = report.cursor.max(pulled.cursor);
+        }
         self.send_outbox(report, progress).await
     }
 

@@ -677,3 +677,44 @@ fn participant_json(body: &ParticipantBody, name: Option<&str>) -> Vec<u8> {
     }
     serde_json::to_vec(&value).unwrap()
 }
+
+#[test]
+fn a_message_of_an_unknown_kind_stops_reading_there_and_nothing_after_it_is_skipped() {
+    let device = Device::new();
+    let withdrawn = device.participant("C01", None);
+    let kept = device.participant("C02", None);
+    let note = device.note(Some(kept), "about C02");
+    let server = FakeServer::default();
+    // A newer server: its message 2 is of a kind this version does not know. The wire form
+    // (another "kind", other fields) reads as `Unknown`.
+    let future: ControlMessage = serde_json::from_str(
+        r#"{"id": 2, "kind": "study_closed", "closing_note": "thanks", "created_at": 0}"#,
+    )
+    .unwrap();
+    assert_eq!(future.kind, ControlKind::Unknown);
+    let withdrawal = |id, code: &str| ControlMessage {
+        id,
+        kind: ControlKind::Withdrawal {
+            participant_code: code.into(),
+        },
+        created_at: Timestamp(T0),
+    };
+    server
+        .messages
+        .borrow_mut()
+        .extend([withdrawal(1, "C01"), future, withdrawal(3, "C02")]);
+
+    let report = device.run(&server, 0, BatchLimits::default()).unwrap();
+    assert_eq!(report.purged, vec!["C01".to_string()]);
+    assert_eq!(report.unknown_message, Some(2));
+    assert_eq!(report.cursor, 1, "not past the message it could not read");
+    // C02's withdrawal (after it) is not applied yet; pushing goes on as usual.
+    let records_of = |p| {
+        block_on(device.store.list_latest_by_participant(p))
+            .unwrap()
+            .len()
+    };
+    assert_eq!(records_of(withdrawn), 0);
+    assert_eq!(records_of(kept), 2);
+    assert!(server.envelopes.borrow().contains_key(&(note.record_id, 1)));
+}

@@ -129,7 +129,7 @@ pub async fn export(
         .into_iter()
         .filter_map(|message| match message.kind {
             ControlKind::Withdrawal { participant_code } => Some(participant_code),
-            ControlKind::ProtocolUpdate { .. } => None,
+            ControlKind::ProtocolUpdate { .. } | ControlKind::Unknown => None,
         })
         .collect();
     let mut excluded = 0;

@@ -124,6 +124,12 @@ fn summarise(report: &SyncReport, error: Option<&SyncError>) -> SyncSummary {
             report.conflicts
         ));
     }
+    if report.unknown_message.is_some() {
+        words.push(
+            "The server sent a message this version of Attune cannot read: tap \"Update ready\" when it appears (or reopen Attune with signal) to get the new version."
+                .into(),
+        );
+    }
     if let Some(held) = report.held.first() {
         words.push(format!(
             "{} {} could not be sent yet: {}.",
@@ -138,7 +144,10 @@ fn summarise(report: &SyncReport, error: Option<&SyncError>) -> SyncSummary {
     }
     SyncSummary {
         at: now(),
-        ok: error.is_none() && report.revoked.is_none() && report.held.is_empty(),
+        ok: error.is_none()
+            && report.revoked.is_none()
+            && report.held.is_empty()
+            && report.unknown_message.is_none(),
         words: words.join(" "),
         revoked: report.revoked.clone(),
         purged: report.purged.clone(),

@@ -114,6 +114,10 @@ pub enum ControlKind {
         /// The protocol file's JSON, as published.
         protocol: String,
     },
+    /// A kind of message this version does not know (a newer server): the device stops
+    /// reading messages there, so nothing after it is skipped, and asks to be updated.
+    #[serde(other)]
+    Unknown,
 }
 
 /// A message from the study team for devices; `id` is the pull cursor.
