@@ -37,29 +37,8 @@ fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-#[tokio::test]
-async fn study_init_then_export_decrypts_latest_revisions_and_leaves_out_withdrawn() {
-    let dir = tempfile::TempDir::new().unwrap();
-    let data = dir.path().join("data");
-    let key_file = dir.path().join("study.key");
-    let out = dir.path().join("export");
-
-    let init = run(
-        &data,
-        &["study", "init", "--key-out", key_file.to_str().unwrap()],
-    );
-    assert!(stdout(&init).contains("Public key"));
-    assert!(key_file.is_file());
-    let key_text = std::fs::read_to_string(&key_file).unwrap();
-    assert!(key_text.contains("attune-study-key"));
-
-    let code = stdout(&run(&data, &["enrol", "create", "--fieldworker", "Ana"]));
-    assert_eq!(code.trim().len(), 14, "XXXX-XXXX-XXXX: {code:?}");
-
-    // A device pushes: two revisions for VIG-001, one for VIG-002 (who then withdraws).
-    let store = SqliteStore::open(&data).await.unwrap();
-    let study =
-        StudyPublicKey::from_text(&store.study_public_key().await.unwrap().unwrap()).unwrap();
+/// A device enrolled straight in `store` (for Ana), its key, and its authorship of revisions.
+async fn enrolled_device(store: &SqliteStore) -> (DeviceId, DeviceKey, Authorship) {
     let device_id = DeviceId::new(Timestamp(1));
     let device_key = DeviceKey::generate().unwrap();
     store
@@ -84,6 +63,33 @@ async fn study_init_then_export_decrypts_latest_revisions_and_leaves_out_withdra
         author: ProfileId::new(Timestamp(1)),
         time: Timestamp(1_750_000_000_000),
     };
+    (device_id, device_key, by)
+}
+
+#[tokio::test]
+async fn study_init_then_export_decrypts_latest_revisions_and_leaves_out_withdrawn() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    let key_file = dir.path().join("study.key");
+    let out = dir.path().join("export");
+
+    let init = run(
+        &data,
+        &["study", "init", "--key-out", key_file.to_str().unwrap()],
+    );
+    assert!(stdout(&init).contains("Public key"));
+    assert!(key_file.is_file());
+    let key_text = std::fs::read_to_string(&key_file).unwrap();
+    assert!(key_text.contains("attune-study-key"));
+
+    let code = stdout(&run(&data, &["enrol", "create", "--fieldworker", "Ana"]));
+    assert_eq!(code.trim().len(), 14, "XXXX-XXXX-XXXX: {code:?}");
+
+    // A device pushes: two revisions for VIG-001, one for VIG-002 (who then withdraws).
+    let store = SqliteStore::open(&data).await.unwrap();
+    let study =
+        StudyPublicKey::from_text(&store.study_public_key().await.unwrap().unwrap()).unwrap();
+    let (device_id, device_key, by) = enrolled_device(&store).await;
     let note = |text: &str| serde_json::json!({ "text": text }).to_string().into_bytes();
     let first = Revision::first(
         RecordId::new(Timestamp(1)),
@@ -360,30 +366,7 @@ async fn conflicts_are_listed_with_both_hashes() {
 
     let store = SqliteStore::open(&data).await.unwrap();
     let study = attune_core::StudyKeyPair::generate().public_key();
-    let device_id = DeviceId::new(Timestamp(1));
-    let device_key = DeviceKey::generate().unwrap();
-    store
-        .create_enrolment_code("h", "Ana", Timestamp(i64::MAX), Timestamp(0))
-        .await
-        .unwrap();
-    store
-        .enrol_device(
-            "h",
-            NewDevice {
-                id: device_id.to_string(),
-                name: "Tablet".into(),
-                public_key: device_key.public_key().to_text(),
-                token_hash: "t".into(),
-            },
-            Timestamp(0),
-        )
-        .await
-        .unwrap();
-    let by = Authorship {
-        device: device_id,
-        author: ProfileId::new(Timestamp(1)),
-        time: Timestamp(1_750_000_000_000),
-    };
+    let (device_id, device_key, by) = enrolled_device(&store).await;
     let record = RecordId::new(Timestamp(1));
     let [kept, other] = ["first words", "other words"].map(|text| {
         Revision::first(
