@@ -43,6 +43,15 @@ export async function answerConsent(page: Page, no: RegExp[] = []): Promise<void
   }
 }
 
+/** From a visit: the consent of `code`, every item yes, signed and saved. */
+export async function giveConsent(page: Page, code: string): Promise<void> {
+  await page.getByRole('link', { name: new RegExp(`Consent: ${code}`) }).click();
+  await answerConsent(page);
+  await sign(page);
+  await page.getByRole('button', { name: 'Save consent' }).click();
+  await expect(page.getByText('Consent given')).toBeVisible();
+}
+
 /** Signs in the signature box with a few strokes. */
 export async function sign(page: Page): Promise<void> {
   const pad = page.getByLabel('Signature: sign here with a finger');

@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { adminCli, startServer, type RunningServer } from '../support/server';
 import { waitForOfflineReady } from '../support/app';
 import { createProfile, unlock } from '../support/profile';
-import { answerConsent, nav, newParticipant, sign, startVisit } from '../support/visit';
+import { giveConsent, nav, newParticipant, startVisit } from '../support/visit';
 
 const OLD_QUESTION = 'How did you come to do VIG?';
 const NEW_QUESTION = 'What first brought your family to VIG?';
@@ -49,22 +49,14 @@ test('a protocol version published with the CLI reaches the tablet and stays aft
   expect(await newParticipant(page, 'Carers')).toBe('C01');
   await startVisit(page, ['C01']);
   const visitUrl = page.url();
-  await page.getByRole('link', { name: /Consent: C01/ }).click();
-  await answerConsent(page);
-  await sign(page);
-  await page.getByRole('button', { name: 'Save consent' }).click();
-  await expect(page.getByText('Consent given')).toBeVisible();
+  await giveConsent(page, 'C01');
   await page.getByRole('link', { name: /Interview: C01/ }).click();
   await expect(page.getByText(OLD_QUESTION).first()).toBeVisible();
 
   // Another carer's interview already has a note taken under version 1.
   expect(await newParticipant(page, 'Carers')).toBe('C02');
   await startVisit(page, ['C02']);
-  await page.getByRole('link', { name: /Consent: C02/ }).click();
-  await answerConsent(page);
-  await sign(page);
-  await page.getByRole('button', { name: 'Save consent' }).click();
-  await expect(page.getByText('Consent given')).toBeVisible();
+  await giveConsent(page, 'C02');
   await page.getByRole('link', { name: /Interview: C02/ }).click();
   await page.getByLabel('Notes', { exact: true }).fill('Answered under version 1.');
   await expect(page.getByTestId('save-status')).toContainText('Saved on this tablet');

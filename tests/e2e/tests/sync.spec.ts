@@ -9,7 +9,7 @@ import { adminCli, startServer, type RunningServer } from '../support/server';
 import { screenshots, waitForOfflineReady } from '../support/app';
 import { createProfile, unlock } from '../support/profile';
 import { freshProfileDir, launchTablet } from '../support/browser';
-import { answerConsent, nav, newParticipant, recordFor, sign, startVisit } from '../support/visit';
+import { giveConsent, nav, newParticipant, recordFor, startVisit } from '../support/visit';
 
 let server: RunningServer;
 let keyFile: string;
@@ -109,11 +109,7 @@ test('enrol, capture a visit offline, sync it sealed; a CLI withdrawal purges th
   expect(await newParticipant(page, 'Carers', name)).toBe('C01');
   expect(await newParticipant(page, 'Carers')).toBe('C02');
   await startVisit(page, ['C01']);
-  await page.getByRole('link', { name: /Consent: C01/ }).click();
-  await answerConsent(page);
-  await sign(page);
-  await page.getByRole('button', { name: 'Save consent' }).click();
-  await expect(page.getByText('Consent given')).toBeVisible();
+  await giveConsent(page, 'C01');
   await page.getByRole('link', { name: /Interview: C01/ }).click();
   await recordFor(page, 3);
   await page.getByRole('button', { name: 'Stop' }).click();
@@ -180,10 +176,7 @@ test('a recording cut off when the tablet died is finished at the next unlock an
   await enrol(page, 'Robin');
   const code = await newParticipant(page, 'Managers');
   await startVisit(page, [code]);
-  await page.getByRole('link', { name: new RegExp(`Consent: ${code}`) }).click();
-  await answerConsent(page);
-  await sign(page);
-  await page.getByRole('button', { name: 'Save consent' }).click();
+  await giveConsent(page, code);
   await page.getByRole('link', { name: new RegExp(`Interview: ${code}`) }).click();
   await tablet.setOffline(true); // no sync while recording
   await recordFor(page, 6);
