@@ -5,7 +5,9 @@
 //!
 //! Screens read [`current`] once, when they open, and keep that protocol: an update never
 //! changes a screen in the middle of a visit, and records keep naming the version they were
-//! made under. Child mode remembers the version it started with ([`by_reference`]).
+//! made under. Child mode remembers the version it started with ([`by_reference`]). Every
+//! version received is kept ([`known`]), so a consent is always read against the form it was
+//! given on.
 //!
 //! Each protocol read is leaked once (a few kilobytes per update, a handful per study), so
 //! every screen can hold a `&'static Protocol`.
@@ -21,6 +23,9 @@ use crate::session::Session;
 
 /// The key of the sealed protocol update in the profile's database.
 const PROTOCOL_KEY: &str = "study_protocol";
+/// The key of every protocol update this profile ever accepted, oldest first (JSON texts):
+/// consents and interviews are read against the version they were made under.
+const HISTORY_KEY: &str = "study_protocol_history";
 
 thread_local! {
     /// The protocol in use; `None` is the embedded default.
@@ -45,9 +50,28 @@ pub fn by_reference(reference: &ProtocolRef) -> &'static Protocol {
         .unwrap_or_else(current)
 }
 
-fn make_current(protocol: Protocol) -> &'static Protocol {
+/// Every protocol version this tablet has: the embedded default and each update received
+/// (kept across reloads), newest last. Consents are read against the form they were given on
+/// among these ([`attune_core::consent::evaluate_given`]).
+pub fn known() -> Vec<&'static Protocol> {
+    let mut all = vec![default_protocol()];
+    KNOWN.with_borrow(|known| all.extend(known.iter().copied()));
+    all
+}
+
+/// Adds a version to the known ones (once: unlocking again leaks nothing more).
+fn remember(protocol: Protocol) -> &'static Protocol {
+    if let Some(known) = KNOWN.with_borrow(|known| known.iter().copied().find(|p| **p == protocol))
+    {
+        return known;
+    }
     let protocol: &'static Protocol = Box::leak(Box::new(protocol));
     KNOWN.with_borrow_mut(|known| known.push(protocol));
+    protocol
+}
+
+fn make_current(protocol: Protocol) -> &'static Protocol {
+    let protocol = remember(protocol);
     CURRENT.set(Some(protocol));
     protocol
 }
@@ -61,6 +85,21 @@ pub fn reset() {
 /// longer opens or checks (a newer app with a newer built-in version) leaves the default.
 pub async fn load(session: &Session) -> Result<(), String> {
     reset();
+    let history =
+        load_device_value::<Vec<String>>(session, HISTORY_KEY, "the study protocol history")
+            .await?
+            .unwrap_or_default();
+    for json in &history {
+        // Older versions are known for reading what was made under them, never made current.
+        match Protocol::parse(json) {
+            Ok(protocol) => {
+                remember(protocol);
+            }
+            Err(error) => {
+                leptos::logging::warn!("a stored protocol version is unreadable: {error}")
+            }
+        }
+    }
     let Some(json) =
         load_device_value::<String>(session, PROTOCOL_KEY, "the study protocol update").await?
     else {
@@ -106,6 +145,15 @@ pub async fn apply_updates(
                 continue;
             }
         };
+        // The history first: a version in use is always one the history holds.
+        let mut history =
+            load_device_value::<Vec<String>>(session, HISTORY_KEY, "the study protocol history")
+                .await?
+                .unwrap_or_default();
+        history.push(update.protocol.clone());
+        save_device_value(session, HISTORY_KEY, &history)
+            .await
+            .map_err(|e| format!("the study protocol update could not be saved: {e}"))?;
         save_device_value(session, PROTOCOL_KEY, &update.protocol)
             .await
             .map_err(|e| format!("the study protocol update could not be saved: {e}"))?;

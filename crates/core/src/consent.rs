@@ -4,12 +4,18 @@
 //! whether every item is answered, whether the participant may take part (every required
 //! item "yes"), whether the interview may be audio recorded, and which items block or are
 //! still unanswered.
+//!
+//! A consent is always read against the form it was given on ([`form_given_on`],
+//! [`evaluate_given`]): the copy of the form kept in the consent record, or the protocol
+//! version with the same form id and version. A protocol update that rewords a form or
+//! changes what an item allows never changes what an earlier consent allowed.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::protocol::{ConsentForm, ConsentRole};
+use crate::fieldwork::ConsentBody;
+use crate::protocol::{ConsentForm, ConsentRole, Protocol};
 
 /// A participant's answers: consent item id to yes (`true`) or no (`false`). An item not in
 /// the map is unanswered.
@@ -79,6 +85,59 @@ pub fn evaluate(form: &ConsentForm, answers: &ConsentAnswers) -> ConsentOutcome 
         .filter(|item| item.required)
         .all(|item| answers.get(&item.id) == Some(true));
     outcome
+}
+
+/// The form a consent was given on: the copy kept in the record, or else the form with the
+/// record's form id and version in one of `protocols` (every protocol version the device
+/// has). `None` when the device has neither: what the consent allows is then unknown.
+pub fn form_given_on<'a>(
+    body: &'a ConsentBody,
+    protocols: impl IntoIterator<Item = &'a Protocol>,
+) -> Option<&'a ConsentForm> {
+    if let Some(form) = body
+        .form
+        .as_ref()
+        .filter(|form| form.id == body.form_id && form.version == body.form_version)
+    {
+        return Some(form);
+    }
+    protocols.into_iter().find_map(|protocol| {
+        protocol
+            .consent_forms
+            .iter()
+            .find(|form| form.id == body.form_id && form.version == body.form_version)
+    })
+}
+
+/// A consent whose form the device does not have ([`evaluate_given`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "this consent was given on form {form_id:?} version {form_version:?}, which this tablet \
+     does not have: record consent again"
+)]
+pub struct UnknownConsentForm {
+    /// The form id in the record.
+    pub form_id: String,
+    /// The form version in the record.
+    pub form_version: String,
+}
+
+/// What a recorded consent allows, read against the form it was given on
+/// ([`form_given_on`]), never against whatever form is current.
+///
+/// # Errors
+/// [`UnknownConsentForm`] when the device has no copy of that form: callers allow nothing
+/// that needs consent and ask for consent to be recorded again.
+pub fn evaluate_given<'a>(
+    body: &'a ConsentBody,
+    protocols: impl IntoIterator<Item = &'a Protocol>,
+) -> Result<ConsentOutcome, UnknownConsentForm> {
+    form_given_on(body, protocols)
+        .map(|form| evaluate(form, &body.answers))
+        .ok_or_else(|| UnknownConsentForm {
+            form_id: body.form_id.clone(),
+            form_version: body.form_version.clone(),
+        })
 }
 
 #[cfg(test)]
@@ -255,5 +314,77 @@ mod tests {
             serde_json::from_str::<ConsentAnswers>(&json).unwrap(),
             answers
         );
+    }
+
+    fn body(form: &ConsentForm, pairs: &[(&str, bool)], keep_form: bool) -> ConsentBody {
+        ConsentBody {
+            form_id: form.id.clone(),
+            form_version: form.version.clone(),
+            answers: answers(pairs),
+            signature: crate::fieldwork::ConsentSignature::VerbalWitnessed {
+                reason: "test".into(),
+            },
+            form: keep_form.then(|| form.clone()),
+        }
+    }
+
+    const ALL_YES: &[(&str, bool)] = &[
+        ("read", true),
+        ("audio", true),
+        ("future", true),
+        ("take-part", true),
+    ];
+
+    #[test]
+    fn a_consent_is_read_against_the_copy_of_its_form_not_the_current_protocol() {
+        let given_on = form();
+        let consent = body(&given_on, ALL_YES, true);
+        // A later protocol: same form id, new version, and "audio" no longer allows audio
+        // while a new required item appears.
+        let mut later = default_protocol().clone();
+        let mut changed = form();
+        changed.version = "2.0".into();
+        changed.items[1].role = ConsentRole::Plain;
+        changed
+            .items
+            .push(item("new-required", true, ConsentRole::Plain));
+        later.consent_forms = vec![changed];
+        let outcome = evaluate_given(&consent, [&later]).unwrap();
+        assert!(outcome.may_proceed, "{outcome:?}");
+        assert!(outcome.audio_allowed, "what was agreed on 1.0 still holds");
+        assert_eq!(form_given_on(&consent, [&later]), Some(&given_on));
+    }
+
+    #[test]
+    fn without_a_copy_the_protocol_version_with_the_same_form_version_is_used() {
+        let mut v1 = default_protocol().clone();
+        v1.consent_forms = vec![form()];
+        let mut v2 = v1.clone();
+        v2.version += 1;
+        v2.consent_forms[0].version = "2.0".into();
+        v2.consent_forms[0].items[1].role = ConsentRole::Plain;
+        let consent = body(&form(), ALL_YES, false);
+        // Whatever order the device lists its protocols in, the 1.0 form is the one read.
+        for protocols in [[&v2, &v1], [&v1, &v2]] {
+            assert!(evaluate_given(&consent, protocols).unwrap().audio_allowed);
+        }
+    }
+
+    #[test]
+    fn a_consent_on_a_form_the_device_does_not_have_allows_nothing_and_says_so() {
+        let consent = body(&form(), ALL_YES, false);
+        let error = evaluate_given(&consent, [default_protocol()]).unwrap_err();
+        assert_eq!(error.form_id, "consent-test");
+        assert!(
+            error.to_string().contains("record consent again"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_copy_that_does_not_match_the_recorded_form_id_and_version_is_not_trusted() {
+        let mut consent = body(&form(), ALL_YES, true);
+        consent.form_version = "9.9".into();
+        assert!(evaluate_given(&consent, [default_protocol()]).is_err());
     }
 }

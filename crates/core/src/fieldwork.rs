@@ -147,6 +147,13 @@ pub struct ConsentBody {
     pub answers: ConsentAnswers,
     /// How the participant signed.
     pub signature: ConsentSignature,
+    /// The form exactly as it was shown (items, wording, roles), kept with the answers so
+    /// what the consent allows is always read against the form it was given on
+    /// ([`crate::consent::form_given_on`]), whatever protocol is in use later. Absent in
+    /// consents recorded before it was kept: those are read against the protocol version
+    /// with the same form id and version, if the device has it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub form: Option<crate::protocol::ConsentForm>,
 }
 
 /// A flag the fieldworker puts on an interview note.
@@ -529,6 +536,7 @@ mod tests {
             signature: ConsentSignature::VerbalWitnessed {
                 reason: "remote interview".into(),
             },
+            form: None,
         };
         let json = serde_json::to_string(&consent).unwrap();
         assert!(

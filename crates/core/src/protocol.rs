@@ -646,6 +646,17 @@ impl Protocol {
         self.id == reference.id && self.version == reference.version
     }
 
+    /// The first consent form of this protocol whose items differ from the form with the same
+    /// id and version in `earlier`: consents name their form by id and version, so a changed
+    /// form must get a new version.
+    pub fn consent_form_changed_from(&self, earlier: &Protocol) -> Option<&ConsentForm> {
+        self.consent_forms.iter().find(|form| {
+            earlier.consent_forms.iter().any(|old| {
+                old.id == form.id && old.version == form.version && old.items != form.items
+            })
+        })
+    }
+
     /// Checks a protocol update received from the server against this protocol (the one in
     /// use): it must be a valid protocol file, of the same protocol id, with a higher version.
     /// The device then keeps the returned protocol; records already made keep naming the
@@ -667,6 +678,14 @@ impl Protocol {
                 current: self.version,
             });
         }
+        // A consent form is known by its id and version (consents name them): a change to
+        // its items under the same version would change what earlier consents mean.
+        if let Some(form) = update.consent_form_changed_from(self) {
+            return Err(UpdateRefused::ConsentFormChanged {
+                form_id: form.id.clone(),
+                form_version: form.version.clone(),
+            });
+        }
         Ok(update)
     }
 }
@@ -685,6 +704,18 @@ pub enum UpdateRefused {
         id: String,
         /// The protocol id in use.
         current: String,
+    },
+    /// The update changes the items of a consent form but keeps its version: consents name
+    /// the form by id and version, so a changed form needs a new version.
+    #[error(
+        "the protocol update changes the items of consent form {form_id:?} but keeps its \
+         version {form_version:?}: give the changed form a new version"
+    )]
+    ConsentFormChanged {
+        /// The form's id.
+        form_id: String,
+        /// The version it keeps.
+        form_version: String,
     },
     /// The update's version is not higher than the one in use (an old or repeated message).
     #[error("the protocol update is version {version}, not newer than version {current} in use")]
@@ -1025,6 +1056,21 @@ mod tests {
             Err(UpdateRefused::Invalid(error)) => assert_eq!(error.path, "groups[0].target"),
             other => panic!("expected an invalid update, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn an_update_that_rewords_a_consent_form_must_give_it_a_new_version() {
+        let current = default_protocol();
+        let mut reworded = default_json();
+        reworded["version"] = json!(current.version + 1);
+        reworded["consent_forms"][0]["items"][0]["text"] = json!("Reworded.");
+        let form_id = current.consent_forms[0].id.clone();
+        assert!(matches!(
+            current.check_update(&reworded.to_string()),
+            Err(UpdateRefused::ConsentFormChanged { form_id: id, .. }) if id == form_id
+        ));
+        reworded["consent_forms"][0]["version"] = json!("2.0, 2027-01-01");
+        assert!(current.check_update(&reworded.to_string()).is_ok());
     }
 
     #[test]

@@ -423,6 +423,7 @@ async fn protocol_publish(
             built_in.version
         ));
     }
+    consent_forms_keep_their_meaning(protocol, store).await?;
     match store
         .publish_protocol(&protocol.id, protocol.version, json, now())
         .await?
@@ -443,6 +444,37 @@ async fn protocol_publish(
             protocol.id
         )),
     }
+}
+
+/// Refuses a version that changes a consent form's items under the same form version
+/// (consents name their form by id and version), against the last version published, or
+/// the built-in one.
+async fn consent_forms_keep_their_meaning(
+    protocol: &Protocol,
+    store: &Arc<dyn Store>,
+) -> anyhow::Result<()> {
+    let published = store.published_protocols().await?;
+    let last = published
+        .iter()
+        .rev()
+        .find(|p| p.protocol_id == protocol.id)
+        .and_then(|p| Protocol::parse(&p.protocol).ok());
+    let built_in = default_protocol();
+    let base = match &last {
+        Some(last) => last,
+        None if built_in.id == protocol.id => built_in,
+        None => return Ok(()),
+    };
+    if let Some(form) = protocol.consent_form_changed_from(base) {
+        return Err(anyhow!(
+            "consent form {:?} changes its items but keeps version {:?}: consents name the \
+             form by its version, so give the changed form a new \"version\"; nothing was \
+             published",
+            form.id,
+            form.version
+        ));
+    }
+    Ok(())
 }
 
 async fn protocol_list(store: &Arc<dyn Store>) -> anyhow::Result<()> {

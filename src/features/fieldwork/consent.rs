@@ -141,6 +141,8 @@ fn ConsentForm(
             form_version: form.version.clone(),
             answers: answers.get_untracked(),
             signature,
+            // The form as shown, so this consent is always read against it.
+            form: Some(form.clone()),
         };
         busy.set(true);
         let chain = chain.get_value();
@@ -159,6 +161,12 @@ fn ConsentForm(
         <form class="panel form consent" on:submit=save aria-labelledby="consent-heading">
             <h1 id="consent-heading">{format!("Consent: {}", participant.label())}</h1>
             <p class="muted">{format!("{} (version {})", form.title, form.version)}</p>
+            {existing.as_ref().filter(|(_, b)| b.form_id != form.id || b.form_version != form.version).map(|(_, b)| view! {
+                <p class="notice" data-testid="consent-form-changed">{format!(
+                    "Consent was given on version {} of this form. It still counts as it was given; saving here records consent again on version {}.",
+                    b.form_version, form.version
+                )}</p>
+            })}
             <ol class="consent-items">
                 {form.items.iter().map(|item| {
                     let id = item.id.clone();

@@ -155,6 +155,19 @@ impl VisitContents {
     }
 }
 
+/// What a recorded consent allows, read against the form it was given on (kept in the record,
+/// or the protocol version with its form id and version), never the current form. An error
+/// says, in words for the fieldworker, that this tablet lacks that form.
+pub fn consent_allows(body: &ConsentBody) -> Result<attune_core::consent::ConsentOutcome, String> {
+    attune_core::consent::evaluate_given(body, crate::protocol::known()).map_err(|e| {
+        let mut message = e.to_string();
+        if let Some(first) = message.get_mut(0..1) {
+            first.make_ascii_uppercase();
+        }
+        message + "."
+    })
+}
+
 /// Reads and sorts the records of a visit.
 pub async fn visit_contents(session: &Session, id: VisitId) -> Result<VisitContents, String> {
     let mut contents = VisitContents::default();
@@ -191,20 +204,16 @@ pub async fn consented_and_interviewed(
     ),
     String,
 > {
-    let protocol = crate::protocol::current();
     let mut consented = std::collections::HashSet::new();
     for revision in records::latest_of_kind(session, Kind::Consent).await? {
         let body = records::body::<ConsentBody>(&revision)?;
         let Some(pid) = revision.participant else {
             continue;
         };
-        let Some(p) = participants.iter().find(|p| p.id == pid) else {
+        if !participants.iter().any(|p| p.id == pid) {
             continue;
-        };
-        let Some(form) = protocol.consent_form_for(&p.body.group) else {
-            continue;
-        };
-        if attune_core::consent::evaluate(form, &body.answers).may_proceed {
+        }
+        if consent_allows(&body).is_ok_and(|o| o.may_proceed) {
             consented.insert(pid);
         }
     }

@@ -5,7 +5,6 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use attune_core::consent::evaluate;
 use attune_core::fieldwork::{AttachmentBody, InterviewNoteBody, NoteFlag};
 use attune_core::protocol::InterviewGuide;
 use attune_core::{BlobId, Kind, Links, ParticipantId, RecordId, Revision, VisitId};
@@ -28,13 +27,11 @@ pub fn InterviewPage() -> impl IntoView {
             let session = sessions.current().ok_or("Locked")?;
             let (visit, participant) = ids.ok_or("This address is not valid.")?;
             let (who, contents) = data::participant_in_visit(&session, visit, participant).await?;
-            let protocol = crate::protocol::current();
-            let form = protocol
-                .consent_form_for(&who.body.group)
-                .ok_or("This group has no consent form.")?;
-            let outcome = contents
-                .consent_of(participant)
-                .map(|(_, b)| evaluate(form, &b.answers));
+            // Read against the form the consent was given on, not the current protocol.
+            let outcome = match contents.consent_of(participant) {
+                Some((_, body)) => Some(data::consent_allows(body)?),
+                None => None,
+            };
             if !outcome.as_ref().is_some_and(|o| o.may_proceed) {
                 return Err("Consent is needed before the interview. Go back to the visit and record consent first.".to_string());
             }

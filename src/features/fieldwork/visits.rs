@@ -1,7 +1,6 @@
 //! Visits: starting one, the visit hub with its steps in order, reflections, and closing
 //! with the safeguarding check and a summary.
 
-use attune_core::consent::evaluate;
 use attune_core::fieldwork::{NoteFlag, ReflectionBody, VisitBody};
 use attune_core::{Kind, Links, ParticipantId, RecordId, RecordStore, VisitId};
 use leptos::prelude::*;
@@ -183,13 +182,13 @@ pub fn VisitPage() -> impl IntoView {
                     let id = visit.id;
                     let closed = visit.body.closed.is_some();
                     let consent_rows = present.iter().filter_map(|p| {
-                        let form = protocol.consent_form_for(&p.body.group)?;
-                        let status = match contents.consent_of(p.id) {
+                        // Only groups with a consent form (children give assent in child mode).
+                        protocol.consent_form_for(&p.body.group)?;
+                        let status = match contents.consent_of(p.id).map(|(_, body)| data::consent_allows(body)) {
                             None => ("todo", "Not yet".to_string()),
-                            Some((_, body)) => {
-                                let o = evaluate(form, &body.answers);
-                                if o.may_proceed { ("done", "Consent given".into()) } else { ("blocked", "Not given".into()) }
-                            }
+                            Some(Ok(o)) if o.may_proceed => ("done", "Consent given".into()),
+                            Some(Ok(_)) => ("blocked", "Not given".into()),
+                            Some(Err(_)) => ("blocked", "Record again: form not on this tablet".into()),
                         };
                         Some(view! {
                             <li class=format!("step-row {}", status.0)>
@@ -201,9 +200,9 @@ pub fn VisitPage() -> impl IntoView {
                         })
                     }).collect_view();
                     let interview_rows = present.iter().filter_map(|p| {
-                        let form = protocol.consent_form_for(&p.body.group)?;
+                        protocol.consent_form_for(&p.body.group)?;
                         protocol.guide_for(&p.body.group)?;
-                        let allowed = contents.consent_of(p.id).is_some_and(|(_, b)| evaluate(form, &b.answers).may_proceed);
+                        let allowed = contents.consent_of(p.id).is_some_and(|(_, b)| data::consent_allows(b).is_ok_and(|o| o.may_proceed));
                         let notes = contents.notes.iter().filter(|(r, b)| r.participant == Some(p.id) && !b.text.trim().is_empty()).count();
                         Some(if allowed {
                             view! {
