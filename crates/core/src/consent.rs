@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::fieldwork::ConsentBody;
+use crate::ids::ParticipantId;
 use crate::protocol::{ConsentForm, ConsentRole, Protocol};
 
 /// A participant's answers: consent item id to yes (`true`) or no (`false`). An item not in
@@ -58,6 +59,9 @@ pub struct ConsentOutcome {
     /// The form's audio recording item is answered yes (otherwise the interview is notes
     /// only).
     pub audio_allowed: bool,
+    /// The form's child invitation item is answered yes: the participant's child may be
+    /// invited to child mode ([`child_invitation`]).
+    pub child_invitation: bool,
     /// The ids of required items answered no, in form order.
     pub blocking: Vec<String>,
     /// The ids of items not answered yet, in form order.
@@ -74,6 +78,9 @@ pub fn evaluate(form: &ConsentForm, answers: &ConsentAnswers) -> ConsentOutcome 
             Some(yes) => {
                 if yes && item.role == ConsentRole::AudioRecording {
                     outcome.audio_allowed = true;
+                }
+                if yes && item.role == ConsentRole::ChildInvitation {
+                    outcome.child_invitation = true;
                 }
             }
         }
@@ -140,6 +147,80 @@ pub fn evaluate_given<'a>(
         })
 }
 
+/// Whether a child may be handed the tablet, and if not, why ([`child_invitation`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChildInvitation {
+    /// A linked carer's consent, read against its own form, may proceed and says yes to
+    /// inviting the child.
+    Allowed {
+        /// The carer whose consent allows it.
+        carer: ParticipantId,
+    },
+    /// The child is linked to no carer on this device.
+    NoLinkedCarer,
+    /// No linked carer has recorded consent.
+    NoConsent {
+        /// The first linked carer.
+        carer: ParticipantId,
+    },
+    /// A linked carer consented but not to the child being invited (or a required item is
+    /// no, or the consent is incomplete).
+    NotAgreed {
+        /// That carer.
+        carer: ParticipantId,
+    },
+    /// A linked carer's consent is on a form this device does not have.
+    UnknownForm {
+        /// That carer.
+        carer: ParticipantId,
+    },
+}
+
+impl ChildInvitation {
+    /// Whether child mode may start.
+    pub fn allowed(&self) -> bool {
+        matches!(self, ChildInvitation::Allowed { .. })
+    }
+}
+
+/// The gate before child mode. UK research with children asks the carer's consent to the
+/// child being invited first, and the child's own assent second (asked in child mode): this
+/// is the first. A child may be invited when one of the carers they are linked to has a
+/// consent (in any visit; the latest of each carer counts) that may proceed, is complete,
+/// and says yes to the form's child invitation item, read against the form it was given on.
+/// `consent_of` gives a carer's latest consent, evaluated ([`evaluate_given`]).
+pub fn child_invitation(
+    links: &[ParticipantId],
+    consent_of: impl Fn(ParticipantId) -> Option<Result<ConsentOutcome, UnknownConsentForm>>,
+) -> ChildInvitation {
+    let mut first_problem = None;
+    for &carer in links {
+        let state = match consent_of(carer) {
+            Some(Ok(outcome))
+                if outcome.may_proceed && outcome.complete && outcome.child_invitation =>
+            {
+                return ChildInvitation::Allowed { carer };
+            }
+            Some(Ok(_)) => ChildInvitation::NotAgreed { carer },
+            Some(Err(_)) => ChildInvitation::UnknownForm { carer },
+            None => ChildInvitation::NoConsent { carer },
+        };
+        // Report the most telling problem: a recorded "no" before a missing consent.
+        let rank = |s: &ChildInvitation| match s {
+            ChildInvitation::NotAgreed { .. } => 0,
+            ChildInvitation::UnknownForm { .. } => 1,
+            _ => 2,
+        };
+        if first_problem
+            .as_ref()
+            .is_none_or(|p| rank(&state) < rank(p))
+        {
+            first_problem = Some(state);
+        }
+    }
+    first_problem.unwrap_or(ChildInvitation::NoLinkedCarer)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,6 +275,7 @@ mod tests {
                 complete: true,
                 may_proceed: true,
                 audio_allowed: true,
+                child_invitation: false,
                 blocking: vec![],
                 unanswered: vec![],
             }
@@ -386,5 +468,87 @@ mod tests {
         let mut consent = body(&form(), ALL_YES, true);
         consent.form_version = "9.9".into();
         assert!(evaluate_given(&consent, [default_protocol()]).is_err());
+    }
+
+    fn carer_form() -> ConsentForm {
+        let mut form = form();
+        form.items
+            .insert(2, item("invite-child", false, ConsentRole::ChildInvitation));
+        form
+    }
+
+    #[test]
+    fn a_child_is_invited_only_after_a_linked_carer_agreed_to_it() {
+        let (c1, c2) = (
+            ParticipantId::new(crate::Timestamp(1)),
+            ParticipantId::new(crate::Timestamp(2)),
+        );
+        let yes = |invite: bool| {
+            let mut pairs = ALL_YES.to_vec();
+            pairs.push(("invite-child", invite));
+            Some(Ok(evaluate(&carer_form(), &answers(&pairs))))
+        };
+        // No carer linked, or no consent at all: not allowed.
+        assert_eq!(
+            child_invitation(&[], |_| yes(true)),
+            ChildInvitation::NoLinkedCarer
+        );
+        assert_eq!(
+            child_invitation(&[c1], |_| None),
+            ChildInvitation::NoConsent { carer: c1 }
+        );
+        // A consent that says no to the invitation, or leaves it unanswered.
+        assert_eq!(
+            child_invitation(&[c1], |_| yes(false)),
+            ChildInvitation::NotAgreed { carer: c1 }
+        );
+        let unanswered = Some(Ok(evaluate(&carer_form(), &answers(ALL_YES))));
+        assert!(!child_invitation(&[c1], |_| unanswered.clone()).allowed());
+        // Yes to the invitation but no to a required item: not a valid consent.
+        let mut pairs = ALL_YES.to_vec();
+        pairs.push(("invite-child", true));
+        pairs[0] = ("read", false);
+        let blocked = Some(Ok(evaluate(&carer_form(), &answers(&pairs))));
+        assert!(!child_invitation(&[c1], |_| blocked.clone()).allowed());
+        // A consent on a form this tablet lacks allows nothing.
+        let unknown = || {
+            Some(Err(UnknownConsentForm {
+                form_id: "x".into(),
+                form_version: "1".into(),
+            }))
+        };
+        assert_eq!(
+            child_invitation(&[c1], |_| unknown()),
+            ChildInvitation::UnknownForm { carer: c1 }
+        );
+        // Yes: allowed, by whichever linked carer agreed.
+        assert_eq!(
+            child_invitation(&[c1], |_| yes(true)),
+            ChildInvitation::Allowed { carer: c1 }
+        );
+        let second_agreed = |c| if c == c2 { yes(true) } else { None };
+        assert_eq!(
+            child_invitation(&[c1, c2], second_agreed),
+            ChildInvitation::Allowed { carer: c2 }
+        );
+        // Two carers, one said no and one has not consented: the "no" is what is reported.
+        let mixed = |c| if c == c2 { yes(false) } else { None };
+        assert_eq!(
+            child_invitation(&[c1, c2], mixed),
+            ChildInvitation::NotAgreed { carer: c2 }
+        );
+    }
+
+    #[test]
+    fn the_default_carers_form_invites_a_child_only_with_a_yes_to_that_item() {
+        let form = default_protocol().consent_form_for("carers").unwrap();
+        let mut answers = ConsentAnswers::new();
+        for item in &form.items {
+            answers.set(item.id.clone(), item.role != ConsentRole::ChildInvitation);
+        }
+        assert!(!evaluate(form, &answers).child_invitation);
+        let item = form.item_with_role(ConsentRole::ChildInvitation).unwrap();
+        answers.set(item.id.clone(), true);
+        assert!(evaluate(form, &answers).child_invitation);
     }
 }

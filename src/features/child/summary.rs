@@ -33,17 +33,29 @@ pub fn HandOverPage() -> impl IntoView {
     let who = LocalResource::new(move || async move {
         let session = sessions.current().ok_or("Locked")?;
         let (_, pid) = ids().ok_or("This address is not valid.")?;
-        data::participants(&session)
-            .await?
-            .into_iter()
+        let all = data::participants(&session).await?;
+        let child = all
+            .iter()
             .find(|p| p.id == pid)
-            .ok_or_else(|| "No such participant on this tablet.".to_string())
+            .cloned()
+            .ok_or_else(|| "No such participant on this tablet.".to_string())?;
+        // The carer's consent to the child being invited comes before the child's assent.
+        let gate = data::child_invitation(&session, &child).await?;
+        let refused = data::child_invitation_words(&gate, &child, &all);
+        Ok::<_, String>((child, refused))
     });
     view! {
         <Suspense fallback=|| view! { <p>"Opening..."</p> }>
             {move || who.get().map(|r| match r {
                 Err(message) => view! { <p class="notice error" role="alert">{message}</p> }.into_any(),
-                Ok(p) => {
+                Ok((p, Some(refused))) => view! {
+                    <section class="panel" aria-labelledby="handover-heading">
+                        <h1 id="handover-heading">{format!("{} cannot be invited yet", p.body.code)}</h1>
+                        <p class="notice error" role="alert" data-testid="child-not-invited">{refused}</p>
+                        <p>"Child mode starts only after the carer has agreed to the child being invited. Then the child is asked if they want to take part."</p>
+                    </section>
+                }.into_any(),
+                Ok((p, None)) => {
                     let code = p.body.code.clone();
                     view! {
                         <section class="panel" aria-labelledby="handover-heading">

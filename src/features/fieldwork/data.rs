@@ -168,6 +168,76 @@ pub fn consent_allows(body: &ConsentBody) -> Result<attune_core::consent::Consen
     })
 }
 
+/// Whether `child` may be handed the tablet: a linked carer's latest consent (in any visit),
+/// read against its own form, says yes to inviting the child
+/// ([`attune_core::consent::child_invitation`]).
+pub async fn child_invitation(
+    session: &Session,
+    child: &Participant,
+) -> Result<attune_core::consent::ChildInvitation, String> {
+    let mut latest: std::collections::HashMap<
+        ParticipantId,
+        (attune_core::Timestamp, ConsentBody),
+    > = std::collections::HashMap::new();
+    for revision in records::latest_of_kind(session, Kind::Consent).await? {
+        let Some(pid) = revision
+            .participant
+            .filter(|p| child.body.links.contains(p))
+        else {
+            continue;
+        };
+        let body = records::body::<ConsentBody>(&revision)?;
+        if latest
+            .get(&pid)
+            .is_none_or(|(time, _)| *time < revision.time)
+        {
+            latest.insert(pid, (revision.time, body));
+        }
+    }
+    Ok(attune_core::consent::child_invitation(
+        &child.body.links,
+        |carer| {
+            latest.get(&carer).map(|(_, body)| {
+                attune_core::consent::evaluate_given(body, crate::protocol::known())
+            })
+        },
+    ))
+}
+
+/// Why a child may not be handed the tablet, in words for the fieldworker (`None`: they may).
+pub fn child_invitation_words(
+    gate: &attune_core::consent::ChildInvitation,
+    child: &Participant,
+    all: &[Participant],
+) -> Option<String> {
+    use attune_core::consent::ChildInvitation as Gate;
+    let code_of = |id: &ParticipantId| {
+        all.iter()
+            .find(|p| p.id == *id)
+            .map_or_else(|| "Their carer".to_string(), |p| p.body.code.clone())
+    };
+    let child_code = &child.body.code;
+    Some(match gate {
+        Gate::Allowed { .. } => return None,
+        Gate::NoLinkedCarer => format!(
+            "{child_code} is not linked to a carer. Link them to their carer on their participant page; the carer's consent comes first."
+        ),
+        Gate::NoConsent { carer } => format!(
+            "{} has not agreed to {child_code} being invited: record {}'s consent first.",
+            code_of(carer),
+            code_of(carer)
+        ),
+        Gate::NotAgreed { carer } => format!(
+            "{} has not agreed to {child_code} being invited.",
+            code_of(carer)
+        ),
+        Gate::UnknownForm { carer } => format!(
+            "{}'s consent was given on a form this tablet does not have: record it again before {child_code} is invited.",
+            code_of(carer)
+        ),
+    })
+}
+
 /// Reads and sorts the records of a visit.
 pub async fn visit_contents(session: &Session, id: VisitId) -> Result<VisitContents, String> {
     let mut contents = VisitContents::default();

@@ -141,7 +141,17 @@ pub fn StartVisitPage() -> impl IntoView {
 
 /// Loads a visit, its participants and what it holds, again whenever `version` changes.
 /// A visit, who is present, and what it holds.
-type LoadedVisit = Result<(Visit, Vec<Participant>, VisitContents), String>;
+/// The visit, who is in it, its records, and for each child why they may not be handed the
+/// tablet yet (absent: they may).
+type LoadedVisit = Result<
+    (
+        Visit,
+        Vec<Participant>,
+        VisitContents,
+        std::collections::HashMap<ParticipantId, String>,
+    ),
+    String,
+>;
 
 fn use_visit(version: RwSignal<u32>) -> LocalResource<LoadedVisit> {
     let sessions = use_sessions();
@@ -156,14 +166,27 @@ fn use_visit(version: RwSignal<u32>) -> LocalResource<LoadedVisit> {
                 .await?
                 .ok_or("No such visit on this tablet.")?;
             let everyone = data::participants(&session).await?;
-            let present = visit
+            let present: Vec<Participant> = visit
                 .body
                 .participants
                 .iter()
                 .filter_map(|p| everyone.iter().find(|x| x.id == *p).cloned())
                 .collect();
             let contents = data::visit_contents(&session, id).await?;
-            Ok((visit, present, contents))
+            let mut not_invited = std::collections::HashMap::new();
+            for child in &present {
+                let protocol = crate::protocol::current();
+                if protocol
+                    .group(&child.body.group)
+                    .is_some_and(|g| g.takes_part_in_activities)
+                {
+                    let gate = data::child_invitation(&session, child).await?;
+                    if let Some(words) = data::child_invitation_words(&gate, child, &everyone) {
+                        not_invited.insert(child.id, words);
+                    }
+                }
+            }
+            Ok((visit, present, contents, not_invited))
         }
     })
 }
@@ -178,7 +201,7 @@ pub fn VisitPage() -> impl IntoView {
         <Suspense fallback=|| view! { <p>"Opening the visit..."</p> }>
             {move || loaded.get().map(|r| match r {
                 Err(message) => view! { <p class="notice error" role="alert">{message}</p> }.into_any(),
-                Ok((visit, present, contents)) => {
+                Ok((visit, present, contents, not_invited)) => {
                     let id = visit.id;
                     let closed = visit.body.closed.is_some();
                     let consent_rows = present.iter().filter_map(|p| {
@@ -224,9 +247,9 @@ pub fn VisitPage() -> impl IntoView {
                             }.into_any()
                         })
                     }).collect_view();
-                    let children: Vec<(ParticipantId, String, String)> = present.iter()
+                    let children: Vec<(ParticipantId, String, String, Option<String>)> = present.iter()
                         .filter(|p| protocol.group(&p.body.group).is_some_and(|g| g.takes_part_in_activities))
-                        .map(|p| (p.id, p.label(), p.body.code.clone())).collect();
+                        .map(|p| (p.id, p.label(), p.body.code.clone(), not_invited.get(&p.id).cloned())).collect();
                     view! {
                         <section class="panel" aria-labelledby="visit-heading">
                             <h1 id="visit-heading">{visit_title(&visit)}</h1>
@@ -240,11 +263,12 @@ pub fn VisitPage() -> impl IntoView {
                                     {if children.is_empty() {
                                         view! { <p class="muted">"No child in this visit."</p> }.into_any()
                                     } else {
-                                        view! { <ul class="rows">{children.into_iter().map(|(pid, label, code)| view! {
-                                            <li class="step-row"><a href=format!("/visits/{id}/child/{pid}")>
+                                        view! { <ul class="rows">{children.into_iter().map(|(pid, label, code, refused)| view! {
+                                            <li class=if refused.is_some() { "step-row blocked" } else { "step-row" }><a href=format!("/visits/{id}/child/{pid}")>
                                                 <span>{format!("Hand the tablet to {code}")}</span>
-                                                <span class="status">{label}</span>
+                                                <span class="status">{refused.clone().map_or(label, |_| "Carer's consent needed".to_string())}</span>
                                             </a></li>
+                                            {refused.map(|words| view! { <li class="notice" data-testid="child-gate">{words}</li> })}
                                             <li class="step-row"><a href=format!("/visits/{id}/child/{pid}/summary")>
                                                 <span>{format!("Child session summary: {code}")}</span>
                                                 <span class="status">"Notes"</span>
@@ -279,7 +303,7 @@ pub fn ReflectionsPage() -> impl IntoView {
         <Suspense fallback=|| view! { <p>"Opening..."</p> }>
             {move || loaded.get().map(|r| match r {
                 Err(message) => view! { <p class="notice error" role="alert">{message}</p> }.into_any(),
-                Ok((visit, _, contents)) => {
+                Ok((visit, _, contents, _)) => {
                     let id = visit.id;
                     let (chain, initial) = match contents.reflection {
                         Some((head, body)) => (Chain::new(head.record_id, Kind::Reflection, head.links(), Some(head)), body.text),
@@ -341,7 +365,7 @@ pub fn CloseVisitPage() -> impl IntoView {
         <Suspense fallback=|| view! { <p>"Opening..."</p> }>
             {move || loaded.get().map(|r| match r {
                 Err(message) => view! { <p class="notice error" role="alert">{message}</p> }.into_any(),
-                Ok((visit, present, contents)) => {
+                Ok((visit, present, contents, _)) => {
                     let id = visit.id;
                     let flagged: Vec<_> = contents.notes.iter()
                         .filter(|(_, b)| b.flags.contains(&NoteFlag::Safeguarding))

@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { startServer, type RunningServer } from '../support/server';
 import { screenshotDir, waitForOfflineReady } from '../support/app';
 import { createProfile, unlock, PASSPHRASE } from '../support/profile';
-import { nav, newParticipant, startVisit } from '../support/visit';
+import { answerConsent, giveConsent, nav, newParticipant, sign, startVisit } from '../support/visit';
 
 test.use({ hasTouch: true, isMobile: true, viewport: { width: 768, height: 1024 } });
 
@@ -78,7 +78,12 @@ async function shots(page: Page, name: string, checkTargets: boolean) {
   await page.setViewportSize({ width: 768, height: 1024 });
 }
 
-/** First run, a child, a visit, and the hand-over into child mode. */
+/** On the new participant form: link to this participant of the linked group. */
+async function linkTo(page: Page, code: string) {
+  await page.getByRole('group', { name: /^Linked to/ }).getByRole('radio', { name: new RegExp(`^${code}`) }).check();
+}
+
+/** First run, a carer who consents, their child, a visit, and the hand-over into child mode. */
 async function intoChildMode(page: Page, pin?: string) {
   await spyOnSpeech(page);
   await page.goto(server.url);
@@ -90,9 +95,12 @@ async function intoChildMode(page: Page, pin?: string) {
     await page.getByRole('button', { name: 'Save PIN' }).click();
     await expect(page.getByText('PIN saved. Use it to leave child mode.')).toBeVisible({ timeout: 20_000 });
   }
-  const code = await newParticipant(page, 'Children');
+  // The carer's consent to the child being invited comes first.
+  const carer = await newParticipant(page, 'Carers');
+  const code = await newParticipant(page, 'Children', undefined, () => linkTo(page, carer));
   expect(code).toBe('K01');
-  await startVisit(page, ['K01']);
+  await startVisit(page, [carer, 'K01']);
+  await giveConsent(page, carer);
   await page.getByRole('link', { name: /Hand the tablet to K01/ }).click();
   await expect(page.getByRole('heading', { name: 'Hand the tablet to K01' })).toBeVisible();
   await page.getByRole('button', { name: 'Start child mode' }).click();
@@ -323,4 +331,52 @@ test('Skip records a skip, Stop reaches thank-you; back, typed addresses and rel
   await expect(summary.getByTestId('child-response').nth(1)).toContainText('stopped here');
   // Out of child mode: the adult app is back.
   await expect(page.getByRole('navigation', { name: 'Main' })).toBeVisible();
+});
+
+test('child mode starts only after a linked carer agreed to the child being invited', async ({ page }) => {
+  await page.goto(server.url);
+  await waitForOfflineReady(page);
+  await createProfile(page);
+  const carer = await newParticipant(page, 'Carers');
+  const child = await newParticipant(page, 'Children', undefined, () => linkTo(page, carer));
+  await startVisit(page, [carer, child]);
+  const visitUrl = page.url();
+
+  // No consent at all: the hub and the hand-over say why, and there is no start button.
+  const notAgreed = `${carer} has not agreed to ${child} being invited`;
+  await expect(page.getByTestId('child-gate')).toContainText(notAgreed);
+  await page.getByRole('link', { name: new RegExp(`Hand the tablet to ${child}`) }).click();
+  const handOverUrl = page.url();
+  await expect(page.getByTestId('child-not-invited')).toContainText(notAgreed);
+  await expect(page.getByRole('button', { name: 'Start child mode' })).toHaveCount(0);
+  await accessible(page, 'hand-over refused');
+
+  // The carer consents but says no to the child being invited: still refused, by link and
+  // by typed address (a reload locks the app; unlocking lands on the same page).
+  await page.goto(visitUrl);
+  await unlockIntoChildMode(page);
+  await page.getByRole('link', { name: new RegExp(`Consent: ${carer}`) }).click();
+  await answerConsent(page, [/being invited/i]);
+  await sign(page);
+  await page.getByRole('button', { name: 'Save consent' }).click();
+  await expect(page.getByText('Consent given')).toBeVisible();
+  await expect(page.getByTestId('child-gate')).toContainText(notAgreed);
+  await page.goto(handOverUrl);
+  await unlockIntoChildMode(page);
+  await expect(page.getByTestId('child-not-invited')).toContainText(notAgreed);
+  await expect(page.getByRole('button', { name: 'Start child mode' })).toHaveCount(0);
+  await expect(page.getByTestId('child-mode')).toHaveCount(0);
+
+  // Yes to the invitation: the hand-over offers child mode, and it starts.
+  await page.goto(visitUrl);
+  await unlockIntoChildMode(page);
+  await page.getByRole('link', { name: new RegExp(`Consent: ${carer}`) }).click();
+  await answerConsent(page);
+  await sign(page);
+  await page.getByRole('button', { name: 'Save consent' }).click();
+  await expect(page.getByText('Consent given')).toBeVisible();
+  await expect(page.getByTestId('child-gate')).toHaveCount(0);
+  await page.getByRole('link', { name: new RegExp(`Hand the tablet to ${child}`) }).click();
+  await page.getByRole('button', { name: 'Start child mode' }).click();
+  await expect(page.getByTestId('child-mode')).toBeVisible();
 });
