@@ -77,6 +77,56 @@ impl ChildPin {
     }
 }
 
+/// Wrong PIN tries allowed before each further try waits ([`PinThrottle`]).
+pub const FREE_PIN_TRIES: u32 = 5;
+/// The longest wait between PIN tries, in milliseconds (5 minutes).
+pub const MAX_PIN_WAIT_MS: i64 = 5 * 60 * 1000;
+
+/// Limits guessing the PIN that leaves child mode (a curious child): [`FREE_PIN_TRIES`]
+/// wrong tries are free; after that each try waits twice as long as the one before, from
+/// 2 seconds up to [`MAX_PIN_WAIT_MS`]. The fieldworker's passphrase is never throttled (it is
+/// long, and its own key derivation is slow), so a fieldworker is never locked out.
+/// Kept with the child-mode flag, so a reload does not reset it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PinThrottle {
+    /// Wrong tries since the last right one.
+    pub failures: u32,
+    /// When the last wrong try was, in Unix milliseconds.
+    pub last_failure_ms: Option<i64>,
+}
+
+impl PinThrottle {
+    /// How long after the last wrong try the next try may be made, in milliseconds.
+    pub fn wait_after_last(&self) -> i64 {
+        if self.failures < FREE_PIN_TRIES {
+            return 0;
+        }
+        let doublings = (self.failures - FREE_PIN_TRIES).min(20);
+        (2_000i64 << doublings).min(MAX_PIN_WAIT_MS)
+    }
+
+    /// How many milliseconds from `now_ms` until a PIN may be tried (0: now).
+    pub fn wait_ms(&self, now_ms: i64) -> i64 {
+        match self.last_failure_ms {
+            Some(last) => (last + self.wait_after_last() - now_ms).max(0),
+            None => 0,
+        }
+    }
+
+    /// Records a wrong try at `now_ms`.
+    pub fn failed(&mut self, now_ms: i64) {
+        self.failures = self.failures.saturating_add(1);
+        self.last_failure_ms = Some(now_ms);
+    }
+}
+
+/// Whether what was typed in the child-mode exit field has the shape of a PIN (4 to 8
+/// digits), so it is checked as one (and throttled); anything else is tried as the
+/// passphrase.
+pub fn looks_like_pin(typed: &str) -> bool {
+    check_pin(typed).is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,5 +149,38 @@ mod tests {
         assert!(!format!("{pin:?}").contains(&pin.hash));
         let other = ChildPin::with_salt("4321", &[8u8; 16]).unwrap();
         assert_ne!(pin.hash, other.hash);
+    }
+
+    #[test]
+    fn five_wrong_pins_are_free_then_each_try_waits_longer_up_to_five_minutes() {
+        let mut throttle = PinThrottle::default();
+        let mut now = 1_000_000;
+        for _ in 0..FREE_PIN_TRIES {
+            assert_eq!(throttle.wait_ms(now), 0);
+            throttle.failed(now);
+        }
+        // The sixth try waits 2 s after the fifth wrong one; then 4 s, 8 s...
+        assert_eq!(throttle.wait_ms(now), 2_000);
+        assert_eq!(throttle.wait_ms(now + 1_500), 500);
+        assert_eq!(throttle.wait_ms(now + 2_000), 0);
+        now += 2_000;
+        throttle.failed(now);
+        assert_eq!(throttle.wait_ms(now), 4_000);
+        for _ in 0..30 {
+            throttle.failed(now);
+        }
+        assert_eq!(throttle.wait_ms(now), MAX_PIN_WAIT_MS);
+        // The throttle survives serialising (it lives in the child-mode flag).
+        let json = serde_json::to_string(&throttle).unwrap();
+        assert_eq!(
+            serde_json::from_str::<PinThrottle>(&json).unwrap(),
+            throttle
+        );
+    }
+
+    #[test]
+    fn only_pin_shaped_input_is_checked_as_a_pin() {
+        assert!(looks_like_pin("1234") && looks_like_pin("12345678"));
+        assert!(!looks_like_pin("123") && !looks_like_pin("correct horse battery"));
     }
 }

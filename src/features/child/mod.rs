@@ -86,6 +86,13 @@ pub struct ChildMode {
     /// protocol in use).
     #[serde(default)]
     pub protocol: Option<ProtocolRef>,
+    /// The fieldworker's profile: while child mode is on, the lock screen offers only this
+    /// profile (no other profile, no new one).
+    #[serde(default)]
+    pub profile: Option<attune_core::ProfileId>,
+    /// Wrong PINs at the exit, kept here so a reload does not reset the count.
+    #[serde(default)]
+    pub pin_throttle: attune_core::pin::PinThrottle,
 }
 
 impl ChildMode {
@@ -153,7 +160,12 @@ impl ChildState {
         self.0.get_untracked()
     }
 
-    fn set(&self, mode: ChildMode) {
+    fn set(&self, mut mode: ChildMode) {
+        // The PIN throttle lives in the flag ([`Self::pin_failed`]): never reset it here.
+        let throttle = self.pin_throttle();
+        if throttle.failures > mode.pin_throttle.failures {
+            mode.pin_throttle = throttle;
+        }
         if let Ok(json) = serde_json::to_string(&mode) {
             save_flag(&json);
         }
@@ -161,14 +173,41 @@ impl ChildState {
     }
 
     /// Starts child mode for a child in a visit.
-    pub fn start(&self, visit: VisitId, participant: ParticipantId) {
+    pub fn start(
+        &self,
+        visit: VisitId,
+        participant: ParticipantId,
+        profile: attune_core::ProfileId,
+    ) {
         self.set(ChildMode {
             visit,
             participant,
             step: 0,
             ending: None,
             protocol: Some(crate::protocol::current().reference()),
+            profile: Some(profile),
+            pin_throttle: Default::default(),
         });
+    }
+
+    /// The exit's PIN throttle. Kept only in the flag, not in the reactive state: counting a
+    /// wrong PIN must not rebuild the screen under the fieldworker.
+    pub fn pin_throttle(&self) -> attune_core::pin::PinThrottle {
+        serde_json::from_str::<ChildMode>(&load_flag())
+            .map(|mode| mode.pin_throttle)
+            .unwrap_or_default()
+    }
+
+    /// Records a wrong PIN at the exit; returns the updated throttle.
+    pub fn pin_failed(&self, now_ms: i64) -> attune_core::pin::PinThrottle {
+        let Ok(mut mode) = serde_json::from_str::<ChildMode>(&load_flag()) else {
+            return Default::default();
+        };
+        mode.pin_throttle.failed(now_ms);
+        if let Ok(json) = serde_json::to_string(&mode) {
+            save_flag(&json);
+        }
+        mode.pin_throttle
     }
 
     /// Moves to a step (past the last: the session is finished).

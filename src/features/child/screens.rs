@@ -90,7 +90,8 @@ pub fn ChildRoot() -> impl IntoView {
         }
     };
     view! {
-        <div class="child" data-testid="child-mode">
+        // No long-press or right-click menu on child screens (save picture, open in a tab).
+        <div class="child" data-testid="child-mode" on:contextmenu=|ev| ev.prevent_default()>
             {move || {
                 // Rebuilt on every step, so each screen speaks when it appears.
                 step.track();
@@ -572,10 +573,19 @@ fn EndScreen(mode: ChildMode) -> impl IntoView {
         };
         let secret = passphrase.get_untracked();
         let navigate = navigate.clone();
+        // PIN-shaped input is throttled after a few wrong tries (a child guessing); the
+        // passphrase is always tried, so the fieldworker is never locked out.
+        let pin_shaped = attune_core::pin::looks_like_pin(&secret);
+        let wait = child.pin_throttle().wait_ms(js_sys::Date::now() as i64);
+        if pin_shaped && wait > 0 {
+            error.set(Some(wait_words(wait)));
+            return;
+        }
         checking.set(true);
         leptos::task::spawn_local(async move {
             // The PIN set in Settings, or the passphrase (always accepted, for a forgotten PIN).
-            let by_pin = matches!(sessions.child_pin().await, Ok(Some(pin)) if pin.verify(&secret));
+            let by_pin = pin_shaped
+                && matches!(sessions.child_pin().await, Ok(Some(pin)) if pin.verify(&secret));
             let ok =
                 by_pin || attune_core::Vault::unlock(&secret, &session.profile.wrapped_key).is_ok();
             checking.set(false);
@@ -590,7 +600,17 @@ fn EndScreen(mode: ChildMode) -> impl IntoView {
                 );
                 child.leave();
             } else {
-                error.set(Some("That is not the PIN or passphrase. Try again.".into()));
+                let now_ms = js_sys::Date::now() as i64;
+                let wait = if pin_shaped {
+                    child.pin_failed(now_ms).wait_ms(now_ms)
+                } else {
+                    0
+                };
+                error.set(Some(if wait > 0 {
+                    format!("That is not the PIN or passphrase. {}", wait_words(wait))
+                } else {
+                    "That is not the PIN or passphrase. Try again.".into()
+                }));
             }
         });
     };
@@ -606,7 +626,7 @@ fn EndScreen(mode: ChildMode) -> impl IntoView {
                 }>
                 <form class="child-pin" on:submit=finish.clone()>
                     <label for="child-pin">"Fieldworker PIN or passphrase"</label>
-                    <input id="child-pin" type="password" autocomplete="current-password"
+                    <input id="child-pin" type="password" autocomplete="one-time-code" autocapitalize="off" spellcheck="false"
                         prop:value=move || passphrase.get()
                         on:input=move |ev| passphrase.set(event_target_value(&ev)) />
                     <button type="submit" class="child-exit" disabled=move || checking.get()>"Finish child mode"</button>
@@ -617,4 +637,17 @@ fn EndScreen(mode: ChildMode) -> impl IntoView {
             </Show>
         </div>
     }
+}
+
+/// "Wait 8 seconds before the next PIN (the passphrase works now)."
+fn wait_words(wait_ms: i64) -> String {
+    let secs = (wait_ms + 999) / 1000;
+    let when = if secs >= 120 {
+        format!("{} minutes", (secs + 59) / 60)
+    } else if secs == 1 {
+        "1 second".to_string()
+    } else {
+        format!("{secs} seconds")
+    };
+    format!("Too many wrong PINs: wait {when} before the next PIN. The passphrase works now.")
 }

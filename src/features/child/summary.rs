@@ -64,8 +64,8 @@ pub fn HandOverPage() -> impl IntoView {
                             <p>"To leave child mode you will need your passphrase."</p>
                             <div class="form-actions">
                                 <button type="button" class="button primary" on:click=move |_| {
-                                    if let Some((visit, participant)) = ids() {
-                                        child.start(visit, participant);
+                                    if let (Some((visit, participant)), Some(session)) = (ids(), sessions.current()) {
+                                        child.start(visit, participant, session.profile.id);
                                     }
                                 }>"Start child mode"</button>
                             </div>

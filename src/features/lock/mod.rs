@@ -8,6 +8,18 @@ use crate::session::use_sessions;
 /// Shown whenever no vault is open.
 #[component]
 pub fn LockScreen(profiles: Vec<Profile>) -> impl IntoView {
+    // While a child session is on (after an auto-lock or a reload), only the fieldworker who
+    // started it may unlock: no other profile, no new one.
+    let child_profile = crate::features::child::use_child()
+        .current()
+        .and_then(|mode| mode.profile);
+    let profiles: Vec<Profile> = match child_profile {
+        Some(id) if profiles.iter().any(|p| p.id == id) => {
+            profiles.into_iter().filter(|p| p.id == id).collect()
+        }
+        _ => profiles,
+    };
+    let child_mode = child_profile.is_some();
     let creating = RwSignal::new(profiles.is_empty());
     let first_run = profiles.is_empty();
     view! {
@@ -16,7 +28,7 @@ pub fn LockScreen(profiles: Vec<Profile>) -> impl IntoView {
                 when=move || creating.get()
                 fallback={
                     let profiles = profiles.clone();
-                    move || view! { <UnlockForm profiles=profiles.clone() on_new=Callback::new(move |()| creating.set(true)) /> }
+                    move || view! { <UnlockForm profiles=profiles.clone() child_mode=child_mode on_new=Callback::new(move |()| creating.set(true)) /> }
                 }
             >
                 <CreateProfileForm first_run=first_run on_cancel=Callback::new(move |()| creating.set(false)) />
@@ -31,7 +43,7 @@ async fn next_frame() {
 }
 
 #[component]
-fn UnlockForm(profiles: Vec<Profile>, on_new: Callback<()>) -> impl IntoView {
+fn UnlockForm(profiles: Vec<Profile>, child_mode: bool, on_new: Callback<()>) -> impl IntoView {
     let sessions = use_sessions();
     let selected = RwSignal::new(if profiles.len() == 1 {
         Some(0usize)
@@ -65,6 +77,9 @@ fn UnlockForm(profiles: Vec<Profile>, on_new: Callback<()>) -> impl IntoView {
     view! {
         <h1 id="lock-heading">"Unlock Attune"</h1>
         <p class="lead">"Your work on this tablet is encrypted. Enter your passphrase to open it."</p>
+        {child_mode.then(|| view! {
+            <p class="notice" data-testid="lock-child-mode">"Child mode is on. Only the fieldworker who started it can unlock; the child's session continues after."</p>
+        })}
         <form class="panel form" on:submit=submit>
             <fieldset class="profiles">
                 <legend>"Who are you?"</legend>
@@ -90,7 +105,9 @@ fn UnlockForm(profiles: Vec<Profile>, on_new: Callback<()>) -> impl IntoView {
                 <p class="notice error" role="alert">{move || error.get()}</p>
             </Show>
             <div class="form-actions">
-                <button type="button" class="button" on:click=move |_| on_new.run(())>"New profile"</button>
+                {(!child_mode).then(|| view! {
+                    <button type="button" class="button" on:click=move |_| on_new.run(())>"New profile"</button>
+                })}
                 <button type="submit" class="button primary" disabled=move || busy.get()>
                     {move || if busy.get() { "Unlocking..." } else { "Unlock" }}
                 </button>

@@ -316,14 +316,38 @@ test('Skip records a skip, Stop reaches thank-you; back, typed addresses and rel
   await page.getByRole('button', { name: 'Stop' }).tap();
   await prompt(page, 'Thank you for doing this with me!');
   await page.reload();
+  // While child mode is on the lock screen offers only this fieldworker: no new profile.
+  await expect(page.getByTestId('lock-child-mode')).toBeVisible({ timeout: 30_000 });
+  await expect(page.getByRole('button', { name: 'New profile' })).toHaveCount(0);
   await unlockIntoChildMode(page);
   await expect(page.getByText('Thank you for doing this with me!', { exact: true })).toBeVisible({ timeout: 30_000 });
 
-  // A wrong PIN keeps child mode; the PIN from Settings lets the fieldworker out.
+  // A wrong PIN keeps child mode. The exit field offers no saved password.
   await leave(page, '1111');
   await expect(page.getByRole('alert')).toContainText('not the PIN or passphrase');
   await expect(page.getByTestId('child-mode')).toBeVisible();
-  await page.getByLabel('Fieldworker PIN or passphrase').fill('2468');
+  const exit = page.getByLabel('Fieldworker PIN or passphrase');
+  await expect(exit).toHaveAttribute('autocomplete', 'one-time-code');
+  // Six wrong PINs in all bring a wait, which even the right PIN must respect...
+  const wrongPin = async (pin: string) => {
+    await exit.fill(pin);
+    await page.getByRole('button', { name: 'Finish child mode' }).tap();
+    await expect(page.getByRole('alert')).toContainText(`not the PIN or passphrase`);
+  };
+  for (let i = 0; i < 3; i++) await wrongPin(`99${i}9`);
+  await expect(page.getByRole('alert')).toContainText('Try again');
+  await wrongPin('9939');
+  await expect(page.getByRole('alert')).toContainText('Too many wrong PINs: wait 2 seconds');
+  await page.waitForTimeout(2_100);
+  await wrongPin('9949');
+  await expect(page.getByRole('alert')).toContainText('Too many wrong PINs: wait 4 seconds');
+  await exit.fill('2468');
+  await page.getByRole('button', { name: 'Finish child mode' }).tap();
+  await expect(page.getByRole('alert')).toContainText('Too many wrong PINs');
+  await expect(page.getByTestId('child-mode')).toBeVisible();
+  // ...and once it has passed, the PIN from Settings lets the fieldworker out.
+  await page.waitForTimeout(4_500);
+  await exit.fill('2468');
   await page.getByRole('button', { name: 'Finish child mode' }).tap();
   const summary = page.getByTestId('child-summary');
   await expect(summary.getByTestId('child-response')).toHaveCount(2);
