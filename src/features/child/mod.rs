@@ -127,6 +127,24 @@ pub fn screens(protocol: &Protocol) -> Vec<Screen> {
     list
 }
 
+/// The step after the assent screen at `step` was answered; `None` ends the session kindly.
+/// Yes goes on. At the re-check before an activity, "not sure" skips that activity (to the
+/// next re-check, or the end when it was the last); "no" ends the session, as does anything
+/// but yes at the first assent.
+pub fn after_assent(list: &[Screen], step: usize, answer: AssentAnswer) -> Option<usize> {
+    match (list.get(step), answer) {
+        (_, AssentAnswer::Yes) => Some(step + 1),
+        (Some(Screen::Recheck(_)), AssentAnswer::NotSure) => Some(
+            list.iter()
+                .enumerate()
+                .skip(step + 1)
+                .find(|(_, s)| matches!(s, Screen::Recheck(_) | Screen::End))
+                .map_or(list.len(), |(i, _)| i),
+        ),
+        _ => None,
+    }
+}
+
 /// The child-mode state, provided as context by [`provide`].
 #[derive(Clone, Copy)]
 pub struct ChildState(RwSignal<Option<ChildMode>>);

@@ -170,10 +170,9 @@ fn AssentScreen(
         let activity = activity.clone();
         leptos::task::spawn_local(async move {
             report(save_assent(sessions, &mode, answer, activity).await);
-            if answer.may_proceed() {
-                child.go(mode.step + 1);
-            } else {
-                child.end(Ending::Declined);
+            match super::after_assent(&screens(mode.protocol()), mode.step, answer) {
+                Some(next) => child.go(next),
+                None => child.end(Ending::Declined),
             }
         });
     };

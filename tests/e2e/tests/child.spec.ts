@@ -289,6 +289,25 @@ test('assent "no" ends kindly and stores only the answer', async ({ page }) => {
   await expect(summary.getByTestId('child-response')).toHaveCount(0);
 });
 
+test('"not sure" at a re-check skips that activity and goes on to the next one', async ({ page }) => {
+  await intoChildMode(page);
+  await yes(page);
+  // The re-check before the first activity: "not sure" moves to the second activity's
+  // re-check, not to the end.
+  await prompt(page, protocol.assent.recheck);
+  await page.getByRole('button', { name: 'Not sure', exact: true }).tap();
+  await expect(page.getByTestId('child-mode').locator('[data-activity]')).toHaveCount(0);
+  await prompt(page, protocol.assent.recheck);
+  await yes(page);
+  await expect(page.getByTestId('child-mode').locator(`[data-activity="${protocol.activities[1].id}"]`)).toBeVisible();
+  await page.getByRole('button', { name: 'Stop' }).tap();
+  await prompt(page, 'Thank you for doing this with me!');
+  await leave(page);
+  const summary = page.getByTestId('child-summary');
+  await expect(summary.locator('.summary-assent')).toContainText(['Assent: Yes', 'Not sure', 'Yes']);
+  await expect(summary.getByTestId('child-response')).toHaveCount(1);
+});
+
 test('Skip records a skip, Stop reaches thank-you; back, typed addresses and reloads stay in child mode until the PIN', async ({ page }) => {
   test.setTimeout(180_000);
   await intoChildMode(page, '2468');
