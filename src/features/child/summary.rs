@@ -53,6 +53,9 @@ pub fn HandOverPage() -> impl IntoView {
                         <h1 id="handover-heading">{format!("{} cannot be invited yet", p.body.code)}</h1>
                         <p class="notice error" role="alert" data-testid="child-not-invited">{refused}</p>
                         <p>"Child mode starts only after the carer has agreed to the child being invited. Then the child is asked if they want to take part."</p>
+                        <div class="form-actions">
+                            {ids().map(|(visit, _)| view! { <a class="button primary" href=format!("/visits/{visit}")>"Back to the visit"</a> })}
+                        </div>
                     </section>
                 }.into_any(),
                 Ok((p, None)) => {

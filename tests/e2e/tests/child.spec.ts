@@ -337,6 +337,7 @@ test('Skip records a skip, Stop reaches thank-you; back, typed addresses and rel
   await page.reload();
   // While child mode is on the lock screen offers only this fieldworker: no new profile.
   await expect(page.getByTestId('lock-child-mode')).toBeVisible({ timeout: 30_000 });
+  await page.screenshot({ path: join(screenshotDir, 'lock-in-child-mode-768x1024.png'), fullPage: true });
   await expect(page.getByRole('button', { name: 'New profile' })).toHaveCount(0);
   await unlockIntoChildMode(page);
   await expect(page.getByText('Thank you for doing this with me!', { exact: true })).toBeVisible({ timeout: 30_000 });
@@ -393,6 +394,11 @@ test('child mode starts only after a linked carer agreed to the child being invi
   await expect(page.getByTestId('child-not-invited')).toContainText(notAgreed);
   await expect(page.getByRole('button', { name: 'Start child mode' })).toHaveCount(0);
   await accessible(page, 'hand-over refused');
+  for (const [w, h] of [[768, 1024], [390, 844]] as const) {
+    await page.setViewportSize({ width: w, height: h });
+    await page.screenshot({ path: join(screenshotDir, `hand-over-refused-${w}x${h}.png`), fullPage: true });
+  }
+  await page.setViewportSize({ width: 768, height: 1024 });
 
   // The carer consents but says no to the child being invited: still refused, by link and
   // by typed address (a reload locks the app; unlocking lands on the same page).
