@@ -403,6 +403,10 @@ pub struct ActivityResponseBody {
     /// The fieldworker's notes of what the child said.
     #[serde(default)]
     pub notes: Option<String>,
+    /// The child is still answering: the answer so far, kept as each card is placed so a
+    /// tablet that dies mid-screen loses nothing. `false` once the child tapped Done.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub in_progress: bool,
 }
 
 impl ActivityResponseBody {
@@ -416,6 +420,7 @@ impl ActivityResponseBody {
             stopped: false,
             time,
             notes: None,
+            in_progress: false,
         }
     }
 

@@ -335,8 +335,10 @@ pub async fn save_response(
         stopped: false,
         time: now(),
         notes: None,
+        in_progress: false,
     });
     body.time = now();
+    body.in_progress = false;
     change(&mut body);
     chain.save(sessions, &body).await.map(|_| ())
 }

@@ -1,7 +1,7 @@
 //! The child screens: assent, the re-check before each activity, one screen per prompt,
 //! and thank-you with the fieldworker's way out.
 
-use attune_core::fieldwork::AssentAnswer;
+use attune_core::fieldwork::{ActivityResponseBody, AssentAnswer};
 use attune_core::protocol::{Activity, ActivityKind, Card};
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
@@ -12,6 +12,7 @@ use super::{
     ChildMode, Ending, Screen, attach_drawing, column_at, save_assent, save_response, say, screens,
     trap_history, use_child,
 };
+use crate::records::Chain;
 use crate::session::use_sessions;
 
 /// A pictogram, decorative (the button around it carries the name).
@@ -209,6 +210,40 @@ fn PromptScreen(
     let prompt_id = act.prompts[prompt].id.clone();
     let texts = vec![act.prompts[prompt].text.clone()];
     let busy = RwSignal::new(false);
+    // The response record of this prompt, loaded once: the answer so far is kept in it as the
+    // child goes (card sort, three houses, the diamond), and Done saves through the same
+    // record, so saves follow one another.
+    let slot = {
+        let (mode, prompt_id) = (mode.clone(), prompt_id.clone());
+        LocalResource::new(move || {
+            let (mode, prompt_id) = (mode.clone(), prompt_id.clone());
+            async move { super::response_slot(sessions, &mode, &act.id, &prompt_id).await }
+        })
+    };
+    let live = StoredValue::new_local(None::<(Chain, Option<ActivityResponseBody>)>);
+    let save_live = {
+        let prompt_id = prompt_id.clone();
+        move |answer: serde_json::Value, in_progress: bool| {
+            let (chain, base) = live.get_value()?;
+            let mut body = base.unwrap_or_else(|| {
+                ActivityResponseBody::skipped(&act.id, &prompt_id, crate::session::now())
+            });
+            body.skipped = false;
+            body.stopped = false;
+            body.in_progress = in_progress;
+            body.time = crate::session::now();
+            body.answer = answer;
+            Some(async move { chain.save(sessions, &body).await.map(|_| ()) })
+        }
+    };
+    let progress: Done = {
+        let save_live = save_live.clone();
+        std::rc::Rc::new(move |answer: serde_json::Value| {
+            if let Some(saving) = save_live(answer, true) {
+                leptos::task::spawn_local(async move { report(saving.await) });
+            }
+        })
+    };
     // Saves the answer and moves on.
     let done = {
         let mode = mode.clone();
@@ -220,44 +255,68 @@ fn PromptScreen(
             busy.set(true);
             let mode = mode.clone();
             let prompt_id = prompt_id.clone();
+            let through_live = save_live(answer.clone(), false);
             leptos::task::spawn_local(async move {
-                report(
-                    save_response(sessions, &mode, &act.id, &prompt_id, |b| {
-                        b.answer = answer;
-                        b.skipped = false;
-                    })
-                    .await,
-                );
+                let saved = match through_live {
+                    Some(saving) => saving.await,
+                    None => {
+                        save_response(sessions, &mode, &act.id, &prompt_id, |b| {
+                            b.answer = answer;
+                            b.skipped = false;
+                        })
+                        .await
+                    }
+                };
+                report(saved);
                 child.go(mode.step + 1);
             });
         }
     };
-    let done = std::rc::Rc::new(done);
-    let body = match act.kind {
-        ActivityKind::FeelingsFaces => {
-            view! { <PickOne cards=act.cards.clone() done=done class="faces" /> }.into_any()
-        }
-        ActivityKind::MagicWand if prompt_id != "diamond" => {
-            view! { <PickOne cards=act.cards.clone() done=done class="cards" /> }.into_any()
-        }
-        ActivityKind::MagicWand => {
-            view! { <PickMany cards=act.cards.clone() done=done ranked=true house=None /> }
-                .into_any()
-        }
-        ActivityKind::ThreeHouses => {
-            let house = ["house-good", "house-worries", "house-dreams"]
-                .get(prompt)
-                .copied();
-            view! { <PickMany cards=act.cards.clone() done=done ranked=false house=house /> }
-                .into_any()
-        }
-        ActivityKind::CardSort => {
-            view! { <CardSort cards=act.cards.clone() done=done /> }.into_any()
-        }
-        ActivityKind::Drawing => view! {
-            <DrawingPad mode=mode activity=act.id.clone() prompt=prompt_id done=done report=report />
-        }
-        .into_any(),
+    let done: Done = std::rc::Rc::new(done);
+    // Arena handles, so the view's closure below captures only `Copy + Send` values.
+    let handlers = StoredValue::new_local((done, progress));
+    let report = StoredValue::new_local(report);
+    let body = move || {
+        let found = slot.get()?;
+        let initial = match found {
+            Ok((chain, existing)) => {
+                let initial = existing.as_ref().map(|b| b.answer.clone());
+                live.set_value(Some((chain, existing)));
+                initial.filter(|a| !a.is_null())
+            }
+            Err(message) => {
+                report.with_value(|report| report(Err(message)));
+                None
+            }
+        };
+        let (done, progress) = handlers.get_value();
+        let report = report.get_value();
+        Some(match act.kind {
+            ActivityKind::FeelingsFaces => {
+                view! { <PickOne cards=act.cards.clone() done=done class="faces" /> }.into_any()
+            }
+            ActivityKind::MagicWand if prompt_id != "diamond" => {
+                view! { <PickOne cards=act.cards.clone() done=done class="cards" /> }.into_any()
+            }
+            ActivityKind::MagicWand => view! {
+                <PickMany cards=act.cards.clone() done=done progress=progress initial=initial ranked=true house=None />
+            }
+            .into_any(),
+            ActivityKind::ThreeHouses => {
+                let house = ["house-good", "house-worries", "house-dreams"]
+                    .get(prompt)
+                    .copied();
+                view! { <PickMany cards=act.cards.clone() done=done progress=progress initial=initial ranked=false house=house /> }
+                    .into_any()
+            }
+            ActivityKind::CardSort => {
+                view! { <CardSort cards=act.cards.clone() done=done progress=progress initial=initial /> }.into_any()
+            }
+            ActivityKind::Drawing => view! {
+                <DrawingPad mode=mode.clone() activity=act.id.clone() prompt=prompt_id.clone() done=done report=report />
+            }
+            .into_any(),
+        })
     };
     view! {
         <Said texts=texts />
@@ -301,10 +360,23 @@ fn PickOne(cards: Vec<Card>, done: Done, class: &'static str) -> impl IntoView {
 fn PickMany(
     cards: Vec<Card>,
     done: Done,
+    progress: Done,
+    initial: Option<serde_json::Value>,
     ranked: bool,
     house: Option<&'static str>,
 ) -> impl IntoView {
-    let chosen = RwSignal::new(Vec::<String>::new());
+    // The cards picked so far, after a reload.
+    let start: Vec<String> = initial
+        .as_ref()
+        .and_then(|a| a.get("cards"))
+        .and_then(|c| c.as_array())
+        .map(|list| {
+            list.iter()
+                .filter_map(|c| c.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    let chosen = RwSignal::new(start);
     let pictures: Vec<(String, String)> = cards
         .iter()
         .map(|c| (c.id.clone(), c.picture.clone()))
@@ -343,9 +415,14 @@ fn PickMany(
                 let badge = Signal::derive(move || {
                     chosen.with(|c| c.iter().position(|x| *x == id2).map(|i| if ranked { (i + 1).to_string() } else { "\u{2713}".into() }))
                 });
-                card_button(card, badge, move || chosen.update(|c| {
-                    if let Some(i) = c.iter().position(|x| *x == id) { c.remove(i); } else { c.push(id.clone()); }
-                }))
+                let progress = progress.clone();
+                card_button(card, badge, move || {
+                    chosen.update(|c| {
+                        if let Some(i) = c.iter().position(|x| *x == id) { c.remove(i); } else { c.push(id.clone()); }
+                    });
+                    // Kept as each card is tapped: a tablet that dies here loses nothing.
+                    progress(serde_json::json!({ "cards": chosen.get_untracked() }));
+                })
             }).collect_view()}
         </div>
         <button type="button" class="child-done" aria-label="Done"
@@ -364,9 +441,42 @@ const COLUMNS: [(&str, &str, &str); 3] = [
 /// Cards onto Good / Not sure / Not good: tap a card then a column, or drag it; placed cards
 /// can be moved again. Keeps the final placement and every move in order.
 #[component]
-fn CardSort(cards: Vec<Card>, done: Done) -> impl IntoView {
-    let placement = RwSignal::new(Vec::<(String, String)>::new());
-    let moves = RwSignal::new(Vec::<(String, String)>::new());
+fn CardSort(
+    cards: Vec<Card>,
+    done: Done,
+    progress: Done,
+    initial: Option<serde_json::Value>,
+) -> impl IntoView {
+    // The cards placed so far and their moves, after a reload.
+    let pairs = |key: &str| -> Vec<(String, String)> {
+        match initial.as_ref().and_then(|a| a.get(key)) {
+            Some(serde_json::Value::Object(map)) => map
+                .iter()
+                .filter_map(|(c, col)| Some((c.clone(), col.as_str()?.to_string())))
+                .collect(),
+            Some(serde_json::Value::Array(list)) => list
+                .iter()
+                .filter_map(|m| {
+                    Some((
+                        m.get(0)?.as_str()?.to_string(),
+                        m.get(1)?.as_str()?.to_string(),
+                    ))
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    let progress = StoredValue::new_local(progress);
+    let placement = RwSignal::new(pairs("placement"));
+    let moves = RwSignal::new(pairs("moves"));
+    let answer = move || {
+        let placed: serde_json::Map<String, serde_json::Value> = placement
+            .get_untracked()
+            .into_iter()
+            .map(|(c, col)| (c, serde_json::Value::String(col)))
+            .collect();
+        serde_json::json!({ "placement": placed, "moves": moves.get_untracked() })
+    };
     let selected = RwSignal::new(None::<String>);
     let drag = StoredValue::new(None::<(String, f64, f64)>);
     let place = move |card: String, column: String| {
@@ -379,6 +489,8 @@ fn CardSort(cards: Vec<Card>, done: Done) -> impl IntoView {
         });
         moves.update(|m| m.push((card, column)));
         selected.set(None);
+        // Kept as each card is placed: a tablet that dies here loses nothing.
+        progress.with_value(|progress| progress(answer()));
     };
     let up = window_event_listener(leptos::ev::pointerup, move |ev| {
         let Some((card, x, y)) = drag.get_value() else {
@@ -433,11 +545,7 @@ fn CardSort(cards: Vec<Card>, done: Done) -> impl IntoView {
                 </div>
             }).collect_view()}
         </div>
-        <button type="button" class="child-done" aria-label="Done" on:click=move |_| {
-            let placed: serde_json::Map<String, serde_json::Value> = placement.get_untracked().into_iter()
-                .map(|(c, col)| (c, serde_json::Value::String(col))).collect();
-            done(serde_json::json!({ "placement": placed, "moves": moves.get_untracked() }));
-        }>
+        <button type="button" class="child-done" aria-label="Done" on:click=move |_| done(answer())>
             {pic("done")}
         </button>
     }

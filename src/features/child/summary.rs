@@ -148,6 +148,9 @@ fn answer_words(body: &ActivityResponseBody) -> String {
     if body.stopped {
         flags.push("stopped here");
     }
+    if body.in_progress {
+        flags.push("not finished: Done was not tapped");
+    }
     if flags.is_empty() {
         text
     } else if body.answered() || a.get("strokes").is_some() {

@@ -308,6 +308,43 @@ test('"not sure" at a re-check skips that activity and goes on to the next one',
   await expect(summary.getByTestId('child-response')).toHaveCount(1);
 });
 
+test('a tablet reloaded in the middle of a card sort keeps the cards already placed', async ({ page }) => {
+  await intoChildMode(page);
+  await yes(page);
+  await recheck(page);
+  const faces = protocol.activities[0];
+  for (const p of faces.prompts) {
+    await prompt(page, p.text);
+    await page.getByRole('button', { name: 'Skip' }).tap();
+  }
+  const sort = protocol.activities[1];
+  await recheck(page);
+  await prompt(page, sort.prompts[0].text);
+  await page.getByRole('button', { name: 'Being filmed' }).tap();
+  await page.getByRole('button', { name: 'Put on Good' }).tap();
+  await page.getByRole('button', { name: 'Home now' }).tap();
+  await page.getByRole('button', { name: 'Put on Not good' }).tap();
+  await page.waitForTimeout(300); // the tablet dies 300 ms after the last card, no Done
+  await page.reload();
+  await unlockIntoChildMode(page);
+  await prompt(page, sort.prompts[0].text);
+  await expect(page.locator('[data-column="good"]').getByRole('button', { name: 'Being filmed' })).toBeVisible();
+  await expect(page.locator('[data-column="not-good"]').getByRole('button', { name: 'Home now' })).toBeVisible();
+  // Placing goes on from there; Done keeps the whole sort.
+  await page.getByRole('button', { name: 'Watching my video' }).tap();
+  await page.getByRole('button', { name: 'Put on Not sure' }).tap();
+  await page.getByRole('button', { name: 'Done' }).tap();
+  await recheck(page);
+  await page.getByRole('button', { name: 'Stop' }).tap();
+  await prompt(page, 'Thank you for doing this with me!');
+  await leave(page);
+  const sorted = page.getByTestId('child-summary').getByTestId('child-response').filter({ hasText: 'Card sort' });
+  await expect(sorted).toContainText('Good: Being filmed');
+  await expect(sorted).toContainText('Not good: Home now');
+  await expect(sorted).toContainText('(3 moves)');
+  await expect(sorted).not.toContainText('not finished');
+});
+
 test('Skip records a skip, Stop reaches thank-you; back, typed addresses and reloads stay in child mode until the PIN', async ({ page }) => {
   test.setTimeout(180_000);
   await intoChildMode(page, '2468');
