@@ -326,6 +326,48 @@ impl StudyKeyFile {
         Self::write(new_passphrase, file.kdf, keys.private, signing)
     }
 
+    /// A version 1 file (the study key only), as `study init` made before the study signing
+    /// key: for tests of the upgrade path, never for a new study.
+    ///
+    /// # Errors
+    /// As [`StudyKeyFile::create`].
+    #[doc(hidden)]
+    pub fn create_version_1(
+        passphrase: &str,
+        kdf: KdfParams,
+    ) -> Result<(Vec<u8>, StudyPublicKey), EnvelopeError> {
+        check_new_passphrase(passphrase)?;
+        let pair = StudyKeyPair::generate();
+        let public = pair.public_key();
+        let salt = vault::random::<SALT_LEN>()?;
+        let nonce = vault::random::<NONCE_LEN>()?;
+        let kek = derive_kek(passphrase, kdf, &salt)?;
+        let aad = key_file_associated_data(KEY_FILE_VERSION_1, kdf, &salt, &public.to_text(), None);
+        let secret = Zeroizing::new(pair.private.secret.to_bytes().to_vec());
+        let ciphertext = vault::cipher(&kek)
+            .encrypt(
+                (&nonce).into(),
+                Payload {
+                    msg: &secret,
+                    aad: &aad,
+                },
+            )
+            .map_err(|_| EnvelopeError::KeyFile("encryption failed".into()))?;
+        let file = StudyKeyFile {
+            format: KEY_FILE_FORMAT.into(),
+            version: KEY_FILE_VERSION_1,
+            public_key: public.to_text(),
+            signing_public_key: None,
+            kdf,
+            salt,
+            nonce,
+            ciphertext,
+        };
+        let bytes = serde_json::to_vec_pretty(&file)
+            .map_err(|error| EnvelopeError::KeyFile(error.to_string()))?;
+        Ok((bytes, public))
+    }
+
     fn write(
         passphrase: &str,
         kdf: KdfParams,
@@ -969,34 +1011,8 @@ mod tests {
         ));
     }
 
-    /// A version 1 file as `study init` wrote it before the study signing key.
     fn version_1_file(passphrase: &str) -> (Vec<u8>, StudyPublicKey) {
-        let pair = StudyKeyPair::generate();
-        let public = pair.public_key();
-        let salt = vault::random::<SALT_LEN>().unwrap();
-        let nonce = vault::random::<NONCE_LEN>().unwrap();
-        let kek = derive_kek(passphrase, CHEAP, &salt).unwrap();
-        let aad = key_file_associated_data(1, CHEAP, &salt, &public.to_text(), None);
-        let ciphertext = vault::cipher(&kek)
-            .encrypt(
-                (&nonce).into(),
-                Payload {
-                    msg: &pair.private_key().secret.to_bytes(),
-                    aad: &aad,
-                },
-            )
-            .unwrap();
-        let file = StudyKeyFile {
-            format: KEY_FILE_FORMAT.into(),
-            version: 1,
-            public_key: public.to_text(),
-            signing_public_key: None,
-            kdf: CHEAP,
-            salt,
-            nonce,
-            ciphertext,
-        };
-        (serde_json::to_vec(&file).unwrap(), public)
+        StudyKeyFile::create_version_1(passphrase, CHEAP).unwrap()
     }
 
     #[test]

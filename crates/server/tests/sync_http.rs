@@ -1,5 +1,7 @@
-//! The sync API over real HTTP on port 0: enrolment, push (with every forged input refused and
-//! nothing stored) and pull.
+//! The sync API over real HTTP on port 0: enrolment (with its proof of possession and the
+//! study keys checked against the fingerprint), push (with every forged input refused and
+//! nothing stored) and pull, and the sync engine refusing study instructions the study
+//! signing key did not sign, noticing replayed and missing ones, all on real SQLite.
 
 mod support;
 
@@ -8,10 +10,10 @@ use std::sync::Arc;
 
 use attune_core::{
     Authorship, DeviceId, DeviceKey, Envelope, Kind, Links, ProfileId, RecordId, Revision,
-    StudyKeyPair, Timestamp, seal_envelope,
+    StudyKeyPair, StudySigningKey, Timestamp, seal_envelope,
 };
 use attune_server::api::{normalise_code, sha256_hex};
-use attune_server::store::SqliteStore;
+use attune_server::store::{NewControlMessage, SqliteStore};
 use attune_server::{AppState, Store, router};
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -24,6 +26,7 @@ struct Server {
     addr: SocketAddr,
     store: Arc<dyn Store>,
     study: StudyKeyPair,
+    signing: StudySigningKey,
     _dir: TempDir,
 }
 
@@ -41,17 +44,56 @@ impl Server {
                 .expect("open store"),
         );
         let study = StudyKeyPair::generate();
-        store
-            .set_study_public_key(&study.public_key().to_text(), Timestamp(0))
-            .await
-            .unwrap();
+        let signing = StudySigningKey::generate().unwrap();
+        support::init_study(store.as_ref(), &study, &signing).await;
         let app = router(AppState::new(store.clone(), dir.path().join("dist")));
         let addr = support::serve(app).await;
         Self {
             addr,
             store,
             study,
+            signing,
             _dir: dir,
+        }
+    }
+
+    /// A fresh enrolment challenge.
+    async fn challenge(&self) -> String {
+        let reply = self.post("/api/enrol/challenge", None, &json!({})).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply.body["challenge"].as_str().unwrap().to_owned()
+    }
+
+    /// An enrolment request for `key` with a fresh challenge, proved by `signer`.
+    async fn enrol_request(
+        &self,
+        code: &str,
+        key: &DeviceKey,
+        signer: &DeviceKey,
+        device_id: Option<DeviceId>,
+    ) -> Value {
+        let challenge = self.challenge().await;
+        json!({
+            "code": code,
+            "device_public_key": key.public_key().to_text(),
+            "device_name": "Tablet 1",
+            "device_id": device_id,
+            "challenge": challenge,
+            "proof": signer.sign_enrolment(&challenge, code, device_id),
+        })
+    }
+
+    /// A control message signed with the study signing key, numbered next.
+    async fn signed(&self, kind: attune_core::sync::ControlKind) -> NewControlMessage {
+        let seq = self.store.next_control_seq().await.unwrap();
+        NewControlMessage {
+            seq,
+            signature: self
+                .signing
+                .sign_control(seq, &kind, Timestamp(10))
+                .unwrap(),
+            kind,
+            created_at: Timestamp(10),
         }
     }
 
@@ -108,18 +150,10 @@ impl Server {
         );
         self.add_code(&code, i64::MAX).await;
         let device = TestDevice::new();
-        let reply = self
-            .post(
-                "/api/enrol",
-                None,
-                &json!({
-                    "code": code,
-                    "device_public_key": device.key.public_key().to_text(),
-                    "device_name": "Tablet 1",
-                    "device_id": device.id,
-                }),
-            )
+        let request = self
+            .enrol_request(&code, &device.key, &device.key, Some(device.id))
             .await;
+        let reply = self.post("/api/enrol", None, &request).await;
         assert_eq!(reply.status, 200, "{}", reply.body);
         let token = reply.body["device_token"].as_str().unwrap().to_owned();
         (device, token)
@@ -177,16 +211,18 @@ async fn enrolment_returns_a_token_and_the_study_key_and_the_code_works_once() {
     let server = Server::start().await;
     server.add_code(CODE, i64::MAX).await;
     let key = DeviceKey::generate().unwrap();
-    let request = json!({
-        "code": "abcd efgh jkmn",
-        "device_public_key": key.public_key().to_text(),
-        "device_name": "Tablet 1",
-    });
+    let request = server
+        .enrol_request("abcd efgh jkmn", &key, &key, None)
+        .await;
     let reply = server.post("/api/enrol", None, &request).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(
         reply.body["study_public_key"],
         server.study.public_key().to_text()
+    );
+    assert_eq!(
+        reply.body["study"]["signing_key"],
+        server.signing.public_key().to_text()
     );
     let token = reply.body["device_token"].as_str().unwrap();
     assert!(token.len() >= 32, "a token of at least 128 bits");
@@ -195,7 +231,15 @@ async fn enrolment_returns_a_token_and_the_study_key_and_the_code_works_once() {
     assert_eq!(devices[0].fieldworker, "Ana");
     assert_eq!(devices[0].id, reply.body["device_id"].as_str().unwrap());
 
-    let again = server.post("/api/enrol", None, &request).await;
+    let again = server
+        .post(
+            "/api/enrol",
+            None,
+            &server
+                .enrol_request("abcd efgh jkmn", &key, &key, None)
+                .await,
+        )
+        .await;
     assert_eq!(again.status, 403);
     assert_eq!(again.body["error"], "enrolment_code_used");
 }
@@ -204,21 +248,22 @@ async fn enrolment_returns_a_token_and_the_study_key_and_the_code_works_once() {
 async fn expired_and_unknown_codes_and_bad_keys_are_refused() {
     let server = Server::start().await;
     server.add_code(CODE, 1).await;
-    let key = DeviceKey::generate().unwrap().public_key().to_text();
-    let enrol = |code: &str, key: &str| json!({ "code": code, "device_public_key": key, "device_name": "Tablet" });
-    let reply = server.post("/api/enrol", None, &enrol(CODE, &key)).await;
+    let key = DeviceKey::generate().unwrap();
+    let request = server.enrol_request(CODE, &key, &key, None).await;
+    let reply = server.post("/api/enrol", None, &request).await;
     assert_eq!(
         (reply.status, reply.body["error"].as_str()),
         (403, Some("enrolment_code_expired"))
     );
-    let reply = server.post("/api/enrol", None, &enrol("NOPE", &key)).await;
+    let request = server.enrol_request("NOPE", &key, &key, None).await;
+    let reply = server.post("/api/enrol", None, &request).await;
     assert_eq!(
         (reply.status, reply.body["error"].as_str()),
         (403, Some("enrolment_code_unknown"))
     );
-    let reply = server
-        .post("/api/enrol", None, &enrol(CODE, "not-a-key"))
-        .await;
+    let mut request = server.enrol_request(CODE, &key, &key, None).await;
+    request["device_public_key"] = json!("not-a-key");
+    let reply = server.post("/api/enrol", None, &request).await;
     assert_eq!(reply.status, 400);
     assert!(server.store.list_devices().await.unwrap().is_empty());
 }
@@ -343,9 +388,15 @@ async fn unknown_or_missing_tokens_are_refused() {
 async fn a_revoked_device_is_refused_with_the_reason_and_told_on_pull() {
     let server = Server::start().await;
     let (device, token) = server.enrolled_device().await;
+    let revocation = server
+        .signed(attune_core::sync::ControlKind::Revocation {
+            device_id: device.id,
+            reason: "tablet stolen".into(),
+        })
+        .await;
     server
         .store
-        .revoke_device(&device.id.to_string(), "tablet stolen", Timestamp(9))
+        .revoke_device(&device.id.to_string(), &revocation)
         .await
         .unwrap();
     let envelope = device.envelope(&server, &device.revision("after revocation"));
@@ -359,6 +410,11 @@ async fn a_revoked_device_is_refused_with_the_reason_and_told_on_pull() {
     let pull = server.request("GET", "/api/pull", Some(&token), b"").await;
     assert_eq!(pull.status, 200);
     assert_eq!(pull.body["revoked"]["reason"], "tablet stolen");
+    // With the statement the study team signed, as signed.
+    let statement = &pull.body["revoked"]["statement"];
+    assert_eq!(statement["kind"], "revocation");
+    assert_eq!(statement["device_id"], device.id.to_string());
+    assert_eq!(statement["signature"], revocation.signature);
 }
 
 #[tokio::test]
@@ -413,16 +469,25 @@ async fn withdrawals_reach_devices_after_their_cursor() {
     assert_eq!(empty.status, 200);
     assert_eq!(empty.body["messages"], json!([]));
     assert_eq!(empty.body["revoked"], Value::Null);
-    server
-        .store
-        .add_withdrawal("VIG-001", Timestamp(10))
-        .await
-        .unwrap();
+    let participant = attune_core::ParticipantId::new(Timestamp(3));
+    let withdrawal = server
+        .signed(attune_core::sync::ControlKind::Withdrawal {
+            participant_id: participant,
+            participant_code: "VIG-001".into(),
+        })
+        .await;
+    server.store.add_withdrawal(&withdrawal).await.unwrap();
     let pull = server
         .request("GET", "/api/pull?after=0", Some(&token), b"")
         .await;
     assert_eq!(pull.body["messages"][0]["kind"], "withdrawal");
     assert_eq!(pull.body["messages"][0]["participant_code"], "VIG-001");
+    assert_eq!(
+        pull.body["messages"][0]["participant_id"],
+        participant.to_string()
+    );
+    assert_eq!(pull.body["messages"][0]["seq"], 1);
+    assert_eq!(pull.body["messages"][0]["signature"], withdrawal.signature);
     let cursor = pull.body["cursor"].as_i64().unwrap();
     let next = server
         .request(
