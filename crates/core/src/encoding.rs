@@ -8,8 +8,8 @@
 //!   (below), naming what is encoded and its version, e.g. `attune.revision.v1`; two
 //!   different kinds of message can therefore never share an encoding;
 //! - fixed-size fields are written as they are: `u8` as one byte, `u32` as 4 bytes
-//!   big-endian, `i64` as 8 bytes big-endian two's complement, ids as their 16 UUID bytes,
-//!   hashes as their 32 bytes;
+//!   big-endian, `u64` as 8 bytes big-endian, `i64` as 8 bytes big-endian two's complement,
+//!   ids as their 16 UUID bytes, hashes as their 32 bytes;
 //! - variable-size fields (strings as UTF-8, byte strings) are **length-prefixed**: the
 //!   length as a `u64` big-endian, then the bytes;
 //! - an optional field is one byte `0` (absent) or `1` followed by the value.
@@ -73,6 +73,11 @@ impl Encoder {
     }
 
     pub(crate) fn i64(&mut self, value: i64) -> &mut Self {
+        self.buf.extend_from_slice(&value.to_be_bytes());
+        self
+    }
+
+    pub(crate) fn u64(&mut self, value: u64) -> &mut Self {
         self.buf.extend_from_slice(&value.to_be_bytes());
         self
     }

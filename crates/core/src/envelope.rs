@@ -22,9 +22,16 @@
 //!
 //! # Study key file
 //!
-//! JSON ([`StudyKeyFile`]): the X25519 private key encrypted with XChaCha20-Poly1305 under an
+//! JSON ([`StudyKeyFile`]): the private keys encrypted with XChaCha20-Poly1305 under an
 //! Argon2id key derived from the passphrase, the parameters stored beside it as in the
-//! [vault](crate::vault), with the public key bound as associated data.
+//! [vault](crate::vault), with the public keys in clear and bound as associated data.
+//!
+//! - Version 2 (made by `study init` now): the X25519 study key and the Ed25519 study signing
+//!   key ([`crate::signing`]); the plaintext is the 32 secret bytes of each, in that order;
+//!   the associated data (domain `attune.study-key.v2`) binds both public keys.
+//! - Version 1 (before the signing key): the X25519 study key only. It still opens, so old
+//!   data stays exportable; commands that sign need a version 2 file
+//!   ([`StudyKeyFile::add_signing_key`] makes one with the same study key).
 
 use std::fmt;
 
@@ -43,6 +50,7 @@ use zeroize::Zeroizing;
 use crate::encoding::Encoder;
 use crate::ids::{DeviceId, RecordId};
 use crate::record::{ContentHash, Kind, Revision};
+use crate::signing::{StudySigningKey, StudyVerifyingKey};
 use crate::time::Timestamp;
 use crate::vault::{
     self, KdfParams, NONCE_LEN, SALT_LEN, VaultError, check_new_passphrase, derive_kek,
@@ -53,8 +61,12 @@ const HPKE_INFO: &[u8] = b"attune.envelope.v1";
 /// X25519 public keys and encapsulated keys are 32 bytes.
 const ENCAPPED_KEY_LEN: usize = 32;
 const SIGNATURE_LEN: usize = 64;
-/// The version of [`StudyKeyFile`]: Argon2id (v0x13), XChaCha20-Poly1305, X25519.
-const KEY_FILE_VERSION: u8 = 1;
+/// The version of [`StudyKeyFile`] made now: Argon2id (v0x13), XChaCha20-Poly1305, the X25519
+/// study key and the Ed25519 study signing key.
+const KEY_FILE_VERSION: u8 = 2;
+/// Files from before the study signing key: the X25519 study key only. They still open (for
+/// export); signing commands need a version 2 file.
+const KEY_FILE_VERSION_1: u8 = 1;
 
 /// Why an envelope or a study key could not be made, checked or opened.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -184,16 +196,20 @@ impl StudyKeyPair {
     }
 }
 
-/// The study private key encrypted under a passphrase: the file researchers keep.
+/// The study private keys encrypted under a passphrase: the file researchers keep.
 /// Serialised as JSON with hex byte strings; contains no secret in clear.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StudyKeyFile {
     /// Always `attune-study-key`, so a wrong file is named as such.
     pub format: String,
-    /// The file format version (1).
+    /// The file format version (2; 1 for files made before the study signing key).
     pub version: u8,
     /// The study public key as text, bound into the encryption.
     pub public_key: String,
+    /// The study signing key's public half as text (version 2), bound into the encryption.
+    /// Public: `enrol create` reads it without the passphrase to print the fingerprint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_public_key: Option<String>,
     /// The Argon2id parameters.
     pub kdf: KdfParams,
     /// The Argon2id salt.
@@ -202,7 +218,7 @@ pub struct StudyKeyFile {
     /// The XChaCha20-Poly1305 nonce.
     #[serde(with = "crate::hex::array")]
     pub nonce: [u8; NONCE_LEN],
-    /// The encrypted private key and its tag.
+    /// The encrypted private key(s) and the tag.
     #[serde(with = "crate::hex::vec")]
     pub ciphertext: Vec<u8>,
 }
@@ -214,24 +230,59 @@ fn key_file_associated_data(
     kdf: KdfParams,
     salt: &[u8; SALT_LEN],
     public: &str,
+    signing_public: Option<&str>,
 ) -> Vec<u8> {
-    Encoder::new("attune.study-key.v1")
-        .u8(version)
+    let domain = match signing_public {
+        None => "attune.study-key.v1",
+        Some(_) => "attune.study-key.v2",
+    };
+    let mut e = Encoder::new(domain);
+    e.u8(version)
         .u32(kdf.m_kib)
         .u32(kdf.t)
         .u32(kdf.p)
         .fixed(salt)
-        .str(public)
-        .finish()
+        .str(public);
+    if let Some(signing_public) = signing_public {
+        e.str(signing_public);
+    }
+    e.finish()
+}
+
+/// What a study key file holds, opened.
+#[derive(Debug)]
+pub struct StudyPrivateKeys {
+    /// Opens envelopes and attachments.
+    pub private: StudyPrivateKey,
+    /// Signs the study key and control messages; `None` in a version 1 file.
+    pub signing: Option<StudySigningKey>,
+}
+
+impl StudyPrivateKeys {
+    /// The signing key, or the error a signing command gives for a version 1 file.
+    ///
+    /// # Errors
+    /// [`EnvelopeError::KeyFile`] if the file predates the study signing key.
+    pub fn signing_key(&self) -> Result<&StudySigningKey, EnvelopeError> {
+        self.signing.as_ref().ok_or_else(|| {
+            EnvelopeError::KeyFile(
+                "this is a version 1 study key file, made before study instructions were \
+                 signed: it opens for export, but withdrawals, protocol updates and revocations \
+                 need a version 2 file (make one with `attune-server study upgrade-key`)"
+                    .into(),
+            )
+        })
+    }
 }
 
 impl StudyKeyFile {
-    /// Generates a study key pair and encrypts its private key under `passphrase` with the
-    /// default Argon2id parameters. Returns the file's bytes and the public key.
+    /// Generates a study key pair and a study signing key and encrypts their private halves
+    /// under `passphrase` with the default Argon2id parameters. Returns the file's bytes and
+    /// the keys.
     ///
     /// # Errors
     /// A short passphrase, or a failing random source or key derivation.
-    pub fn create(passphrase: &str) -> Result<(Vec<u8>, StudyPublicKey), EnvelopeError> {
+    pub fn create(passphrase: &str) -> Result<(Vec<u8>, StudyPrivateKeys), EnvelopeError> {
         Self::create_with_params(passphrase, KdfParams::DEFAULT)
     }
 
@@ -242,16 +293,101 @@ impl StudyKeyFile {
     pub fn create_with_params(
         passphrase: &str,
         kdf: KdfParams,
+    ) -> Result<(Vec<u8>, StudyPrivateKeys), EnvelopeError> {
+        check_new_passphrase(passphrase)?;
+        let pair = StudyKeyPair::generate();
+        let signing =
+            StudySigningKey::generate().map_err(|error| EnvelopeError::Seal(error.to_string()))?;
+        Self::write(passphrase, kdf, pair.into_private_key(), signing)
+    }
+
+    /// A version 2 file with the study key of a version 1 file (opened with its passphrase)
+    /// and a new study signing key, encrypted under `new_passphrase`. The old file stays
+    /// valid for export; the new one is the one to keep.
+    ///
+    /// # Errors
+    /// As [`StudyKeyFile::open_keys`], and [`EnvelopeError::KeyFile`] if the file already
+    /// has a signing key.
+    pub fn add_signing_key(
+        bytes: &[u8],
+        passphrase: &str,
+        new_passphrase: &str,
+    ) -> Result<(Vec<u8>, StudyPrivateKeys), EnvelopeError> {
+        let file = Self::read(bytes)?;
+        let keys = Self::open_keys(bytes, passphrase)?;
+        if keys.signing.is_some() {
+            return Err(EnvelopeError::KeyFile(
+                "this study key file already has a study signing key".into(),
+            ));
+        }
+        check_new_passphrase(new_passphrase)?;
+        let signing =
+            StudySigningKey::generate().map_err(|error| EnvelopeError::Seal(error.to_string()))?;
+        Self::write(new_passphrase, file.kdf, keys.private, signing)
+    }
+
+    /// A version 1 file (the study key only), as `study init` made before the study signing
+    /// key: for tests of the upgrade path, never for a new study.
+    ///
+    /// # Errors
+    /// As [`StudyKeyFile::create`].
+    #[doc(hidden)]
+    pub fn create_version_1(
+        passphrase: &str,
+        kdf: KdfParams,
     ) -> Result<(Vec<u8>, StudyPublicKey), EnvelopeError> {
         check_new_passphrase(passphrase)?;
         let pair = StudyKeyPair::generate();
         let public = pair.public_key();
-        let public_text = public.to_text();
         let salt = vault::random::<SALT_LEN>()?;
         let nonce = vault::random::<NONCE_LEN>()?;
         let kek = derive_kek(passphrase, kdf, &salt)?;
+        let aad = key_file_associated_data(KEY_FILE_VERSION_1, kdf, &salt, &public.to_text(), None);
         let secret = Zeroizing::new(pair.private.secret.to_bytes().to_vec());
-        let aad = key_file_associated_data(KEY_FILE_VERSION, kdf, &salt, &public_text);
+        let ciphertext = vault::cipher(&kek)
+            .encrypt(
+                (&nonce).into(),
+                Payload {
+                    msg: &secret,
+                    aad: &aad,
+                },
+            )
+            .map_err(|_| EnvelopeError::KeyFile("encryption failed".into()))?;
+        let file = StudyKeyFile {
+            format: KEY_FILE_FORMAT.into(),
+            version: KEY_FILE_VERSION_1,
+            public_key: public.to_text(),
+            signing_public_key: None,
+            kdf,
+            salt,
+            nonce,
+            ciphertext,
+        };
+        let bytes = serde_json::to_vec_pretty(&file)
+            .map_err(|error| EnvelopeError::KeyFile(error.to_string()))?;
+        Ok((bytes, public))
+    }
+
+    fn write(
+        passphrase: &str,
+        kdf: KdfParams,
+        private: StudyPrivateKey,
+        signing: StudySigningKey,
+    ) -> Result<(Vec<u8>, StudyPrivateKeys), EnvelopeError> {
+        let public_text = private.public.to_text();
+        let signing_text = signing.public_key().to_text();
+        let salt = vault::random::<SALT_LEN>()?;
+        let nonce = vault::random::<NONCE_LEN>()?;
+        let kek = derive_kek(passphrase, kdf, &salt)?;
+        let mut secret = Zeroizing::new(private.secret.to_bytes().to_vec());
+        secret.extend_from_slice(signing.to_bytes().as_ref());
+        let aad = key_file_associated_data(
+            KEY_FILE_VERSION,
+            kdf,
+            &salt,
+            &public_text,
+            Some(&signing_text),
+        );
         let ciphertext = vault::cipher(&kek)
             .encrypt(
                 (&nonce).into(),
@@ -265,6 +401,7 @@ impl StudyKeyFile {
             format: KEY_FILE_FORMAT.into(),
             version: KEY_FILE_VERSION,
             public_key: public_text,
+            signing_public_key: Some(signing_text),
             kdf,
             salt,
             nonce,
@@ -272,15 +409,20 @@ impl StudyKeyFile {
         };
         let bytes = serde_json::to_vec_pretty(&file)
             .map_err(|error| EnvelopeError::KeyFile(error.to_string()))?;
-        Ok((bytes, public))
+        Ok((
+            bytes,
+            StudyPrivateKeys {
+                private,
+                signing: Some(signing),
+            },
+        ))
     }
 
-    /// Decrypts a study key file with its passphrase.
+    /// Reads a study key file's clear parts (no passphrase needed).
     ///
     /// # Errors
-    /// [`EnvelopeError::WrongPassphrase`] for a wrong passphrase or altered file;
-    /// [`EnvelopeError::KeyFile`] if the bytes are not a study key file.
-    pub fn open(bytes: &[u8], passphrase: &str) -> Result<StudyPrivateKey, EnvelopeError> {
+    /// [`EnvelopeError::KeyFile`] if the bytes are not a study key file of a known version.
+    pub fn read(bytes: &[u8]) -> Result<Self, EnvelopeError> {
         let file: StudyKeyFile = serde_json::from_slice(bytes).map_err(|error| {
             EnvelopeError::KeyFile(format!("not an Attune study key file: {error}"))
         })?;
@@ -289,15 +431,75 @@ impl StudyKeyFile {
                 "not an Attune study key file".into(),
             ));
         }
-        if file.version != KEY_FILE_VERSION {
+        let expected_signing_key = match file.version {
+            KEY_FILE_VERSION_1 => false,
+            KEY_FILE_VERSION => true,
+            other => {
+                return Err(EnvelopeError::KeyFile(format!(
+                    "unsupported version {other} (this attune-server reads versions 1 and 2)"
+                )));
+            }
+        };
+        if file.signing_public_key.is_some() != expected_signing_key {
             return Err(EnvelopeError::KeyFile(format!(
-                "unsupported version {}",
-                file.version
+                "a version {} study key file {} a signing key",
+                file.version,
+                if expected_signing_key {
+                    "must have"
+                } else {
+                    "cannot have"
+                }
             )));
         }
+        Ok(file)
+    }
+
+    /// The study public key, from the clear part of the file.
+    ///
+    /// # Errors
+    /// [`EnvelopeError::Malformed`] if it is not a valid key.
+    pub fn study_public_key(&self) -> Result<StudyPublicKey, EnvelopeError> {
+        StudyPublicKey::from_text(&self.public_key)
+    }
+
+    /// The study signing key's public half, from the clear part of the file; `None` in a
+    /// version 1 file.
+    ///
+    /// # Errors
+    /// [`EnvelopeError::Malformed`] if it is not a valid key.
+    pub fn study_signing_key(&self) -> Result<Option<StudyVerifyingKey>, EnvelopeError> {
+        self.signing_public_key
+            .as_deref()
+            .map(StudyVerifyingKey::from_text)
+            .transpose()
+            .map_err(|error| EnvelopeError::Malformed(error.to_string()))
+    }
+
+    /// Decrypts a study key file's study private key with its passphrase (any version).
+    ///
+    /// # Errors
+    /// As [`StudyKeyFile::open_keys`].
+    pub fn open(bytes: &[u8], passphrase: &str) -> Result<StudyPrivateKey, EnvelopeError> {
+        Ok(Self::open_keys(bytes, passphrase)?.private)
+    }
+
+    /// Decrypts every key in a study key file with its passphrase.
+    ///
+    /// # Errors
+    /// [`EnvelopeError::WrongPassphrase`] for a wrong passphrase or altered file;
+    /// [`EnvelopeError::KeyFile`] if the bytes are not a study key file.
+    pub fn open_keys(bytes: &[u8], passphrase: &str) -> Result<StudyPrivateKeys, EnvelopeError> {
+        let file = Self::read(bytes)?;
         let public = StudyPublicKey::from_text(&file.public_key)?;
+        let signing_public = file.study_signing_key()?;
         let kek = derive_kek(passphrase, file.kdf, &file.salt)?;
-        let aad = key_file_associated_data(file.version, file.kdf, &file.salt, &file.public_key);
+        let aad = key_file_associated_data(
+            file.version,
+            file.kdf,
+            &file.salt,
+            &file.public_key,
+            file.signing_public_key.as_deref(),
+        );
         let secret = Zeroizing::new(
             vault::cipher(&kek)
                 .decrypt(
@@ -309,20 +511,49 @@ impl StudyKeyFile {
                 )
                 .map_err(|_| EnvelopeError::WrongPassphrase)?,
         );
-        let secret = <StudyKem as hpke::Kem>::PrivateKey::from_bytes(&secret)
+        let expected_len = if signing_public.is_some() { 64 } else { 32 };
+        if secret.len() != expected_len {
+            return Err(EnvelopeError::KeyFile(
+                "the private key is malformed".into(),
+            ));
+        }
+        let (study_secret, signing_secret) = secret.split_at(32);
+        let study_secret = <StudyKem as hpke::Kem>::PrivateKey::from_bytes(study_secret)
             .map_err(|_| EnvelopeError::KeyFile("the private key is malformed".into()))?;
-        if <StudyKem as hpke::Kem>::sk_to_pk(&secret) != public.0 {
+        if <StudyKem as hpke::Kem>::sk_to_pk(&study_secret) != public.0 {
             return Err(EnvelopeError::KeyFile(
                 "the private key does not match the public key".into(),
             ));
         }
-        Ok(StudyPrivateKey { secret, public })
+        let signing = match signing_public {
+            None => None,
+            Some(expected) => {
+                let seed: [u8; 32] = signing_secret
+                    .try_into()
+                    .map_err(|_| EnvelopeError::KeyFile("the signing key is malformed".into()))?;
+                let seed = Zeroizing::new(seed);
+                let signing = StudySigningKey::from_bytes(&seed);
+                if signing.public_key() != expected {
+                    return Err(EnvelopeError::KeyFile(
+                        "the signing key does not match its public key".into(),
+                    ));
+                }
+                Some(signing)
+            }
+        };
+        Ok(StudyPrivateKeys {
+            private: StudyPrivateKey {
+                secret: study_secret,
+                public,
+            },
+            signing,
+        })
     }
 }
 
 /// A device's Ed25519 signing key. The device keeps it (in its vault); the server keeps the
 /// public half from enrolment.
-pub struct DeviceKey(SigningKey);
+pub struct DeviceKey(pub(crate) SigningKey);
 
 impl fmt::Debug for DeviceKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -360,7 +591,7 @@ impl DeviceKey {
 
 /// A device's Ed25519 public key. Text form: base64 of 32 bytes.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub struct DevicePublicKey(VerifyingKey);
+pub struct DevicePublicKey(pub(crate) VerifyingKey);
 
 impl DevicePublicKey {
     /// The key as base64 text.
@@ -743,11 +974,20 @@ mod tests {
 
     #[test]
     fn the_study_key_file_opens_only_with_its_passphrase() {
-        let (bytes, public) =
+        let (bytes, keys) =
             StudyKeyFile::create_with_params("correct horse battery", CHEAP).unwrap();
+        let public = keys.private.public_key();
         assert!(!String::from_utf8_lossy(&bytes).contains("secret"));
         let private = StudyKeyFile::open(&bytes, "correct horse battery").unwrap();
         assert_eq!(private.public_key(), public);
+        let opened = StudyKeyFile::open_keys(&bytes, "correct horse battery").unwrap();
+        let signing = opened.signing_key().unwrap().public_key();
+        assert_eq!(Some(signing), keys.signing.as_ref().map(|k| k.public_key()));
+        // Both public keys are readable without the passphrase.
+        let file = StudyKeyFile::read(&bytes).unwrap();
+        assert_eq!(file.version, 2);
+        assert_eq!(file.study_public_key().unwrap(), public);
+        assert_eq!(file.study_signing_key().unwrap(), Some(signing));
         assert_eq!(
             StudyKeyFile::open(&bytes, "wrong horse battery").unwrap_err(),
             EnvelopeError::WrongPassphrase
@@ -767,6 +1007,63 @@ mod tests {
     fn a_short_passphrase_makes_no_key_file() {
         assert!(matches!(
             StudyKeyFile::create_with_params("short", CHEAP),
+            Err(EnvelopeError::KeyFile(_))
+        ));
+    }
+
+    fn version_1_file(passphrase: &str) -> (Vec<u8>, StudyPublicKey) {
+        StudyKeyFile::create_version_1(passphrase, CHEAP).unwrap()
+    }
+
+    #[test]
+    fn a_version_1_file_opens_for_export_and_says_signing_needs_a_new_file() {
+        let (bytes, public) = version_1_file("correct horse battery");
+        assert!(!String::from_utf8_lossy(&bytes).contains("signing_public_key"));
+        let private = StudyKeyFile::open(&bytes, "correct horse battery").unwrap();
+        assert_eq!(private.public_key(), public);
+        let keys = StudyKeyFile::open_keys(&bytes, "correct horse battery").unwrap();
+        let error = keys.signing_key().unwrap_err().to_string();
+        assert!(
+            error.contains("version 1") && error.contains("upgrade-key"),
+            "{error}"
+        );
+        assert_eq!(
+            StudyKeyFile::read(&bytes).unwrap().study_signing_key(),
+            Ok(None)
+        );
+
+        // Upgraded: the same study key (old envelopes still open), a new signing key.
+        let (upgraded, keys) =
+            StudyKeyFile::add_signing_key(&bytes, "correct horse battery", "a new passphrase")
+                .unwrap();
+        assert_eq!(keys.private.public_key(), public);
+        let reopened = StudyKeyFile::open_keys(&upgraded, "a new passphrase").unwrap();
+        assert_eq!(reopened.private.public_key(), public);
+        assert_eq!(
+            reopened.signing_key().unwrap().public_key(),
+            keys.signing_key().unwrap().public_key()
+        );
+        assert!(matches!(
+            StudyKeyFile::add_signing_key(&upgraded, "a new passphrase", "a new passphrase"),
+            Err(EnvelopeError::KeyFile(_))
+        ));
+    }
+
+    #[test]
+    fn a_swapped_public_signing_key_in_the_file_does_not_open() {
+        let (bytes, _) = StudyKeyFile::create_with_params("correct horse battery", CHEAP).unwrap();
+        let mut file = StudyKeyFile::read(&bytes).unwrap();
+        let other = crate::signing::StudySigningKey::generate().unwrap();
+        file.signing_public_key = Some(other.public_key().to_text());
+        let swapped = serde_json::to_vec(&file).unwrap();
+        assert_eq!(
+            StudyKeyFile::open_keys(&swapped, "correct horse battery").unwrap_err(),
+            EnvelopeError::WrongPassphrase
+        );
+        file.signing_public_key = None;
+        let stripped = serde_json::to_vec(&file).unwrap();
+        assert!(matches!(
+            StudyKeyFile::open_keys(&stripped, "correct horse battery"),
             Err(EnvelopeError::KeyFile(_))
         ));
     }

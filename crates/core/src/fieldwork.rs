@@ -228,12 +228,16 @@ pub struct WithdrawalBody {
 /// ([`Kind::Purge`](crate::Kind::Purge)), made by the sync engine when a withdrawal reaches
 /// the device, and synced like any other record.
 ///
-/// It names the participant only by code, in its body: a record linked to the participant
-/// would itself be purged by the next withdrawal purge.
+/// It names the participant only in its body (id and code), not in its links: a record linked
+/// to the participant would itself be purged by the next withdrawal purge.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PurgeBody {
     /// The withdrawn participant's pseudonymous code.
     pub participant_code: String,
+    /// The withdrawn participant's id (absent in purges recorded before withdrawals named
+    /// participants by id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub participant_id: Option<ParticipantId>,
     /// The id of the server's control message that asked for the purge.
     pub message_id: i64,
     /// How many records (with all their revisions) were deleted.

@@ -21,6 +21,8 @@
 //!   at rest.
 //! - [`envelope`]: revisions sealed to the study key (HPKE) and signed by the device (Ed25519)
 //!   for sync, and the passphrase-protected study key file.
+//! - [`signing`]: the study signing key that signs the study key and every control message,
+//!   its fingerprint (pinned by devices at enrolment) and the enrolment proof of possession.
 //! - [`attachment`]: attachments sealed to the study key for upload, and the upload
 //!   protocol's shapes ([`UploadCreate`], [`UploadState`]).
 //! - [`sync`]: the sync engine ([`sync::Syncer`]) and the sync API's bodies, shared with the
@@ -44,6 +46,7 @@ pub mod profile;
 pub mod protocol;
 pub mod record;
 pub mod recording;
+pub mod signing;
 pub mod store;
 pub mod sync;
 pub mod time;
@@ -55,7 +58,7 @@ pub use consent::{ConsentAnswers, ConsentOutcome};
 pub use encoding::DecodeError;
 pub use envelope::{
     DeviceKey, DevicePublicKey, Envelope, EnvelopeError, StudyKeyFile, StudyKeyPair,
-    StudyPrivateKey, StudyPublicKey, seal_envelope,
+    StudyPrivateKey, StudyPrivateKeys, StudyPublicKey, seal_envelope,
 };
 pub use fieldwork::{
     ActivityResponseBody, AssentAnswer, AssentBody, AttachmentBody, ConsentBody, ConsentSignature,
@@ -73,6 +76,10 @@ pub use protocol::{
 };
 pub use record::{
     Authorship, ChainError, ContentHash, Kind, Links, ProtocolRef, Revision, latest, verify_chain,
+};
+pub use signing::{
+    FingerprintError, SigningError, StudyFingerprint, StudySigningKey, StudyVerifyingKey,
+    VerifiedStudyKeys, verify_study_keys,
 };
 pub use store::{
     BlobStore, MemoryStore, PutOutcome, RecordStore, StoreError, StoredRevision, SyncAck,

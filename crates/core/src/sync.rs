@@ -6,14 +6,16 @@
 //! through a [`Transport`] (the app's is `fetch`, the tests' is an HTTP client) and to the
 //! device through the [`RecordStore`] and [`BlobStore`] traits. One [`Syncer::run`]:
 //!
-//! 1. **pull**: control messages after the saved cursor. A revocation stops the run and says
-//!    why. Each withdrawal purges that participant's records and attachment blobs from the
-//!    device and appends a [`Kind::Purge`] record ([`PurgeBody`]), which is synced like any
-//!    other. A protocol update is not applied here: it is handed to the caller in the report
-//!    ([`SyncReport::protocol_updates`]), which checks it and keeps it durably BEFORE saving
-//!    the cursor. The report's `cursor` is the last message handled: save it after the run
-//!    (the purges are durable by then; a purge repeated after a lost cursor finds nothing left
-//!    and does not record itself twice; an update received again is simply not newer).
+//! 1. **pull**: control messages (study instructions) after the saved cursor, each checked
+//!    before it is applied (below, "Study instructions"). A revocation of this device stops
+//!    the run and says why. Each withdrawal purges that participant (by id) with their records
+//!    and attachment blobs from the device and appends a [`Kind::Purge`] record
+//!    ([`PurgeBody`]), which is synced like any other. A protocol update is not applied here:
+//!    it is handed to the caller in the report ([`SyncReport::protocol_updates`]), which
+//!    checks it and keeps it durably BEFORE saving the position. The report's
+//!    [`PullPosition`] is the last message handled: save it after the run (the purges are
+//!    durable by then; a purge repeated after a lost position finds nothing left and does not
+//!    record itself twice; an update received again is simply not newer).
 //! 2. **outbox**: unsynced revisions, oldest first, opened with the vault, sealed to the study
 //!    key and signed by the device ([`seal_envelope`]), pushed in batches. An attachment's
 //!    blob is uploaded (resumably, from the server's offset) before the revision that names
@@ -21,6 +23,29 @@
 //!    `(record id, rev, hash)`: `stored`, `already_stored` and `conflict` all mean the server
 //!    holds it durably.
 //! 3. **progress and report**: a callback after each batch, and a [`SyncReport`].
+//!
+//! # Study instructions
+//!
+//! Every control message is signed by the study signing key, which only the research team
+//! holds ([`crate::signing`]); the device pinned its public half at enrolment
+//! ([`SyncIdentity::study_signing_key`]). Messages are numbered per study (`seq` 1, 2, 3...)
+//! and the device keeps the number of the last one it applied
+//! ([`PullPosition::last_seq`]). Reading them in order:
+//!
+//! - a signature that does not verify: refused, not applied, reported
+//!   ([`InstructionProblem::NotSigned`]); reading stops there, before it;
+//! - `seq` = last + 1: applied;
+//! - `seq` <= last: a replay, ignored and reported ([`InstructionProblem::Replayed`]);
+//! - `seq` > last + 1: one is missing; reading stops there, before it, and it is reported
+//!   ([`InstructionProblem::Missing`]): the next run reads it again, after the missing one if
+//!   it has come;
+//! - a kind this version does not know: reading stops there ([`SyncReport::unknown_message`]).
+//!
+//! A revocation counts only with the study team's signed statement naming this device; a
+//! server that refuses the device without one is reported
+//! ([`InstructionProblem::UnsignedRevocation`]) and the run stops, without the tablet
+//! believing itself revoked. The engine never trusts the server's `cursor` beyond the
+//! messages it read. So a server can delay or withhold instructions, never forge them.
 //!
 //! # Interruptions
 //!
@@ -38,6 +63,7 @@
 //! `name` is held back and reported ([`HoldReason::ParticipantName`]), never sealed.
 
 pub mod api;
+pub mod enrol;
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -46,8 +72,9 @@ use thiserror::Error;
 
 pub use crate::attachment::{UploadCreate, UploadState};
 pub use api::{
-    ControlKind, ControlMessage, EnrolRequest, EnrolResponse, PullResponse, PushOutcome,
-    PushRequest, PushResponse, PushResult, Revocation,
+    ControlKind, ControlMessage, EnrolChallenge, EnrolRequest, EnrolResponse, PullResponse,
+    PushOutcome, PushRequest, PushResponse, PushResult, Revocation, StudyKeys,
+    normalise_enrolment_code,
 };
 
 use crate::attachment::{UPLOAD_PIECE, seal_attachment, sha256_hex};
@@ -55,6 +82,7 @@ use crate::envelope::{DeviceKey, Envelope, EnvelopeError, StudyPublicKey, seal_e
 use crate::fieldwork::{AttachmentBody, ParticipantBody, PurgeBody};
 use crate::ids::{BlobId, DeviceId, ParticipantId, ProfileId, RecordId};
 use crate::record::{Authorship, Kind, Links, Revision};
+use crate::signing::StudyVerifyingKey;
 use crate::store::{BlobStore, RecordStore, StoreError, StoredRevision, SyncAck};
 use crate::time::Timestamp;
 use crate::vault::{Vault, VaultError};
@@ -132,15 +160,18 @@ pub trait Transport {
 }
 
 /// Who is syncing: the unlocked vault that opens the device's records and blobs, the device's
-/// signing key, the study key everything is sealed to, and the ids that author the purge
-/// records the engine writes.
+/// signing key, the study key everything is sealed to, the study signing key instructions
+/// must be signed by, and the ids that author the purge records the engine writes.
 pub struct SyncIdentity<'a> {
     /// The fieldworker's unlocked vault.
     pub vault: &'a Vault,
     /// The device's Ed25519 signing key, registered at enrolment.
     pub device_key: &'a DeviceKey,
-    /// The study's public key, received at enrolment.
+    /// The study's public key, received at enrolment (and verified against the signing key).
     pub study_key: &'a StudyPublicKey,
+    /// The study signing key, pinned at enrolment by its fingerprint: every control message
+    /// must be signed by it.
+    pub study_signing_key: &'a StudyVerifyingKey,
     /// This device's id (the one its revisions carry).
     pub device: DeviceId,
     /// The fieldworker profile syncing.
@@ -255,6 +286,79 @@ pub struct ProtocolUpdate {
     pub protocol: String,
 }
 
+/// Where reading the study's instructions stands: save it after a run, pass it to the next.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PullPosition {
+    /// The pull cursor: the server id of the last message read.
+    pub cursor: i64,
+    /// The number (`seq`) of the last instruction applied; 0 before the first.
+    pub last_seq: u64,
+}
+
+/// A study instruction the engine did not apply, for the sync screen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InstructionProblem {
+    /// Its signature does not verify with the pinned study signing key (a forgery, or
+    /// damage): refused, not applied; reading stopped before it.
+    NotSigned {
+        /// The server's id of the message.
+        message_id: i64,
+        /// The number it claims.
+        seq: u64,
+    },
+    /// Signed, but applied before (its number is not after the last applied): ignored.
+    Replayed {
+        /// The server's id of the message.
+        message_id: i64,
+        /// Its number.
+        seq: u64,
+    },
+    /// Instruction `expected` did not come; `found` came instead. Reading stopped before it.
+    Missing {
+        /// The server's id of the message that came instead.
+        message_id: i64,
+        /// The number that should have come next.
+        expected: u64,
+        /// The number that came.
+        found: u64,
+    },
+    /// The server refused this device as revoked without a revocation signed by the study
+    /// team for this device. The run stopped; the device does not take itself as revoked.
+    UnsignedRevocation {
+        /// The reason the server gave.
+        reason: String,
+    },
+}
+
+impl fmt::Display for InstructionProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InstructionProblem::NotSigned { seq, .. } => write!(
+                f,
+                "study instruction {seq} was refused: it is not signed by the study team's key, \
+                 so it was not applied, and the instructions after it wait"
+            ),
+            InstructionProblem::Replayed { seq, .. } => write!(
+                f,
+                "study instruction {seq} came again and was ignored: it was applied before"
+            ),
+            InstructionProblem::Missing {
+                expected, found, ..
+            } => write!(
+                f,
+                "a study instruction is missing: number {expected} should come next, but \
+                 {found} came; the instructions after it wait until it arrives"
+            ),
+            InstructionProblem::UnsignedRevocation { reason } => write!(
+                f,
+                "the server refused this tablet as revoked (\u{201c}{reason}\u{201d}), but the \
+                 study team did not sign a revocation; sync stopped"
+            ),
+        }
+    }
+}
+
 /// What a run did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SyncReport {
@@ -269,16 +373,20 @@ pub struct SyncReport {
     pub uploaded_bytes: u64,
     /// Attachments the server now holds complete (uploaded now or before).
     pub attachments: usize,
-    /// The codes of the participants purged from this device.
+    /// The codes of the participants purged from this device (withdrawals of participants
+    /// who were not on it are applied, recorded and not listed).
     pub purged: Vec<String>,
-    /// Set when the device was revoked: the study team's reason. Sync stops.
+    /// Set when the device was revoked (by a revocation the study team signed): their
+    /// reason. Sync stops.
     pub revoked: Option<String>,
     /// Protocol updates pulled in this run, in message order. The engine does not apply
-    /// them: the caller checks and keeps them durably before it saves `cursor`, or they are
-    /// lost (the next pull starts after them).
+    /// them: the caller checks and keeps them durably before it saves `position`, or they
+    /// are lost (the next pull starts after them).
     pub protocol_updates: Vec<ProtocolUpdate>,
-    /// The pull cursor to save (after the run) and pass to the next run.
-    pub cursor: i64,
+    /// Where reading instructions stands: save it (after the run) and pass it to the next.
+    pub position: PullPosition,
+    /// Study instructions refused, replayed or missing, in the order met.
+    pub instruction_problems: Vec<InstructionProblem>,
     /// A control message of a kind this version cannot read (from a newer server): messages
     /// were read up to it, not past it. The app should be updated.
     pub unknown_message: Option<i64>,
@@ -322,7 +430,7 @@ impl SyncError {
     }
 }
 
-/// A run that stopped early: why, and what it did before (save its `cursor`).
+/// A run that stopped early: why, and what it did before (save its `position`).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error("sync stopped: {error}")]
 pub struct SyncFailure {
@@ -391,24 +499,36 @@ where
     }
 
     /// One sync: pull (and purge), then send the outbox, calling `progress` after each
-    /// batch. `cursor` is the one saved from the last run's report (0 at first).
+    /// batch. `position` is the one saved from the last run's report (the default at first).
     ///
     /// # Errors
     /// A [`SyncFailure`] when the store, the vault or the server fails; its report says what
-    /// was done before, including the cursor to save. Running again is always safe.
+    /// was done before, including the position to save. Running again is always safe.
     pub async fn run(
         &self,
-        cursor: i64,
+        position: PullPosition,
         mut progress: impl FnMut(SyncProgress),
     ) -> Result<SyncReport, SyncFailure> {
         let mut report = SyncReport {
-            cursor,
+            position,
             ..SyncReport::default()
         };
         match self.run_into(&mut report, &mut progress).await {
             Ok(()) => Ok(report),
             Err(SyncError::Transport(TransportError::Revoked { reason })) => {
-                report.revoked = Some(reason);
+                // Refused at push or upload: believed only with the signed statement, which
+                // the server hands a revoked device on pull.
+                let revocation = match self.transport.pull(report.position.cursor).await {
+                    Ok(PullResponse {
+                        revoked: Some(revocation),
+                        ..
+                    }) => revocation,
+                    _ => Revocation {
+                        reason,
+                        statement: None,
+                    },
+                };
+                self.revocation(revocation, &mut report);
                 Ok(report)
             }
             Err(error) => Err(SyncFailure {
@@ -423,21 +543,73 @@ where
         report: &mut SyncReport,
         progress: &mut dyn FnMut(SyncProgress),
     ) -> Result<(), SyncError> {
-        let pulled = self.transport.pull(report.cursor).await?;
+        let pulled = self.transport.pull(report.position.cursor).await?;
         if let Some(revocation) = pulled.revoked {
-            report.revoked = Some(revocation.reason);
+            self.revocation(revocation, report);
             return Ok(());
         }
+        // The server's `cursor` is not trusted beyond what was read: a server skipping
+        // messages must not move the device past an instruction it withheld.
         let mut messages = pulled.messages;
-        let after = report.cursor;
+        let after = report.position.cursor;
         messages.retain(|message| message.id > after);
         messages.sort_by_key(|message| message.id);
-        let mut read_all = true;
         for message in messages {
+            if message.kind == ControlKind::Unknown {
+                // The position stays before it: an updated app reads it and what follows.
+                report.unknown_message = Some(message.id);
+                break;
+            }
+            if self
+                .identity
+                .study_signing_key
+                .verify_control(&message)
+                .is_err()
+            {
+                report
+                    .instruction_problems
+                    .push(InstructionProblem::NotSigned {
+                        message_id: message.id,
+                        seq: message.seq,
+                    });
+                break;
+            }
+            let expected = report.position.last_seq + 1;
+            if message.seq < expected {
+                report
+                    .instruction_problems
+                    .push(InstructionProblem::Replayed {
+                        message_id: message.id,
+                        seq: message.seq,
+                    });
+                report.position.cursor = message.id;
+                continue;
+            }
+            if message.seq > expected {
+                report
+                    .instruction_problems
+                    .push(InstructionProblem::Missing {
+                        message_id: message.id,
+                        expected,
+                        found: message.seq,
+                    });
+                break;
+            }
+            let applied = PullPosition {
+                cursor: message.id,
+                last_seq: message.seq,
+            };
             match message.kind {
-                ControlKind::Withdrawal { participant_code } => {
-                    self.purge(&participant_code, message.id).await?;
-                    report.purged.push(participant_code);
+                ControlKind::Withdrawal {
+                    participant_id,
+                    participant_code,
+                } => {
+                    if self
+                        .purge(participant_id, &participant_code, message.id)
+                        .await?
+                    {
+                        report.purged.push(participant_code);
+                    }
                 }
                 ControlKind::ProtocolUpdate { protocol } => {
                     report.protocol_updates.push(ProtocolUpdate {
@@ -445,19 +617,45 @@ where
                         protocol,
                     });
                 }
-                ControlKind::Unknown => {
-                    // The cursor stays before it: an updated app reads it and what follows.
-                    report.unknown_message = Some(message.id);
-                    read_all = false;
-                    break;
+                ControlKind::Revocation { device_id, reason } => {
+                    if device_id == self.identity.device {
+                        report.position = applied;
+                        report.revoked = Some(reason);
+                        return Ok(());
+                    }
                 }
+                ControlKind::Unknown => unreachable!("stopped before"),
             }
-            report.cursor = message.id;
-        }
-        if read_all {
-            report.cursor = report.cursor.max(pulled.cursor);
+            report.position = applied;
         }
         self.send_outbox(report, progress).await
+    }
+
+    /// A revocation from the server: the device is revoked only if the study team's signed
+    /// statement names it.
+    fn revocation(&self, revocation: Revocation, report: &mut SyncReport) {
+        let signed_reason = revocation.statement.and_then(|statement| {
+            self.identity
+                .study_signing_key
+                .verify_control(&statement)
+                .ok()?;
+            match statement.kind {
+                ControlKind::Revocation { device_id, reason }
+                    if device_id == self.identity.device =>
+                {
+                    Some(reason)
+                }
+                _ => None,
+            }
+        });
+        match signed_reason {
+            Some(reason) => report.revoked = Some(reason),
+            None => report
+                .instruction_problems
+                .push(InstructionProblem::UnsignedRevocation {
+                    reason: revocation.reason,
+                }),
+        }
     }
 
     /// The latest body of every participant record on the device, by participant.
@@ -473,35 +671,33 @@ where
         Ok(participants)
     }
 
-    /// Purges every participant with this code, their attachments' blobs, and records the
-    /// purge once per control message. Ordered so that an interruption anywhere leaves a
-    /// state the next run finishes: the purge record first (with the counts), then the
-    /// blobs (while the records that name them still exist), then the records, atomically.
-    async fn purge(&self, code: &str, message_id: i64) -> Result<(), SyncError> {
-        let withdrawn: Vec<ParticipantId> = self
-            .participants()
-            .await?
-            .into_iter()
-            .filter(|(_, body)| body.code == code)
-            .map(|(id, _)| id)
-            .collect();
-        let mut records = 0;
+    /// Purges the participant with this id (never by code: two participants made on two
+    /// tablets may share one), their attachments' blobs, and records the purge once per
+    /// control message, also when the participant was not on this device. Ordered so that
+    /// an interruption anywhere leaves a state the next run finishes: the purge record first
+    /// (with the counts), then the blobs (while the records that name them still exist),
+    /// then the records, atomically. Whether any of their records were on this device.
+    async fn purge(
+        &self,
+        participant: ParticipantId,
+        code: &str,
+        message_id: i64,
+    ) -> Result<bool, SyncError> {
+        let latest = self.store.list_latest_by_participant(participant).await?;
+        let records = latest.len();
         let mut blobs = HashSet::new();
-        for &participant in &withdrawn {
-            let latest = self.store.list_latest_by_participant(participant).await?;
-            records += latest.len();
-            for stored in latest.iter().filter(|s| s.kind == Kind::Attachment) {
-                for revision in self.store.history(stored.record_id).await? {
-                    let revision = self.identity.vault.open_revision(&revision)?;
-                    if let Ok(body) = revision.body_json::<AttachmentBody>() {
-                        blobs.insert(body.blob);
-                    }
+        for stored in latest.iter().filter(|s| s.kind == Kind::Attachment) {
+            for revision in self.store.history(stored.record_id).await? {
+                let revision = self.identity.vault.open_revision(&revision)?;
+                if let Ok(body) = revision.body_json::<AttachmentBody>() {
+                    blobs.insert(body.blob);
                 }
             }
         }
         if !self.purge_recorded(message_id).await? {
             self.record_purge(PurgeBody {
                 participant_code: code.to_owned(),
+                participant_id: Some(participant),
                 message_id,
                 records: records as u64,
                 blobs: blobs.len() as u64,
@@ -512,10 +708,10 @@ where
         for blob in blobs {
             self.store.delete_blob(blob).await?;
         }
-        for participant in withdrawn {
+        if records > 0 {
             self.store.purge_participant(participant).await?;
         }
-        Ok(())
+        Ok(records > 0)
     }
 
     /// Whether a purge record for this control message is on the device already.

@@ -1,15 +1,24 @@
 //! The sync API: enrolment, push and pull. JSON in and out (the bodies are
 //! [`attune_core::sync::api`]'s, shared with devices); every refusal is an [`AppError`].
 //!
-//! - `POST /api/enrol` `{code, device_public_key, device_name, device_id?}` ->
-//!   `{device_id, device_token, study_public_key}`. Rate limited per client address.
+//! - `POST /api/enrol/challenge` -> `{challenge, expires_at, study: {public_key, signing_key,
+//!   public_key_signature}}`: a one-time challenge (10 minutes) and the study's public keys,
+//!   which the device checks against the study fingerprint before spending its code. Rate
+//!   limited per client address.
+//! - `POST /api/enrol` `{code, device_public_key, device_name, device_id?, challenge, proof}` ->
+//!   `{device_id, device_token, study_public_key, study}`. `proof` is the device key's
+//!   signature over the challenge, code, device id and public key: without a valid one (a
+//!   device registering a key it does not hold) enrolment is refused. The challenge is used
+//!   up either way. Rate limited per client address.
 //! - `POST /api/push` (Bearer device token) `{envelopes: [Envelope]}` ->
 //!   `{results: [{record_id, rev, hash, outcome}]}` with outcome `stored`, `already_stored` or
 //!   `conflict`, sent only after the batch's transaction committed. A batch with any bad
 //!   envelope is refused whole: nothing from it is stored.
 //! - `GET /api/pull?after=CURSOR` (Bearer device token) ->
-//!   `{messages: [{id, kind: "withdrawal", participant_code, created_at}], cursor, revoked}`,
-//!   where `revoked` is `null` or `{reason}` (a revoked device may still pull, to learn why).
+//!   `{messages: [{id, seq, kind, ..., created_at, signature}], cursor, revoked}`: the signed
+//!   control messages as the study team's CLI made them, unchanged. `revoked` is `null` or
+//!   `{reason, statement}` with the signed revocation (a revoked device may still pull, to
+//!   learn why).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -17,7 +26,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use attune_core::sync::{
-    EnrolRequest, EnrolResponse, PullResponse, PushRequest, PushResponse, PushResult, Revocation,
+    EnrolChallenge, EnrolRequest, EnrolResponse, PullResponse, PushRequest, PushResponse,
+    PushResult, Revocation, StudyKeys, normalise_enrolment_code,
 };
 use attune_core::{DeviceId, DevicePublicKey, Timestamp};
 use axum::Json;
@@ -44,11 +54,11 @@ pub fn sha256_hex(text: &str) -> String {
 
 /// Enrolment codes are typed by hand: case, spaces and dashes do not matter.
 pub fn normalise_code(code: &str) -> String {
-    code.chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .map(|c| c.to_ascii_uppercase())
-        .collect()
+    normalise_enrolment_code(code)
 }
+
+/// How long an enrolment challenge is accepted.
+pub const ENROL_CHALLENGE_MS: i64 = 10 * 60 * 1000;
 
 /// The current time as a core [`Timestamp`].
 pub fn now() -> Timestamp {
@@ -159,6 +169,47 @@ pub(crate) fn json_body<T: serde::de::DeserializeOwned>(
     serde_json::from_slice(&bytes).map_err(|error| AppError::Malformed(error.to_string()))
 }
 
+/// The study's public keys for devices: refused before `study init`, and for a study whose
+/// signing key was never registered (devices would have nothing to pin).
+async fn study_keys(state: &AppState) -> Result<StudyKeys, AppError> {
+    let study = state
+        .store
+        .study_keys()
+        .await?
+        .ok_or(AppError::StudyNotInitialised)?;
+    match (study.signing_public_key, study.public_key_signature) {
+        (Some(signing_key), Some(public_key_signature)) => Ok(StudyKeys {
+            public_key: study.public_key,
+            signing_key,
+            public_key_signature,
+        }),
+        _ => Err(AppError::StudyNotSigned),
+    }
+}
+
+pub async fn enrol_challenge(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+) -> Result<Json<EnrolChallenge>, AppError> {
+    if !state.challenge_limiter.allow(ip) {
+        return Err(AppError::RateLimited);
+    }
+    let study = study_keys(&state).await?;
+    let now = now();
+    // 256 bits from the OS.
+    let challenge = random_hex(32);
+    let expires_at = Timestamp(now.as_millis() + ENROL_CHALLENGE_MS);
+    state
+        .store
+        .create_enrol_challenge(&challenge, expires_at, now)
+        .await?;
+    Ok(Json(EnrolChallenge {
+        challenge,
+        expires_at,
+        study,
+    }))
+}
+
 pub async fn enrol(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -176,12 +227,35 @@ pub async fn enrol(
             "device_name must have 1 to 100 characters".into(),
         ));
     }
-    let study_public_key = state
-        .store
-        .study_public_key()
-        .await?
-        .ok_or(AppError::StudyNotInitialised)?;
+    let study = study_keys(&state).await?;
     let now = now();
+    // Used up whatever happens next: a challenge is good for one attempt.
+    if !state
+        .store
+        .take_enrol_challenge(&request.challenge, now)
+        .await?
+    {
+        return Err(AppError::EnrolmentRefused {
+            code: "enrolment_challenge_unknown",
+            message: "The enrolment challenge is unknown, used or expired: start the \
+                      enrolment again (an app too old to send one must be updated)",
+        });
+    }
+    // Proof of possession: the key registered must have signed this challenge, code and id.
+    if public_key
+        .verify_enrolment(
+            &request.challenge,
+            &request.code,
+            request.device_id,
+            &request.proof,
+        )
+        .is_err()
+    {
+        return Err(AppError::EnrolmentRefused {
+            code: "enrolment_proof_invalid",
+            message: "The enrolment request is not signed by the key it registers",
+        });
+    }
     let device_id = request.device_id.unwrap_or_else(|| DeviceId::new(now));
     // 256 bits from the OS; only its SHA-256 is stored.
     let device_token = random_hex(32);
@@ -205,7 +279,8 @@ pub async fn enrol(
             Ok(Json(EnrolResponse {
                 device_id,
                 device_token,
-                study_public_key,
+                study_public_key: study.public_key.clone(),
+                study,
             }))
         }
         EnrolOutcome::UnknownCode => refused("enrolment_code_unknown", "Unknown enrolment code"),
@@ -281,11 +356,13 @@ pub async fn pull(
 ) -> Result<Json<PullResponse>, AppError> {
     let Query(query) = query.map_err(|error| AppError::Malformed(error.body_text()))?;
     if device.status == DeviceStatus::Revoked {
+        let statement = state.store.revocation_statement(&device.id).await?;
         return Ok(Json(PullResponse {
             messages: Vec::new(),
             cursor: query.after,
             revoked: Some(Revocation {
                 reason: device.revoked_reason.unwrap_or_default(),
+                statement,
             }),
         }));
     }

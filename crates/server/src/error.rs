@@ -52,6 +52,11 @@ pub enum AppError {
     /// `attune-server study init` has not been run.
     #[error("The study has no key yet: run `attune-server study init`")]
     StudyNotInitialised,
+    /// The study was made before study instructions were signed and has no signing key.
+    #[error(
+        "The study has no signing key yet: run `attune-server study upgrade-key` before enrolling devices"
+    )]
+    StudyNotSigned,
     /// No upload with this SHA-256 was created (`POST /api/uploads` first).
     #[error("No upload named {sha256}: create it with POST /api/uploads first")]
     UploadNotFound { sha256: String },
@@ -92,6 +97,7 @@ impl AppError {
             AppError::EnrolmentRefused { code, .. } => code,
             AppError::DeviceIdTaken => "device_id_taken",
             AppError::StudyNotInitialised => "study_not_initialised",
+            AppError::StudyNotSigned => "study_not_signed",
             AppError::UploadNotFound { .. } => "upload_not_found",
             AppError::UploadConflict => "upload_conflict",
             AppError::UploadOffsetMismatch { .. } => "upload_offset_mismatch",
@@ -115,7 +121,9 @@ impl AppError {
             | AppError::BadSignature { .. } => StatusCode::BAD_REQUEST,
             AppError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            AppError::DeviceIdTaken | AppError::StudyNotInitialised => StatusCode::CONFLICT,
+            AppError::DeviceIdTaken | AppError::StudyNotInitialised | AppError::StudyNotSigned => {
+                StatusCode::CONFLICT
+            }
             AppError::UploadNotFound { .. } => StatusCode::NOT_FOUND,
             AppError::UploadConflict | AppError::UploadOffsetMismatch { .. } => {
                 StatusCode::CONFLICT

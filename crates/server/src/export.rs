@@ -1,32 +1,43 @@
 //! `attune-server export`: decrypts every stored envelope with the study private key and writes
 //! `records.csv` (one row per latest revision), `records.json` (every revision, and any kept
-//! conflicts) and `manifest.json` (SHA-256 of each file). Participants with a withdrawal are
-//! left out. Every export is logged in the database.
+//! conflicts) and `manifest.json` (SHA-256 of each file). Every export is logged in the
+//! database.
+//!
+//! Withdrawn participants are left out by **id**: every revision (and conflict) whose
+//! `participant` (inside the sealed revision) names a participant with a signed withdrawal.
+//! Two participants may share a code (made on two tablets); only the one withdrawn goes. A
+//! withdrawal recorded before withdrawals were signed names only a code: it still leaves out
+//! every participant with that code (the conservative reading), unless a signed withdrawal
+//! was recorded for that code since (`attune-server withdraw` resolves a code to one
+//! participant); the manifest lists such code-only withdrawals under `legacy_withdrawals`.
 //!
 //! Attachments (records of kind `attachment` whose body names a blob, a media type and the
 //! content's SHA-256) are opened from the blob folder with the study key, checked against that
-//! SHA-256 and written to `attachments/<participant code>/<record id>.<ext>`; the CSV's
+//! SHA-256 and written to `attachments/<participant code>-<participant id>/<record id>.<ext>`
+//! (the id keeps apart two participants who share a code); the CSV's
 //! `attachment` column and the JSON's `attachment` field give that path, and the manifest lists
 //! each file with its hash. An attachment that cannot be exported (never uploaded, upload
 //! incomplete, does not open, wrong hash) is listed under `attachment_problems` in the
 //! manifest; the rest of the export goes ahead.
 //!
 //! A child's drawing (an activity response whose answer holds the picture as base64 PNG) is
-//! written to `drawings/<participant code>/<record id>.png`; the CSV row names that file in
-//! its `attachment` column and in place of the base64.
+//! written to `drawings/<participant code>-<participant id>/<record id>.png`; the CSV row
+//! names that file in its `attachment` column and in place of the base64.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use attune_core::{AttachmentBody, Kind, Revision, StudyPrivateKey, Timestamp, open_attachment};
+use attune_core::{
+    AttachmentBody, Kind, ParticipantId, Revision, StudyPrivateKey, Timestamp, open_attachment,
+};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::blobs::BlobFolder;
-use crate::store::{ControlKind, ExportLogEntry, Store, StoredEnvelope};
+use crate::store::{ExportLogEntry, Store, StoredEnvelope};
 
 /// What an export wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,29 +61,86 @@ struct Opened {
     participant_code: Option<String>,
 }
 
+/// Who is left out of the export.
+#[derive(Default)]
+struct Withdrawn {
+    /// Participants with a signed withdrawal.
+    ids: HashSet<ParticipantId>,
+    /// Codes of withdrawals from before signing that no signed withdrawal resolved: every
+    /// participant with one of these codes is left out.
+    legacy_codes: HashSet<String>,
+    /// The manifest's `legacy_withdrawals`.
+    legacy: Vec<Value>,
+}
+
+impl Withdrawn {
+    async fn of(store: &dyn Store) -> Result<Self> {
+        let withdrawals = store.withdrawals().await?;
+        let signed_codes: HashSet<&str> = withdrawals
+            .iter()
+            .filter(|w| w.participant_id.is_some())
+            .map(|w| w.participant_code.as_str())
+            .collect();
+        let mut withdrawn = Withdrawn::default();
+        for withdrawal in &withdrawals {
+            match withdrawal.participant_id {
+                Some(id) => {
+                    withdrawn.ids.insert(id);
+                }
+                None => {
+                    let resolved = signed_codes.contains(withdrawal.participant_code.as_str());
+                    if !resolved {
+                        withdrawn
+                            .legacy_codes
+                            .insert(withdrawal.participant_code.clone());
+                    }
+                    withdrawn.legacy.push(json!({
+                        "message_id": withdrawal.message_id,
+                        "participant_code": withdrawal.participant_code,
+                        "created_at": withdrawal.created_at.as_millis(),
+                        "applies_to": if resolved {
+                            "the participant named by the signed withdrawal for this code"
+                        } else {
+                            "every participant with this code"
+                        },
+                    }));
+                }
+            }
+        }
+        Ok(withdrawn)
+    }
+
+    fn count(&self) -> usize {
+        self.ids.len() + self.legacy_codes.len()
+    }
+
+    fn excludes(&self, envelope_code: Option<&str>, revision: &Revision) -> bool {
+        revision
+            .participant
+            .is_some_and(|id| self.ids.contains(&id))
+            || envelope_code.is_some_and(|code| self.legacy_codes.contains(code))
+    }
+}
+
 fn open_all(
     stored: Vec<StoredEnvelope>,
     key: &StudyPrivateKey,
-    withdrawn: &HashSet<String>,
+    withdrawn: &Withdrawn,
     excluded: &mut usize,
 ) -> Result<Vec<Opened>> {
     let mut opened = Vec::new();
     for item in stored {
         let envelope = item.envelope;
-        if envelope
-            .participant_code
-            .as_ref()
-            .is_some_and(|code| withdrawn.contains(code))
-        {
-            *excluded += 1;
-            continue;
-        }
         let revision = envelope.open(key).with_context(|| {
             format!(
                 "cannot open record {} revision {}",
                 envelope.record_id, envelope.rev
             )
         })?;
+        if withdrawn.excludes(envelope.participant_code.as_deref(), &revision) {
+            *excluded += 1;
+            continue;
+        }
         opened.push(Opened {
             revision,
             participant_code: envelope.participant_code,
@@ -123,15 +191,7 @@ pub async fn export(
     who: &str,
     now: Timestamp,
 ) -> Result<ExportSummary> {
-    let withdrawn: HashSet<String> = store
-        .control_messages_after(0)
-        .await?
-        .into_iter()
-        .filter_map(|message| match message.kind {
-            ControlKind::Withdrawal { participant_code } => Some(participant_code),
-            ControlKind::ProtocolUpdate { .. } | ControlKind::Unknown => None,
-        })
-        .collect();
+    let withdrawn = Withdrawn::of(store).await?;
     let mut excluded = 0;
     let revisions = open_all(store.envelopes().await?, key, &withdrawn, &mut excluded)?;
     let conflicts = open_all(store.conflicts().await?, key, &withdrawn, &mut excluded)?;
@@ -224,8 +284,9 @@ pub async fn export(
         "records": summary.records,
         "revisions": summary.revisions,
         "conflicts": summary.conflicts,
-        "withdrawn_participants": withdrawn.len(),
+        "withdrawn_participants": withdrawn.count(),
         "withdrawn_envelopes_excluded": summary.withdrawn_envelopes_excluded,
+        "legacy_withdrawals": withdrawn.legacy,
         "files": files,
         "attachments": attachments.files,
         "attachment_problems": attachments.problems,
@@ -246,7 +307,7 @@ pub async fn export(
                 summary.conflicts,
                 summary.attachments,
                 out.display(),
-                withdrawn.len()
+                withdrawn.count()
             ),
         })
         .await?;
@@ -321,7 +382,7 @@ impl Attachments {
     }
 
     /// Writes the picture of a child's drawing (an activity response whose answer holds a
-    /// base64 PNG) to `drawings/<participant code>/<record id>.png` and returns that path.
+    /// base64 PNG) to `drawings/<folder>/<record id>.png` and returns that path.
     async fn export_drawing(&mut self, out: &Path, latest: &Opened) -> Result<Option<String>> {
         let r = &latest.revision;
         if r.kind != Kind::ActivityResponse {
@@ -412,14 +473,17 @@ async fn find_plaintext(
 
 const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
 
-/// The folder of a record's files: its participant's code as one safe path segment.
+/// The folder of a record's files, one safe path segment: its participant's code and id
+/// (`C01-0190...`; the id keeps apart two participants who share a code), or
+/// `no-participant`.
 fn folder(latest: &Opened) -> String {
-    path_segment(
-        latest
-            .participant_code
-            .as_deref()
-            .unwrap_or("no-participant"),
-    )
+    match latest.revision.participant {
+        Some(id) => format!(
+            "{}-{id}",
+            path_segment(latest.participant_code.as_deref().unwrap_or("unnamed"))
+        ),
+        None => "no-participant".into(),
+    }
 }
 
 /// Writes `bytes` to `relative` under the export folder, creating its folders.

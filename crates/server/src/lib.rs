@@ -54,18 +54,23 @@ pub struct AppState {
     pub dist_dir: PathBuf,
     /// Enrolment attempts per client address.
     pub enrol_limiter: Arc<api::RateLimiter>,
+    /// Enrolment challenges per client address (each is a database row until used or
+    /// expired).
+    pub challenge_limiter: Arc<api::RateLimiter>,
     /// Where attachment uploads are kept (`uploads/`, `blobs/` in the data directory).
     pub blobs: blobs::BlobFolder,
 }
 
 impl AppState {
-    /// Enrolment limited to 10 attempts per minute per address; uploads kept in `./data`
-    /// (the CLI's default data directory) unless [`AppState::with_data_dir`] says otherwise.
+    /// Enrolment limited to 10 attempts (and 30 challenges) per minute per address; uploads
+    /// kept in `./data` (the CLI's default data directory) unless [`AppState::with_data_dir`]
+    /// says otherwise.
     pub fn new(store: Arc<dyn Store>, dist_dir: impl Into<PathBuf>) -> Self {
         Self {
             store,
             dist_dir: dist_dir.into(),
             enrol_limiter: Arc::new(api::RateLimiter::new(10, Duration::from_secs(60))),
+            challenge_limiter: Arc::new(api::RateLimiter::new(30, Duration::from_secs(60))),
             blobs: blobs::BlobFolder::new("./data"),
         }
     }
@@ -81,6 +86,7 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/enrol", post(api::enrol))
+        .route("/enrol/challenge", post(api::enrol_challenge))
         .route("/push", post(api::push))
         .route("/pull", get(api::pull))
         .route("/uploads", post(uploads::create))

@@ -6,10 +6,16 @@ use std::process::ExitCode;
 
 use anyhow::{Context, anyhow};
 use attune_core::protocol::{Protocol, default_protocol};
-use attune_core::{StudyKeyFile, Timestamp};
+use attune_core::sync::ControlKind;
+use attune_core::{
+    DeviceId, ParticipantId, StudyKeyFile, StudyPrivateKeys, StudySigningKey, StudyVerifyingKey,
+    Timestamp,
+};
 use attune_server::api::{normalise_code, now, sha256_hex};
 use attune_server::blobs::BlobFolder;
-use attune_server::store::{DeviceStatus, PublishOutcome};
+use attune_server::store::{
+    AddOutcome, DeviceStatus, NewControlMessage, PublishOutcome, RevokeOutcome,
+};
 use attune_server::{AppState, DatabaseConfig, Store, connect, router};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
@@ -54,12 +60,21 @@ enum Command {
     /// Enrolled devices
     #[command(subcommand)]
     Device(DeviceCommand),
-    /// Record a participant's withdrawal: devices purge their data on next sync and exports
-    /// leave them out
+    /// Record a participant's withdrawal, signed with the study signing key: devices purge
+    /// that participant's data on next sync and exports leave them out. The code is resolved
+    /// to one participant (by opening their records with the study key); an unknown or shared
+    /// code is refused, listing the candidates
     Withdraw {
+        /// The study key file made by `study init` (its passphrase from
+        /// ATTUNE_STUDY_PASSPHRASE or stdin)
+        #[arg(long)]
+        key: PathBuf,
         /// The participant's protocol code
         #[arg(long)]
         participant: String,
+        /// Which participant, when several share the code (the ids are listed)
+        #[arg(long)]
+        participant_id: Option<String>,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -87,9 +102,10 @@ enum Command {
 
 #[derive(Subcommand)]
 enum StudyCommand {
-    /// Create the study key pair: the private key goes to a passphrase-protected file (keep
-    /// it safe, the server never has it), the public key into the server database. The
-    /// passphrase comes from ATTUNE_STUDY_PASSPHRASE or is asked on stdin.
+    /// Create the study key pair and the study signing key: the private keys go to a
+    /// passphrase-protected file (keep it safe, the server never has it), the public keys
+    /// into the server database. The passphrase comes from ATTUNE_STUDY_PASSPHRASE or is
+    /// asked on stdin.
     Init {
         /// Where to write the encrypted private key file
         #[arg(long)]
@@ -97,12 +113,35 @@ enum StudyCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// For a study made before study instructions were signed: write a new key file with the
+    /// same study key and a new study signing key (same passphrase), and register the
+    /// signing key on the server. Tablets enrolled before must enrol again
+    UpgradeKey {
+        /// The version 1 study key file
+        #[arg(long)]
+        key: PathBuf,
+        /// Where to write the new (version 2) key file
+        #[arg(long)]
+        key_out: PathBuf,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Print the study fingerprint from the key file (no passphrase needed)
+    Fingerprint {
+        /// The study key file
+        #[arg(long)]
+        key: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
 enum EnrolCommand {
-    /// Print a one-time enrolment code for a fieldworker's device
+    /// Print a one-time enrolment code for a fieldworker's device, and the study fingerprint
+    /// the tablet checks the server against (read from the key file: no passphrase needed)
     Create {
+        /// The study key file made by `study init`
+        #[arg(long)]
+        key: PathBuf,
         /// The fieldworker who will enrol a device with this code
         #[arg(long)]
         fieldworker: String,
@@ -116,11 +155,16 @@ enum EnrolCommand {
 
 #[derive(Subcommand)]
 enum ProtocolCommand {
-    /// Publish a new version of a protocol file: it is checked, then devices receive it on
-    /// their next sync and use it for visits started after that
+    /// Publish a new version of a protocol file, signed with the study signing key: it is
+    /// checked, then devices receive it on their next sync and use it for visits started
+    /// after that
     Publish {
         /// The protocol file (JSON, see docs/protocol.md)
         file: PathBuf,
+        /// The study key file made by `study init` (its passphrase from
+        /// ATTUNE_STUDY_PASSPHRASE or stdin)
+        #[arg(long)]
+        key: PathBuf,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -138,13 +182,18 @@ enum DeviceCommand {
         #[command(flatten)]
         db: DbArgs,
     },
-    /// Revoke a device: its later pushes are refused, and it is told why
+    /// Revoke a device with a statement signed by the study signing key: its later pushes
+    /// are refused, and it is told why
     Revoke {
         /// The device id (see `device list`)
         id: String,
         /// Why, shown to the device
         #[arg(long)]
         reason: String,
+        /// The study key file made by `study init` (its passphrase from
+        /// ATTUNE_STUDY_PASSPHRASE or stdin)
+        #[arg(long)]
+        key: PathBuf,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -308,52 +357,62 @@ fn run_admin(command: Command) -> anyhow::Result<()> {
                     )
                     .await
                 }
+                Command::Study(StudyCommand::UpgradeKey { key, key_out, db }) => {
+                    with_store(&db, |store| async move {
+                        study_upgrade_key(&key, &key_out, &store).await
+                    })
+                    .await
+                }
+                Command::Study(StudyCommand::Fingerprint { key }) => {
+                    let signing = key_file_signing_key(&key)?;
+                    println!("{}", signing.fingerprint());
+                    Ok(())
+                }
                 Command::Enrol(EnrolCommand::Create {
+                    key,
                     fieldworker,
                     expires_hours,
                     db,
                 }) => {
                     with_store(&db, |store| async move {
-                        enrol_create(&fieldworker, expires_hours, &store).await
+                        enrol_create(&key, &fieldworker, expires_hours, &store).await
                     })
                     .await
                 }
                 Command::Device(DeviceCommand::List { db }) => {
                     with_store(&db, |store| async move { device_list(&store).await }).await
                 }
-                Command::Device(DeviceCommand::Revoke { id, reason, db }) => {
+                Command::Device(DeviceCommand::Revoke {
+                    id,
+                    reason,
+                    key,
+                    db,
+                }) => {
                     with_store(&db, |store| async move {
-                        if !store.revoke_device(&id, &reason, now()).await? {
-                            return Err(anyhow!(
-                                "no device {id:?} (see `attune-server device list`)"
-                            ));
-                        }
-                        println!("Device {id} revoked: its next sync is refused with: {reason}");
-                        Ok(())
+                        device_revoke(&key, &id, &reason, &store).await
                     })
                     .await
                 }
-                Command::Withdraw { participant, db } => {
+                Command::Withdraw {
+                    key,
+                    participant,
+                    participant_id,
+                    db,
+                } => {
                     let participant = participant.trim().to_owned();
                     if participant.is_empty() {
                         return Err(anyhow!("--participant needs the participant's code"));
                     }
                     with_store(&db, |store| async move {
-                        let message = store.add_withdrawal(&participant, now()).await?;
-                        println!(
-                            "Withdrawal of {participant} recorded (message {}): devices purge \
-                             their data on next sync; exports leave them out",
-                            message.id
-                        );
-                        Ok(())
+                        withdraw(&key, &participant, participant_id.as_deref(), &store).await
                     })
                     .await
                 }
-                Command::Protocol(ProtocolCommand::Publish { file, db }) => {
+                Command::Protocol(ProtocolCommand::Publish { file, key, db }) => {
                     // Checked before the database is opened: a bad file changes nothing.
                     let (protocol, json) = read_protocol(&file)?;
                     with_store(&db, |store| async move {
-                        protocol_publish(&protocol, &json, &file, &store).await
+                        protocol_publish(&protocol, &json, &file, &key, &store).await
                     })
                     .await
                 }
@@ -410,6 +469,7 @@ async fn protocol_publish(
     protocol: &Protocol,
     json: &str,
     file: &Path,
+    key: &Path,
     store: &Arc<dyn Store>,
 ) -> anyhow::Result<()> {
     let built_in = default_protocol();
@@ -424,26 +484,338 @@ async fn protocol_publish(
         ));
     }
     consent_forms_keep_their_meaning(protocol, store).await?;
-    match store
-        .publish_protocol(&protocol.id, protocol.version, json, now())
-        .await?
-    {
-        PublishOutcome::Published(published) => {
-            println!(
-                "Protocol {:?} version {} published (message {}): devices use it for visits \
-                 started after their next sync",
-                published.protocol_id, published.version, published.message_id
-            );
-            Ok(())
+    let keys = open_signing_keys(key, store).await?;
+    let kind = ControlKind::ProtocolUpdate {
+        protocol: json.to_owned(),
+    };
+    for _ in 0..SEQ_ATTEMPTS {
+        let message = sign(store, &keys, kind.clone()).await?;
+        match store
+            .publish_protocol(&protocol.id, protocol.version, &message)
+            .await?
+        {
+            PublishOutcome::Published(published) => {
+                println!(
+                    "Protocol {:?} version {} published (study instruction {}, message {}): \
+                     devices use it for visits started after their next sync",
+                    published.protocol_id, published.version, message.seq, published.message_id
+                );
+                return Ok(());
+            }
+            PublishOutcome::NotNewer { latest } => {
+                return Err(anyhow!(
+                    "{} is version {} of {:?}, but version {latest} was already published: \
+                     give the file a higher \"version\"; nothing was published",
+                    file.display(),
+                    protocol.version,
+                    protocol.id
+                ));
+            }
+            PublishOutcome::SeqTaken => continue,
         }
-        PublishOutcome::NotNewer { latest } => Err(anyhow!(
-            "{} is version {} of {:?}, but version {latest} was already published: give the \
-             file a higher \"version\"; nothing was published",
-            file.display(),
-            protocol.version,
-            protocol.id
-        )),
     }
+    Err(seq_contention())
+}
+
+/// How many times a command signs again when another instruction took its number meanwhile.
+const SEQ_ATTEMPTS: usize = 5;
+
+fn seq_contention() -> anyhow::Error {
+    anyhow!(
+        "other study instructions were being recorded at the same time: nothing was recorded, \
+         run the command again"
+    )
+}
+
+/// Signs `kind` as the next study instruction.
+async fn sign(
+    store: &Arc<dyn Store>,
+    keys: &StudyPrivateKeys,
+    kind: ControlKind,
+) -> anyhow::Result<NewControlMessage> {
+    let signing = keys.signing_key()?;
+    let seq = store.next_control_seq().await?;
+    let created_at = now();
+    let signature = signing.sign_control(seq, &kind, created_at)?;
+    Ok(NewControlMessage {
+        seq,
+        kind,
+        created_at,
+        signature,
+    })
+}
+
+/// The signing key's public half from a key file's clear part (no passphrase).
+fn key_file_signing_key(key: &Path) -> anyhow::Result<StudyVerifyingKey> {
+    let bytes = std::fs::read(key).with_context(|| format!("cannot read {}", key.display()))?;
+    let file = StudyKeyFile::read(&bytes)?;
+    file.study_signing_key()?.ok_or_else(|| {
+        anyhow!(
+            "{} is a version 1 study key file, made before study instructions were signed: \
+             it has no signing key (make a new file with `attune-server study upgrade-key`)",
+            key.display()
+        )
+    })
+}
+
+/// The study's signing key on this server, checked against the key file's: the fingerprint
+/// comes from the key file (the team's), never from the database alone.
+async fn checked_signing_key(
+    key: &Path,
+    store: &Arc<dyn Store>,
+) -> anyhow::Result<StudyVerifyingKey> {
+    let from_file = key_file_signing_key(key)?;
+    let study = store
+        .study_keys()
+        .await?
+        .ok_or_else(|| anyhow!("run `attune-server study init` first: this server has no study"))?;
+    let bytes = std::fs::read(key).with_context(|| format!("cannot read {}", key.display()))?;
+    if StudyKeyFile::read(&bytes)?.public_key != study.public_key {
+        return Err(anyhow!(
+            "{} is not this server's study key file (its study key is another)",
+            key.display()
+        ));
+    }
+    match study.signing_public_key {
+        None => Err(anyhow!(
+            "this server has no study signing key yet: run `attune-server study upgrade-key`"
+        )),
+        Some(on_server) if on_server != from_file.to_text() => Err(anyhow!(
+            "the study signing key in this server's database is not the one in {}: the \
+             database was altered or belongs to another study; nothing was done",
+            key.display()
+        )),
+        Some(_) => Ok(from_file),
+    }
+}
+
+/// Opens the key file for a signing command, after checking it is this server's study.
+async fn open_signing_keys(key: &Path, store: &Arc<dyn Store>) -> anyhow::Result<StudyPrivateKeys> {
+    checked_signing_key(key, store).await?;
+    let bytes = std::fs::read(key).with_context(|| format!("cannot read {}", key.display()))?;
+    let passphrase = study_passphrase()?;
+    let keys = StudyKeyFile::open_keys(&bytes, &passphrase)?;
+    keys.signing_key()?;
+    Ok(keys)
+}
+
+async fn device_revoke(
+    key: &Path,
+    id: &str,
+    reason: &str,
+    store: &Arc<dyn Store>,
+) -> anyhow::Result<()> {
+    let device_id: DeviceId = id
+        .trim()
+        .parse()
+        .map_err(|_| anyhow!("{id:?} is not a device id (see `attune-server device list`)"))?;
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(anyhow!("--reason needs the reason, shown on the tablet"));
+    }
+    if !store
+        .list_devices()
+        .await?
+        .iter()
+        .any(|d| d.id == device_id.to_string())
+    {
+        return Err(anyhow!(
+            "no device {id:?} (see `attune-server device list`)"
+        ));
+    }
+    let keys = open_signing_keys(key, store).await?;
+    let kind = ControlKind::Revocation {
+        device_id,
+        reason: reason.to_owned(),
+    };
+    for _ in 0..SEQ_ATTEMPTS {
+        let message = sign(store, &keys, kind.clone()).await?;
+        match store
+            .revoke_device(&device_id.to_string(), &message)
+            .await?
+        {
+            RevokeOutcome::Revoked(message) => {
+                println!(
+                    "Device {device_id} revoked (study instruction {}): its next sync is \
+                     refused with: {reason}",
+                    message.seq
+                );
+                return Ok(());
+            }
+            RevokeOutcome::UnknownDevice => {
+                return Err(anyhow!(
+                    "no device {id:?} (see `attune-server device list`)"
+                ));
+            }
+            RevokeOutcome::AlreadyRevoked => {
+                println!("Device {device_id} is already revoked: nothing changed.");
+                return Ok(());
+            }
+            RevokeOutcome::SeqTaken => continue,
+        }
+    }
+    Err(seq_contention())
+}
+
+/// A participant a code may mean, as found in what the server holds.
+struct Candidate {
+    id: ParticipantId,
+    device: String,
+    fieldworker: String,
+    first_seen: Timestamp,
+    revisions: usize,
+}
+
+/// Every participant whose records carry `code` (case does not matter), opened with the study
+/// key: the id is inside the sealed revisions.
+async fn candidates(
+    store: &Arc<dyn Store>,
+    keys: &StudyPrivateKeys,
+    code: &str,
+) -> anyhow::Result<Vec<Candidate>> {
+    let fieldworkers: std::collections::HashMap<String, String> = store
+        .list_devices()
+        .await?
+        .into_iter()
+        .map(|d| (d.id, d.fieldworker))
+        .collect();
+    let mut found: Vec<Candidate> = Vec::new();
+    let mut unreadable = 0;
+    let mut stored = store.envelopes().await?;
+    stored.extend(store.conflicts().await?);
+    for item in stored {
+        if !item
+            .envelope
+            .participant_code
+            .as_deref()
+            .is_some_and(|c| c.trim().eq_ignore_ascii_case(code))
+        {
+            continue;
+        }
+        let Ok(revision) = item.envelope.open(&keys.private) else {
+            unreadable += 1;
+            continue;
+        };
+        let Some(id) = revision.participant else {
+            continue;
+        };
+        match found.iter_mut().find(|c| c.id == id) {
+            Some(candidate) => {
+                candidate.revisions += 1;
+                if item.received_at < candidate.first_seen {
+                    candidate.first_seen = item.received_at;
+                    candidate.device.clone_from(&item.device_id);
+                }
+            }
+            None => found.push(Candidate {
+                id,
+                fieldworker: fieldworkers
+                    .get(&item.device_id)
+                    .cloned()
+                    .unwrap_or_else(|| "-".into()),
+                device: item.device_id,
+                first_seen: item.received_at,
+                revisions: 1,
+            }),
+        }
+    }
+    if unreadable > 0 {
+        eprintln!(
+            "warning: {unreadable} revisions with the code {code} do not open with the study key \
+             and were not considered"
+        );
+    }
+    found.sort_by_key(|c| c.first_seen);
+    Ok(found)
+}
+
+fn candidate_table(candidates: &[Candidate]) -> String {
+    let mut lines =
+        vec!["  participant id\tdevice\tfieldworker\tfirst seen (UTC)\trevisions".to_owned()];
+    for c in candidates {
+        lines.push(format!(
+            "  {}\t{}\t{}\t{}\t{}",
+            c.id,
+            c.device,
+            c.fieldworker,
+            utc_minute(c.first_seen),
+            c.revisions
+        ));
+    }
+    lines.join("\n")
+}
+
+async fn withdraw(
+    key: &Path,
+    code: &str,
+    participant_id: Option<&str>,
+    store: &Arc<dyn Store>,
+) -> anyhow::Result<()> {
+    let chosen: Option<ParticipantId> = participant_id
+        .map(|id| {
+            id.trim()
+                .parse()
+                .map_err(|_| anyhow!("--participant-id {id:?} is not a participant id"))
+        })
+        .transpose()?;
+    let keys = open_signing_keys(key, store).await?;
+    let candidates = candidates(store, &keys, code).await?;
+    let candidate = match (chosen, candidates.as_slice()) {
+        (_, []) => {
+            return Err(anyhow!(
+                "no participant with the code {code} has reached this server: check the code, \
+                 or sync the tablet that made them first; nothing was recorded"
+            ));
+        }
+        (None, [one]) => one,
+        (None, several) => {
+            return Err(anyhow!(
+                "{} participants have the code {code} (made on different tablets); nothing was \
+                 recorded. Choose one with --participant-id:\n{}",
+                several.len(),
+                candidate_table(several)
+            ));
+        }
+        (Some(id), all) => all.iter().find(|c| c.id == id).ok_or_else(|| {
+            anyhow!(
+                "no participant with the code {code} has the id {id}; nothing was recorded. \
+                 The participants with this code:\n{}",
+                candidate_table(all)
+            )
+        })?,
+    };
+    if let Some(earlier) = store
+        .withdrawals()
+        .await?
+        .into_iter()
+        .find(|w| w.participant_id == Some(candidate.id))
+    {
+        println!(
+            "{code} ({}) was already withdrawn (message {}): nothing changed.",
+            candidate.id, earlier.message_id
+        );
+        return Ok(());
+    }
+    let kind = ControlKind::Withdrawal {
+        participant_id: candidate.id,
+        participant_code: code.to_owned(),
+    };
+    for _ in 0..SEQ_ATTEMPTS {
+        let message = sign(store, &keys, kind.clone()).await?;
+        match store.add_withdrawal(&message).await? {
+            AddOutcome::Added(message) => {
+                println!(
+                    "Withdrawal of {code} (participant {}, first seen from {} of {}) recorded \
+                     (study instruction {}, message {}): devices purge their data on next sync; \
+                     exports leave them out",
+                    candidate.id, candidate.device, candidate.fieldworker, message.seq, message.id
+                );
+                return Ok(());
+            }
+            AddOutcome::SeqTaken => continue,
+        }
+    }
+    Err(seq_contention())
 }
 
 /// Refuses a version that changes a consent form's items under the same form version
@@ -483,14 +855,18 @@ async fn protocol_list(store: &Arc<dyn Store>) -> anyhow::Result<()> {
         println!("No protocol published: devices use the protocol built into the app.");
         return Ok(());
     }
-    println!("protocol\tversion\tpublished (UTC)\tmessage");
+    println!("protocol\tversion\tpublished (UTC)\tmessage\tinstruction");
     for entry in published {
         println!(
-            "{}\t{}\t{}\t{}",
+            "{}\t{}\t{}\t{}\t{}",
             entry.protocol_id,
             entry.version,
             utc_minute(entry.published_at),
-            entry.message_id
+            entry.message_id,
+            entry.seq.map_or_else(
+                || "unsigned: not sent to tablets (publish it again)".to_owned(),
+                |seq| seq.to_string()
+            )
         );
     }
     Ok(())
@@ -542,19 +918,105 @@ async fn study_init(key_out: &Path, store: &Arc<dyn Store>) -> anyhow::Result<()
         ));
     }
     let passphrase = study_passphrase()?;
-    let (file, public) = StudyKeyFile::create(&passphrase)?;
+    let (file, keys) = StudyKeyFile::create(&passphrase)?;
+    let signing = keys.signing_key()?;
+    let public = keys.private.public_key();
     std::fs::write(key_out, file).with_context(|| format!("cannot write {}", key_out.display()))?;
     if !store.set_study_public_key(&public.to_text(), now()).await? {
         return Err(anyhow!("another study key was stored meanwhile"));
     }
-    println!("Study key created.");
+    register_signing_key(signing, &public, store).await?;
+    println!("Study key and study signing key created.");
     println!(
         "Public key (given to devices at enrolment): {}",
         public.to_text()
     );
     println!(
-        "Private key written to {}: keep it and its passphrase safe; exports need both.",
+        "Study fingerprint (given to fieldworkers with their enrolment codes): {}",
+        signing.public_key().fingerprint()
+    );
+    println!(
+        "Private keys written to {}: keep it and its passphrase safe, and a backup of both \
+         apart from the server; exports and every study instruction (withdrawal, protocol, \
+         revocation) need them.",
         key_out.display()
+    );
+    Ok(())
+}
+
+async fn register_signing_key(
+    signing: &StudySigningKey,
+    public: &attune_core::StudyPublicKey,
+    store: &Arc<dyn Store>,
+) -> anyhow::Result<()> {
+    if !store
+        .set_study_signing_key(
+            &signing.public_key().to_text(),
+            &signing.sign_study_key(public),
+        )
+        .await?
+    {
+        return Err(anyhow!(
+            "this server already has a study signing key; it is never replaced"
+        ));
+    }
+    Ok(())
+}
+
+async fn study_upgrade_key(
+    key: &Path,
+    key_out: &Path,
+    store: &Arc<dyn Store>,
+) -> anyhow::Result<()> {
+    let study = store
+        .study_keys()
+        .await?
+        .ok_or_else(|| anyhow!("this server has no study: run `attune-server study init`"))?;
+    if study.signing_public_key.is_some() {
+        return Err(anyhow!(
+            "this server already has a study signing key; it is never replaced"
+        ));
+    }
+    let bytes = std::fs::read(key).with_context(|| format!("cannot read {}", key.display()))?;
+    let file = StudyKeyFile::read(&bytes)?;
+    if file.public_key != study.public_key {
+        return Err(anyhow!(
+            "{} is not this server's study key file (its study key is another)",
+            key.display()
+        ));
+    }
+    let passphrase = study_passphrase()?;
+    let keys = if file.signing_public_key.is_some() {
+        // A version 2 file whose signing key never reached the server (an interrupted init).
+        StudyKeyFile::open_keys(&bytes, &passphrase)?
+    } else {
+        if key_out.exists() {
+            return Err(anyhow!(
+                "{} already exists: choose another --key-out (a key file is never overwritten)",
+                key_out.display()
+            ));
+        }
+        let (upgraded, keys) = StudyKeyFile::add_signing_key(&bytes, &passphrase, &passphrase)?;
+        std::fs::write(key_out, upgraded)
+            .with_context(|| format!("cannot write {}", key_out.display()))?;
+        keys
+    };
+    let signing = keys.signing_key()?;
+    register_signing_key(signing, &keys.private.public_key(), store).await?;
+    println!(
+        "Study signing key registered. Study fingerprint: {}",
+        signing.public_key().fingerprint()
+    );
+    if file.signing_public_key.is_none() {
+        println!(
+            "New key file written to {} (same study key, same passphrase): use it from now on \
+             and keep a backup; the old file still opens exports.",
+            key_out.display()
+        );
+    }
+    println!(
+        "Tablets enrolled before must enrol again (a new code with this fingerprint); \
+         withdrawals and protocol versions recorded before were not signed: record them again."
     );
     Ok(())
 }
@@ -576,6 +1038,7 @@ fn new_enrolment_code() -> String {
 }
 
 async fn enrol_create(
+    key: &Path,
     fieldworker: &str,
     expires_hours: u32,
     store: &Arc<dyn Store>,
@@ -589,6 +1052,7 @@ async fn enrol_create(
             "run `attune-server study init` first: devices need the study key"
         ));
     }
+    let signing = checked_signing_key(key, store).await?;
     let code = new_enrolment_code();
     let now = now();
     let expires = Timestamp(now.as_millis() + i64::from(expires_hours) * 3_600_000);
@@ -600,8 +1064,12 @@ async fn enrol_create(
             now,
         )
         .await?;
-    println!("{code}");
-    eprintln!("One-time enrolment code for {fieldworker}, valid for {expires_hours} hours.");
+    println!("Enrolment code:    {code}");
+    println!("Study fingerprint: {}", signing.fingerprint());
+    eprintln!(
+        "One-time enrolment code for {fieldworker}, valid for {expires_hours} hours. The tablet \
+         asks for both: the fingerprint is the same for every tablet of the study."
+    );
     Ok(())
 }
 

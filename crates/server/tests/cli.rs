@@ -1,12 +1,13 @@
-//! The administration commands through the real binary: `study init`, `enrol create`,
-//! `device list`/`revoke`, `withdraw` and `export`.
+//! The administration commands through the real binary: `study init`/`upgrade-key`/
+//! `fingerprint`, `enrol create`, `device list`/`revoke`, `withdraw`, `protocol` and `export`.
 
 use std::path::Path;
 use std::process::{Command, Output};
 
+use attune_core::sync::ControlKind;
 use attune_core::{
-    Authorship, DeviceId, DeviceKey, Kind, Links, ProfileId, RecordId, Revision, StudyPublicKey,
-    Timestamp, seal_envelope,
+    Authorship, DeviceId, DeviceKey, Kind, Links, ParticipantId, ProfileId, RecordId, Revision,
+    StudyFingerprint, StudyKeyFile, StudyPublicKey, StudyVerifyingKey, Timestamp, seal_envelope,
 };
 use attune_server::Store;
 use attune_server::store::{NewDevice, SqliteStore};
@@ -39,20 +40,29 @@ fn stdout(output: &Output) -> String {
 
 /// A device enrolled straight in `store` (for Ana), its key, and its authorship of revisions.
 async fn enrolled_device(store: &SqliteStore) -> (DeviceId, DeviceKey, Authorship) {
+    enrolled_device_of(store, "Ana").await
+}
+
+/// A device enrolled straight in `store` for `fieldworker`.
+async fn enrolled_device_of(
+    store: &SqliteStore,
+    fieldworker: &str,
+) -> (DeviceId, DeviceKey, Authorship) {
     let device_id = DeviceId::new(Timestamp(1));
     let device_key = DeviceKey::generate().unwrap();
+    let code = format!("h-{device_id}");
     store
-        .create_enrolment_code("h", "Ana", Timestamp(i64::MAX), Timestamp(0))
+        .create_enrolment_code(&code, fieldworker, Timestamp(i64::MAX), Timestamp(0))
         .await
         .unwrap();
     store
         .enrol_device(
-            "h",
+            &code,
             NewDevice {
                 id: device_id.to_string(),
                 name: "Tablet".into(),
                 public_key: device_key.public_key().to_text(),
-                token_hash: "t".into(),
+                token_hash: format!("t-{device_id}"),
             },
             Timestamp(0),
         )
@@ -82,8 +92,9 @@ async fn study_init_then_export_decrypts_latest_revisions_and_leaves_out_withdra
     let key_text = std::fs::read_to_string(&key_file).unwrap();
     assert!(key_text.contains("attune-study-key"));
 
-    let code = stdout(&run(&data, &["enrol", "create", "--fieldworker", "Ana"]));
-    assert_eq!(code.trim().len(), 14, "XXXX-XXXX-XXXX: {code:?}");
+    let (code, fingerprint) = enrol_create(&data, &key_file, "Ana");
+    assert_eq!(code.len(), 14, "XXXX-XXXX-XXXX: {code:?}");
+    assert!(stdout(&init).contains(&fingerprint.to_string()));
 
     // A device pushes: two revisions for VIG-001, one for VIG-002 (who then withdraws).
     let store = SqliteStore::open(&data).await.unwrap();
@@ -91,10 +102,18 @@ async fn study_init_then_export_decrypts_latest_revisions_and_leaves_out_withdra
         StudyPublicKey::from_text(&store.study_public_key().await.unwrap().unwrap()).unwrap();
     let (device_id, device_key, by) = enrolled_device(&store).await;
     let note = |text: &str| serde_json::json!({ "text": text }).to_string().into_bytes();
+    let (vig_001, vig_002) = (
+        ParticipantId::new(Timestamp(1)),
+        ParticipantId::new(Timestamp(1)),
+    );
+    let about = |participant| Links {
+        participant: Some(participant),
+        ..Links::default()
+    };
     let first = Revision::first(
         RecordId::new(Timestamp(1)),
         Kind::InterviewNote,
-        Links::default(),
+        about(vig_001),
         note("she likes the garden"),
         by,
     );
@@ -104,7 +123,7 @@ async fn study_init_then_export_decrypts_latest_revisions_and_leaves_out_withdra
     let withdrawn = Revision::first(
         RecordId::new(Timestamp(2)),
         Kind::InterviewNote,
-        Links::default(),
+        about(vig_002),
         note("withdrawn words"),
         by,
     );
@@ -113,7 +132,7 @@ async fn study_init_then_export_decrypts_latest_revisions_and_leaves_out_withdra
     let drawing = Revision::first(
         RecordId::new(Timestamp(3)),
         Kind::ActivityResponse,
-        Links::default(),
+        about(vig_001),
         serde_json::json!({
             "activity_id": "draw", "prompt_id": "home", "time": 1,
             "answer": { "strokes": [], "png": BASE64.encode(&picture) },
@@ -136,7 +155,20 @@ async fn study_init_then_export_decrypts_latest_revisions_and_leaves_out_withdra
 
     let list = stdout(&run(&data, &["device", "list"]));
     assert!(list.contains(&device_id.to_string()) && list.contains("active"));
-    run(&data, &["withdraw", "--participant", "VIG-002"]);
+    let withdrawn_out = stdout(&run(
+        &data,
+        &[
+            "withdraw",
+            "--key",
+            key_file.to_str().unwrap(),
+            "--participant",
+            "VIG-002",
+        ],
+    ));
+    assert!(
+        withdrawn_out.contains(&vig_002.to_string()),
+        "{withdrawn_out}"
+    );
     run(
         &data,
         &[
@@ -163,7 +195,7 @@ async fn study_init_then_export_decrypts_latest_revisions_and_leaves_out_withdra
     assert!(lines[1].contains("\"VIG-001\"") && lines[1].contains(",2,"));
     assert!(!csv.contains("withdrawn words"));
     // The drawing is a file; its row names it instead of holding the base64.
-    let drawing_file = format!("drawings/VIG-001/{}.png", drawing.record_id);
+    let drawing_file = format!("drawings/VIG-001-{vig_001}/{}.png", drawing.record_id);
     assert_eq!(std::fs::read(out.join(&drawing_file)).unwrap(), picture);
     assert!(
         lines[2].ends_with(&format!("\"{drawing_file}\"")),
@@ -237,43 +269,62 @@ fn export_with_a_wrong_passphrase_fails_and_writes_nothing() {
 }
 
 #[test]
-fn a_revoked_device_is_listed_with_its_reason() {
+fn a_revoked_device_is_listed_with_its_reason_and_a_signed_statement() {
     let dir = tempfile::TempDir::new().unwrap();
     let data = dir.path().join("data");
+    let key_file = study_init(dir.path(), &data);
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
+    let device_id = runtime.block_on(async {
         let store = SqliteStore::open(&data).await.unwrap();
-        store
-            .create_enrolment_code("h", "Ben", Timestamp(i64::MAX), Timestamp(0))
-            .await
-            .unwrap();
-        store
-            .enrol_device(
-                "h",
-                NewDevice {
-                    id: "device-1".into(),
-                    name: "Tablet".into(),
-                    public_key: "pk".into(),
-                    token_hash: "t".into(),
-                },
-                Timestamp(0),
-            )
-            .await
-            .unwrap();
+        let (device_id, _, _) = enrolled_device_of(&store, "Ben").await;
         store.close().await;
+        device_id
     });
+    let key = key_file.to_str().unwrap();
+    let id = device_id.to_string();
+    let error = run_failing(
+        &data,
+        &[
+            "device", "revoke", "device-1", "--reason", "x", "--key", key,
+        ],
+    );
+    assert!(error.contains("not a device id"), "{error}");
     run(
         &data,
         &[
             "device",
             "revoke",
-            "device-1",
+            &id,
             "--reason",
             "lost on the bus",
+            "--key",
+            key,
         ],
     );
     let list = stdout(&run(&data, &["device", "list"]));
     assert!(list.contains("revoked: lost on the bus"), "{list}");
+    let again = stdout(&run(
+        &data,
+        &["device", "revoke", &id, "--reason", "again", "--key", key],
+    ));
+    assert!(again.contains("already revoked"), "{again}");
+    // Every tablet receives the revocation as a study instruction signed with the key file's
+    // signing key.
+    let messages = runtime.block_on(async {
+        let store = SqliteStore::open(&data).await.unwrap();
+        let messages = store.control_messages_after(0).await.unwrap();
+        store.close().await;
+        messages
+    });
+    assert_eq!(messages.len(), 1);
+    assert_eq!(
+        messages[0].kind,
+        ControlKind::Revocation {
+            device_id,
+            reason: "lost on the bus".into()
+        }
+    );
+    signing_key(&key_file).verify_control(&messages[0]).unwrap();
 }
 
 /// Runs a command expected to fail; its stderr.
@@ -282,6 +333,7 @@ fn run_failing(data: &Path, args: &[&str]) -> String {
         .args(args)
         .arg("--data-dir")
         .arg(data)
+        .env("ATTUNE_STUDY_PASSPHRASE", PASSPHRASE)
         .env_remove("ATTUNE_DATABASE_URL")
         .output()
         .expect("run attune-server");
@@ -309,37 +361,40 @@ fn protocol_file(dir: &Path, version: u32, edit: impl FnOnce(&mut serde_json::Va
 fn a_protocol_is_published_once_checked_and_only_as_a_newer_version() {
     let dir = tempfile::TempDir::new().unwrap();
     let data = dir.path().join("data");
+    let key_file = study_init(dir.path(), &data);
+    let key = key_file.to_str().unwrap();
     run(&data, &["protocol", "list"]);
     assert!(stdout(&run(&data, &["protocol", "list"])).contains("No protocol published"));
 
     // A bad file: refused with the path of the field, nothing published.
     let bad = protocol_file(dir.path(), 2, |v| v["groups"][1]["target"] = 0.into());
-    let error = run_failing(&data, &["protocol", "publish", &bad]);
+    let error = run_failing(&data, &["protocol", "publish", &bad, "--key", key]);
     assert!(error.contains("groups[1].target"), "{error}");
     assert!(error.contains("nothing was published"), "{error}");
     let typo = protocol_file(dir.path(), 2, |v| {
         v["safeguarding"]["stpes"] = serde_json::json!([]);
     });
-    let error = run_failing(&data, &["protocol", "publish", &typo]);
+    let error = run_failing(&data, &["protocol", "publish", &typo, "--key", key]);
     assert!(error.contains("safeguarding.stpes"), "{error}");
 
     // The version the app has built in is not an update.
     let built_in = protocol_file(dir.path(), 1, |_| {});
-    let error = run_failing(&data, &["protocol", "publish", &built_in]);
+    let error = run_failing(&data, &["protocol", "publish", &built_in, "--key", key]);
     assert!(error.contains("built in"), "{error}");
 
     let v3 = protocol_file(dir.path(), 3, |_| {});
-    let published = stdout(&run(&data, &["protocol", "publish", &v3]));
+    let published = stdout(&run(&data, &["protocol", "publish", &v3, "--key", key]));
     assert!(published.contains("version 3 published"), "{published}");
     // An older (or the same) version after it is refused.
     let v2 = protocol_file(dir.path(), 2, |_| {});
-    let error = run_failing(&data, &["protocol", "publish", &v2]);
+    let error = run_failing(&data, &["protocol", "publish", &v2, "--key", key]);
     assert!(error.contains("version 3 was already published"), "{error}");
 
     let listed = stdout(&run(&data, &["protocol", "list"]));
     let rows: Vec<&str> = listed.lines().skip(1).collect();
     assert_eq!(rows.len(), 1, "{listed}");
     assert!(rows[0].starts_with("vig-evaluation\t3\t"), "{listed}");
+    assert!(rows[0].ends_with("\t1"), "instruction 1: {listed}");
 
     // What devices receive is the file as published.
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -356,6 +411,8 @@ fn a_protocol_is_published_once_checked_and_only_as_a_newer_version() {
             protocol: std::fs::read_to_string(&v3).unwrap()
         }
     );
+    assert_eq!(messages[0].seq, 1);
+    signing_key(&key_file).verify_control(&messages[0]).unwrap();
 }
 
 #[tokio::test]
@@ -401,4 +458,361 @@ async fn conflicts_are_listed_with_both_hashes() {
         row.ends_with(&format!("\t{}\t{}", other.hash, kept.hash)),
         "{row}"
     );
+}
+
+/// `study init` into `data`, the key file in `dir`; its path.
+fn study_init(dir: &Path, data: &Path) -> std::path::PathBuf {
+    let key_file = dir.join("study.key");
+    run(
+        data,
+        &["study", "init", "--key-out", key_file.to_str().unwrap()],
+    );
+    key_file
+}
+
+/// The study signing key's public half, from the key file's clear part.
+fn signing_key(key_file: &Path) -> StudyVerifyingKey {
+    StudyKeyFile::read(&std::fs::read(key_file).unwrap())
+        .unwrap()
+        .study_signing_key()
+        .unwrap()
+        .unwrap()
+}
+
+/// `enrol create`: the code and the fingerprint it printed.
+fn enrol_create(data: &Path, key_file: &Path, fieldworker: &str) -> (String, StudyFingerprint) {
+    let printed = stdout(&run(
+        data,
+        &[
+            "enrol",
+            "create",
+            "--key",
+            key_file.to_str().unwrap(),
+            "--fieldworker",
+            fieldworker,
+        ],
+    ));
+    let line = |label: &str| {
+        printed
+            .lines()
+            .find_map(|line| line.strip_prefix(label))
+            .unwrap_or_else(|| panic!("no {label:?} in {printed:?}"))
+            .trim()
+            .to_owned()
+    };
+    let fingerprint = StudyFingerprint::parse(&line("Study fingerprint:")).unwrap();
+    (line("Enrolment code:"), fingerprint)
+}
+
+#[test]
+fn enrol_create_prints_the_fingerprint_of_the_key_files_signing_key_and_checks_the_server() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    let key_file = study_init(dir.path(), &data);
+    let (code, fingerprint) = enrol_create(&data, &key_file, "Ana");
+    assert_eq!(code.len(), 14, "{code}");
+    assert_eq!(fingerprint, signing_key(&key_file).fingerprint());
+    assert_eq!(fingerprint.to_string().len(), 24, "five groups of four");
+    // No database and no passphrase needed: the key file's clear part.
+    let printed = Command::new(env!("CARGO_BIN_EXE_attune-server"))
+        .args(["study", "fingerprint", "--key", key_file.to_str().unwrap()])
+        .env_remove("ATTUNE_STUDY_PASSPHRASE")
+        .output()
+        .unwrap();
+    assert!(printed.status.success());
+    assert_eq!(stdout(&printed).trim(), fingerprint.to_string());
+
+    // Another study's key file is refused.
+    let other_data = dir.path().join("other");
+    let other_key = dir.path().join("other.key");
+    run(
+        &other_data,
+        &["study", "init", "--key-out", other_key.to_str().unwrap()],
+    );
+    let error = run_failing(
+        &data,
+        &[
+            "enrol",
+            "create",
+            "--key",
+            other_key.to_str().unwrap(),
+            "--fieldworker",
+            "Ana",
+        ],
+    );
+    assert!(
+        error.contains("not this server's study key file"),
+        "{error}"
+    );
+
+    // A database whose signing key was swapped is refused: the fingerprint comes from the
+    // key file, and the two must agree.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let store = SqliteStore::open(&data).await.unwrap();
+        sqlx::query("UPDATE study SET signing_public_key = $1")
+            .bind(signing_key(&other_key).to_text())
+            .execute(store.pool())
+            .await
+            .unwrap();
+        store.close().await;
+    });
+    let error = run_failing(
+        &data,
+        &[
+            "enrol",
+            "create",
+            "--key",
+            key_file.to_str().unwrap(),
+            "--fieldworker",
+            "Ana",
+        ],
+    );
+    assert!(error.contains("was altered"), "{error}");
+}
+
+#[tokio::test]
+async fn withdraw_resolves_a_code_to_one_participant_and_lists_the_candidates_of_a_shared_one() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    let key_file = study_init(dir.path(), &data);
+    let key = key_file.to_str().unwrap();
+
+    // Two tablets (Ana's and Ben's) each made a C01, offline; Ana's also made C02.
+    let store = SqliteStore::open(&data).await.unwrap();
+    let study =
+        StudyPublicKey::from_text(&store.study_public_key().await.unwrap().unwrap()).unwrap();
+    let mut participants = Vec::new();
+    for (fieldworker, codes) in [("Ana", &["C01", "C02"][..]), ("Ben", &["C01"][..])] {
+        let (device_id, device_key, by) = enrolled_device_of(&store, fieldworker).await;
+        for code in codes {
+            let id = ParticipantId::new(Timestamp(1));
+            let links = Links {
+                participant: Some(id),
+                ..Links::default()
+            };
+            let record = Revision::first(
+                RecordId::from_uuid(*id.as_uuid()),
+                Kind::Participant,
+                links.clone(),
+                serde_json::json!({"code": code, "group": "carers"})
+                    .to_string()
+                    .into_bytes(),
+                by,
+            );
+            let note = Revision::first(
+                RecordId::new(Timestamp(1)),
+                Kind::InterviewNote,
+                links,
+                format!("{{\"text\": \"about {fieldworker}'s {code}\"}}").into_bytes(),
+                by,
+            );
+            let envelopes: Vec<_> = [record, note]
+                .iter()
+                .map(|r| seal_envelope(r, Some((*code).into()), &study, &device_key).unwrap())
+                .collect();
+            store
+                .push(&device_id.to_string(), &envelopes, Timestamp(5))
+                .await
+                .unwrap();
+            participants.push((fieldworker, *code, id, device_id));
+        }
+    }
+    store.close().await;
+    let (ana_c01, ben_c01) = (participants[0].2, participants[2].2);
+
+    // A shared code: refused, the candidates listed with their device and fieldworker.
+    let error = run_failing(&data, &["withdraw", "--key", key, "--participant", "C01"]);
+    assert!(
+        error.contains("2 participants have the code C01"),
+        "{error}"
+    );
+    assert!(error.contains("--participant-id"), "{error}");
+    for (fieldworker, code, id, device) in &participants {
+        if *code == "C01" {
+            let row = error
+                .lines()
+                .find(|line| line.contains(&id.to_string()))
+                .unwrap_or_else(|| panic!("{id} listed: {error}"));
+            assert!(
+                row.contains(&device.to_string()) && row.contains(fieldworker),
+                "{row}"
+            );
+        }
+    }
+    // An unknown code, and an id that is not one of the candidates: refused.
+    let error = run_failing(&data, &["withdraw", "--key", key, "--participant", "C09"]);
+    assert!(
+        error.contains("no participant with the code C09"),
+        "{error}"
+    );
+    let stranger = ParticipantId::new(Timestamp(1)).to_string();
+    let error = run_failing(
+        &data,
+        &[
+            "withdraw",
+            "--key",
+            key,
+            "--participant",
+            "C01",
+            "--participant-id",
+            &stranger,
+        ],
+    );
+    assert!(error.contains("has the id"), "{error}");
+    // Nothing was recorded by the refusals.
+    let store = SqliteStore::open(&data).await.unwrap();
+    assert!(store.withdrawals().await.unwrap().is_empty());
+    store.close().await;
+
+    // Ben's C01, chosen by id; Ana's C02 by its code alone (one participant has it).
+    let done = stdout(&run(
+        &data,
+        &[
+            "withdraw",
+            "--key",
+            key,
+            "--participant",
+            "C01",
+            "--participant-id",
+            &ben_c01.to_string(),
+        ],
+    ));
+    assert!(done.contains("study instruction 1"), "{done}");
+    run(&data, &["withdraw", "--key", key, "--participant", "c02"]);
+    let again = stdout(&run(
+        &data,
+        &[
+            "withdraw",
+            "--key",
+            key,
+            "--participant",
+            "C01",
+            "--participant-id",
+            &ben_c01.to_string(),
+        ],
+    ));
+    assert!(again.contains("already withdrawn"), "{again}");
+
+    let store = SqliteStore::open(&data).await.unwrap();
+    let messages = store.control_messages_after(0).await.unwrap();
+    store.close().await;
+    assert_eq!(messages.len(), 2);
+    assert_eq!(
+        messages[0].kind,
+        ControlKind::Withdrawal {
+            participant_id: ben_c01,
+            participant_code: "C01".into()
+        }
+    );
+    let signing = signing_key(&key_file);
+    for message in &messages {
+        signing.verify_control(message).unwrap();
+    }
+    assert_eq!(
+        messages.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+
+    // The export leaves out Ben's C01 and Ana's C02, and keeps Ana's C01.
+    let out = dir.path().join("export");
+    run(
+        &data,
+        &["export", "--key", key, "--out", out.to_str().unwrap()],
+    );
+    let csv = std::fs::read_to_string(out.join("records.csv")).unwrap();
+    assert!(csv.contains("about Ana's C01"), "{csv}");
+    assert!(!csv.contains("about Ben's C01"), "{csv}");
+    assert!(!csv.contains("about Ana's C02"), "{csv}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("records.json")).unwrap()).unwrap();
+    let kept: Vec<&str> = json["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["revisions"][0]["participant"].as_str())
+        .collect();
+    assert!(kept.iter().all(|p| *p == ana_c01.to_string()), "{kept:?}");
+    assert_eq!(kept.len(), 2);
+}
+
+#[test]
+fn a_version_1_key_file_exports_but_cannot_sign_until_upgraded() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    let old_key = dir.path().join("old.key");
+    let cheap = attune_core::KdfParams {
+        m_kib: 64,
+        t: 1,
+        p: 1,
+    };
+    let (bytes, public) = StudyKeyFile::create_version_1(PASSPHRASE, cheap).unwrap();
+    std::fs::write(&old_key, bytes).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let store = SqliteStore::open(&data).await.unwrap();
+        store
+            .set_study_public_key(&public.to_text(), Timestamp(0))
+            .await
+            .unwrap();
+        store.close().await;
+    });
+    let old = old_key.to_str().unwrap();
+    // Export still opens with it.
+    let out = dir.path().join("export");
+    run(
+        &data,
+        &["export", "--key", old, "--out", out.to_str().unwrap()],
+    );
+    // Signing commands say what to do.
+    let error = run_failing(
+        &data,
+        &["enrol", "create", "--key", old, "--fieldworker", "Ana"],
+    );
+    assert!(
+        error.contains("version 1") && error.contains("upgrade-key"),
+        "{error}"
+    );
+    let error = run_failing(&data, &["withdraw", "--key", old, "--participant", "C01"]);
+    assert!(
+        error.contains("version 1") && error.contains("upgrade-key"),
+        "{error}"
+    );
+
+    let new_key = dir.path().join("new.key");
+    let upgraded = stdout(&run(
+        &data,
+        &[
+            "study",
+            "upgrade-key",
+            "--key",
+            old,
+            "--key-out",
+            new_key.to_str().unwrap(),
+        ],
+    ));
+    assert!(upgraded.contains("enrol again"), "{upgraded}");
+    let file = StudyKeyFile::read(&std::fs::read(&new_key).unwrap()).unwrap();
+    assert_eq!(file.version, 2);
+    assert_eq!(
+        file.study_public_key().unwrap(),
+        public,
+        "the same study key"
+    );
+    let (_, fingerprint) = enrol_create(&data, &new_key, "Ana");
+    assert_eq!(fingerprint, signing_key(&new_key).fingerprint());
+    assert!(upgraded.contains(&fingerprint.to_string()));
+    // Never twice.
+    let error = run_failing(
+        &data,
+        &[
+            "study",
+            "upgrade-key",
+            "--key",
+            old,
+            "--key-out",
+            dir.path().join("x").to_str().unwrap(),
+        ],
+    );
+    assert!(error.contains("already has a study signing key"), "{error}");
 }

@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use attune_server::store::suite::{signed, withdrawal};
 use attune_server::store::{PostgresStore, Store};
 use sqlx::Connection as _;
 
@@ -63,7 +64,7 @@ attune_server::store_conformance_tests!(get_store);
 /// pull cursor) and takes protocol updates after it.
 #[tokio::test]
 async fn a_database_from_before_protocol_updates_keeps_its_withdrawals() {
-    use attune_server::store::{ControlKind, PublishOutcome};
+    use attune_server::store::PublishOutcome;
     let Some(url) = fresh_database().await else {
         return;
     };
@@ -90,17 +91,15 @@ async fn a_database_from_before_protocol_updates_keeps_its_withdrawals() {
     pool.close().await;
 
     let store = PostgresStore::connect(&url).await.expect("migrate");
-    let kept = store.control_messages_after(0).await.unwrap();
+    let kept = store.withdrawals().await.unwrap();
     assert_eq!(kept.len(), 1);
-    assert_eq!(kept[0].id, id);
+    assert_eq!(kept[0].message_id, id);
     assert_eq!(
-        kept[0].kind,
-        ControlKind::Withdrawal {
-            participant_code: "VIG-001".into()
-        }
+        (kept[0].participant_id, kept[0].participant_code.as_str()),
+        (None, "VIG-001")
     );
     let published = store
-        .publish_protocol("vig-evaluation", 2, "{}", attune_core::Timestamp(6))
+        .publish_protocol("vig-evaluation", 2, &signed(1, protocol("{}")))
         .await
         .unwrap();
     assert!(matches!(published, PublishOutcome::Published(p) if p.message_id > id));
@@ -109,4 +108,102 @@ async fn a_database_from_before_protocol_updates_keeps_its_withdrawals() {
             .execute(store.pool())
             .await;
     assert!(refused.is_err());
+}
+
+fn protocol(json: &str) -> attune_server::store::ControlKind {
+    attune_server::store::ControlKind::ProtocolUpdate {
+        protocol: json.into(),
+    }
+}
+
+/// A database made by the migrations up to 0004 (before signed study instructions) keeps its
+/// control messages readable, never serves them unsigned, and numbers signed ones after them.
+#[tokio::test]
+async fn a_database_from_before_signed_instructions_keeps_its_messages_readable_unserved() {
+    use attune_server::store::{AddOutcome, PublishOutcome};
+    let Some(url) = fresh_database().await else {
+        return;
+    };
+    let all = sqlx::migrate!("./migrations/postgres");
+    let before = sqlx::migrate::Migrator {
+        migrations: std::borrow::Cow::Owned(
+            all.migrations
+                .iter()
+                .filter(|migration| migration.version < 5)
+                .cloned()
+                .collect(),
+        ),
+        ..sqlx::migrate::Migrator::DEFAULT
+    };
+    let pool = sqlx::PgPool::connect(&url).await.expect("connect");
+    before.run(&pool).await.expect("migrate to 0004");
+    sqlx::query("INSERT INTO study (id, public_key, created_at) VALUES (1, 'old-key', 1)")
+        .execute(&pool)
+        .await
+        .expect("old study");
+    let withdrawal_id: i64 = sqlx::query_scalar(
+        "INSERT INTO control_messages (kind, participant_code, created_at) \
+         VALUES ('withdrawal', 'C01', 5) RETURNING id",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("old withdrawal");
+    sqlx::query(
+        "INSERT INTO control_messages (kind, protocol_id, protocol_version, protocol, created_at) \
+         VALUES ('protocol_update', 'vig-evaluation', 3, '{}', 6)",
+    )
+    .execute(&pool)
+    .await
+    .expect("old protocol update");
+    pool.close().await;
+
+    let store = PostgresStore::connect(&url).await.expect("migrate");
+    let withdrawals = store.withdrawals().await.unwrap();
+    assert_eq!(
+        (
+            withdrawals[0].message_id,
+            withdrawals[0].seq,
+            withdrawals[0].participant_id
+        ),
+        (withdrawal_id, None, None)
+    );
+    assert_eq!(store.published_protocols().await.unwrap()[0].seq, None);
+    assert!(store.control_messages_after(0).await.unwrap().is_empty());
+    assert_eq!(
+        store
+            .study_keys()
+            .await
+            .unwrap()
+            .unwrap()
+            .signing_public_key,
+        None
+    );
+    assert!(store.set_study_signing_key("signing", "sig").await.unwrap());
+    assert_eq!(store.next_control_seq().await.unwrap(), 1);
+    let AddOutcome::Added(first) = store.add_withdrawal(&withdrawal(1, "C01")).await.unwrap()
+    else {
+        panic!("added");
+    };
+    assert!(first.id > withdrawal_id);
+    assert!(matches!(
+        store
+            .publish_protocol("vig-evaluation", 3, &signed(2, protocol("{}")))
+            .await
+            .unwrap(),
+        PublishOutcome::Published(p) if p.seq == Some(2)
+    ));
+    assert_eq!(store.control_messages_after(0).await.unwrap().len(), 2);
+    for bad in [
+        "INSERT INTO control_messages (seq, kind, participant_code, created_at, signature) \
+         VALUES (9, 'withdrawal', 'C02', 7, 'sig')",
+        "INSERT INTO control_messages (seq, kind, participant_id, participant_code, created_at) \
+         VALUES (9, 'withdrawal', 'id', 'C02', 7)",
+        "INSERT INTO control_messages (kind, device_id, reason, created_at) \
+         VALUES ('revocation', 'd', 'r', 7)",
+    ] {
+        assert!(
+            sqlx::query(bad).execute(store.pool()).await.is_err(),
+            "{bad}"
+        );
+    }
 }

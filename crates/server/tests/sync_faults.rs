@@ -404,6 +404,7 @@ async fn a_thousand_records_sync_through_a_faulty_network_exactly_once() {
     // Conflicts: for 5 notes, another revision with the same record id and rev reached the
     // server first (pushed directly, not through the proxy).
     let study_key = server.study.public_key();
+    let signing_key = server.signing.public_key();
     let mut injected = Vec::new();
     let mut ours = BTreeSet::new();
     for note in notes.iter().step_by(199).take(5) {
@@ -443,6 +444,7 @@ async fn a_thousand_records_sync_through_a_faulty_network_exactly_once() {
             vault: &device.vault,
             device_key: &device.key,
             study_key: &study_key,
+            study_signing_key: &signing_key,
             device: device.id,
             author: device.author,
         },
@@ -454,18 +456,18 @@ async fn a_thousand_records_sync_through_a_faulty_network_exactly_once() {
         upload_piece: 1024,
         ..BatchLimits::default()
     });
-    let mut cursor = 0;
+    let mut cursor = attune_core::sync::PullPosition::default();
     let mut runs = Vec::new();
     for _ in 0..30 {
         match syncer.run(cursor, |_| {}).await {
             Ok(report) => {
-                cursor = report.cursor;
+                cursor = report.position;
                 assert!(report.held.is_empty(), "{:?}", report.held);
                 runs.push(format!("ok: {report:?}"));
             }
             Err(failure) => {
                 assert!(failure.error.is_retryable(), "{failure}");
-                cursor = failure.report.cursor;
+                cursor = failure.report.position;
                 runs.push(format!("stopped: {failure}"));
             }
         }

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use attune_core::attachment::{UPLOAD_PIECE, sha256_hex};
 use attune_core::{
     AttachmentBody, Authorship, BlobId, DeviceId, DeviceKey, Envelope, KdfParams, Kind, Links,
-    ProfileId, RecordId, Revision, StudyKeyFile, StudyKeyPair, StudyPublicKey, Timestamp,
-    open_attachment, seal_attachment, seal_envelope,
+    ParticipantId, ProfileId, RecordId, Revision, StudyKeyFile, StudyKeyPair, StudyPublicKey,
+    Timestamp, open_attachment, seal_attachment, seal_envelope,
 };
 use attune_server::store::{NewDevice, SqliteStore};
 use attune_server::{AppState, Store, router};
@@ -360,9 +360,16 @@ async fn uploads_need_an_active_enrolled_device() {
     assert_eq!(server.send(&head, &bytes).await.status, 401);
 
     let device_id = server.store.list_devices().await.unwrap()[0].id.clone();
+    let revocation = attune_server::store::suite::signed(
+        1,
+        attune_core::sync::ControlKind::Revocation {
+            device_id: device_id.parse().unwrap(),
+            reason: "lost on the bus".into(),
+        },
+    );
     server
         .store
-        .revoke_device(&device_id, "lost on the bus", Timestamp(1))
+        .revoke_device(&device_id, &revocation)
         .await
         .unwrap();
     let revoked = server.create(Some(&token), &request).await;
@@ -524,14 +531,17 @@ async fn a_20_mb_upload_cut_at_half_resumes_from_the_server_offset() {
 fn attachment_envelope(
     device: &(DeviceId, DeviceKey),
     study: &StudyPublicKey,
-    code: &str,
+    (participant, code): (ParticipantId, &str),
     body: &AttachmentBody,
 ) -> (RecordId, Envelope) {
     let record = RecordId::new(Timestamp(1));
     let revision = Revision::first(
         record,
         Kind::Attachment,
-        Links::default(),
+        Links {
+            participant: Some(participant),
+            ..Links::default()
+        },
         serde_json::to_vec(body).unwrap(),
         Authorship {
             device: device.0,
@@ -568,7 +578,12 @@ async fn an_uploaded_attachment_comes_out_of_the_export_byte_identical() {
         t: 1,
         p: 1,
     };
-    let (key_bytes, study) = StudyKeyFile::create_with_params(PASSPHRASE, cheap).unwrap();
+    let (key_bytes, keys) = StudyKeyFile::create_with_params(PASSPHRASE, cheap).unwrap();
+    let study = keys.private.public_key();
+    let (vig_001, vig_002) = (
+        ParticipantId::new(Timestamp(1)),
+        ParticipantId::new(Timestamp(1)),
+    );
     std::fs::write(&key_file, key_bytes).unwrap();
 
     // A recording, uploaded whole; a drawing of a participant who then withdraws; a recording
@@ -606,25 +621,25 @@ async fn an_uploaded_attachment_comes_out_of_the_export_byte_identical() {
     let (recording_record, a) = attachment_envelope(
         &device,
         &study,
-        "VIG-001",
+        (vig_001, "VIG-001"),
         &attachment_body(recording_blob, "audio/webm;codecs=opus", &recording),
     );
     let (_, b) = attachment_envelope(
         &device,
         &study,
-        "VIG-002",
+        (vig_002, "VIG-002"),
         &attachment_body(drawing_blob, "image/png", &drawing),
     );
     let (partial_record, c) = attachment_envelope(
         &device,
         &study,
-        "VIG-001",
+        (vig_001, "VIG-001"),
         &attachment_body(partial_blob, "audio/webm", &recording),
     );
     let (missing_record, d) = attachment_envelope(
         &device,
         &study,
-        "VIG-001",
+        (vig_001, "VIG-001"),
         &attachment_body(missing_blob, "audio/webm", b"never sent"),
     );
     server
@@ -632,11 +647,14 @@ async fn an_uploaded_attachment_comes_out_of_the_export_byte_identical() {
         .push(&device_id, &[a, b, c, d], Timestamp(2))
         .await
         .unwrap();
-    server
-        .store
-        .add_withdrawal("VIG-002", Timestamp(3))
-        .await
-        .unwrap();
+    let withdrawal = attune_server::store::suite::signed(
+        1,
+        attune_core::sync::ControlKind::Withdrawal {
+            participant_id: vig_002,
+            participant_code: "VIG-002".into(),
+        },
+    );
+    server.store.add_withdrawal(&withdrawal).await.unwrap();
     server.store.close().await;
 
     let out = server.data.parent().unwrap().join("export");
@@ -656,10 +674,10 @@ async fn an_uploaded_attachment_comes_out_of_the_export_byte_identical() {
         "{stderr}"
     );
 
-    let relative = format!("attachments/VIG-001/{recording_record}.webm");
+    let relative = format!("attachments/VIG-001-{vig_001}/{recording_record}.webm");
     assert_eq!(std::fs::read(out.join(&relative)).unwrap(), recording);
     assert!(
-        !out.join("attachments/VIG-002").exists(),
+        !out.join(format!("attachments/VIG-002-{vig_002}")).exists(),
         "withdrawn: left out"
     );
     let manifest: Value =

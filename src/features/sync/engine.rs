@@ -1,7 +1,9 @@
 //! Runs attune-core's sync engine ([`Syncer`]) with the fetch transport on the open profile,
 //! and says how it ended in words.
 
-use attune_core::sync::{SyncError, SyncIdentity, SyncProgress, SyncReport, Syncer};
+use attune_core::sync::{
+    InstructionProblem, PullPosition, SyncError, SyncIdentity, SyncProgress, SyncReport, Syncer,
+};
 
 use super::enrolment::Enrolment;
 use super::runner::{SyncSummary, load_state};
@@ -11,9 +13,9 @@ use crate::session::{Session, now};
 
 /// What one run did.
 pub struct Report {
-    /// The pull cursor to save. The engine returns it once the purges it covers are
-    /// durable, also from a run that stopped early.
-    pub cursor: Option<i64>,
+    /// Where reading study instructions stands, to save. The engine returns it once the
+    /// purges it covers are durable, also from a run that stopped early.
+    pub position: Option<PullPosition>,
     /// How it ended, in words.
     pub summary: SyncSummary,
 }
@@ -24,33 +26,39 @@ pub async fn run(
     enrolment: &Enrolment,
     progress: impl Fn(usize, usize) + 'static,
 ) -> Result<Report, String> {
-    let cursor = load_state(session).await?.cursor;
+    let state = load_state(session).await?;
+    let position = PullPosition {
+        cursor: state.cursor,
+        last_seq: state.last_seq,
+    };
     let device_key = enrolment.signing_key();
     let study_key = enrolment.study_key()?;
+    let study_signing_key = enrolment.pinned_signing_key()?;
     let transport = FetchTransport::new(&enrolment.server, &enrolment.token);
     let identity = SyncIdentity {
         vault: &session.vault,
         device_key: &device_key,
         study_key: &study_key,
+        study_signing_key: &study_signing_key,
         device: session.device,
         author: session.profile.id,
     };
     let clock = now;
     let syncer = Syncer::new(&session.store, &transport, identity, &clock);
     let outcome = syncer
-        .run(cursor, |p: SyncProgress| progress(p.done, p.total))
+        .run(position, |p: SyncProgress| progress(p.done, p.total))
         .await;
     let (report, error) = match outcome {
         Ok(report) => (report, None),
         Err(failure) => (*failure.report, Some(failure.error)),
     };
     let mut summary = summarise(&report, error.as_ref());
-    // Kept durably before the cursor that covers them is saved; if that fails, the cursor is
-    // not saved and the updates come again next time.
-    let cursor = match crate::protocol::apply_updates(session, &report.protocol_updates).await {
+    // Kept durably before the position that covers them is saved; if that fails, the
+    // position is not saved and the updates come again next time.
+    let position = match crate::protocol::apply_updates(session, &report.protocol_updates).await {
         Ok(outcomes) => {
             summary.protocol = protocol_words(&outcomes);
-            Some(report.cursor)
+            Some(report.position)
         }
         Err(message) => {
             summary.ok = false;
@@ -60,7 +68,33 @@ pub async fn run(
             None
         }
     };
-    Ok(Report { cursor, summary })
+    Ok(Report { position, summary })
+}
+
+/// A study instruction that was not applied, in words for the fieldworker.
+fn instruction_words(problem: &InstructionProblem) -> String {
+    match problem {
+        InstructionProblem::NotSigned { seq, .. } => format!(
+            "A study instruction (number {seq}) was refused: it is not signed by your study \
+             team's key, so this tablet did not apply it, and the instructions after it wait. \
+             Tell your study admin: the server may have been tampered with."
+        ),
+        InstructionProblem::Missing { expected, .. } => format!(
+            "A study instruction is missing (number {expected} did not arrive): the \
+             instructions after it wait until it does. If this stays, tell your study admin."
+        ),
+        InstructionProblem::Replayed { seq, .. } => format!(
+            "A study instruction (number {seq}) came again and was ignored: this tablet \
+             applied it before."
+        ),
+        InstructionProblem::UnsignedRevocation { .. } => {
+            "The server refuses this tablet as revoked, but your study team did not sign a \
+             revocation, so sync stopped and this tablet is not treated as revoked. Your work \
+             is still on this tablet. Tell your study admin."
+                .into()
+        }
+        other => format!("A study instruction was not applied: {other}."),
+    }
 }
 
 /// The protocol updates of a run, in words: the version now in use, and what was ignored.
@@ -142,12 +176,24 @@ fn summarise(report: &SyncReport, error: Option<&SyncError>) -> SyncSummary {
             held.reason
         ));
     }
+    // A replay is harmless (ignored); a refused or missing instruction, or an unsigned
+    // revocation, needs the study admin.
+    let instructions_ok = report
+        .instruction_problems
+        .iter()
+        .all(|problem| matches!(problem, InstructionProblem::Replayed { .. }));
     SyncSummary {
         at: now(),
         ok: error.is_none()
             && report.revoked.is_none()
             && report.held.is_empty()
-            && report.unknown_message.is_none(),
+            && report.unknown_message.is_none()
+            && instructions_ok,
+        instructions: report
+            .instruction_problems
+            .iter()
+            .map(instruction_words)
+            .collect(),
         words: words.join(" "),
         revoked: report.revoked.clone(),
         purged: report.purged.clone(),

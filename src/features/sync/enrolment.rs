@@ -1,16 +1,29 @@
 //! Enrolling this profile with the research server, and what enrolment leaves on the tablet.
 //!
-//! The fieldworker types the one-time code printed by `attune-server enrol create`. The app
-//! makes the profile's Ed25519 signing key, sends its public half with the profile's device
-//! id to `POST /api/enrol`, and keeps what comes back (the device token, the study's public
-//! key) with the signing key in one value sealed by the vault in the profile's database.
-//! Nothing of it is readable while the tablet is locked.
+//! The fieldworker types the one-time code and the study fingerprint printed by
+//! `attune-server enrol create`. The app makes the profile's Ed25519 signing key and runs
+//! attune-core's enrolment ([`attune_core::sync::enrol`]): it fetches a challenge with the
+//! study's public keys, checks them against the fingerprint (a mismatch stops here, before
+//! the code is spent), signs the challenge with its key (proof of possession) and enrols its
+//! public half with the profile's device id. It keeps what comes back (the device token, the
+//! study's public key, and the study signing key it now pins) with the signing key in one
+//! value sealed by the vault in the profile's database. Nothing of it is readable while the
+//! tablet is locked.
+//!
+//! A profile enrolled before study instructions were signed has no pinned signing key: it
+//! must enrol again (with a new code and the fingerprint); it keeps its device key, so the
+//! server knows it as the same device.
 
-use attune_core::sync::{EnrolRequest, EnrolResponse};
-use attune_core::{DeviceId, DeviceKey, StudyPublicKey, Timestamp};
+use attune_core::sync::enrol::{EnrolDetails, EnrolError, EnrolTransport};
+use attune_core::sync::{EnrolChallenge, EnrolRequest, EnrolResponse, TransportError};
+use attune_core::{
+    DeviceId, DeviceKey, SigningError, StudyFingerprint, StudyPublicKey, StudyVerifyingKey,
+    Timestamp,
+};
 use serde::{Deserialize, Serialize};
 
-use super::http::{self, HttpError};
+use super::http;
+use super::transport::to_transport_error;
 use crate::records::{load_device_value, save_device_value};
 use crate::session::{Session, now};
 
@@ -31,6 +44,11 @@ pub struct Enrolment {
     pub device_key: [u8; 32],
     /// The study's public key (base64), which every revision is sealed to.
     pub study_public_key: String,
+    /// The study signing key (base64), pinned at enrolment by the fingerprint: every study
+    /// instruction must be signed by it. `None` for an enrolment from before instructions
+    /// were signed: the profile must enrol again.
+    #[serde(default)]
+    pub study_signing_key: Option<String>,
     /// When the tablet enrolled.
     pub enrolled_at: Timestamp,
 }
@@ -45,6 +63,44 @@ impl Enrolment {
     pub fn study_key(&self) -> Result<StudyPublicKey, String> {
         StudyPublicKey::from_text(&self.study_public_key)
             .map_err(|e| format!("the study key saved at enrolment is not valid: {e}"))
+    }
+
+    /// The pinned study signing key.
+    pub fn pinned_signing_key(&self) -> Result<StudyVerifyingKey, String> {
+        let text = self.study_signing_key.as_deref().ok_or_else(|| {
+            REENROL_WORDS.to_string()
+        })?;
+        StudyVerifyingKey::from_text(text)
+            .map_err(|e| format!("the study signing key saved at enrolment is not valid: {e}"))
+    }
+
+    /// Whether this enrolment is from before study instructions were signed.
+    pub fn needs_reenrolment(&self) -> bool {
+        self.study_signing_key.is_none()
+    }
+}
+
+/// Why a profile enrolled before study instructions were signed cannot sync.
+pub const REENROL_WORDS: &str = "This tablet was enrolled before study instructions were \
+    signed. Enrol it again with a new code and the study fingerprint from your study team: \
+    your work stays on this tablet.";
+
+/// The enrolment endpoints on `fetch` (no token yet).
+struct FetchEnrol<'a> {
+    server: &'a str,
+}
+
+impl EnrolTransport for FetchEnrol<'_> {
+    async fn enrol_challenge(&self) -> Result<EnrolChallenge, TransportError> {
+        http::post_json(self.server, "/api/enrol/challenge", None, &serde_json::json!({}))
+            .await
+            .map_err(to_transport_error)
+    }
+
+    async fn enrol(&self, request: &EnrolRequest) -> Result<EnrolResponse, TransportError> {
+        http::post_json(self.server, "/api/enrol", None, request)
+            .await
+            .map_err(to_transport_error)
     }
 }
 
@@ -89,41 +145,61 @@ fn check_server(typed: &str) -> Result<String, String> {
     Ok(own)
 }
 
-/// Enrols the open profile with `server` using the one-time `code`, requests persistent
-/// storage, and keeps the enrolment. The error is in words for the fieldworker.
-pub async fn enrol(session: &Session, server: &str, code: &str) -> Result<Enrolment, String> {
+/// Enrols the open profile with `server` using the one-time `code` and the study
+/// `fingerprint`, requests persistent storage, and keeps the enrolment. The error is in words
+/// for the fieldworker.
+pub async fn enrol(
+    session: &Session,
+    server: &str,
+    code: &str,
+    fingerprint: &str,
+) -> Result<Enrolment, String> {
     let server = check_server(server)?;
     let code = code.trim();
     if code.is_empty() {
         return Err("Type the enrolment code from your study team.".into());
     }
+    if fingerprint.trim().is_empty() {
+        return Err(
+            "Type the study fingerprint from your study team (it comes with the code).".into(),
+        );
+    }
+    let fingerprint = StudyFingerprint::parse(fingerprint).map_err(|e| {
+        format!("That study fingerprint cannot be right: {e}. Check it against the one from your study team.")
+    })?;
     if !http::online() {
         return Err(
             "This tablet is offline. Connect to the internet (Wi-Fi or mobile data), then try again."
                 .into(),
         );
     }
-    let key = DeviceKey::generate().map_err(|e| e.to_string())?;
-    let request = EnrolRequest {
-        code: code.to_owned(),
-        device_public_key: key.public_key().to_text(),
-        device_name: format!("{} (Attune)", session.profile.name),
-        device_id: Some(session.device),
+    // A profile enrolling again (enrolled before instructions were signed) keeps its key: the
+    // server knows it as the same device.
+    let key = match load(session).await.ok().flatten() {
+        Some(earlier) => earlier.signing_key(),
+        None => DeviceKey::generate().map_err(|e| e.to_string())?,
     };
-    let response: EnrolResponse = http::post_json(&server, "/api/enrol", None, &request)
-        .await
-        .map_err(|e| explain_enrol_error(&e, &server, session.device))?;
-    if response.device_id != session.device {
-        return Err("The server enrolled another device id than this profile's.".into());
-    }
-    StudyPublicKey::from_text(&response.study_public_key)
-        .map_err(|e| format!("The server sent a study key that is not valid: {e}"))?;
+    let device_name = format!("{} (Attune)", session.profile.name);
+    let enrolled = attune_core::sync::enrol::enrol(
+        &FetchEnrol { server: &server },
+        EnrolDetails {
+            code,
+            fingerprint: &fingerprint,
+            device_key: &key,
+            device_id: Some(session.device),
+            device_name: &device_name,
+        },
+    )
+    .await
+    .map_err(|e| explain_enrol_error(&e, &server, session.device))?;
+    let response = enrolled.response;
     let enrolment = Enrolment {
         server,
         device_id: response.device_id,
         token: response.device_token,
         device_key: *key.to_bytes(),
-        study_public_key: response.study_public_key,
+        study_public_key: enrolled.study.public_key.to_text(),
+        study_signing_key: Some(enrolled.study.signing_key.to_text()),
         enrolled_at: now(),
     };
     save(session, &enrolment).await.map_err(|e| {
@@ -134,12 +210,34 @@ pub async fn enrol(session: &Session, server: &str, code: &str) -> Result<Enrolm
     Ok(enrolment)
 }
 
-fn explain_enrol_error(error: &HttpError, server: &str, device: DeviceId) -> String {
-    match error {
-        HttpError::Network(_) => format!(
+fn explain_enrol_error(error: &EnrolError, server: &str, device: DeviceId) -> String {
+    let transport = match error {
+        EnrolError::Transport(transport) => transport,
+        EnrolError::Study(SigningError::FingerprintMismatch) => {
+            return "The study fingerprint does not match this server's study. Check it letter by \
+                    letter against the one from your study team. Your code was not used."
+                .into();
+        }
+        EnrolError::Study(_) => {
+            return "This server's study key is not signed by the study team's key, so this \
+                    tablet did not enrol. Tell your study team. Your code was not used."
+                .into();
+        }
+        EnrolError::StudyChanged => {
+            return "The server changed its study keys during enrolment, so this tablet did not \
+                    enrol. Tell your study team."
+                .into();
+        }
+        EnrolError::WrongDevice => {
+            return "The server enrolled another device id than this profile's.".into();
+        }
+        _ => return format!("Enrolment failed: {error}"),
+    };
+    match transport {
+        TransportError::Network(_) => format!(
             "The server at {server} cannot be reached. Check the Wi-Fi, then try again."
         ),
-        HttpError::Status { code, message, .. } => match code.as_str() {
+        TransportError::Status { code, message, .. } => match code.as_str() {
             "enrolment_code_unknown" => {
                 "That code is not right. Check it letter by letter, or ask for a new one.".into()
             }
@@ -159,8 +257,20 @@ fn explain_enrol_error(error: &HttpError, server: &str, device: DeviceId) -> Str
                 "The server has no study key yet: the study team must run `attune-server study init`."
                     .into()
             }
+            "study_not_signed" => {
+                "The server's study has no signing key yet: the study team must run `attune-server study upgrade-key`."
+                    .into()
+            }
+            "enrolment_challenge_unknown" => {
+                "The enrolment took too long or was cut off. Try again.".into()
+            }
+            "enrolment_proof_invalid" => {
+                "The server did not accept this tablet's key. Try again; if it happens again, tell your study team."
+                    .into()
+            }
+            "unreadable_answer" => format!("The server's answer could not be read: {message}"),
             _ => format!("The server refused: {message}"),
         },
-        HttpError::Body(message) => format!("The server's answer could not be read: {message}"),
+        other => format!("Enrolment failed: {other}"),
     }
 }

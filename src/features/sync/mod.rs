@@ -25,7 +25,7 @@ pub fn SyncPage() -> impl IntoView {
             let session = sessions.current().ok_or("Locked")?;
             enrolment::load(&session)
                 .await
-                .map(|e| e.map(|e| (e.server, e.enrolled_at)))
+                .map(|e| e.map(|e| (e.server.clone(), e.enrolled_at, e.needs_reenrolment())))
         }
     });
     view! {
@@ -33,21 +33,24 @@ pub fn SyncPage() -> impl IntoView {
         <Suspense fallback=|| view! { <p>"Opening..."</p> }>
             {move || enrolled.get().map(|result| match result {
                 Err(message) => view! { <p class="notice error" role="alert">{message}</p> }.into_any(),
-                Ok(None) => view! { <EnrolForm /> }.into_any(),
-                Ok(Some((server, since))) => view! { <SyncStatus server=server since=since /> }.into_any(),
+                Ok(None) => view! { <EnrolForm again=false /> }.into_any(),
+                Ok(Some((_, _, true))) => view! { <EnrolForm again=true /> }.into_any(),
+                Ok(Some((server, since, false))) => view! { <SyncStatus server=server since=since /> }.into_any(),
             })}
         </Suspense>
     }
 }
 
-/// Enrolling: the server address and the one-time code.
+/// Enrolling: the server address, the one-time code and the study fingerprint. `again`: the
+/// profile was enrolled before study instructions were signed and must enrol again.
 #[component]
-fn EnrolForm() -> impl IntoView {
+fn EnrolForm(again: bool) -> impl IntoView {
     let sessions = use_sessions();
     let sync = use_sync();
     let own = enrolment::own_origin();
     let server = RwSignal::new(own.clone());
     let code = RwSignal::new(String::new());
+    let fingerprint = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
     let submit = move |ev: leptos::ev::SubmitEvent| {
@@ -57,13 +60,19 @@ fn EnrolForm() -> impl IntoView {
         }
         busy.set(true);
         error.set(None);
-        let (typed_server, typed_code) = (server.get_untracked(), code.get_untracked());
+        let (typed_server, typed_code, typed_fingerprint) = (
+            server.get_untracked(),
+            code.get_untracked(),
+            fingerprint.get_untracked(),
+        );
         leptos::task::spawn_local(async move {
             let result = match sessions.current() {
                 None => Err("The tablet is locked.".to_string()),
-                Some(session) => enrolment::enrol(&session, &typed_server, &typed_code)
-                    .await
-                    .map(drop),
+                Some(session) => {
+                    enrolment::enrol(&session, &typed_server, &typed_code, &typed_fingerprint)
+                        .await
+                        .map(drop)
+                }
             };
             busy.try_set(false);
             match result {
@@ -76,8 +85,11 @@ fn EnrolForm() -> impl IntoView {
     };
     view! {
         <form class="panel form" on:submit=submit aria-labelledby="enrol-heading">
-            <h2 id="enrol-heading">"Enrol this tablet"</h2>
-            <p>"Before this tablet can send your work to the research team, it needs a one-time code from your study team. "
+            <h2 id="enrol-heading">{if again { "Enrol this tablet again" } else { "Enrol this tablet" }}</h2>
+            {again.then(|| view! {
+                <p class="notice warn" role="status" data-testid="enrol-again">{enrolment::REENROL_WORDS}</p>
+            })}
+            <p>"Before this tablet can send your work to the research team, it needs a one-time code and the study fingerprint from your study team. "
                "Your work stays on this tablet, encrypted, until then."</p>
             <label class="field">
                 <span>"Server address"</span>
@@ -94,6 +106,13 @@ fn EnrolForm() -> impl IntoView {
                     class="code-input" prop:value=move || code.get() on:input=move |ev| code.set(event_target_value(&ev)) />
             </label>
             <p class="hint">"Your study team makes it with " <code>"attune-server enrol create"</code> ". It works once."</p>
+            <label class="field">
+                <span>"Study fingerprint"</span>
+                <input type="text" autocomplete="off" autocapitalize="characters" spellcheck="false"
+                    class="code-input" placeholder="XXXX-XXXX-XXXX-XXXX-XXXX"
+                    prop:value=move || fingerprint.get() on:input=move |ev| fingerprint.set(event_target_value(&ev)) />
+            </label>
+            <p class="hint">"Five groups of four letters and digits, printed with the code. It is the same for every tablet of your study: the tablet checks the server against it, so nobody else can pose as your study team."</p>
             <Show when=move || error.get().is_some()>
                 <p class="notice error" role="alert" data-testid="enrol-error">{move || error.get()}</p>
             </Show>
@@ -161,6 +180,12 @@ fn SyncStatus(server: String, since: attune_core::Timestamp) -> impl IntoView {
             })}
             {move || sync.last().and_then(|l| l.protocol).map(|words| view! {
                 <p class="notice" data-testid="sync-protocol">{words}</p>
+            })}
+            {move || sync.last().filter(|l| !l.instructions.is_empty()).map(|l| view! {
+                <div class="notice warn" role="alert" data-testid="sync-instructions">
+                    <strong>"Study instructions"</strong>
+                    <ul>{l.instructions.into_iter().map(|words| view! { <li>{words}</li> }).collect_view()}</ul>
+                </div>
             })}
             <Show when=move || sync.running()>
                 <div class="sync-progress" data-testid="sync-progress">

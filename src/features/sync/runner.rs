@@ -40,6 +40,10 @@ pub struct SyncSummary {
     /// was ignored).
     #[serde(default)]
     pub protocol: Option<String>,
+    /// Study instructions refused (not signed by the study team's key), missing or replayed,
+    /// in words.
+    #[serde(default)]
+    pub instructions: Vec<String>,
 }
 
 /// What the tablet keeps about sync (sealed; nothing in it is needed while locked).
@@ -49,6 +53,10 @@ pub(crate) struct SyncState {
     /// purges they asked for were durable).
     #[serde(default)]
     pub cursor: i64,
+    /// The number of the last study instruction applied (0 before the first): the next must
+    /// be one more, or it is reported missing (more) or replayed (not more).
+    #[serde(default)]
+    pub last_seq: u64,
     /// How the last sync ended.
     #[serde(default)]
     pub last: Option<SyncSummary>,
@@ -252,6 +260,7 @@ fn failed(message: String) -> SyncSummary {
         purged: Vec::new(),
         conflicts: 0,
         protocol: None,
+        instructions: Vec::new(),
     }
 }
 
@@ -266,8 +275,9 @@ async fn finish(
     let summary = match report {
         Err(message) => failed(message),
         Ok(report) => {
-            if let Some(cursor) = report.cursor {
-                state.cursor = cursor;
+            if let Some(position) = report.position {
+                state.cursor = position.cursor;
+                state.last_seq = position.last_seq;
             }
             report.summary
         }

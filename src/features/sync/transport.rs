@@ -49,7 +49,7 @@ impl FetchTransport {
     }
 }
 
-fn to_transport_error(error: HttpError) -> TransportError {
+pub(super) fn to_transport_error(error: HttpError) -> TransportError {
     match error {
         HttpError::Network(message) => TransportError::Network(message),
         HttpError::Body(message) => TransportError::Status {

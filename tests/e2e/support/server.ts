@@ -72,3 +72,19 @@ export function adminCli(server: RunningServer, args: string[]): string {
     encoding: 'utf8',
   });
 }
+
+/** `study init` on a server, with the key file in a fresh temp folder; the key file's path. */
+export function studyInit(server: RunningServer): string {
+  const keyFile = join(mkdtempSync(join(tmpdir(), 'attune-study-')), 'study.key');
+  adminCli(server, ['study', 'init', '--key-out', keyFile]);
+  return keyFile;
+}
+
+/** `enrol create` as the study admin runs it: a one-time code and the study fingerprint. */
+export function enrolCode(server: RunningServer, keyFile: string, fieldworker: string): { code: string; fingerprint: string } {
+  const out = adminCli(server, ['enrol', 'create', '--key', keyFile, '--fieldworker', fieldworker]);
+  const code = out.match(/Enrolment code:\s*(\S+)/)?.[1];
+  const fingerprint = out.match(/Study fingerprint:\s*(\S+)/)?.[1];
+  if (!code || !fingerprint) throw new Error(`enrol create printed: ${out}`);
+  return { code, fingerprint };
+}

@@ -7,15 +7,17 @@ import { test, expect } from '@playwright/test';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { adminCli, startServer, type RunningServer } from '../support/server';
+import { adminCli, startServer, studyInit, type RunningServer } from '../support/server';
+import { enrolTablet } from '../support/sync';
 import { waitForOfflineReady } from '../support/app';
 import { createProfile, unlock } from '../support/profile';
 import { giveConsent, nav, newParticipant, startVisit } from '../support/visit';
 
 let server: RunningServer;
+let keyFile: string;
 test.beforeAll(async () => {
   server = await startServer();
-  adminCli(server, ['study', 'init', '--key-out', join(mkdtempSync(join(tmpdir(), 'attune-study-')), 'study.key')]);
+  keyFile = studyInit(server);
 });
 test.afterAll(async () => { await server.stop(); });
 
@@ -36,10 +38,7 @@ test('a consent keeps allowing what its own form allowed after the form changes'
   await page.goto(server.url);
   await waitForOfflineReady(page);
   await createProfile(page);
-  await nav(page, 'Sync');
-  const code = adminCli(server, ['enrol', 'create', '--fieldworker', 'Sam']).trim();
-  await page.getByLabel('Enrolment code').fill(code);
-  await page.getByRole('button', { name: 'Enrol this tablet' }).click();
+  await enrolTablet(page, server, keyFile, 'Sam');
   await expect(page.getByTestId('sync-last')).toContainText('Last sync', { timeout: 60_000 });
 
   // C01 agrees to everything on version 1.0 of the carers' form, audio included.
@@ -55,7 +54,7 @@ test('a consent keeps allowing what its own form allowed after the form changes'
     p.version = 2;
     carersForm(p).items[0].text = 'Reworded, same version.';
   });
-  expect(() => adminCli(server, ['protocol', 'publish', reworded])).toThrow(/keeps version/);
+  expect(() => adminCli(server, ['protocol', 'publish', reworded, '--key', keyFile])).toThrow(/keeps version/);
 
   // Version 2: the carers' form (now 2.0) no longer asks about audio recording.
   const noAudio = protocolFile((p) => {
@@ -64,7 +63,7 @@ test('a consent keeps allowing what its own form allowed after the form changes'
     form.version = '2.0, 2027-01-01';
     form.items = form.items.filter((i: { id: string }) => i.id !== 'audio-recording');
   });
-  expect(adminCli(server, ['protocol', 'publish', noAudio])).toContain('version 2 published');
+  expect(adminCli(server, ['protocol', 'publish', noAudio, '--key', keyFile])).toContain('version 2 published');
   await nav(page, 'Sync');
   await page.getByRole('button', { name: 'Sync now' }).click();
   await expect(page.getByTestId('sync-protocol')).toContainText('Study protocol updated to version 2', { timeout: 60_000 });

@@ -6,7 +6,8 @@ import { test, expect } from '@playwright/test';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { adminCli, startServer, type RunningServer } from '../support/server';
+import { adminCli, startServer, studyInit, type RunningServer } from '../support/server';
+import { enrolTablet } from '../support/sync';
 import { waitForOfflineReady } from '../support/app';
 import { createProfile, unlock } from '../support/profile';
 import { giveConsent, nav, newParticipant, startVisit } from '../support/visit';
@@ -15,9 +16,10 @@ const OLD_QUESTION = 'How did you come to do VIG?';
 const NEW_QUESTION = 'What first brought your family to VIG?';
 
 let server: RunningServer;
+let keyFile: string;
 test.beforeAll(async () => {
   server = await startServer();
-  adminCli(server, ['study', 'init', '--key-out', join(mkdtempSync(join(tmpdir(), 'attune-study-')), 'study.key')]);
+  keyFile = studyInit(server);
 });
 test.afterAll(async () => { await server.stop(); });
 
@@ -38,11 +40,7 @@ test('a protocol version published with the CLI reaches the tablet and stays aft
   await page.goto(server.url);
   await waitForOfflineReady(page);
   await createProfile(page);
-  await nav(page, 'Sync');
-  const code = adminCli(server, ['enrol', 'create', '--fieldworker', 'Sam']).trim();
-  await page.getByLabel('Enrolment code').fill(code);
-  await page.getByRole('button', { name: 'Enrol this tablet' }).click();
-  await expect(page.getByRole('heading', { name: 'Send your work to the research team' })).toBeVisible();
+  await enrolTablet(page, server, keyFile, 'Sam');
   await expect(page.getByTestId('sync-last')).toContainText('Last sync', { timeout: 60_000 });
 
   // A carer's visit with consent; the interview shows version 1's question.
@@ -62,7 +60,7 @@ test('a protocol version published with the CLI reaches the tablet and stays aft
   await expect(page.getByTestId('save-status')).toContainText('Saved on this tablet');
 
   // The study team publishes version 2; the tablet syncs.
-  expect(adminCli(server, ['protocol', 'publish', version2File()])).toContain('version 2 published');
+  expect(adminCli(server, ['protocol', 'publish', version2File(), '--key', keyFile])).toContain('version 2 published');
   expect(adminCli(server, ['protocol', 'list'])).toMatch(/vig-evaluation\t2\t/);
   await nav(page, 'Sync');
   await page.getByRole('button', { name: 'Sync now' }).click();
@@ -96,6 +94,6 @@ test('a protocol version published with the CLI reaches the tablet and stays aft
   await expect(page.getByText(OLD_QUESTION)).toHaveCount(0);
 
   // Published again (the same version) it is refused by the server; nothing changes here.
-  expect(() => adminCli(server, ['protocol', 'publish', version2File()])).toThrow(/already published/);
+  expect(() => adminCli(server, ['protocol', 'publish', version2File(), '--key', keyFile])).toThrow(/already published/);
   await context.setOffline(false);
 });

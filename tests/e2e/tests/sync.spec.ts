@@ -5,7 +5,8 @@ import AxeBuilder from '@axe-core/playwright';
 import { mkdtempSync, readFileSync, readdirSync, statSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { adminCli, startServer, type RunningServer } from '../support/server';
+import { adminCli, enrolCode, startServer, studyInit, type RunningServer } from '../support/server';
+import { enrolTablet, fillEnrolment } from '../support/sync';
 import { screenshots, waitForOfflineReady } from '../support/app';
 import { createProfile, unlock } from '../support/profile';
 import { freshProfileDir, launchTablet } from '../support/browser';
@@ -15,8 +16,7 @@ let server: RunningServer;
 let keyFile: string;
 test.beforeAll(async () => {
   server = await startServer();
-  keyFile = join(mkdtempSync(join(tmpdir(), 'attune-study-')), 'study.key');
-  adminCli(server, ['study', 'init', '--key-out', keyFile]);
+  keyFile = studyInit(server);
 });
 test.afterAll(async () => { await server.stop(); });
 
@@ -65,13 +65,9 @@ function exportAll(): { csv: string; files: string[]; dir: string } {
   return { csv: csv.map((f) => readFileSync(join(out, f), 'utf8')).join('\n'), files, dir: out };
 }
 
-/** Enrols the unlocked profile with a fresh code from the CLI. */
+/** Enrols the unlocked profile with a fresh code and the study fingerprint from the CLI. */
 async function enrol(page: Page, fieldworker: string) {
-  await nav(page, 'Sync');
-  const code = adminCli(server, ['enrol', 'create', '--fieldworker', fieldworker]).trim();
-  await page.getByLabel('Enrolment code').fill(code);
-  await page.getByRole('button', { name: 'Enrol this tablet' }).click();
-  await expect(page.getByRole('heading', { name: 'Send your work to the research team' })).toBeVisible();
+  await enrolTablet(page, server, keyFile, fieldworker);
 }
 
 async function syncNowAndWait(page: Page) {
@@ -88,18 +84,22 @@ test('enrol, capture a visit offline, sync it sealed; a CLI withdrawal purges th
   await waitForOfflineReady(page);
   await createProfile(page);
 
-  // Enrolment: a wrong code is refused in words; the real one enrols.
+  // Enrolment: a wrong code is refused in words; so is a wrong study fingerprint (before the
+  // code is spent: the same code then works); the real pair enrols.
   await nav(page, 'Sync');
   await expect(page.getByRole('heading', { name: 'Enrol this tablet' })).toBeVisible();
   await expect(page.getByLabel('Server address')).toHaveValue(server.url.replace(/\/$/, ''));
-  await page.getByLabel('Enrolment code').fill('AAAA-BBBB-CCCC');
-  await page.getByRole('button', { name: 'Enrol this tablet' }).click();
+  const { code, fingerprint } = enrolCode(server, keyFile, 'Sam');
+  await fillEnrolment(page, 'AAAA-BBBB-CCCC', fingerprint);
   await expect(page.getByTestId('enrol-error')).toContainText('not right');
+  const wrong = fingerprint.replace(/^./, (c) => (c === '7' ? '8' : '7'));
+  await fillEnrolment(page, code, wrong);
+  await expect(page.getByTestId('enrol-error')).toContainText('does not match');
+  await expect(page.getByTestId('enrol-error')).toContainText('Your code was not used');
   await accessible(page, 'sync enrol');
   await screenshots(page, 'sync-enrol');
-  const code = adminCli(server, ['enrol', 'create', '--fieldworker', 'Sam']).trim();
-  await page.getByLabel('Enrolment code').fill(code.toLowerCase());
-  await page.getByRole('button', { name: 'Enrol this tablet' }).click();
+  // Typed as a tired fieldworker might: lower case, spaces for dashes.
+  await fillEnrolment(page, code.toLowerCase(), fingerprint.toLowerCase().replace(/-/g, ' '));
   await expect(page.getByRole('heading', { name: 'Send your work to the research team' })).toBeVisible();
   expect(adminCli(server, ['device', 'list'])).toContain('Sam');
   await expect(page.getByTestId('sync-last')).toBeVisible();
@@ -148,8 +148,9 @@ test('enrol, capture a visit offline, sync it sealed; a CLI withdrawal purges th
     }
   }
 
-  // The study team withdraws C01 with the CLI; the next sync purges them from the tablet.
-  adminCli(server, ['withdraw', '--participant', 'C01']);
+  // The study team withdraws C01 with the CLI (resolved to this tablet's C01, signed with the
+  // study signing key); the next sync purges them from the tablet.
+  expect(adminCli(server, ['withdraw', '--key', keyFile, '--participant', 'C01'])).toContain('study instruction');
   await syncNowAndWait(page);
   await expect(page.getByTestId('sync-purged')).toContainText('C01');
   await expect(visits.filter({ hasText: 'C01' })).toHaveCount(0);
@@ -192,7 +193,7 @@ test('a recording cut off when the tablet died is finished at the next unlock an
     const visits = page.getByTestId('sync-visit');
     await expect(visits.filter({ hasText: code })).toContainText('Confirmed on the server', { timeout: 60_000 });
     const exported = exportAll();
-    const audio = exported.files.filter((f) => f.startsWith(`attachments/${code}/`));
+    const audio = exported.files.filter((f) => f.startsWith(`attachments/${code}-`));
     expect(audio).toHaveLength(1);
     // At least two 2 s chunks were saved before the tablet died, and all of them came out.
     expect(statSync(join(exported.dir, audio[0])).size).toBeGreaterThan(8_000);
@@ -251,4 +252,56 @@ test('a sync cut off at any point (lost answer, dead connection, offline) resume
   expect(notes).toHaveLength(1);
   const revs = notes[0].revisions.map((r: { rev: number }) => r.rev);
   expect(revs).toEqual(Array.from({ length: count }, (_, i) => i + 1));
+});
+
+test('a study instruction altered on the way is refused, a withheld one is missing, and both say so in words', async ({ page }) => {
+  await page.goto(server.url);
+  await waitForOfflineReady(page);
+  await createProfile(page, 'Lee');
+  await enrol(page, 'Lee');
+  const first = await newParticipant(page, 'VIG professionals');
+  const second = await newParticipant(page, 'VIG professionals');
+  await nav(page, 'Sync');
+  await syncNowAndWait(page);
+  await expect(page.getByTestId('sync-waiting')).toContainText('Nothing is waiting', { timeout: 60_000 });
+
+  // The study team withdraws the first; on the way the withdrawal is changed to name the
+  // second (as a compromised server or network could): its signature no longer holds.
+  adminCli(server, ['withdraw', '--key', keyFile, '--participant', first]);
+  await page.route('**/api/pull**', async (route) => {
+    const response = await route.fetch();
+    const body = await response.json();
+    for (const m of body.messages) if (m.participant_code === first) m.participant_code = second;
+    await route.fulfill({ response, json: body });
+  });
+  await syncNowAndWait(page);
+  const instructions = page.getByTestId('sync-instructions');
+  await expect(instructions).toContainText('was refused: it is not signed by your study team');
+  await expect(page.getByTestId('sync-purged')).toHaveCount(0);
+  await accessible(page, 'sync refused instruction');
+  await screenshots(page, 'sync-refused');
+
+  // Now the server withholds the first withdrawal and sends the next one (of the second).
+  adminCli(server, ['withdraw', '--key', keyFile, '--participant', second]);
+  await page.unroute('**/api/pull**');
+  await page.route('**/api/pull**', async (route) => {
+    const response = await route.fetch();
+    const body = await response.json();
+    body.messages = body.messages.filter((m: { participant_code?: string }) => m.participant_code !== first);
+    await route.fulfill({ response, json: body });
+  });
+  await syncNowAndWait(page);
+  await expect(instructions).toContainText('A study instruction is missing');
+  await expect(page.getByTestId('sync-purged')).toHaveCount(0);
+  await nav(page, 'Participants');
+  await expect(page.getByRole('link', { name: new RegExp(`^${first}`) })).toBeVisible();
+  await expect(page.getByRole('link', { name: new RegExp(`^${second}`) })).toBeVisible();
+
+  // Delivered as signed, both are applied in order.
+  await page.unroute('**/api/pull**');
+  await nav(page, 'Sync');
+  await syncNowAndWait(page);
+  await expect(page.getByTestId('sync-purged')).toContainText(first);
+  await expect(page.getByTestId('sync-purged')).toContainText(second);
+  await expect(instructions).toHaveCount(0);
 });

@@ -1,17 +1,30 @@
 //! The sync API's JSON bodies: one definition for the server, the sync engine and the app.
 //!
+//! - `POST /api/enrol/challenge` -> [`EnrolChallenge`]: a one-time challenge for the device to
+//!   sign ([`enrol_proof_bytes`](crate::signing::enrol_proof_bytes)) and the study's public
+//!   keys, to check against the fingerprint before the enrolment code is spent.
 //! - `POST /api/enrol` [`EnrolRequest`] -> [`EnrolResponse`].
 //! - `POST /api/push` [`PushRequest`] -> [`PushResponse`], one [`PushResult`] per envelope,
 //!   in the order sent, only after the server's transaction committed.
 //! - `GET /api/pull?after=CURSOR` -> [`PullResponse`]: [`ControlMessage`]s and, for a revoked
-//!   device, the [`Revocation`].
+//!   device, the [`Revocation`]. Every control message is numbered (`seq`) and signed by the
+//!   study signing key, which the server never holds ([`crate::signing`]).
 
 use serde::{Deserialize, Serialize};
 
 use crate::envelope::Envelope;
-use crate::ids::{DeviceId, RecordId};
+use crate::ids::{DeviceId, ParticipantId, RecordId};
 use crate::record::ContentHash;
 use crate::time::Timestamp;
+
+/// Enrolment codes are typed by hand: case, spaces and dashes do not matter. The server stores
+/// and the device signs ([`enrol_proof_bytes`](crate::signing::enrol_proof_bytes)) this form.
+pub fn normalise_enrolment_code(code: &str) -> String {
+    code.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
 
 /// `POST /api/enrol` request: a one-time enrolment code exchanged for a device token.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,6 +41,45 @@ pub struct EnrolRequest {
     /// The device's own id (the one in its revisions); the server makes one if absent.
     #[serde(default)]
     pub device_id: Option<DeviceId>,
+    /// The challenge from `POST /api/enrol/challenge` (single use, expires).
+    #[serde(default)]
+    pub challenge: String,
+    /// Proof that the device holds the key it registers: its Ed25519 signature, base64, over
+    /// [`enrol_proof_bytes`](crate::signing::enrol_proof_bytes) of the challenge, the code, the
+    /// device id and the public key ([`DeviceKey::sign_enrolment`]).
+    ///
+    /// [`DeviceKey::sign_enrolment`]: crate::DeviceKey::sign_enrolment
+    #[serde(default)]
+    pub proof: String,
+}
+
+/// `POST /api/enrol/challenge` response.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrolChallenge {
+    /// Random, single use: the device signs it in its [`EnrolRequest::proof`].
+    pub challenge: String,
+    /// When the challenge stops being accepted.
+    pub expires_at: Timestamp,
+    /// The study's public keys, as in [`EnrolResponse`]: the device checks them against the
+    /// fingerprint it was given before it spends its enrolment code.
+    pub study: StudyKeys,
+}
+
+/// The study's public keys as the server hands them to devices. The device trusts them only
+/// if `signing_key` matches the fingerprint the study team gave the fieldworker and
+/// `public_key_signature` verifies ([`verify_study_keys`](crate::signing::verify_study_keys)).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StudyKeys {
+    /// The study's public encryption key ([`StudyPublicKey::to_text`]).
+    ///
+    /// [`StudyPublicKey::to_text`]: crate::StudyPublicKey::to_text
+    pub public_key: String,
+    /// The study signing key's public half ([`StudyVerifyingKey::to_text`]).
+    ///
+    /// [`StudyVerifyingKey::to_text`]: crate::signing::StudyVerifyingKey::to_text
+    pub signing_key: String,
+    /// The signing key's signature over the public key, base64.
+    pub public_key_signature: String,
 }
 
 /// `POST /api/enrol` response.
@@ -41,6 +93,9 @@ pub struct EnrolResponse {
     ///
     /// [`StudyPublicKey::from_text`]: crate::StudyPublicKey::from_text
     pub study_public_key: String,
+    /// The study's public keys with the signature that binds them: `study.public_key` is
+    /// `study_public_key`.
+    pub study: StudyKeys,
 }
 
 impl std::fmt::Debug for EnrolResponse {
@@ -50,6 +105,7 @@ impl std::fmt::Debug for EnrolResponse {
             .field("device_id", &self.device_id)
             .field("device_token", &"<hidden>")
             .field("study_public_key", &self.study_public_key)
+            .field("study", &self.study)
             .finish()
     }
 }
@@ -100,9 +156,12 @@ pub struct PushResponse {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ControlKind {
     /// The participant withdrew without leave to keep their data: purge everything about
-    /// them.
+    /// them. The participant is named by id: two participants may share a code (made on two
+    /// tablets), never an id.
     Withdrawal {
-        /// The participant's pseudonymous code.
+        /// The participant's id (`Revision::participant`).
+        participant_id: ParticipantId,
+        /// The participant's pseudonymous code, for display only.
         participant_code: String,
     },
     /// The study team published a new version of a protocol (`attune-server protocol
@@ -114,29 +173,54 @@ pub enum ControlKind {
         /// The protocol file's JSON, as published.
         protocol: String,
     },
+    /// The study team revoked a device (`attune-server device revoke`): that device stops
+    /// syncing and says why; every other device reads past it.
+    Revocation {
+        /// The revoked device.
+        device_id: DeviceId,
+        /// The study team's reason, shown on the revoked device.
+        reason: String,
+    },
     /// A kind of message this version does not know (a newer server): the device stops
     /// reading messages there, so nothing after it is skipped, and asks to be updated.
     #[serde(other)]
     Unknown,
 }
 
-/// A message from the study team for devices; `id` is the pull cursor.
+/// A message from the study team for devices ("a study instruction"); `id` is the pull
+/// cursor, `seq` its number in the study's sequence of instructions.
+///
+/// The study team's CLI signs `seq`, the kind with its fields and `created_at` with the study
+/// signing key ([`crate::signing`]); the server stores the message with its signature and
+/// serves it unchanged. A device applies a message only if the signature verifies with the
+/// key it pinned at enrolment and `seq` is the one after the last it applied.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ControlMessage {
-    /// Increasing: pull with `after` = the last id seen.
+    /// The server's row id, increasing: pull with `after` = the last id read.
     pub id: i64,
-    /// What to do.
+    /// The study's instruction number: 1, 2, 3... with no gaps. Signed.
+    pub seq: u64,
+    /// What to do. Signed.
     #[serde(flatten)]
     pub kind: ControlKind,
-    /// When the study team made it.
+    /// When the study team made it. Signed.
     pub created_at: Timestamp,
+    /// The study signing key's Ed25519 signature, base64, over
+    /// [`control_signed_bytes`](crate::signing::control_signed_bytes).
+    pub signature: String,
 }
 
 /// Why a device was revoked, in a [`PullResponse`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Revocation {
-    /// The study team's reason, shown to the fieldworker.
+    /// The study team's reason, shown to the fieldworker (as the server says it: the signed
+    /// `statement` is what the device believes).
     pub reason: String,
+    /// The signed [`ControlKind::Revocation`] naming this device. A device treats itself as
+    /// revoked only when this verifies; a revocation without it (or with one that does not
+    /// verify) is reported as an instruction the study team did not sign.
+    #[serde(default)]
+    pub statement: Option<ControlMessage>,
 }
 
 /// `GET /api/pull?after=CURSOR` response.

@@ -4,7 +4,12 @@
 //!
 //! The server stores ciphertext plus minimal metadata: it can tell who sent what and when,
 //! never what a record says. Envelopes and conflicts are append-only; the one mutating paths
-//! are consuming an enrolment code and revoking a device.
+//! are consuming an enrolment code or challenge and revoking a device.
+//!
+//! Control messages are stored as the study team's CLI signed them (`seq`, kind, fields,
+//! `created_at`, signature) and served unchanged; the server holds only the study signing
+//! key's public half, so it cannot make one. Rows from before signing (seq NULL) stay readable
+//! ([`Store::withdrawals`], [`Store::published_protocols`]) and are never served to devices.
 
 mod postgres;
 mod sql;
@@ -18,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use attune_core::{Envelope, Timestamp};
+use attune_core::{Envelope, ParticipantId, Timestamp};
 // The API's message types are defined once, in attune-core, for the server and devices.
 pub use attune_core::sync::{ControlKind, ControlMessage, PushOutcome};
 use serde::{Deserialize, Serialize};
@@ -187,6 +192,9 @@ pub struct ExportLogEntry {
 pub struct PublishedProtocol {
     /// The control message that carries it to devices.
     pub message_id: i64,
+    /// Its instruction number; `None` if published before instructions were signed (it is
+    /// then not served to devices).
+    pub seq: Option<u64>,
     /// The protocol's id, e.g. `vig-evaluation`.
     pub protocol_id: String,
     /// Its version.
@@ -204,6 +212,70 @@ pub enum PublishOutcome {
     Published(PublishedProtocol),
     /// Refused: this version of the protocol is not newer than the last one published.
     NotNewer { latest: u32 },
+    /// Refused: another instruction took this `seq` meanwhile; sign again with the next.
+    SeqTaken,
+}
+
+/// A control message to record, as the study team's CLI signed it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewControlMessage {
+    /// Its instruction number ([`Store::next_control_seq`] when signed).
+    pub seq: u64,
+    /// What it asks.
+    pub kind: ControlKind,
+    /// When it was made (signed).
+    pub created_at: Timestamp,
+    /// The study signing key's signature, base64.
+    pub signature: String,
+}
+
+/// What recording a withdrawal did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AddOutcome {
+    /// Recorded: devices receive it on their next sync.
+    Added(ControlMessage),
+    /// Refused: another instruction took this `seq` meanwhile; sign again with the next.
+    SeqTaken,
+}
+
+/// What revoking a device did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RevokeOutcome {
+    /// Revoked, with the signed statement it is handed on pull.
+    Revoked(ControlMessage),
+    /// No device with this id.
+    UnknownDevice,
+    /// Already revoked with a signed statement: nothing changed.
+    AlreadyRevoked,
+    /// Refused: another instruction took this `seq` meanwhile; sign again with the next.
+    SeqTaken,
+}
+
+/// The study's keys as the server holds them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StudyRecord {
+    /// The study public key (base64).
+    pub public_key: String,
+    /// The study signing key's public half (base64); `None` for a study made before
+    /// instructions were signed.
+    pub signing_public_key: Option<String>,
+    /// The signing key's signature over the public key (base64), with `signing_public_key`.
+    pub public_key_signature: Option<String>,
+}
+
+/// A withdrawal as stored: signed (by participant id) or from before signing (code only).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WithdrawalRecord {
+    /// The control message.
+    pub message_id: i64,
+    /// Its instruction number; `None` for a withdrawal from before signing.
+    pub seq: Option<u64>,
+    /// The participant; `None` for a withdrawal from before signing, which named a code.
+    pub participant_id: Option<ParticipantId>,
+    /// The participant's code, as recorded.
+    pub participant_code: String,
+    /// When it was recorded.
+    pub created_at: Timestamp,
 }
 
 /// The server's storage. Implemented by [`SqliteStore`] and [`PostgresStore`]; the uploads
@@ -243,13 +315,14 @@ pub trait Store: UploadStore + Send + Sync + fmt::Debug {
     async fn device_by_token(&self, token_hash: &str) -> Result<Option<Device>, StoreError>;
     /// Every device, oldest first.
     async fn list_devices(&self) -> Result<Vec<Device>, StoreError>;
-    /// Revokes a device; false if there is no such device.
+    /// In one transaction: revokes a device and records the signed revocation `message`
+    /// (kind [`ControlKind::Revocation`], naming `device_id`; its reason is the one kept). A
+    /// device revoked before revocations were signed gets the signed statement now.
     async fn revoke_device(
         &self,
         device_id: &str,
-        reason: &str,
-        now: Timestamp,
-    ) -> Result<bool, StoreError>;
+        message: &NewControlMessage,
+    ) -> Result<RevokeOutcome, StoreError>;
 
     /// Stores a batch in ONE transaction, committed before returning; one outcome per item.
     async fn push(
@@ -263,29 +336,60 @@ pub trait Store: UploadStore + Send + Sync + fmt::Debug {
     /// Every kept conflict, in arrival order.
     async fn conflicts(&self) -> Result<Vec<StoredEnvelope>, StoreError>;
 
-    /// Records a withdrawal for a participant code; returns the message.
-    async fn add_withdrawal(
-        &self,
-        participant_code: &str,
-        now: Timestamp,
-    ) -> Result<ControlMessage, StoreError>;
-    /// In one transaction: records a protocol update for devices, unless `version` is not
-    /// newer than the last version published for `protocol_id`. `protocol` is the protocol
-    /// file's JSON, validated by the caller.
+    /// Records a signed withdrawal (kind [`ControlKind::Withdrawal`]); returns the message.
+    async fn add_withdrawal(&self, message: &NewControlMessage) -> Result<AddOutcome, StoreError>;
+    /// In one transaction: records a signed protocol update (kind
+    /// [`ControlKind::ProtocolUpdate`], the protocol file's JSON, validated by the caller),
+    /// unless `version` is not newer than the last signed version published for
+    /// `protocol_id` (the same version as one published unsigned, before signing, may be
+    /// published again).
     async fn publish_protocol(
         &self,
         protocol_id: &str,
         version: u32,
-        protocol: &str,
-        now: Timestamp,
+        message: &NewControlMessage,
     ) -> Result<PublishOutcome, StoreError>;
-    /// Every published protocol version, oldest first.
+    /// Every published protocol version, oldest first (also those from before signing).
     async fn published_protocols(&self) -> Result<Vec<PublishedProtocol>, StoreError>;
-    /// Control messages with an id greater than `cursor`, in order.
+    /// Signed control messages with an id greater than `cursor`, in order: what devices
+    /// pull. Rows from before signing are left out (devices would refuse them).
     async fn control_messages_after(&self, cursor: i64) -> Result<Vec<ControlMessage>, StoreError>;
 
     /// Logs an export.
     async fn log_export(&self, entry: &ExportLogEntry) -> Result<(), StoreError>;
     /// Every logged export, oldest first.
     async fn export_log(&self) -> Result<Vec<ExportLogEntry>, StoreError>;
+
+    /// Records the study signing key's public half and its signature over the study public
+    /// key, once: false if one is already set or there is no study key yet.
+    async fn set_study_signing_key(
+        &self,
+        signing_public_key: &str,
+        public_key_signature: &str,
+    ) -> Result<bool, StoreError>;
+    /// The study's keys, once `study init` has run.
+    async fn study_keys(&self) -> Result<Option<StudyRecord>, StoreError>;
+    /// The number the next control message is signed with: one more than the highest
+    /// recorded, 1 at first. Recording fails with `SeqTaken` if another took it meanwhile.
+    async fn next_control_seq(&self) -> Result<u64, StoreError>;
+    /// Every withdrawal, oldest first, signed or from before signing.
+    async fn withdrawals(&self) -> Result<Vec<WithdrawalRecord>, StoreError>;
+    /// The signed revocation of a revoked device, handed to it on pull.
+    async fn revocation_statement(
+        &self,
+        device_id: &str,
+    ) -> Result<Option<ControlMessage>, StoreError>;
+    /// Stores a one-time enrolment challenge (and forgets expired ones).
+    async fn create_enrol_challenge(
+        &self,
+        challenge: &str,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+    /// Consumes a challenge: true if it was known and not expired; it cannot be used again.
+    async fn take_enrol_challenge(
+        &self,
+        challenge: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
 }

@@ -193,19 +193,55 @@ macro_rules! impl_sql_store {
             async fn revoke_device(
                 &self,
                 device_id: &str,
-                reason: &str,
-                now: attune_core::Timestamp,
-            ) -> Result<bool, $crate::store::StoreError> {
-                let done = sqlx::query(
-                    "UPDATE devices SET status = 'revoked', revoked_reason = $2, revoked_at = $3 \
+                message: &$crate::store::NewControlMessage,
+            ) -> Result<$crate::store::RevokeOutcome, $crate::store::StoreError> {
+                use $crate::store::RevokeOutcome;
+                let $crate::store::ControlKind::Revocation {
+                    device_id: named,
+                    reason,
+                } = &message.kind
+                else {
+                    return Err($crate::store::sql::wrong_kind("revocation", &message.kind));
+                };
+                if named.to_string() != device_id {
+                    return Err($crate::store::StoreError::Corrupt(format!(
+                        "a revocation of {named} recorded for device {device_id}"
+                    )));
+                }
+                let mut tx = self.pool.begin().await?;
+                let Some(statement) = sqlx::query_scalar::<_, Option<i64>>(
+                    "SELECT revocation_message_id FROM devices WHERE id = $1",
+                )
+                .bind(device_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                else {
+                    tx.rollback().await?;
+                    return Ok(RevokeOutcome::UnknownDevice);
+                };
+                if statement.is_some() {
+                    tx.rollback().await?;
+                    return Ok(RevokeOutcome::AlreadyRevoked);
+                }
+                let Some(id) = $crate::store::sql::insert_control(&mut tx, message).await? else {
+                    tx.rollback().await?;
+                    return Ok(RevokeOutcome::SeqTaken);
+                };
+                sqlx::query(
+                    "UPDATE devices SET status = 'revoked', revoked_reason = $2, \
+                     revoked_at = COALESCE(revoked_at, $3), revocation_message_id = $4 \
                      WHERE id = $1",
                 )
                 .bind(device_id)
                 .bind(reason)
-                .bind(now.as_millis())
-                .execute(&self.pool)
+                .bind(message.created_at.as_millis())
+                .bind(id)
+                .execute(&mut *tx)
                 .await?;
-                Ok(done.rows_affected() == 1)
+                tx.commit().await?;
+                Ok(RevokeOutcome::Revoked($crate::store::sql::stored_message(
+                    id, message,
+                )))
             }
 
             async fn push(
@@ -294,36 +330,40 @@ macro_rules! impl_sql_store {
 
             async fn add_withdrawal(
                 &self,
-                participant_code: &str,
-                now: attune_core::Timestamp,
-            ) -> Result<$crate::store::ControlMessage, $crate::store::StoreError> {
-                let id: i64 = sqlx::query_scalar(
-                    "INSERT INTO control_messages (kind, participant_code, created_at) \
-                     VALUES ('withdrawal', $1, $2) RETURNING id",
-                )
-                .bind(participant_code)
-                .bind(now.as_millis())
-                .fetch_one(&self.pool)
-                .await?;
-                Ok($crate::store::ControlMessage {
-                    id,
-                    kind: $crate::store::ControlKind::Withdrawal {
-                        participant_code: participant_code.to_owned(),
-                    },
-                    created_at: now,
-                })
+                message: &$crate::store::NewControlMessage,
+            ) -> Result<$crate::store::AddOutcome, $crate::store::StoreError> {
+                if !matches!(message.kind, $crate::store::ControlKind::Withdrawal { .. }) {
+                    return Err($crate::store::sql::wrong_kind("withdrawal", &message.kind));
+                }
+                let mut tx = self.pool.begin().await?;
+                let Some(id) = $crate::store::sql::insert_control(&mut tx, message).await? else {
+                    tx.rollback().await?;
+                    return Ok($crate::store::AddOutcome::SeqTaken);
+                };
+                tx.commit().await?;
+                Ok($crate::store::AddOutcome::Added(
+                    $crate::store::sql::stored_message(id, message),
+                ))
             }
 
             async fn publish_protocol(
                 &self,
                 protocol_id: &str,
                 version: u32,
-                protocol: &str,
-                now: attune_core::Timestamp,
+                message: &$crate::store::NewControlMessage,
             ) -> Result<$crate::store::PublishOutcome, $crate::store::StoreError> {
+                let $crate::store::ControlKind::ProtocolUpdate { protocol } = &message.kind else {
+                    return Err($crate::store::sql::wrong_kind(
+                        "protocol_update",
+                        &message.kind,
+                    ));
+                };
                 let mut tx = self.pool.begin().await?;
+                // A version published unsigned (before signing) may be published again,
+                // signed; an older one may not.
                 let latest: Option<i64> = sqlx::query_scalar(
-                    "SELECT MAX(protocol_version) FROM control_messages \
+                    "SELECT MAX(CASE WHEN seq IS NULL THEN protocol_version - 1 \
+                     ELSE protocol_version END) FROM control_messages \
                      WHERE kind = 'protocol_update' AND protocol_id = $1",
                 )
                 .bind(protocol_id)
@@ -332,29 +372,37 @@ macro_rules! impl_sql_store {
                 if let Some(latest) = latest
                     && latest >= i64::from(version)
                 {
+                    tx.rollback().await?;
+                    let published: i64 = sqlx::query_scalar(
+                        "SELECT MAX(protocol_version) FROM control_messages \
+                         WHERE kind = 'protocol_update' AND protocol_id = $1",
+                    )
+                    .bind(protocol_id)
+                    .fetch_one(&self.pool)
+                    .await?;
                     return Ok($crate::store::PublishOutcome::NotNewer {
-                        latest: $crate::store::sql::stored_version(latest)?,
+                        latest: $crate::store::sql::stored_version(published)?,
                     });
                 }
-                let message_id: i64 = sqlx::query_scalar(
-                    "INSERT INTO control_messages \
-                     (kind, protocol_id, protocol_version, protocol, created_at) \
-                     VALUES ('protocol_update', $1, $2, $3, $4) RETURNING id",
+                let Some(message_id) = $crate::store::sql::insert_control_with(
+                    &mut tx,
+                    message,
+                    Some((protocol_id, i64::from(version))),
                 )
-                .bind(protocol_id)
-                .bind(i64::from(version))
-                .bind(protocol)
-                .bind(now.as_millis())
-                .fetch_one(&mut *tx)
-                .await?;
+                .await?
+                else {
+                    tx.rollback().await?;
+                    return Ok($crate::store::PublishOutcome::SeqTaken);
+                };
                 tx.commit().await?;
                 Ok($crate::store::PublishOutcome::Published(
                     $crate::store::PublishedProtocol {
                         message_id,
+                        seq: Some(message.seq),
                         protocol_id: protocol_id.to_owned(),
                         version,
-                        protocol: protocol.to_owned(),
-                        published_at: now,
+                        protocol: protocol.clone(),
+                        published_at: message.created_at,
                     },
                 ))
             }
@@ -364,7 +412,7 @@ macro_rules! impl_sql_store {
             ) -> Result<Vec<$crate::store::PublishedProtocol>, $crate::store::StoreError> {
                 use sqlx::Row as _;
                 let rows = sqlx::query(
-                    "SELECT id, protocol_id, protocol_version, protocol, created_at \
+                    "SELECT id, seq, protocol_id, protocol_version, protocol, created_at \
                      FROM control_messages WHERE kind = 'protocol_update' ORDER BY id",
                 )
                 .fetch_all(&self.pool)
@@ -373,6 +421,7 @@ macro_rules! impl_sql_store {
                     .map(|row| {
                         Ok($crate::store::PublishedProtocol {
                             message_id: row.try_get("id")?,
+                            seq: $crate::store::sql::stored_seq(row.try_get("seq")?)?,
                             protocol_id: row.try_get("protocol_id")?,
                             version: $crate::store::sql::stored_version(
                                 row.try_get("protocol_version")?,
@@ -388,28 +437,15 @@ macro_rules! impl_sql_store {
                 &self,
                 cursor: i64,
             ) -> Result<Vec<$crate::store::ControlMessage>, $crate::store::StoreError> {
-                use sqlx::Row as _;
-                let rows = sqlx::query(
-                    "SELECT id, kind, participant_code, protocol, created_at \
-                     FROM control_messages WHERE id > $1 ORDER BY id",
-                )
+                let rows = sqlx::query(&format!(
+                    "{} WHERE id > $1 AND seq IS NOT NULL ORDER BY id",
+                    $crate::store::sql::CONTROL_SELECT
+                ))
                 .bind(cursor)
                 .fetch_all(&self.pool)
                 .await?;
                 rows.iter()
-                    .map(|row| {
-                        let kind: String = row.try_get("kind")?;
-                        let kind = $crate::store::sql::control_kind(
-                            &kind,
-                            row.try_get("participant_code")?,
-                            row.try_get("protocol")?,
-                        )?;
-                        Ok($crate::store::ControlMessage {
-                            id: row.try_get("id")?,
-                            kind,
-                            created_at: attune_core::Timestamp(row.try_get("created_at")?),
-                        })
-                    })
+                    .map(|row| $crate::store::sql::control_from_row(row))
                     .collect()
             }
 
@@ -443,6 +479,130 @@ macro_rules! impl_sql_store {
                     })
                     .collect()
             }
+            async fn set_study_signing_key(
+                &self,
+                signing_public_key: &str,
+                public_key_signature: &str,
+            ) -> Result<bool, $crate::store::StoreError> {
+                let done = sqlx::query(
+                    "UPDATE study SET signing_public_key = $1, public_key_signature = $2 \
+                     WHERE id = 1 AND signing_public_key IS NULL",
+                )
+                .bind(signing_public_key)
+                .bind(public_key_signature)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn study_keys(
+                &self,
+            ) -> Result<Option<$crate::store::StudyRecord>, $crate::store::StoreError> {
+                use sqlx::Row as _;
+                let row = sqlx::query(
+                    "SELECT public_key, signing_public_key, public_key_signature FROM study \
+                     WHERE id = 1",
+                )
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(|row| {
+                    Ok($crate::store::StudyRecord {
+                        public_key: row.try_get("public_key")?,
+                        signing_public_key: row.try_get("signing_public_key")?,
+                        public_key_signature: row.try_get("public_key_signature")?,
+                    })
+                })
+                .transpose()
+            }
+
+            async fn next_control_seq(&self) -> Result<u64, $crate::store::StoreError> {
+                let highest: Option<i64> =
+                    sqlx::query_scalar("SELECT MAX(seq) FROM control_messages")
+                        .fetch_one(&self.pool)
+                        .await?;
+                Ok($crate::store::sql::stored_seq(highest)?.unwrap_or(0) + 1)
+            }
+
+            async fn withdrawals(
+                &self,
+            ) -> Result<Vec<$crate::store::WithdrawalRecord>, $crate::store::StoreError> {
+                use sqlx::Row as _;
+                let rows = sqlx::query(
+                    "SELECT id, seq, participant_id, participant_code, created_at \
+                     FROM control_messages WHERE kind = 'withdrawal' ORDER BY id",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok($crate::store::WithdrawalRecord {
+                            message_id: row.try_get("id")?,
+                            seq: $crate::store::sql::stored_seq(row.try_get("seq")?)?,
+                            participant_id: row
+                                .try_get::<Option<String>, _>("participant_id")?
+                                .map(|id| $crate::store::sql::parse_id(&id))
+                                .transpose()?,
+                            participant_code: row.try_get("participant_code")?,
+                            created_at: attune_core::Timestamp(row.try_get("created_at")?),
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn revocation_statement(
+                &self,
+                device_id: &str,
+            ) -> Result<Option<$crate::store::ControlMessage>, $crate::store::StoreError> {
+                let row = sqlx::query(&format!(
+                    "{} WHERE id = (SELECT revocation_message_id FROM devices WHERE id = $1) \
+                     AND seq IS NOT NULL",
+                    $crate::store::sql::CONTROL_SELECT
+                ))
+                .bind(device_id)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(|row| $crate::store::sql::control_from_row(&row))
+                    .transpose()
+            }
+
+            async fn create_enrol_challenge(
+                &self,
+                challenge: &str,
+                expires_at: attune_core::Timestamp,
+                now: attune_core::Timestamp,
+            ) -> Result<(), $crate::store::StoreError> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("DELETE FROM enrol_challenges WHERE expires_at <= $1")
+                    .bind(now.as_millis())
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO enrol_challenges (challenge, created_at, expires_at) \
+                     VALUES ($1, $2, $3)",
+                )
+                .bind(challenge)
+                .bind(now.as_millis())
+                .bind(expires_at.as_millis())
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn take_enrol_challenge(
+                &self,
+                challenge: &str,
+                now: attune_core::Timestamp,
+            ) -> Result<bool, $crate::store::StoreError> {
+                // Deleted whether or not it has expired: either way it is never good again.
+                let taken: Option<i64> = sqlx::query_scalar(
+                    "DELETE FROM enrol_challenges WHERE challenge = $1 RETURNING expires_at",
+                )
+                .bind(challenge)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(taken.is_some_and(|expires_at| expires_at > now.as_millis()))
+            }
         }
 
         impl $store {
@@ -465,7 +625,7 @@ pub(crate) use impl_sql_store;
 use attune_core::{Envelope, Timestamp};
 use sqlx::Row;
 
-use super::{ControlKind, Device, DeviceStatus, StoreError, StoredEnvelope};
+use super::{ControlKind, ControlMessage, Device, DeviceStatus, StoreError, StoredEnvelope};
 
 /// Closes every connection of `pool` before returning.
 ///
@@ -519,21 +679,174 @@ pub(crate) fn stored_version(version: i64) -> Result<u32, StoreError> {
         .map_err(|_| StoreError::Corrupt(format!("stored protocol version {version}")))
 }
 
-/// A control message's kind from its row's columns.
-pub(crate) fn control_kind(
-    kind: &str,
+/// A stored instruction number (BIGINT) back to `u64`.
+pub(crate) fn stored_seq(seq: Option<i64>) -> Result<Option<u64>, StoreError> {
+    seq.map(|seq| u64::try_from(seq).map_err(|_| StoreError::Corrupt(format!("stored seq {seq}"))))
+        .transpose()
+}
+
+/// An id stored as text back to its type.
+pub(crate) fn parse_id<T: std::str::FromStr>(text: &str) -> Result<T, StoreError> {
+    text.parse()
+        .map_err(|_| StoreError::Corrupt(format!("stored id {text:?}")))
+}
+
+pub(crate) fn wrong_kind(expected: &str, kind: &ControlKind) -> StoreError {
+    StoreError::Corrupt(format!("a {expected} was to be recorded, not {kind:?}"))
+}
+
+/// The signed control messages' columns, for [`control_from_row`].
+pub(crate) const CONTROL_SELECT: &str = "SELECT id, seq, kind, participant_id, participant_code, \
+     protocol, device_id, reason, created_at, signature FROM control_messages";
+
+/// A signed control message from a row of [`CONTROL_SELECT`].
+pub(crate) fn control_from_row<'r, R>(row: &'r R) -> Result<ControlMessage, StoreError>
+where
+    R: Row,
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let id: i64 = row.try_get("id")?;
+    let kind: String = row.try_get("kind")?;
+    let text = |column: &str| -> Result<Option<String>, StoreError> { Ok(row.try_get(column)?) };
+    let missing =
+        || StoreError::Corrupt(format!("control message {id} ({kind}) without its content"));
+    let kind = match kind.as_str() {
+        "withdrawal" => ControlKind::Withdrawal {
+            participant_id: parse_id(&text("participant_id")?.ok_or_else(missing)?)?,
+            participant_code: text("participant_code")?.ok_or_else(missing)?,
+        },
+        "protocol_update" => ControlKind::ProtocolUpdate {
+            protocol: text("protocol")?.ok_or_else(missing)?,
+        },
+        "revocation" => ControlKind::Revocation {
+            device_id: parse_id(&text("device_id")?.ok_or_else(missing)?)?,
+            reason: text("reason")?.ok_or_else(missing)?,
+        },
+        other => {
+            return Err(StoreError::Corrupt(format!(
+                "control message {id} of kind {other:?}"
+            )));
+        }
+    };
+    Ok(ControlMessage {
+        id,
+        seq: stored_seq(row.try_get("seq")?)?
+            .ok_or_else(|| StoreError::Corrupt(format!("control message {id} has no seq")))?,
+        kind,
+        created_at: Timestamp(row.try_get("created_at")?),
+        signature: text("signature")?
+            .ok_or_else(|| StoreError::Corrupt(format!("control message {id} is not signed")))?,
+    })
+}
+
+/// The message as stored under `id`.
+pub(crate) fn stored_message(id: i64, message: &super::NewControlMessage) -> ControlMessage {
+    ControlMessage {
+        id,
+        seq: message.seq,
+        kind: message.kind.clone(),
+        created_at: message.created_at,
+        signature: message.signature.clone(),
+    }
+}
+
+/// Inserts a signed control message in `tx`; its id, or `None` if its `seq` is taken.
+pub(crate) async fn insert_control<DB>(
+    tx: &mut sqlx::Transaction<'_, DB>,
+    message: &super::NewControlMessage,
+) -> Result<Option<i64>, StoreError>
+where
+    DB: sqlx::Database,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    for<'q> <DB as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+    for<'q> Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: for<'r> sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+    (i64,): for<'r> sqlx::FromRow<'r, DB::Row>,
+{
+    insert_control_with(tx, message, None).await
+}
+
+/// [`insert_control`], with a protocol update's protocol id and version.
+pub(crate) async fn insert_control_with<DB>(
+    tx: &mut sqlx::Transaction<'_, DB>,
+    message: &super::NewControlMessage,
+    protocol_version: Option<(&str, i64)>,
+) -> Result<Option<i64>, StoreError>
+where
+    DB: sqlx::Database,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    for<'q> <DB as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+    for<'q> Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: for<'r> sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+    (i64,): for<'r> sqlx::FromRow<'r, DB::Row>,
+{
+    let mut columns = ControlColumns::default();
+    match &message.kind {
+        ControlKind::Withdrawal {
+            participant_id,
+            participant_code,
+        } => {
+            columns.kind = "withdrawal";
+            columns.participant_id = Some(participant_id.to_string());
+            columns.participant_code = Some(participant_code.clone());
+        }
+        ControlKind::ProtocolUpdate { protocol } => {
+            columns.kind = "protocol_update";
+            columns.protocol = Some(protocol.clone());
+        }
+        ControlKind::Revocation { device_id, reason } => {
+            columns.kind = "revocation";
+            columns.device_id = Some(device_id.to_string());
+            columns.reason = Some(reason.clone());
+        }
+        ControlKind::Unknown => return Err(wrong_kind("known kind", &message.kind)),
+    }
+    let seq = i64::try_from(message.seq)
+        .map_err(|_| StoreError::Corrupt(format!("seq {} out of range", message.seq)))?;
+    let (protocol_id, version) = match protocol_version {
+        Some((id, version)) => (Some(id.to_owned()), Some(version)),
+        None => (None, None),
+    };
+    let id: Option<(i64,)> = sqlx::query_as(
+        "INSERT INTO control_messages (seq, kind, participant_id, participant_code, \
+         protocol_id, protocol_version, protocol, device_id, reason, created_at, signature) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+         ON CONFLICT (seq) DO NOTHING RETURNING id",
+    )
+    .bind(seq)
+    .bind(columns.kind)
+    .bind(columns.participant_id)
+    .bind(columns.participant_code)
+    .bind(protocol_id)
+    .bind(version)
+    .bind(columns.protocol)
+    .bind(columns.device_id)
+    .bind(columns.reason)
+    .bind(message.created_at.as_millis())
+    .bind(message.signature.as_str())
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(id.map(|(id,)| id))
+}
+
+#[derive(Default)]
+struct ControlColumns {
+    kind: &'static str,
+    participant_id: Option<String>,
     participant_code: Option<String>,
     protocol: Option<String>,
-) -> Result<ControlKind, StoreError> {
-    match (kind, participant_code, protocol) {
-        ("withdrawal", Some(participant_code), _) => {
-            Ok(ControlKind::Withdrawal { participant_code })
-        }
-        ("protocol_update", _, Some(protocol)) => Ok(ControlKind::ProtocolUpdate { protocol }),
-        (kind, _, _) => Err(StoreError::Corrupt(format!(
-            "control message of kind {kind:?} without its content"
-        ))),
-    }
+    device_id: Option<String>,
+    reason: Option<String>,
 }
 
 pub(crate) fn stored_from_row<'r, R>(row: &'r R) -> Result<StoredEnvelope, StoreError>

@@ -5,13 +5,14 @@
 //! Public (but hidden from the docs) only so the integration tests can reach it.
 
 use attune_core::{
-    Authorship, DeviceId, DeviceKey, Envelope, Kind, Links, ProfileId, RecordId, Revision,
-    StudyKeyPair, Timestamp, seal_envelope,
+    Authorship, DeviceId, DeviceKey, Envelope, Kind, Links, ParticipantId, ProfileId, RecordId,
+    Revision, StudyKeyPair, StudySigningKey, Timestamp, seal_envelope,
 };
 
 use super::{
-    ControlKind, DeviceStatus, EnrolOutcome, ExportLogEntry, NewDevice, NewUpload, PublishOutcome,
-    PushOutcome, Store,
+    AddOutcome, ControlKind, ControlMessage, DeviceStatus, EnrolOutcome, ExportLogEntry,
+    NewControlMessage, NewDevice, NewUpload, PublishOutcome, PushOutcome, RevokeOutcome, Store,
+    StudyRecord, WithdrawalRecord,
 };
 
 const NOW: Timestamp = Timestamp(1_750_000_000_000);
@@ -36,6 +37,10 @@ macro_rules! store_conformance_tests {
             exports_are_logged,
             an_upload_is_recorded_once_and_found_by_its_blob,
             a_completed_upload_keeps_its_first_completion_time,
+            the_study_signing_key_is_set_once_after_the_study_key,
+            an_instruction_number_is_taken_once,
+            a_revocation_is_recorded_with_its_signed_statement,
+            an_enrolment_challenge_is_good_once_and_not_after_it_expires,
         );
     };
     (@tests $get_store:path; $($name:ident),* $(,)?) => {
@@ -117,6 +122,63 @@ pub fn sealed(revision: &Revision, device: &TestDevice, participant: Option<&str
     .expect("seal")
 }
 
+/// A control message signed (with a throwaway key: the store does not check signatures).
+pub fn signed(seq: u64, kind: ControlKind) -> NewControlMessage {
+    let key = StudySigningKey::generate().expect("signing key");
+    NewControlMessage {
+        seq,
+        signature: key.sign_control(seq, &kind, NOW).expect("signed"),
+        kind,
+        created_at: NOW,
+    }
+}
+
+/// A signed withdrawal of a new participant with `code`.
+pub fn withdrawal(seq: u64, code: &str) -> NewControlMessage {
+    signed(
+        seq,
+        ControlKind::Withdrawal {
+            participant_id: ParticipantId::new(NOW),
+            participant_code: code.into(),
+        },
+    )
+}
+
+fn revocation(seq: u64, device: DeviceId, reason: &str) -> NewControlMessage {
+    signed(
+        seq,
+        ControlKind::Revocation {
+            device_id: device,
+            reason: reason.into(),
+        },
+    )
+}
+
+fn protocol(seq: u64, json: &str) -> NewControlMessage {
+    signed(
+        seq,
+        ControlKind::ProtocolUpdate {
+            protocol: json.into(),
+        },
+    )
+}
+
+async fn add(store: &dyn Store, message: &NewControlMessage) -> ControlMessage {
+    match store.add_withdrawal(message).await.unwrap() {
+        AddOutcome::Added(stored) => stored,
+        other => panic!("expected added, got {other:?}"),
+    }
+}
+
+async fn publish(
+    store: &dyn Store,
+    id: &str,
+    version: u32,
+    message: &NewControlMessage,
+) -> PublishOutcome {
+    store.publish_protocol(id, version, message).await.unwrap()
+}
+
 pub async fn the_study_key_is_set_once_and_never_replaced(store: &dyn Store) {
     assert_eq!(store.study_public_key().await.unwrap(), None);
     assert!(store.set_study_public_key("key-one", NOW).await.unwrap());
@@ -193,13 +255,21 @@ pub async fn enrolled_devices_are_found_by_token_listed_and_revocable(store: &dy
     assert_eq!(found.id, device.id.to_string());
     assert_eq!(found.public_key, device.key.public_key().to_text());
     assert_eq!(store.device_by_token("other").await.unwrap(), None);
-    assert!(
+    assert!(matches!(
         store
-            .revoke_device(&found.id, "tablet lost", NOW)
+            .revoke_device(&found.id, &revocation(1, device.id, "tablet lost"))
             .await
-            .unwrap()
+            .unwrap(),
+        RevokeOutcome::Revoked(_)
+    ));
+    let missing = DeviceId::new(Timestamp(NOW.0 + 5));
+    assert_eq!(
+        store
+            .revoke_device(&missing.to_string(), &revocation(2, missing, "x"))
+            .await
+            .unwrap(),
+        RevokeOutcome::UnknownDevice
     );
-    assert!(!store.revoke_device("missing", "x", NOW).await.unwrap());
     let listed = store.list_devices().await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].status, DeviceStatus::Revoked);
@@ -298,7 +368,13 @@ pub async fn a_device_whose_enrolment_answer_was_lost_enrols_again_with_a_new_to
     );
     assert_eq!(by_token("token-5").await, Some(id.clone()));
     // A revoked device stays revoked.
-    assert!(store.revoke_device(&id, "lost", late).await.unwrap());
+    assert!(matches!(
+        store
+            .revoke_device(&id, &revocation(1, device.id, "lost"))
+            .await
+            .unwrap(),
+        RevokeOutcome::Revoked(_)
+    ));
     assert_eq!(
         store
             .enrol_device("fourth", again("token-7"), late)
@@ -397,9 +473,22 @@ pub async fn a_batch_reports_one_outcome_per_item_in_order(store: &dyn Store) {
 
 pub async fn withdrawals_are_delivered_after_the_cursor(store: &dyn Store) {
     assert!(store.control_messages_after(0).await.unwrap().is_empty());
-    let first = store.add_withdrawal("VIG-001", NOW).await.unwrap();
-    let second = store.add_withdrawal("VIG-002", NOW).await.unwrap();
+    assert_eq!(store.next_control_seq().await.unwrap(), 1);
+    let first_message = withdrawal(1, "VIG-001");
+    let first = add(store, &first_message).await;
+    assert_eq!(store.next_control_seq().await.unwrap(), 2);
+    let second = add(store, &withdrawal(2, "VIG-002")).await;
     assert!(second.id > first.id);
+    // Served as signed: the same seq, kind, time and signature.
+    assert_eq!(
+        (first.seq, &first.kind, first.created_at, &first.signature),
+        (
+            1,
+            &first_message.kind,
+            first_message.created_at,
+            &first_message.signature
+        )
+    );
     let all = store.control_messages_after(0).await.unwrap();
     assert_eq!(all, vec![first.clone(), second.clone()]);
     assert_eq!(
@@ -413,10 +502,24 @@ pub async fn withdrawals_are_delivered_after_the_cursor(store: &dyn Store) {
             .unwrap()
             .is_empty()
     );
+    assert!(matches!(
+        &second.kind,
+        ControlKind::Withdrawal { participant_code, .. } if participant_code == "VIG-002"
+    ));
+    // The withdrawals are listed with the participant they name.
+    let ControlKind::Withdrawal { participant_id, .. } = first.kind else {
+        unreachable!()
+    };
+    let listed = store.withdrawals().await.unwrap();
+    assert_eq!(listed.len(), 2);
     assert_eq!(
-        second.kind,
-        ControlKind::Withdrawal {
-            participant_code: "VIG-002".into()
+        listed[0],
+        WithdrawalRecord {
+            message_id: first.id,
+            seq: Some(1),
+            participant_id: Some(participant_id),
+            participant_code: "VIG-001".into(),
+            created_at: NOW,
         }
     );
 }
@@ -424,37 +527,35 @@ pub async fn withdrawals_are_delivered_after_the_cursor(store: &dyn Store) {
 pub async fn protocol_updates_are_delivered_in_order_and_only_newer_versions_are_published(
     store: &dyn Store,
 ) {
-    let withdrawal = store.add_withdrawal("VIG-001", NOW).await.unwrap();
-    let PublishOutcome::Published(v2) = store
-        .publish_protocol("vig-evaluation", 2, "{\"version\": 2}", NOW)
-        .await
-        .unwrap()
+    let withdrawal = add(store, &withdrawal(1, "VIG-001")).await;
+    let PublishOutcome::Published(v2) =
+        publish(store, "vig-evaluation", 2, &protocol(2, "{\"version\": 2}")).await
     else {
         panic!("version 2 is the first published");
     };
     assert!(v2.message_id > withdrawal.id);
+    assert_eq!(v2.seq, Some(2));
     // The same version again, or an older one, is refused and records nothing.
     for version in [2, 1] {
         assert_eq!(
-            store
-                .publish_protocol("vig-evaluation", version, "{}", NOW)
-                .await
-                .unwrap(),
+            publish(store, "vig-evaluation", version, &protocol(3, "{}")).await,
             PublishOutcome::NotNewer { latest: 2 }
         );
     }
+    assert_eq!(store.next_control_seq().await.unwrap(), 3);
     // Versions count per protocol id.
-    let PublishOutcome::Published(other) = store
-        .publish_protocol("another-study", 1, "{\"id\": \"another-study\"}", NOW)
-        .await
-        .unwrap()
+    let PublishOutcome::Published(other) = publish(
+        store,
+        "another-study",
+        1,
+        &protocol(3, "{\"id\": \"another-study\"}"),
+    )
+    .await
     else {
         panic!("another protocol has its own versions");
     };
-    let PublishOutcome::Published(v5) = store
-        .publish_protocol("vig-evaluation", 5, "{\"version\": 5}", NOW)
-        .await
-        .unwrap()
+    let PublishOutcome::Published(v5) =
+        publish(store, "vig-evaluation", 5, &protocol(4, "{\"version\": 5}")).await
     else {
         panic!("version 5 is newer");
     };
@@ -580,4 +681,146 @@ pub async fn a_completed_upload_keeps_its_first_completion_time(store: &dyn Stor
     );
     assert_eq!(listed[0].completed_at, Some(done_at));
     assert_eq!(listed[1], older);
+}
+
+pub async fn the_study_signing_key_is_set_once_after_the_study_key(store: &dyn Store) {
+    assert_eq!(store.study_keys().await.unwrap(), None);
+    assert!(
+        !store
+            .set_study_signing_key("signing-one", "sig-one")
+            .await
+            .unwrap(),
+        "no study key yet"
+    );
+    assert!(store.set_study_public_key("key-one", NOW).await.unwrap());
+    assert_eq!(
+        store.study_keys().await.unwrap(),
+        Some(StudyRecord {
+            public_key: "key-one".into(),
+            signing_public_key: None,
+            public_key_signature: None,
+        })
+    );
+    assert!(
+        store
+            .set_study_signing_key("signing-one", "sig-one")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .set_study_signing_key("signing-two", "sig-two")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.study_keys().await.unwrap(),
+        Some(StudyRecord {
+            public_key: "key-one".into(),
+            signing_public_key: Some("signing-one".into()),
+            public_key_signature: Some("sig-one".into()),
+        })
+    );
+}
+
+pub async fn an_instruction_number_is_taken_once(store: &dyn Store) {
+    let device = enrol(store, "Ana").await;
+    add(store, &withdrawal(1, "VIG-001")).await;
+    // Two CLI runs read the same next number: the second is told, and records nothing.
+    assert_eq!(
+        store
+            .add_withdrawal(&withdrawal(1, "VIG-002"))
+            .await
+            .unwrap(),
+        AddOutcome::SeqTaken
+    );
+    assert_eq!(
+        publish(store, "vig-evaluation", 2, &protocol(1, "{}")).await,
+        PublishOutcome::SeqTaken
+    );
+    assert_eq!(
+        store
+            .revoke_device(&device.id.to_string(), &revocation(1, device.id, "lost"))
+            .await
+            .unwrap(),
+        RevokeOutcome::SeqTaken
+    );
+    let listed = store.list_devices().await.unwrap();
+    assert_eq!(listed[0].status, DeviceStatus::Active, "not revoked");
+    assert!(store.published_protocols().await.unwrap().is_empty());
+    assert_eq!(store.control_messages_after(0).await.unwrap().len(), 1);
+    assert_eq!(store.next_control_seq().await.unwrap(), 2);
+    // A message of the wrong kind for the call is an error, not a record.
+    assert!(store.add_withdrawal(&protocol(2, "{}")).await.is_err());
+    assert_eq!(store.control_messages_after(0).await.unwrap().len(), 1);
+}
+
+pub async fn a_revocation_is_recorded_with_its_signed_statement(store: &dyn Store) {
+    let device = enrol(store, "Ana").await;
+    let other = DeviceId::new(Timestamp(NOW.0 + 1));
+    let id = device.id.to_string();
+    assert_eq!(store.revocation_statement(&id).await.unwrap(), None);
+    add(store, &withdrawal(1, "VIG-001")).await;
+    let message = revocation(2, device.id, "tablet lost");
+    let RevokeOutcome::Revoked(statement) = store.revoke_device(&id, &message).await.unwrap()
+    else {
+        panic!("revoked");
+    };
+    assert_eq!(
+        (statement.seq, &statement.kind, &statement.signature),
+        (2, &message.kind, &message.signature)
+    );
+    let found = store
+        .device_by_token(&device.token_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.status, DeviceStatus::Revoked);
+    assert_eq!(found.revoked_reason.as_deref(), Some("tablet lost"));
+    assert_eq!(
+        store.revocation_statement(&id).await.unwrap(),
+        Some(statement.clone())
+    );
+    // Every device reads it among the instructions.
+    assert_eq!(store.control_messages_after(0).await.unwrap()[1], statement);
+    // Revoking again changes nothing.
+    assert_eq!(
+        store
+            .revoke_device(&id, &revocation(3, device.id, "again"))
+            .await
+            .unwrap(),
+        RevokeOutcome::AlreadyRevoked
+    );
+    assert_eq!(store.next_control_seq().await.unwrap(), 3);
+    // A statement about another device is not recorded for this one.
+    assert!(
+        store
+            .revoke_device(&id, &revocation(3, other, "mixed up"))
+            .await
+            .is_err()
+    );
+}
+
+pub async fn an_enrolment_challenge_is_good_once_and_not_after_it_expires(store: &dyn Store) {
+    let soon = Timestamp(NOW.0 + 1000);
+    store.create_enrol_challenge("c1", soon, NOW).await.unwrap();
+    store.create_enrol_challenge("c2", soon, NOW).await.unwrap();
+    assert!(store.take_enrol_challenge("c1", NOW).await.unwrap());
+    assert!(
+        !store.take_enrol_challenge("c1", NOW).await.unwrap(),
+        "once"
+    );
+    assert!(!store.take_enrol_challenge("unknown", NOW).await.unwrap());
+    assert!(
+        !store.take_enrol_challenge("c2", soon).await.unwrap(),
+        "expired"
+    );
+    // Expired challenges are forgotten when new ones are made.
+    store.create_enrol_challenge("c3", soon, NOW).await.unwrap();
+    store
+        .create_enrol_challenge("c4", Timestamp(soon.0 + 1000), soon)
+        .await
+        .unwrap();
+    assert!(!store.take_enrol_challenge("c3", NOW).await.unwrap());
+    assert!(store.take_enrol_challenge("c4", soon).await.unwrap());
 }

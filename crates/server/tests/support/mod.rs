@@ -1,5 +1,7 @@
-//! What the sync tests over real HTTP share: a server on port 0 with an initialised study, a
-//! device enrolled over HTTP, and the sync engine's [`Transport`] on reqwest.
+//! What the sync tests over real HTTP share: a server on port 0 with an initialised study (its
+//! study key signed by a study signing key the test holds, as the CLI's key file would), a
+//! device enrolled over HTTP (challenge, fingerprint check, proof of possession), and the sync
+//! engine's [`Transport`] on reqwest.
 // Each test file uses its own part of this module.
 #![allow(dead_code)]
 
@@ -8,12 +10,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use attune_core::attachment::upload_checksum;
+use attune_core::sync::enrol::{EnrolDetails, EnrolError, EnrolTransport, Enrolled, enrol};
 use attune_core::sync::{
-    EnrolRequest, EnrolResponse, PullResponse, PushRequest, PushResponse, Transport,
-    TransportError, UploadCreate, UploadState,
+    ControlKind, EnrolChallenge, EnrolRequest, EnrolResponse, PullResponse, PushRequest,
+    PushResponse, Transport, TransportError, UploadCreate, UploadState,
 };
-use attune_core::{DeviceId, DeviceKey, StudyKeyPair, Timestamp};
+use attune_core::{
+    DeviceId, DeviceKey, StudyFingerprint, StudyKeyPair, StudySigningKey, Timestamp,
+};
 use attune_server::api::{normalise_code, sha256_hex};
+use attune_server::store::NewControlMessage;
 use attune_server::{AppState, Store, router};
 use tokio::net::TcpListener;
 
@@ -32,11 +38,31 @@ pub async fn serve(app: axum::Router) -> SocketAddr {
     addr
 }
 
+/// Sets the study's keys in `store` as `study init` does: the public key, the signing key's
+/// public half and its signature over the public key.
+pub async fn init_study(store: &dyn Store, study: &StudyKeyPair, signing: &StudySigningKey) {
+    store
+        .set_study_public_key(&study.public_key().to_text(), Timestamp(0))
+        .await
+        .expect("study key set");
+    assert!(
+        store
+            .set_study_signing_key(
+                &signing.public_key().to_text(),
+                &signing.sign_study_key(&study.public_key()),
+            )
+            .await
+            .expect("signing key set")
+    );
+}
+
 /// A running server and what the tests need to look inside it.
 pub struct TestServer {
     pub addr: SocketAddr,
     pub store: Arc<dyn Store>,
     pub study: StudyKeyPair,
+    /// The study signing key (the CLI's, from the key file): the server has its public half.
+    pub signing: StudySigningKey,
     pub data_dir: std::path::PathBuf,
 }
 
@@ -44,10 +70,8 @@ impl TestServer {
     /// Serves `store` (study initialised here) on 127.0.0.1, port 0. `data_dir` holds blobs.
     pub async fn start(store: Arc<dyn Store>, data_dir: std::path::PathBuf) -> Self {
         let study = StudyKeyPair::generate();
-        store
-            .set_study_public_key(&study.public_key().to_text(), Timestamp(0))
-            .await
-            .expect("study key set");
+        let signing = StudySigningKey::generate().expect("signing key");
+        init_study(store.as_ref(), &study, &signing).await;
         let app =
             router(AppState::new(store.clone(), data_dir.join("dist")).with_data_dir(&data_dir));
         let addr = serve(app).await;
@@ -55,38 +79,113 @@ impl TestServer {
             addr,
             store,
             study,
+            signing,
             data_dir,
         }
     }
 
-    /// Creates an enrolment code and redeems it over HTTP for a new device.
-    pub async fn enrol(&self, device_key: &DeviceKey, device_id: DeviceId) -> String {
-        let code = format!("CODE-{device_id}");
+    /// The fingerprint the study team gives fieldworkers.
+    pub fn fingerprint(&self) -> StudyFingerprint {
+        self.signing.public_key().fingerprint()
+    }
+
+    /// Creates a one-time enrolment code for Ana.
+    pub async fn add_code(&self, code: &str) {
         self.store
             .create_enrolment_code(
-                &sha256_hex(&normalise_code(&code)),
+                &sha256_hex(&normalise_code(code)),
                 "Ana",
                 Timestamp(i64::MAX),
                 Timestamp(0),
             )
             .await
             .expect("code created");
-        let response = reqwest::Client::new()
-            .post(format!("http://{}/api/enrol", self.addr))
-            .json(&EnrolRequest {
-                code,
-                device_public_key: device_key.public_key().to_text(),
-                device_name: "Tablet 1".into(),
+    }
+
+    /// Enrols a device over HTTP as the app does ([`attune_core::sync::enrol::enrol`]) with
+    /// a fresh code and this study's fingerprint.
+    pub async fn try_enrol(
+        &self,
+        device_key: &DeviceKey,
+        device_id: DeviceId,
+    ) -> Result<Enrolled, EnrolError> {
+        let code = format!("CODE-{device_id}");
+        self.add_code(&code).await;
+        enrol(
+            &EnrolHttp::new(self.addr),
+            EnrolDetails {
+                code: &code,
+                fingerprint: &self.fingerprint(),
+                device_key,
                 device_id: Some(device_id),
-            })
+                device_name: "Tablet 1",
+            },
+        )
+        .await
+    }
+
+    /// Enrols a device (see [`TestServer::try_enrol`]); its token.
+    pub async fn enrol(&self, device_key: &DeviceKey, device_id: DeviceId) -> String {
+        let enrolled = self
+            .try_enrol(device_key, device_id)
+            .await
+            .expect("enrolled");
+        assert_eq!(enrolled.response.device_id, device_id);
+        assert_eq!(enrolled.study.public_key, self.study.public_key());
+        enrolled.response.device_token
+    }
+
+    /// A control message signed with the study signing key, numbered next.
+    pub async fn signed(&self, kind: ControlKind) -> NewControlMessage {
+        let seq = self.store.next_control_seq().await.expect("next seq");
+        let created_at = Timestamp(1_750_000_000_000);
+        NewControlMessage {
+            seq,
+            signature: self
+                .signing
+                .sign_control(seq, &kind, created_at)
+                .expect("signed"),
+            kind,
+            created_at,
+        }
+    }
+}
+
+/// The enrolment endpoints on reqwest (no token: a device enrolling has none).
+pub struct EnrolHttp {
+    client: reqwest::Client,
+    base: String,
+}
+
+impl EnrolHttp {
+    pub fn new(addr: SocketAddr) -> Self {
+        Self {
+            client: reqwest::Client::new(),
+            base: format!("http://{addr}"),
+        }
+    }
+}
+
+impl EnrolTransport for EnrolHttp {
+    async fn enrol_challenge(&self) -> Result<EnrolChallenge, TransportError> {
+        let response = self
+            .client
+            .post(format!("{}/api/enrol/challenge", self.base))
             .send()
             .await
-            .expect("enrolment request");
-        assert_eq!(response.status(), 200, "enrolment");
-        let enrolled: EnrolResponse = response.json().await.expect("enrolment response");
-        assert_eq!(enrolled.device_id, device_id);
-        assert_eq!(enrolled.study_public_key, self.study.public_key().to_text());
-        enrolled.device_token
+            .map_err(|error| TransportError::Network(error.to_string()))?;
+        json_of(response).await
+    }
+
+    async fn enrol(&self, request: &EnrolRequest) -> Result<EnrolResponse, TransportError> {
+        let response = self
+            .client
+            .post(format!("{}/api/enrol", self.base))
+            .json(request)
+            .send()
+            .await
+            .map_err(|error| TransportError::Network(error.to_string()))?;
+        json_of(response).await
     }
 }
 
