@@ -4,9 +4,12 @@
 //! - `POST /api/enrol` `{code, device_public_key, device_name, device_id?}` ->
 //!   `{device_id, device_token, study_public_key}`. Rate limited per client address.
 //! - `POST /api/push` (Bearer device token) `{envelopes: [Envelope]}` ->
-//!   `{results: [{record_id, rev, hash, outcome}]}` with outcome `stored`, `already_stored` or
-//!   `conflict`, sent only after the batch's transaction committed. A batch with any bad
-//!   envelope is refused whole: nothing from it is stored.
+//!   `{results: [{record_id, rev, hash, outcome, reason?}]}` with outcome `stored`,
+//!   `already_stored` or `conflict` (with its `reason`: `rev_taken`, `gap`,
+//!   `parent_mismatch`, `owned_by_another_device`, `code_taken`; see
+//!   [`Store::push_checked`](crate::store::Store::push_checked)), sent only after the batch's
+//!   transaction committed. A batch with any bad envelope is refused whole: nothing from it is
+//!   stored; so is a batch of more than [`MAX_PUSH_ENVELOPES`] (413 `too_many_envelopes`).
 //! - `GET /api/pull?after=CURSOR` (Bearer device token) ->
 //!   `{messages: [{id, kind: "withdrawal", participant_code, created_at}], cursor, revoked}`,
 //!   where `revoked` is `null` or `{reason}` (a revoked device may still pull, to learn why).
@@ -17,7 +20,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use attune_core::sync::{
-    EnrolRequest, EnrolResponse, PullResponse, PushRequest, PushResponse, PushResult, Revocation,
+    EnrolRequest, EnrolResponse, MAX_PUSH_ENVELOPES, PullResponse, PushRequest, PushResponse,
+    PushResult, Revocation,
 };
 use attune_core::{DeviceId, DevicePublicKey, Timestamp};
 use axum::Json;
@@ -237,6 +241,12 @@ pub async fn push(
 ) -> Result<Json<PushResponse>, AppError> {
     let device = active(device)?;
     let request: PushRequest = json_body(body)?;
+    if request.envelopes.len() > MAX_PUSH_ENVELOPES {
+        return Err(AppError::TooManyEnvelopes {
+            sent: request.envelopes.len(),
+            limit: MAX_PUSH_ENVELOPES,
+        });
+    }
     let device_key = DevicePublicKey::from_text(&device.public_key)
         .map_err(|error| AppError::Store(crate::store::StoreError::Corrupt(error.to_string())))?;
     // Everything is checked before anything is stored: one bad item refuses the batch.
@@ -251,17 +261,18 @@ pub async fn push(
     }
     let outcomes = state
         .store
-        .push(&device.id, &request.envelopes, now())
+        .push_checked(&device.id, &request.envelopes, now())
         .await?;
     let results = request
         .envelopes
         .iter()
         .zip(outcomes)
-        .map(|(envelope, outcome)| PushResult {
+        .map(|(envelope, pushed)| PushResult {
             record_id: envelope.record_id,
             rev: envelope.rev,
             hash: envelope.hash,
-            outcome,
+            outcome: pushed.outcome,
+            reason: pushed.reason,
         })
         .collect();
     Ok(Json(PushResponse { results }))
