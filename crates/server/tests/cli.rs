@@ -152,7 +152,7 @@ async fn study_init_then_export_decrypts_latest_revisions_and_leaves_out_withdra
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(
         lines[0],
-        "record_id,rev,kind,participant_code,time,body,attachment"
+        "record_id,rev,kind,participant_code,time,body,attachment,device,fieldworker,verified"
     );
     assert_eq!(
         lines.len(),
@@ -166,7 +166,9 @@ async fn study_init_then_export_decrypts_latest_revisions_and_leaves_out_withdra
     let drawing_file = format!("drawings/VIG-001/{}.png", drawing.record_id);
     assert_eq!(std::fs::read(out.join(&drawing_file)).unwrap(), picture);
     assert!(
-        lines[2].ends_with(&format!("\"{drawing_file}\"")),
+        lines[2].ends_with(&format!(
+            "\"{drawing_file}\",\"{device_id}\",\"Ana\",true"
+        )),
         "{}",
         lines[2]
     );
