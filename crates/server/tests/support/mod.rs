@@ -59,13 +59,23 @@ impl TestServer {
         }
     }
 
-    /// Creates an enrolment code and redeems it over HTTP for a new device.
+    /// Creates an enrolment code and redeems it over HTTP for a new device (Ana's).
     pub async fn enrol(&self, device_key: &DeviceKey, device_id: DeviceId) -> String {
+        self.enrol_for("Ana", device_key, device_id).await
+    }
+
+    /// [`TestServer::enrol`] for another fieldworker.
+    pub async fn enrol_for(
+        &self,
+        fieldworker: &str,
+        device_key: &DeviceKey,
+        device_id: DeviceId,
+    ) -> String {
         let code = format!("CODE-{device_id}");
         self.store
             .create_enrolment_code(
                 &sha256_hex(&normalise_code(&code)),
-                "Ana",
+                fieldworker,
                 Timestamp(i64::MAX),
                 Timestamp(0),
             )
