@@ -38,7 +38,9 @@ pub enum AppError {
     #[error("The request body is larger than {limit} bytes")]
     TooLarge { limit: usize },
     /// A push batch of more envelopes than the server takes: nothing was stored.
-    #[error("A push takes at most {limit} envelopes, this one had {sent}: nothing was stored, send smaller batches")]
+    #[error(
+        "A push takes at most {limit} envelopes, this one had {sent}: nothing was stored, send smaller batches"
+    )]
     TooManyEnvelopes { sent: usize, limit: usize },
     /// An upload another device started: only that device may read or extend it.
     #[error("This upload was started by another device")]

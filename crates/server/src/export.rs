@@ -196,7 +196,11 @@ pub async fn export(
         .map(|item| item.envelope.open(key).map_err(|error| error.to_string()))
         .collect();
     let verdicts = verify::chains(&stored, &devices, &|index| {
-        opened[index].as_ref().err().cloned().map(Problem::CannotOpen)
+        opened[index]
+            .as_ref()
+            .err()
+            .cloned()
+            .map(Problem::CannotOpen)
     });
     let mut revisions = Vec::new();
     for ((item, opened), verdict) in stored.iter().zip(opened).zip(verdicts) {
@@ -233,9 +237,8 @@ pub async fn export(
             excluded += 1;
             continue;
         }
-        let checked = verify::signature(item, &devices).and_then(|()| {
-            opened.map_err(|error| Problem::CannotOpen(error.to_string()))
-        });
+        let checked = verify::signature(item, &devices)
+            .and_then(|()| opened.map_err(|error| Problem::CannotOpen(error.to_string())));
         match checked {
             Ok(revision) => conflicts.push((
                 Opened {

@@ -648,7 +648,9 @@ async fn check(store: &Arc<dyn Store>) -> anyhow::Result<()> {
     if duplicates.is_empty() {
         println!("Participant codes: each is held by one participant record.");
     } else {
-        println!("Participant codes held by more than one participant record (nothing was changed):");
+        println!(
+            "Participant codes held by more than one participant record (nothing was changed):"
+        );
         println!("code\trecord\tdevice\tfieldworker");
         for duplicate in &duplicates {
             for (record, device) in &duplicate.records {
@@ -709,7 +711,10 @@ async fn check(store: &Arc<dyn Store>) -> anyhow::Result<()> {
                 }
             );
         }
-        problems += second.iter().filter(|found| !found.same_fieldworker).count();
+        problems += second
+            .iter()
+            .filter(|found| !found.same_fieldworker)
+            .count();
     }
 
     let conflicts = store.kept_conflicts().await?;

@@ -66,7 +66,10 @@ pub enum Problem {
     /// Its parent hash is not the hash of the previous revision.
     ParentMismatch,
     /// The record was created on another device, of another fieldworker.
-    OwnedByAnotherDevice { owner: String, owner_fieldworker: String },
+    OwnedByAnotherDevice {
+        owner: String,
+        owner_fieldworker: String,
+    },
     /// The envelope does not open with the study key (export only).
     CannotOpen(String),
     /// An earlier revision of the record failed: the chain is broken from there.
@@ -98,7 +101,10 @@ impl fmt::Display for Problem {
             ),
             Problem::UnknownDevice { device } => write!(f, "no device {device} is enrolled"),
             Problem::PushedByAnotherDevice { device, pushed_by } => {
-                write!(f, "made on device {device} but pushed by device {pushed_by}")
+                write!(
+                    f,
+                    "made on device {device} but pushed by device {pushed_by}"
+                )
             }
             Problem::Gap { missing } => write!(f, "rev {missing} of this record is missing"),
             Problem::ParentMismatch => {
@@ -221,7 +227,10 @@ pub fn duplicate_codes(stored: &[StoredEnvelope]) -> Vec<DuplicateCode> {
             continue;
         }
         let records = holders.entry(code).or_default();
-        if !records.iter().any(|(record, _)| *record == envelope.record_id) {
+        if !records
+            .iter()
+            .any(|(record, _)| *record == envelope.record_id)
+        {
             records.push((envelope.record_id, item.device_id.clone()));
         }
     }
@@ -277,4 +286,100 @@ pub fn second_devices(stored: &[StoredEnvelope], devices: &Devices) -> Vec<Secon
         }
     }
     found
+}
+
+#[cfg(test)]
+mod tests {
+    use attune_core::{
+        Authorship, DeviceId, DeviceKey, Links, ProfileId, Revision, StudyKeyPair, Timestamp,
+        seal_envelope,
+    };
+
+    use super::*;
+    use crate::store::DeviceStatus;
+
+    fn device(fieldworker: &str) -> (Device, DeviceKey, Authorship) {
+        let id = DeviceId::new(Timestamp(1));
+        let key = DeviceKey::generate().unwrap();
+        let device = Device {
+            id: id.to_string(),
+            fieldworker: fieldworker.into(),
+            name: "Tablet".into(),
+            public_key: key.public_key().to_text(),
+            status: DeviceStatus::Active,
+            revoked_reason: None,
+            enrolled_at: Timestamp(0),
+        };
+        let by = Authorship {
+            device: id,
+            author: ProfileId::new(Timestamp(1)),
+            time: Timestamp(2),
+        };
+        (device, key, by)
+    }
+
+    fn stored(revision: &Revision, key: &DeviceKey) -> StoredEnvelope {
+        let study = StudyKeyPair::generate();
+        let envelope = seal_envelope(revision, None, &study.public_key(), key).unwrap();
+        StoredEnvelope {
+            device_id: envelope.device_id.to_string(),
+            envelope,
+            received_at: Timestamp(3),
+        }
+    }
+
+    #[test]
+    fn a_chain_fails_from_its_first_bad_revision_on_and_other_records_are_untouched() {
+        let (ana, ana_key, by) = device("Ana");
+        let (ana_again, again_key, again_by) = device(" ANA ");
+        let first = Revision::first(
+            RecordId::new(Timestamp(1)),
+            Kind::InterviewNote,
+            Links::default(),
+            b"1".to_vec(),
+            by,
+        );
+        let second = first.next(b"2".to_vec(), by).unwrap();
+        let third = second.next(b"3".to_vec(), again_by).unwrap();
+        let fourth = third.next(b"4".to_vec(), by).unwrap();
+        let other = Revision::first(
+            RecordId::new(Timestamp(1)),
+            Kind::InterviewNote,
+            Links::default(),
+            b"other".to_vec(),
+            by,
+        );
+        let devices = Devices::new(&[ana, ana_again]);
+        let whole = [
+            stored(&fourth, &ana_key),
+            stored(&first, &ana_key),
+            stored(&third, &again_key),
+            stored(&other, &ana_key),
+            stored(&second, &ana_key),
+        ];
+        assert!(
+            chains(&whole, &devices, &|_| None)
+                .iter()
+                .all(Result::is_ok),
+            "a re-enrolled tablet of the same fieldworker may continue a record"
+        );
+        // Rev 2 missing: rev 3 is a gap, rev 4 follows it; the other record is fine.
+        let verdicts = chains(&whole[..4], &devices, &|_| None);
+        assert_eq!(
+            verdicts,
+            vec![
+                Err(Problem::AfterFailure { rev: 3 }),
+                Ok(()),
+                Err(Problem::Gap { missing: 2 }),
+                Ok(()),
+            ]
+        );
+        // An extra problem (e.g. does not open) breaks the chain the same way.
+        let verdicts = chains(&whole, &devices, &|index| {
+            (index == 4).then(|| Problem::CannotOpen("no".into()))
+        });
+        assert_eq!(verdicts[4], Err(Problem::CannotOpen("no".into())));
+        assert_eq!(verdicts[2], Err(Problem::AfterFailure { rev: 2 }));
+        assert_eq!(verdicts[1], Ok(()));
+    }
 }

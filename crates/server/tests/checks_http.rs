@@ -109,7 +109,9 @@ async fn a_gap_or_a_parent_that_does_not_match_is_kept_as_a_conflict_with_its_re
     let first = tablet.first(Kind::InterviewNote, "rev 1");
     let second = first.next(b"rev 2".to_vec(), tablet.by()).unwrap();
     let third = second.next(b"rev 3".to_vec(), tablet.by()).unwrap();
-    let mut forged_parent = first.next(b"rev 2, elsewhere".to_vec(), tablet.by()).unwrap();
+    let mut forged_parent = first
+        .next(b"rev 2, elsewhere".to_vec(), tablet.by())
+        .unwrap();
     forged_parent.parent_hash = Some(third.hash);
     forged_parent.hash = forged_parent.compute_hash();
 
@@ -127,11 +129,7 @@ async fn a_gap_or_a_parent_that_does_not_match_is_kept_as_a_conflict_with_its_re
     assert_eq!(status, 200, "{answer}");
     assert_eq!(
         outcomes(&answer),
-        vec![
-            stored(),
-            conflict("gap"),
-            conflict("parent_mismatch")
-        ]
+        vec![stored(), conflict("gap"), conflict("parent_mismatch")]
     );
     // Nothing of it in the record's history; both kept, with what was found.
     assert_eq!(server.store.envelopes().await.unwrap().len(), 1);
@@ -175,13 +173,12 @@ async fn a_record_of_another_fieldworkers_tablet_is_kept_apart_and_a_re_enrolled
         .push(&server, &[bens.seal(&server, &hijack, None)])
         .await;
     assert_eq!(status, 200, "{answer}");
-    assert_eq!(
-        outcomes(&answer),
-        vec![conflict("owned_by_another_device")]
-    );
+    assert_eq!(outcomes(&answer), vec![conflict("owned_by_another_device")]);
     assert_eq!(server.store.envelopes().await.unwrap().len(), 1);
 
-    let continued = first.next(b"Ana, new tablet".to_vec(), anas_new.by()).unwrap();
+    let continued = first
+        .next(b"Ana, new tablet".to_vec(), anas_new.by())
+        .unwrap();
     let (_, answer) = anas_new
         .push(&server, &[anas_new.seal(&server, &continued, None)])
         .await;
@@ -210,7 +207,10 @@ async fn a_participant_code_another_participant_record_holds_is_kept_as_a_confli
     let kept = server.store.kept_conflicts().await.unwrap();
     assert_eq!(kept.len(), 1);
     assert_eq!(kept[0].stored.envelope, envelope);
-    assert_eq!(kept[0].stored.envelope.participant_code.as_deref(), Some("C01"));
+    assert_eq!(
+        kept[0].stored.envelope.participant_code.as_deref(),
+        Some("C01")
+    );
 }
 
 #[tokio::test]
@@ -229,9 +229,7 @@ async fn a_push_over_the_maximum_is_refused_whole() {
     assert_eq!(answer["limit"], MAX_PUSH_ENVELOPES);
     assert!(server.store.envelopes().await.unwrap().is_empty());
     // The maximum itself is taken.
-    let (status, answer) = tablet
-        .push(&server, &envelopes[..MAX_PUSH_ENVELOPES])
-        .await;
+    let (status, answer) = tablet.push(&server, &envelopes[..MAX_PUSH_ENVELOPES]).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(
         server.store.envelopes().await.unwrap().len(),
@@ -248,7 +246,8 @@ async fn an_upload_started_by_another_device_is_refused() {
     let sha256 = attune_core::attachment::sha256_hex(&sealed);
     let client = reqwest::Client::new();
     let base = format!("http://{}/api/uploads", server.addr);
-    let create = json!({ "blob_id": BlobId::new(Timestamp(1)), "length": sealed.len(), "sha256": sha256 });
+    let create =
+        json!({ "blob_id": BlobId::new(Timestamp(1)), "length": sealed.len(), "sha256": sha256 });
     let created = client
         .post(&base)
         .bearer_auth(&owner.token)

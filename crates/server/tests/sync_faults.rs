@@ -529,19 +529,17 @@ async fn a_thousand_records_sync_through_a_faulty_network_exactly_once() {
         .collect();
     assert_eq!(conflicts.len(), ours.len(), "{conflicts:?}");
     assert_eq!(conflicts.into_iter().collect::<BTreeSet<_>>(), ours);
-    let reasons: BTreeMap<u32, BTreeSet<&str>> = server
-        .store
-        .kept_conflicts()
-        .await
-        .unwrap()
-        .iter()
-        .fold(BTreeMap::new(), |mut reasons, c| {
-            reasons
-                .entry(c.stored.envelope.rev)
-                .or_default()
-                .insert(c.reason.as_str());
-            reasons
-        });
+    let reasons: BTreeMap<u32, BTreeSet<&str>> =
+        server.store.kept_conflicts().await.unwrap().iter().fold(
+            BTreeMap::new(),
+            |mut reasons, c| {
+                reasons
+                    .entry(c.stored.envelope.rev)
+                    .or_default()
+                    .insert(c.reason.as_str());
+                reasons
+            },
+        );
     assert_eq!(reasons[&1], BTreeSet::from(["rev_taken"]));
     assert_eq!(reasons[&2], BTreeSet::from(["parent_mismatch"]));
 

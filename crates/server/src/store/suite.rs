@@ -665,8 +665,7 @@ pub async fn a_revision_whose_previous_is_missing_is_kept_as_a_gap_and_stored_on
     let device = enrol(store, "Ana").await;
     let id = device.id.to_string();
     let revisions = chain(&device, 4);
-    let [first, second, third, fourth] =
-        [0, 1, 2, 3].map(|i| sealed(&revisions[i], &device, None));
+    let [first, second, third, fourth] = [0, 1, 2, 3].map(|i| sealed(&revisions[i], &device, None));
     store
         .push_checked(&id, std::slice::from_ref(&first), NOW)
         .await
@@ -708,11 +707,17 @@ pub async fn a_revision_whose_previous_is_missing_is_kept_as_a_gap_and_stored_on
     let record = first.record_id;
     let mut revs = stored_revs(store).await;
     revs.sort();
-    assert_eq!(revs, vec![(record, 1), (record, 2), (record, 3), (record, 4)]);
+    assert_eq!(
+        revs,
+        vec![(record, 1), (record, 2), (record, 3), (record, 4)]
+    );
     assert!(store.kept_conflicts().await.unwrap().is_empty());
     assert!(store.conflicts().await.unwrap().is_empty());
     assert_eq!(
-        store.push_checked(&id, &[third, fourth], NOW).await.unwrap(),
+        store
+            .push_checked(&id, &[third, fourth], NOW)
+            .await
+            .unwrap(),
         vec![
             Pushed {
                 outcome: PushOutcome::AlreadyStored,
@@ -802,7 +807,10 @@ pub async fn a_record_continued_on_another_fieldworkers_device_is_kept_as_a_conf
     assert_eq!(kept[0].stored.envelope, envelope);
     assert_eq!(kept[0].stored.device_id, ben.id.to_string());
     let detail = kept[0].detail.clone().unwrap_or_default();
-    assert!(detail.contains(&ana.id.to_string()) && detail.contains("Ana"), "{detail}");
+    assert!(
+        detail.contains(&ana.id.to_string()) && detail.contains("Ana"),
+        "{detail}"
+    );
 }
 
 pub async fn a_record_continued_on_a_re_enrolled_device_of_the_same_fieldworker_is_stored(
