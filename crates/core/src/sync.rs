@@ -71,6 +71,7 @@ use std::fmt;
 use thiserror::Error;
 
 pub use crate::attachment::{UploadCreate, UploadState};
+pub use api::{ConflictReason, MAX_PUSH_ENVELOPES};
 pub use api::{
     ControlKind, ControlMessage, EnrolChallenge, EnrolRequest, EnrolResponse, PullResponse,
     PushOutcome, PushRequest, PushResponse, PushResult, Revocation, StudyKeys,
@@ -190,7 +191,8 @@ impl fmt::Debug for SyncIdentity<'_> {
 /// How much goes into one request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BatchLimits {
-    /// The most revisions in one push (default 100).
+    /// The most revisions in one push (default 100; never more than the server's
+    /// [`MAX_PUSH_ENVELOPES`]).
     pub max_revisions: usize,
     /// The most envelope bytes in one push (default 4 MiB; the server takes up to 8 MiB).
     /// A single larger envelope is still sent, alone.
@@ -199,10 +201,14 @@ pub struct BatchLimits {
     pub upload_piece: usize,
 }
 
+/// The default batch: well under what the server takes.
+const DEFAULT_MAX_REVISIONS: usize = 100;
+const _: () = assert!(DEFAULT_MAX_REVISIONS <= MAX_PUSH_ENVELOPES);
+
 impl Default for BatchLimits {
     fn default() -> Self {
         Self {
-            max_revisions: 100,
+            max_revisions: DEFAULT_MAX_REVISIONS,
             max_bytes: 4 << 20,
             upload_piece: UPLOAD_PIECE,
         }
@@ -240,6 +246,12 @@ pub enum HoldReason {
     },
     /// An attachment's stored content does not match the SHA-256 its record names.
     ContentHashMismatch,
+    /// An earlier revision of the same record is held: the server takes a record's
+    /// revisions in order (a later one alone would be a gap in its chain).
+    EarlierRevisionHeld {
+        /// The held revision.
+        rev: u32,
+    },
 }
 
 impl fmt::Display for HoldReason {
@@ -261,6 +273,11 @@ impl fmt::Display for HoldReason {
             HoldReason::ContentHashMismatch => {
                 f.write_str("the attachment's content does not match its SHA-256")
             }
+            HoldReason::EarlierRevisionHeld { rev } => write!(
+                f,
+                "revision {rev} of this record is held, and the server takes a record's \
+                 revisions in order"
+            ),
         }
     }
 }
@@ -367,8 +384,11 @@ pub struct SyncReport {
     /// Revisions the server already held (a resend after a lost answer).
     pub already_stored: usize,
     /// Revisions the server kept as conflicts (another revision with the same record id and
-    /// number was there first); the researchers see them listed.
+    /// number was there first, or one of the server's checks failed: see
+    /// [`SyncReport::conflict_reasons`]); the researchers see them listed.
     pub conflicts: usize,
+    /// Why each conflict of this run was kept, when the server said.
+    pub conflict_reasons: Vec<(RecordId, u32, ConflictReason)>,
     /// Attachment bytes uploaded.
     pub uploaded_bytes: u64,
     /// Attachments the server now holds complete (uploaded now or before).
@@ -488,10 +508,11 @@ where
         }
     }
 
-    /// The same syncer with other batch limits (zero values count as one).
+    /// The same syncer with other batch limits (zero values count as one; more revisions
+    /// than the server takes, [`MAX_PUSH_ENVELOPES`], count as that).
     pub fn with_limits(mut self, limits: BatchLimits) -> Self {
         self.limits = BatchLimits {
-            max_revisions: limits.max_revisions.max(1),
+            max_revisions: limits.max_revisions.clamp(1, MAX_PUSH_ENVELOPES),
             max_bytes: limits.max_bytes.max(1),
             upload_piece: limits.upload_piece.max(1),
         };
@@ -762,6 +783,9 @@ where
         };
         progress(state);
         let mut held: HashSet<SyncAck> = HashSet::new();
+        // The first held revision of each record: its later revisions wait behind it, so the
+        // server never receives a chain with a gap.
+        let mut held_records: BTreeMap<RecordId, u32> = BTreeMap::new();
         let mut uploaded: HashSet<BlobId> = HashSet::new();
         loop {
             // Held revisions stay at the head of the outbox: read past them.
@@ -778,6 +802,15 @@ where
             let mut envelopes: Vec<Envelope> = Vec::new();
             let mut bytes = 0;
             for stored in waiting {
+                if let Some(&rev) = held_records.get(&stored.record_id) {
+                    held.insert(stored.sync_key());
+                    report.held.push(HeldRevision {
+                        record_id: stored.record_id,
+                        rev: stored.rev,
+                        reason: HoldReason::EarlierRevisionHeld { rev },
+                    });
+                    continue;
+                }
                 let revision = self.identity.vault.open_revision(&stored)?;
                 let code = match self
                     .prepare(&revision, &participants, &mut uploaded, report)
@@ -786,6 +819,7 @@ where
                     Prepared::Send(code) => code,
                     Prepared::Hold(reason) => {
                         held.insert(stored.sync_key());
+                        held_records.entry(stored.record_id).or_insert(stored.rev);
                         report.held.push(HeldRevision {
                             record_id: stored.record_id,
                             rev: stored.rev,
@@ -843,7 +877,14 @@ where
             match result.outcome {
                 PushOutcome::Stored => report.pushed += 1,
                 PushOutcome::AlreadyStored => report.already_stored += 1,
-                PushOutcome::Conflict => report.conflicts += 1,
+                PushOutcome::Conflict => {
+                    report.conflicts += 1;
+                    if let Some(reason) = result.reason {
+                        report
+                            .conflict_reasons
+                            .push((result.record_id, result.rev, reason));
+                    }
+                }
             }
         }
         let marked = self.store.mark_synced(&acknowledged).await?;

@@ -9,9 +9,10 @@ use std::collections::{BTreeMap, HashMap};
 use attune_core::attachment::{open_attachment, sha256_hex};
 use attune_core::fieldwork::{AttachmentBody, ParticipantBody, ParticipantStatus, PurgeBody};
 use attune_core::sync::{
-    BatchLimits, ControlKind, ControlMessage, HoldReason, InstructionProblem, PullPosition,
-    PullResponse, PushOutcome, PushRequest, PushResponse, PushResult, Revocation, SyncIdentity,
-    SyncProgress, SyncReport, Syncer, Transport, TransportError, UploadCreate, UploadState,
+    BatchLimits, ConflictReason, ControlKind, ControlMessage, HoldReason, InstructionProblem,
+    PullPosition, PullResponse, PushOutcome, PushRequest, PushResponse, PushResult, Revocation,
+    SyncIdentity, SyncProgress, SyncReport, Syncer, Transport, TransportError, UploadCreate,
+    UploadState,
 };
 use attune_core::{
     Authorship, BlobId, BlobStore, DeviceId, DeviceKey, Envelope, KdfParams, Kind, Links,
@@ -110,6 +111,7 @@ impl Transport for FakeServer {
                 rev: envelope.rev,
                 hash: envelope.hash,
                 outcome,
+                reason: (outcome == PushOutcome::Conflict).then_some(ConflictReason::RevTaken),
             });
         }
         Self::answer(cut, PushResponse { results })
@@ -497,8 +499,90 @@ fn a_conflict_is_kept_on_the_server_counted_and_the_revision_marked_synced() {
 
     let report = device.run(&server, START, BatchLimits::default()).unwrap();
     assert_eq!((report.pushed, report.conflicts), (0, 1));
+    assert_eq!(
+        report.conflict_reasons,
+        vec![(note.record_id, 1, ConflictReason::RevTaken)]
+    );
     assert_eq!(device.unsynced(), 0);
     assert_eq!(server.conflicts.borrow()[0].hash, note.hash);
+}
+
+#[test]
+fn a_conflict_reason_this_version_does_not_know_still_counts_as_held_by_the_server() {
+    let answer: PushResponse = serde_json::from_str(
+        r#"{"results": [{"record_id": "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", "rev": 2,
+            "hash": "00000000000000000000000000000000000000000000000000000000000000aa",
+            "outcome": "conflict", "reason": "a_future_check"}]}"#,
+    )
+    .unwrap();
+    assert_eq!(answer.results[0].outcome, PushOutcome::Conflict);
+    assert_eq!(answer.results[0].reason, Some(ConflictReason::Unknown));
+    // And an answer from a server before reasons existed.
+    let old: PushResponse = serde_json::from_str(
+        r#"{"results": [{"record_id": "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", "rev": 1,
+            "hash": "00000000000000000000000000000000000000000000000000000000000000aa",
+            "outcome": "stored"}]}"#,
+    )
+    .unwrap();
+    assert_eq!(old.results[0].reason, None);
+}
+
+#[test]
+fn later_revisions_wait_behind_a_held_one_so_the_server_never_sees_a_gap() {
+    let device = Device::new();
+    // An attachment whose first revision cannot be sent (its blob is gone), then edited.
+    let (blob, _) = device.attachment(None, 300);
+    block_on(device.store.delete_blob(blob)).unwrap();
+    let first = block_on(device.store.unsynced(10)).unwrap()[0].clone();
+    let first = device.vault.open_revision(&first).unwrap();
+    let second = first
+        .next(
+            first.body.clone(),
+            Authorship {
+                device: device.id,
+                author: device.author,
+                time: device.now(),
+            },
+        )
+        .unwrap();
+    block_on(
+        device
+            .store
+            .put_revision(device.vault.seal_revision(&second).unwrap()),
+    )
+    .unwrap();
+    let other = device.note(None, "sent");
+    let server = FakeServer::default();
+    let report = device.run(&server, START, BatchLimits::default()).unwrap();
+    let held: Vec<(u32, &HoldReason)> = report.held.iter().map(|h| (h.rev, &h.reason)).collect();
+    assert!(
+        matches!(held[0], (1, HoldReason::BlobIncomplete { .. })),
+        "{held:?}"
+    );
+    assert_eq!(held[1], (2, &HoldReason::EarlierRevisionHeld { rev: 1 }));
+    let envelopes = server.envelopes.borrow();
+    assert_eq!(envelopes.len(), 1);
+    assert!(envelopes.contains_key(&(other.record_id, 1)));
+    assert_eq!(device.unsynced(), 2);
+}
+
+#[test]
+fn a_batch_never_exceeds_what_the_server_takes() {
+    use attune_core::sync::MAX_PUSH_ENVELOPES;
+    assert!(BatchLimits::default().max_revisions <= MAX_PUSH_ENVELOPES);
+    let device = Device::new();
+    let server = FakeServer::default();
+    let clock = || device.now();
+    let syncer =
+        Syncer::new(&device.store, &server, device.identity(), &clock).with_limits(BatchLimits {
+            max_revisions: 10 * MAX_PUSH_ENVELOPES,
+            ..BatchLimits::default()
+        });
+    let shown = format!("{syncer:?}");
+    assert!(
+        shown.contains(&format!("max_revisions: {MAX_PUSH_ENVELOPES},")),
+        "{shown}"
+    );
 }
 
 #[test]

@@ -11,9 +11,12 @@
 //!   device registering a key it does not hold) enrolment is refused. The challenge is used
 //!   up either way. Rate limited per client address.
 //! - `POST /api/push` (Bearer device token) `{envelopes: [Envelope]}` ->
-//!   `{results: [{record_id, rev, hash, outcome}]}` with outcome `stored`, `already_stored` or
-//!   `conflict`, sent only after the batch's transaction committed. A batch with any bad
-//!   envelope is refused whole: nothing from it is stored.
+//!   `{results: [{record_id, rev, hash, outcome, reason?}]}` with outcome `stored`,
+//!   `already_stored` or `conflict` (with its `reason`: `rev_taken`, `gap`,
+//!   `parent_mismatch`, `owned_by_another_device`, `code_taken`; see
+//!   [`Store::push_checked`](crate::store::Store::push_checked)), sent only after the batch's
+//!   transaction committed. A batch with any bad envelope is refused whole: nothing from it is
+//!   stored; so is a batch of more than [`MAX_PUSH_ENVELOPES`] (413 `too_many_envelopes`).
 //! - `GET /api/pull?after=CURSOR` (Bearer device token) ->
 //!   `{messages: [{id, seq, kind, ..., created_at, signature}], cursor, revoked}`: the signed
 //!   control messages as the study team's CLI made them, unchanged. `revoked` is `null` or
@@ -26,8 +29,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use attune_core::sync::{
-    EnrolChallenge, EnrolRequest, EnrolResponse, PullResponse, PushRequest, PushResponse,
-    PushResult, Revocation, StudyKeys, normalise_enrolment_code,
+    EnrolChallenge, EnrolRequest, EnrolResponse, MAX_PUSH_ENVELOPES, PullResponse, PushRequest,
+    PushResponse, PushResult, Revocation, StudyKeys, normalise_enrolment_code,
 };
 use attune_core::{DeviceId, DevicePublicKey, Timestamp};
 use axum::Json;
@@ -312,6 +315,12 @@ pub async fn push(
 ) -> Result<Json<PushResponse>, AppError> {
     let device = active(device)?;
     let request: PushRequest = json_body(body)?;
+    if request.envelopes.len() > MAX_PUSH_ENVELOPES {
+        return Err(AppError::TooManyEnvelopes {
+            sent: request.envelopes.len(),
+            limit: MAX_PUSH_ENVELOPES,
+        });
+    }
     let device_key = DevicePublicKey::from_text(&device.public_key)
         .map_err(|error| AppError::Store(crate::store::StoreError::Corrupt(error.to_string())))?;
     // Everything is checked before anything is stored: one bad item refuses the batch.
@@ -326,17 +335,18 @@ pub async fn push(
     }
     let outcomes = state
         .store
-        .push(&device.id, &request.envelopes, now())
+        .push_checked(&device.id, &request.envelopes, now())
         .await?;
     let results = request
         .envelopes
         .iter()
         .zip(outcomes)
-        .map(|(envelope, outcome)| PushResult {
+        .map(|(envelope, pushed)| PushResult {
             record_id: envelope.record_id,
             rev: envelope.rev,
             hash: envelope.hash,
-            outcome,
+            outcome: pushed.outcome,
+            reason: pushed.reason,
         })
         .collect();
     Ok(Json(PushResponse { results }))

@@ -37,6 +37,14 @@ pub enum AppError {
     /// The body is over the limit.
     #[error("The request body is larger than {limit} bytes")]
     TooLarge { limit: usize },
+    /// A push batch of more envelopes than the server takes: nothing was stored.
+    #[error(
+        "A push takes at most {limit} envelopes, this one had {sent}: nothing was stored, send smaller batches"
+    )]
+    TooManyEnvelopes { sent: usize, limit: usize },
+    /// An upload another device started: only that device may read or extend it.
+    #[error("This upload was started by another device")]
+    UploadOfAnotherDevice,
     /// Too many enrolment attempts from this address.
     #[error("Too many enrolment attempts: wait a minute and try again")]
     RateLimited,
@@ -93,6 +101,8 @@ impl AppError {
             AppError::WrongDevice { .. } => "wrong_device",
             AppError::BadSignature { .. } => "bad_signature",
             AppError::TooLarge { .. } => "too_large",
+            AppError::TooManyEnvelopes { .. } => "too_many_envelopes",
+            AppError::UploadOfAnotherDevice => "upload_of_another_device",
             AppError::RateLimited => "rate_limited",
             AppError::EnrolmentRefused { code, .. } => code,
             AppError::DeviceIdTaken => "device_id_taken",
@@ -119,7 +129,10 @@ impl AppError {
             AppError::Malformed(_)
             | AppError::WrongDevice { .. }
             | AppError::BadSignature { .. } => StatusCode::BAD_REQUEST,
-            AppError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::TooLarge { .. } | AppError::TooManyEnvelopes { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            AppError::UploadOfAnotherDevice => StatusCode::FORBIDDEN,
             AppError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             AppError::DeviceIdTaken | AppError::StudyNotInitialised | AppError::StudyNotSigned => {
                 StatusCode::CONFLICT
@@ -150,6 +163,9 @@ impl IntoResponse for AppError {
         let mut body = json!({ "error": self.code(), "message": self.to_string() });
         if let AppError::DeviceRevoked { reason } = &self {
             body["reason"] = json!(reason);
+        }
+        if let AppError::TooManyEnvelopes { limit, .. } = &self {
+            body["limit"] = json!(limit);
         }
         if let AppError::UploadOffsetMismatch { server_offset } = &self {
             body["offset"] = json!(server_offset);

@@ -20,6 +20,16 @@
 //! incomplete, does not open, wrong hash) is listed under `attachment_problems` in the
 //! manifest; the rest of the export goes ahead.
 //!
+//! Before anything is written, every revision is verified: its signature against the public
+//! key of the device enrolled under its device id, its record's chain of parent hashes (a
+//! missing or altered revision fails the chain from there), its record's owner (revision 1's
+//! device, or another device of the same fieldworker) and that it opens with the study key.
+//! What fails is listed under `problems` in the manifest (record, rev, reason) and left out of
+//! records.csv and records.json; the export goes ahead with the rest. The CSV's `device`,
+//! `fieldworker` and `verified` columns (and the JSON's fields of the same names) say which
+//! device made the row's revision, whose it is, and whether every revision of the record
+//! verified (`false`: later revisions were left out, see `problems`).
+//!
 //! A child's drawing (an activity response whose answer holds the picture as base64 PNG) is
 //! written to `drawings/<participant code>-<participant id>/<record id>.png`; the CSV row
 //! names that file in its `attachment` column and in place of the base64.
@@ -29,7 +39,8 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use attune_core::{
-    AttachmentBody, Kind, ParticipantId, Revision, StudyPrivateKey, Timestamp, open_attachment,
+    AttachmentBody, Envelope, Kind, ParticipantId, Revision, StudyPrivateKey, Timestamp,
+    open_attachment,
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -37,7 +48,8 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::blobs::BlobFolder;
-use crate::store::{ExportLogEntry, Store, StoredEnvelope};
+use crate::store::{ConflictReason, ExportLogEntry, Store, StoredEnvelope};
+use crate::verify::{self, Devices, Problem};
 
 /// What an export wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,11 +66,18 @@ pub struct ExportSummary {
     pub attachments: usize,
     /// Attachments that could not be written (listed in the manifest).
     pub attachment_problems: usize,
+    /// Revisions and conflicts that failed verification: listed in the manifest's
+    /// `problems`, left out of records.csv and records.json.
+    pub problems: usize,
 }
 
 struct Opened {
     revision: Revision,
     participant_code: Option<String>,
+    /// The device that made, signed and pushed it.
+    device: String,
+    /// The fieldworker that device was enrolled for.
+    fieldworker: String,
 }
 
 /// Who is left out of the export.
@@ -122,31 +141,17 @@ impl Withdrawn {
     }
 }
 
-fn open_all(
-    stored: Vec<StoredEnvelope>,
-    key: &StudyPrivateKey,
-    withdrawn: &Withdrawn,
-    excluded: &mut usize,
-) -> Result<Vec<Opened>> {
-    let mut opened = Vec::new();
-    for item in stored {
-        let envelope = item.envelope;
-        let revision = envelope.open(key).with_context(|| {
-            format!(
-                "cannot open record {} revision {}",
-                envelope.record_id, envelope.rev
-            )
-        })?;
-        if withdrawn.excludes(envelope.participant_code.as_deref(), &revision) {
-            *excluded += 1;
-            continue;
-        }
-        opened.push(Opened {
-            revision,
-            participant_code: envelope.participant_code,
-        });
+/// Whether `envelope` (opened as `revision`, if it opens) is about a withdrawn participant:
+/// left out of the export, and out of its problems. By participant id (a participant
+/// record's own id included); by code only for withdrawals from before signing.
+fn is_withdrawn(envelope: &Envelope, revision: Option<&Revision>, withdrawn: &Withdrawn) -> bool {
+    match revision {
+        Some(revision) => withdrawn.excludes(envelope.participant_code.as_deref(), revision),
+        None => envelope
+            .participant_code
+            .as_deref()
+            .is_some_and(|code| withdrawn.legacy_codes.contains(code)),
     }
-    Ok(opened)
 }
 
 fn body_value(body: &[u8]) -> Value {
@@ -162,11 +167,36 @@ fn revision_json(opened: &Opened) -> Value {
         "parent_hash": r.parent_hash,
         "time": r.time.as_millis(),
         "device": r.device,
+        "fieldworker": opened.fieldworker,
         "author": r.author,
         "participant": r.participant,
         "visit": r.visit,
         "protocol": r.protocol.as_ref().map(|p| json!({"id": p.id, "version": p.version})),
         "body": body_value(&r.body),
+    })
+}
+
+/// A conflict as written: the revision, and why the server kept it apart.
+fn conflict_json(opened: &Opened, reason: ConflictReason, detail: Option<&str>) -> Value {
+    let mut value = revision_json(opened);
+    value["reason"] = json!(reason.as_str());
+    value["detail"] = json!(detail);
+    value
+}
+
+/// A revision (or kept conflict) left out because it failed verification.
+fn problem_json(stored: &StoredEnvelope, what: &str, problem: &Problem) -> Value {
+    let e = &stored.envelope;
+    json!({
+        "record_id": e.record_id,
+        "rev": e.rev,
+        "hash": e.hash,
+        "kind": e.kind,
+        "participant_code": e.participant_code,
+        "device_id": stored.device_id,
+        "what": what,
+        "problem": problem.code(),
+        "reason": problem.to_string(),
     })
 }
 
@@ -183,6 +213,12 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 /// Decrypts everything in `store` (attachments from `blobs`) into `out` (created if missing)
 /// and logs the export as done by `who` at `now`.
+///
+/// Every revision is verified first ([`crate::verify`]: its signature against the device
+/// enrolled under its id, its record's chain and owner) and must open with `key`; one that
+/// fails is listed in the manifest's `problems` (record, rev, reason) and left out of
+/// records.csv and records.json, with every later revision of its record. The rest of the
+/// export goes ahead: one bad envelope never blocks the study's data.
 pub async fn export(
     store: &dyn Store,
     blobs: &BlobFolder,
@@ -192,9 +228,75 @@ pub async fn export(
     now: Timestamp,
 ) -> Result<ExportSummary> {
     let withdrawn = Withdrawn::of(store).await?;
+    let devices = Devices::new(&store.list_devices().await?);
+    let fieldworker = |device: &str| devices.fieldworker(device).unwrap_or("").to_owned();
     let mut excluded = 0;
-    let revisions = open_all(store.envelopes().await?, key, &withdrawn, &mut excluded)?;
-    let conflicts = open_all(store.conflicts().await?, key, &withdrawn, &mut excluded)?;
+    let mut problems: Vec<Value> = Vec::new();
+    let mut failed_records: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+
+    let stored = store.envelopes().await?;
+    let opened: Vec<Result<Revision, String>> = stored
+        .iter()
+        .map(|item| item.envelope.open(key).map_err(|error| error.to_string()))
+        .collect();
+    let verdicts = verify::chains(&stored, &devices, &|index| {
+        opened[index]
+            .as_ref()
+            .err()
+            .cloned()
+            .map(Problem::CannotOpen)
+    });
+    let mut revisions = Vec::new();
+    for ((item, opened), verdict) in stored.iter().zip(opened).zip(verdicts) {
+        if is_withdrawn(&item.envelope, opened.as_ref().ok(), &withdrawn) {
+            excluded += 1;
+            continue;
+        }
+        match (opened, verdict) {
+            (Ok(revision), Ok(())) => revisions.push(Opened {
+                revision,
+                participant_code: item.envelope.participant_code.clone(),
+                device: item.device_id.clone(),
+                fieldworker: fieldworker(&item.device_id),
+            }),
+            (opened, verdict) => {
+                let problem = verdict
+                    .err()
+                    .or_else(|| opened.err().map(Problem::CannotOpen))
+                    .unwrap_or(Problem::BadSignature);
+                let listed = problem_json(item, "revision", &problem);
+                failed_records
+                    .entry(item.envelope.record_id.to_string())
+                    .or_default()
+                    .push(listed.clone());
+                problems.push(listed);
+            }
+        }
+    }
+    let mut conflicts = Vec::new();
+    for kept in store.kept_conflicts().await? {
+        let item = &kept.stored;
+        let opened = item.envelope.open(key);
+        if is_withdrawn(&item.envelope, opened.as_ref().ok(), &withdrawn) {
+            excluded += 1;
+            continue;
+        }
+        let checked = verify::signature(item, &devices)
+            .and_then(|()| opened.map_err(|error| Problem::CannotOpen(error.to_string())));
+        match checked {
+            Ok(revision) => conflicts.push((
+                Opened {
+                    revision,
+                    participant_code: item.envelope.participant_code.clone(),
+                    device: item.device_id.clone(),
+                    fieldworker: fieldworker(&item.device_id),
+                },
+                kept.reason,
+                kept.detail,
+            )),
+            Err(problem) => problems.push(problem_json(item, "conflict", &problem)),
+        }
+    }
 
     // Records in id order (UUIDv7: creation order), revisions in rev order.
     let mut records: BTreeMap<String, Vec<&Opened>> = BTreeMap::new();
@@ -207,7 +309,9 @@ pub async fn export(
     tokio::fs::create_dir_all(out)
         .await
         .with_context(|| format!("cannot create {}", out.display()))?;
-    let mut csv = String::from("record_id,rev,kind,participant_code,time,body,attachment\n");
+    let mut csv = String::from(
+        "record_id,rev,kind,participant_code,time,body,attachment,device,fieldworker,verified\n",
+    );
     let mut json_records = Vec::new();
     let mut attachments = Attachments::default();
     for (record_id, history) in &mut records {
@@ -232,32 +336,58 @@ pub async fn export(
             }
             _ => String::from_utf8_lossy(&r.body).into_owned(),
         };
+        // Verified: every revision of the record verified. Otherwise this row is its last
+        // revision that did, and the manifest lists the ones left out.
+        let record_problems = failed_records.remove(record_id).unwrap_or_default();
+        let verified = record_problems.is_empty();
         let code = latest.participant_code.as_deref().unwrap_or("");
         csv.push_str(&format!(
-            "{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{}\n",
             csv_field(record_id),
             r.rev,
             csv_field(r.kind.as_str()),
             csv_field(code),
             r.time.as_millis(),
             csv_field(&body),
-            csv_field(attachment.as_deref().unwrap_or(""))
+            csv_field(attachment.as_deref().unwrap_or("")),
+            csv_field(&latest.device),
+            csv_field(&latest.fieldworker),
+            verified,
         ));
         let record_conflicts: Vec<Value> = conflicts
             .iter()
-            .filter(|c| c.revision.record_id == r.record_id)
-            .map(revision_json)
+            .filter(|(c, _, _)| c.revision.record_id == r.record_id)
+            .map(|(c, reason, detail)| conflict_json(c, *reason, detail.as_deref()))
             .collect();
         json_records.push(json!({
             "record_id": record_id,
             "kind": r.kind,
             "participant_code": latest.participant_code,
+            "device": latest.device,
+            "fieldworker": latest.fieldworker,
+            "verified": verified,
             "revisions": history.iter().map(|opened| revision_json(opened)).collect::<Vec<_>>(),
             "conflicts": record_conflicts,
+            "problems": record_problems,
             "attachment": attachment,
         }));
     }
-    let json_text = serde_json::to_vec_pretty(&json!({ "records": json_records }))?;
+    // Conflicts of records with no revision written (never stored, or failed from rev 1).
+    let other_conflicts: Vec<Value> = conflicts
+        .iter()
+        .filter(|(c, _, _)| !records.contains_key(&c.revision.record_id.to_string()))
+        .map(|(c, reason, detail)| {
+            let mut value = conflict_json(c, *reason, detail.as_deref());
+            value["record_id"] = json!(c.revision.record_id);
+            value["kind"] = json!(c.revision.kind);
+            value["participant_code"] = json!(c.participant_code);
+            value
+        })
+        .collect();
+    let json_text = serde_json::to_vec_pretty(&json!({
+        "records": json_records,
+        "conflicts_without_record": other_conflicts,
+    }))?;
 
     let mut files = Vec::new();
     for (name, bytes) in [
@@ -277,6 +407,7 @@ pub async fn export(
         conflicts: conflicts.len(),
         attachments: attachments.files.len(),
         attachment_problems: attachments.problems.len(),
+        problems: problems.len(),
     };
     let manifest = json!({
         "exported_at": now.as_millis(),
@@ -290,6 +421,7 @@ pub async fn export(
         "files": files,
         "attachments": attachments.files,
         "attachment_problems": attachments.problems,
+        "problems": problems,
     });
     let manifest_path = out.join("manifest.json");
     tokio::fs::write(&manifest_path, serde_json::to_vec_pretty(&manifest)?)
@@ -301,13 +433,14 @@ pub async fn export(
             at: now,
             what: format!(
                 "{} records, {} revisions, {} conflicts, {} attachments to {} ({} withdrawn \
-                 participants excluded)",
+                 participants excluded, {} revisions left out as unverified)",
                 summary.records,
                 summary.revisions,
                 summary.conflicts,
                 summary.attachments,
                 out.display(),
-                withdrawn.count()
+                withdrawn.count(),
+                summary.problems
             ),
         })
         .await?;

@@ -11,6 +11,7 @@ mod error;
 pub mod export;
 pub mod store;
 pub mod uploads;
+pub mod verify;
 
 use std::path::PathBuf;
 use std::sync::Arc;

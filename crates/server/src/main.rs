@@ -81,13 +81,24 @@ enum Command {
     /// Study protocol versions for devices
     #[command(subcommand)]
     Protocol(ProtocolCommand),
-    /// List the conflicts kept: revisions that arrived with the same record and number as a
-    /// stored one but different content (never dropped; their content is in the export)
+    /// List the conflicts kept, with why: revisions that arrived with the same record and
+    /// number as a stored one but different content, or that failed a check (a gap, a parent
+    /// that does not match, another fieldworker's record, a participant code already taken).
+    /// Never dropped; their content is in the export
     Conflicts {
         #[command(flatten)]
         db: DbArgs,
     },
-    /// Decrypt everything received into CSV and JSON, with a manifest of hashes
+    /// Check what the server holds, without the study key: participant codes held by more
+    /// than one participant record, revisions that do not verify (signature, gaps, parents
+    /// that do not match) and records continued on a second device. Exits non-zero if
+    /// anything is wrong; nothing is changed
+    Check {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Decrypt everything received into CSV and JSON, with a manifest of hashes; revisions
+    /// that do not verify are listed in the manifest and left out
     Export {
         /// The study key file made by `study init`
         #[arg(long)]
@@ -418,6 +429,9 @@ fn run_admin(command: Command) -> anyhow::Result<()> {
                 }
                 Command::Conflicts { db } => {
                     with_store(&db, |store| async move { conflicts_list(&store).await }).await
+                }
+                Command::Check { db } => {
+                    with_store(&db, |store| async move { check(&store).await }).await
                 }
                 Command::Protocol(ProtocolCommand::List { db }) => {
                     with_store(&db, |store| async move { protocol_list(&store).await }).await
@@ -1074,36 +1088,148 @@ async fn enrol_create(
 }
 
 async fn conflicts_list(store: &Arc<dyn Store>) -> anyhow::Result<()> {
-    let conflicts = store.conflicts().await?;
+    let conflicts = store.kept_conflicts().await?;
+    let stored = store.envelopes().await?;
     if conflicts.is_empty() {
         println!("No conflicts: every revision received is the only one with its number.");
-        return Ok(());
-    }
-    let kept: std::collections::HashMap<_, _> = store
-        .envelopes()
-        .await?
-        .into_iter()
-        .map(|stored| {
-            let e = stored.envelope;
-            ((e.record_id, e.rev), e.hash)
-        })
-        .collect();
-    println!("record\trev\tkind\tparticipant\tdevice\treceived (UTC)\tits hash\tstored hash");
-    for conflict in conflicts {
-        let e = &conflict.envelope;
+    } else {
+        let kept: std::collections::HashMap<_, _> = stored
+            .iter()
+            .map(|stored| {
+                let e = &stored.envelope;
+                ((e.record_id, e.rev), e.hash)
+            })
+            .collect();
         println!(
-            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
-            e.record_id,
-            e.rev,
-            e.kind.as_str(),
-            e.participant_code.as_deref().unwrap_or("-"),
-            conflict.device_id,
-            utc_minute(conflict.received_at),
-            e.hash,
-            kept.get(&(e.record_id, e.rev))
-                .map_or_else(|| "-".to_owned(), ToString::to_string),
+            "record\trev\tkind\tparticipant\tdevice\treceived (UTC)\treason\tdetail\tits hash\t\
+             stored hash"
+        );
+        for conflict in conflicts {
+            let e = &conflict.stored.envelope;
+            println!(
+                "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                e.record_id,
+                e.rev,
+                e.kind.as_str(),
+                e.participant_code.as_deref().unwrap_or("-"),
+                conflict.stored.device_id,
+                utc_minute(conflict.stored.received_at),
+                conflict.reason.as_str(),
+                conflict
+                    .detail
+                    .as_deref()
+                    .unwrap_or(conflict.reason.describe()),
+                e.hash,
+                kept.get(&(e.record_id, e.rev))
+                    .map_or_else(|| "-".to_owned(), ToString::to_string),
+            );
+        }
+    }
+    let duplicates = attune_server::verify::duplicate_codes(&stored);
+    if !duplicates.is_empty() {
+        eprintln!(
+            "warning: {} participant codes are held by more than one participant record \
+             (stored before the server checked codes): see `attune-server check`",
+            duplicates.len()
         );
     }
+    Ok(())
+}
+
+/// `attune-server check`: prints what it finds; an error (non-zero exit) if anything.
+async fn check(store: &Arc<dyn Store>) -> anyhow::Result<()> {
+    use attune_server::verify::{self, Devices};
+    let stored = store.envelopes().await?;
+    let devices = Devices::new(&store.list_devices().await?);
+    let fieldworker = |device: &str| devices.fieldworker(device).unwrap_or("?").to_owned();
+    let mut problems = 0;
+
+    let duplicates = verify::duplicate_codes(&stored);
+    if duplicates.is_empty() {
+        println!("Participant codes: each is held by one participant record.");
+    } else {
+        println!(
+            "Participant codes held by more than one participant record (nothing was changed):"
+        );
+        println!("code\trecord\tdevice\tfieldworker");
+        for duplicate in &duplicates {
+            for (record, device) in &duplicate.records {
+                println!(
+                    "{}\t{record}\t{device}\t{}",
+                    duplicate.code,
+                    fieldworker(device)
+                );
+            }
+        }
+        problems += duplicates.len();
+    }
+
+    let verdicts = verify::chains(&stored, &devices, &|_| None);
+    let failures: Vec<_> = stored
+        .iter()
+        .zip(&verdicts)
+        .filter_map(|(item, verdict)| verdict.as_ref().err().map(|problem| (item, problem)))
+        .collect();
+    if failures.is_empty() {
+        println!("Revisions: every one verifies (signature, chain of parents, owner).");
+    } else {
+        println!("Revisions that do not verify (left out of exports):");
+        println!("record\trev\tkind\tdevice\tproblem\treason");
+        for (item, problem) in &failures {
+            let e = &item.envelope;
+            println!(
+                "{}\t{}\t{}\t{}\t{}\t{problem}",
+                e.record_id,
+                e.rev,
+                e.kind.as_str(),
+                item.device_id,
+                problem.code()
+            );
+        }
+        problems += failures.len();
+    }
+
+    let second = verify::second_devices(&stored, &devices);
+    if second.is_empty() {
+        println!("Devices: every record was continued only on the device that created it.");
+    } else {
+        println!("Records continued on a second device:");
+        println!("record\tfrom rev\tcreated on\tcontinued on\tsame fieldworker");
+        for found in &second {
+            println!(
+                "{}\t{}\t{} ({})\t{} ({})\t{}",
+                found.record_id,
+                found.rev,
+                found.owner,
+                fieldworker(&found.owner),
+                found.device,
+                fieldworker(&found.device),
+                if found.same_fieldworker {
+                    "yes (a re-enrolled tablet: allowed)"
+                } else {
+                    "no"
+                }
+            );
+        }
+        problems += second
+            .iter()
+            .filter(|found| !found.same_fieldworker)
+            .count();
+    }
+
+    let conflicts = store.kept_conflicts().await?;
+    if !conflicts.is_empty() {
+        println!(
+            "{} conflicts are kept (see `attune-server conflicts`).",
+            conflicts.len()
+        );
+    }
+    if problems > 0 {
+        return Err(anyhow!(
+            "check found {problems} problems (listed above); nothing was changed"
+        ));
+    }
+    println!("No problems found.");
     Ok(())
 }
 
@@ -1152,6 +1278,13 @@ async fn export(
         out.display(),
         summary.withdrawn_envelopes_excluded
     );
+    if summary.problems > 0 {
+        eprintln!(
+            "warning: {} revisions or conflicts failed verification and were left out: see              problems in {}",
+            summary.problems,
+            out.join("manifest.json").display()
+        );
+    }
     if summary.attachment_problems > 0 {
         eprintln!(
             "warning: {} attachments could not be exported: see attachment_problems in {}",

@@ -14,6 +14,9 @@
 //!   460 `upload_checksum_mismatch` (nothing appended), 422 `upload_hash_mismatch` (the last
 //!   piece completed an upload whose SHA-256 is not its name: the partial upload is deleted),
 //!   415 for another content type. A body cut off in transit appends nothing.
+//!
+//! An upload belongs to the device that announced it: another device's `POST`, `HEAD` or
+//! `PATCH` on it is refused (403 `upload_of_another_device`).
 
 use attune_core::attachment::{MAX_UPLOAD_LENGTH, MAX_UPLOAD_PIECE, is_sha256_hex};
 use attune_core::{UploadCreate, UploadState};
@@ -31,7 +34,7 @@ use crate::AppState;
 use crate::api::{AuthenticatedDevice, active, json_body, now};
 use crate::blobs::{AppendError, BlobState};
 use crate::error::AppError;
-use crate::store::{NewUpload, Upload};
+use crate::store::{Device, NewUpload, Upload};
 
 const OFFSET_MEDIA_TYPE: &str = "application/offset+octet-stream";
 
@@ -56,6 +59,9 @@ pub async fn create(
         device_id: device.id,
     };
     let upload = state.store.create_upload(&wanted, now()).await?;
+    if upload.device_id != wanted.device_id {
+        return Err(AppError::UploadOfAnotherDevice);
+    }
     if upload.blob_id != wanted.blob_id || upload.length != wanted.length {
         return Err(AppError::UploadConflict);
     }
@@ -68,8 +74,8 @@ pub async fn head(
     AuthenticatedDevice(device): AuthenticatedDevice,
     Path(sha256): Path<String>,
 ) -> Result<Response, AppError> {
-    active(device)?;
-    let upload = known_upload(&state, &sha256).await?;
+    let device = active(device)?;
+    let upload = known_upload(&state, &sha256, &device).await?;
     let current = upload_state(&state, &upload).await?;
     Ok((
         StatusCode::OK,
@@ -90,8 +96,8 @@ pub async fn append(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AppError> {
-    active(device)?;
-    let upload = known_upload(&state, &sha256).await?;
+    let device = active(device)?;
+    let upload = known_upload(&state, &sha256, &device).await?;
     let offset = offset_header(&headers)?;
     let checksum = checksum_header(&headers)?;
     if headers
@@ -170,15 +176,20 @@ fn check_name(sha256: &str) -> Result<(), AppError> {
     }
 }
 
-async fn known_upload(state: &AppState, sha256: &str) -> Result<Upload, AppError> {
+/// The upload named `sha256`, if `device` started it: another device's is refused (403).
+async fn known_upload(state: &AppState, sha256: &str, device: &Device) -> Result<Upload, AppError> {
     check_name(sha256)?;
-    state
+    let upload = state
         .store
         .upload(sha256)
         .await?
         .ok_or_else(|| AppError::UploadNotFound {
             sha256: sha256.to_owned(),
-        })
+        })?;
+    if upload.device_id != device.id {
+        return Err(AppError::UploadOfAnotherDevice);
+    }
+    Ok(upload)
 }
 
 /// What the blob folder holds of an upload. A blob found complete whose row was not yet

@@ -1,5 +1,6 @@
 //! The administration commands through the real binary: `study init`/`upgrade-key`/
-//! `fingerprint`, `enrol create`, `device list`/`revoke`, `withdraw`, `protocol` and `export`.
+//! `fingerprint`, `enrol create`, `device list`/`revoke`, `withdraw`, `protocol`, `conflicts`,
+//! `check` and `export` (which verifies what it exports).
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -184,7 +185,7 @@ async fn study_init_then_export_decrypts_latest_revisions_and_leaves_out_withdra
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(
         lines[0],
-        "record_id,rev,kind,participant_code,time,body,attachment"
+        "record_id,rev,kind,participant_code,time,body,attachment,device,fieldworker,verified"
     );
     assert_eq!(
         lines.len(),
@@ -198,7 +199,7 @@ async fn study_init_then_export_decrypts_latest_revisions_and_leaves_out_withdra
     let drawing_file = format!("drawings/VIG-001-{vig_001}/{}.png", drawing.record_id);
     assert_eq!(std::fs::read(out.join(&drawing_file)).unwrap(), picture);
     assert!(
-        lines[2].ends_with(&format!("\"{drawing_file}\"")),
+        lines[2].ends_with(&format!("\"{drawing_file}\",\"{device_id}\",\"Ana\",true")),
         "{}",
         lines[2]
     );
@@ -458,6 +459,383 @@ async fn conflicts_are_listed_with_both_hashes() {
         row.ends_with(&format!("\t{}\t{}", other.hash, kept.hash)),
         "{row}"
     );
+    assert!(
+        row.contains("\trev_taken\trev 1 of this record is stored with hash "),
+        "{row}"
+    );
+}
+
+#[tokio::test]
+async fn a_participant_code_already_taken_is_listed_as_a_conflict_never_renamed() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    let store = SqliteStore::open(&data).await.unwrap();
+    let study = attune_core::StudyKeyPair::generate().public_key();
+    let (ana, ana_key, ana_by) = device_of(&store, "Ana").await;
+    let (ben, ben_key, ben_by) = device_of(&store, "Ben").await;
+    let carer = |by: Authorship| {
+        Revision::first(
+            RecordId::new(Timestamp(1)),
+            Kind::Participant,
+            Links::default(),
+            br#"{"code":"C01"}"#.to_vec(),
+            by,
+        )
+    };
+    let (first, second) = (carer(ana_by), carer(ben_by));
+    for (device, key, revision) in [(ana, &ana_key, &first), (ben, &ben_key, &second)] {
+        let envelope = seal_envelope(revision, Some("C01".into()), &study, key).unwrap();
+        store
+            .push(&device.to_string(), &[envelope], Timestamp(5))
+            .await
+            .unwrap();
+    }
+    store.close().await;
+    let listed = stdout(&run(&data, &["conflicts"]));
+    let row = listed.lines().nth(1).expect("one conflict");
+    assert!(
+        row.starts_with(&format!(
+            "{}\t1\tparticipant\tC01\t{ben}\t",
+            second.record_id
+        )),
+        "{row}"
+    );
+    assert!(
+        row.contains(&format!(
+            "\tcode_taken\tcode C01 is held by participant record {}\t",
+            first.record_id
+        )),
+        "{row}"
+    );
+    // Nothing found by check: the second carer was never stored under the code.
+    assert!(stdout(&run(&data, &["check"])).contains("No problems found."));
+}
+
+/// Runs a command whatever its exit status; the output.
+fn run_any(data: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_attune-server"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .env("ATTUNE_STUDY_PASSPHRASE", PASSPHRASE)
+        .env_remove("ATTUNE_DATABASE_URL")
+        .output()
+        .expect("run attune-server")
+}
+
+/// A device enrolled straight in `store` for `fieldworker`.
+async fn device_of(store: &SqliteStore, fieldworker: &str) -> (DeviceId, DeviceKey, Authorship) {
+    let device_id = DeviceId::new(Timestamp(1));
+    let device_key = DeviceKey::generate().unwrap();
+    let code = format!("code-{device_id}");
+    store
+        .create_enrolment_code(&code, fieldworker, Timestamp(i64::MAX), Timestamp(0))
+        .await
+        .unwrap();
+    store
+        .enrol_device(
+            &code,
+            NewDevice {
+                id: device_id.to_string(),
+                name: "Tablet".into(),
+                public_key: device_key.public_key().to_text(),
+                token_hash: format!("token-{device_id}"),
+            },
+            Timestamp(0),
+        )
+        .await
+        .unwrap();
+    let by = Authorship {
+        device: device_id,
+        author: ProfileId::new(Timestamp(1)),
+        time: Timestamp(1_750_000_000_000),
+    };
+    (device_id, device_key, by)
+}
+
+/// Puts an envelope straight into a table, past every check of the push (as someone with
+/// the database could).
+async fn insert_raw(store: &SqliteStore, table: &str, envelope: &attune_core::Envelope) {
+    sqlx::query(&format!(
+        "INSERT INTO {table} (record_id, rev, hash, kind, participant_code, device_id, time, \
+         received_at, envelope) VALUES ($1, $2, $3, $4, $5, $6, $7, 5, $8)"
+    ))
+    .bind(envelope.record_id.to_string())
+    .bind(i64::from(envelope.rev))
+    .bind(envelope.hash.to_hex())
+    .bind(envelope.kind.as_str())
+    .bind(envelope.participant_code.as_deref())
+    .bind(envelope.device_id.to_string())
+    .bind(envelope.time.as_millis())
+    .bind(serde_json::to_string(envelope).unwrap())
+    .execute(store.pool())
+    .await
+    .unwrap();
+}
+
+/// A forged envelope (valid shape, wrong signature), a revision with a broken parent hash, a
+/// deleted middle revision and a record hijacked by another fieldworker's device, each put
+/// straight into the database: the export lists each in the manifest's problems and leaves it
+/// out, the rest of the export is complete; `check` finds each (and a code held twice) and
+/// exits non-zero.
+#[tokio::test]
+async fn export_and_check_find_what_was_put_into_the_database_behind_the_servers_back() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    let key_file = dir.path().join("study.key");
+    let out = dir.path().join("export");
+    run(
+        &data,
+        &["study", "init", "--key-out", key_file.to_str().unwrap()],
+    );
+    let store = SqliteStore::open(&data).await.unwrap();
+    let study =
+        StudyPublicKey::from_text(&store.study_public_key().await.unwrap().unwrap()).unwrap();
+    let (ana, ana_key, ana_by) = device_of(&store, "Ana").await;
+    let (ana_new, ana_new_key, ana_new_by) = device_of(&store, "Ana").await;
+    let (ben, ben_key, ben_by) = device_of(&store, "Ben").await;
+    let text = |words: &str| {
+        serde_json::json!({ "text": words })
+            .to_string()
+            .into_bytes()
+    };
+    let note = |words: &str| {
+        Revision::first(
+            RecordId::new(Timestamp(1)),
+            Kind::InterviewNote,
+            Links::default(),
+            text(words),
+            ana_by,
+        )
+    };
+    let seal = |revision: &Revision, key: &DeviceKey| {
+        seal_envelope(revision, Some("VIG-001".into()), &study, key).unwrap()
+    };
+    let push = |device: DeviceId, envelopes: Vec<attune_core::Envelope>| {
+        let store = &store;
+        async move {
+            let pushed = store
+                .push_checked(&device.to_string(), &envelopes, Timestamp(5))
+                .await
+                .unwrap();
+            assert!(pushed.iter().all(|p| p.reason.is_none()), "{pushed:?}");
+        }
+    };
+
+    // Good: a record with two revisions, and one continued on Ana's re-enrolled tablet.
+    let good = note("good words");
+    let good_2 = good.next(text("good words, edited"), ana_by).unwrap();
+    push(ana, vec![seal(&good, &ana_key), seal(&good_2, &ana_key)]).await;
+    let moved = note("started on the old tablet");
+    let moved_2 = moved
+        .next(text("finished on the new tablet"), ana_new_by)
+        .unwrap();
+    push(ana, vec![seal(&moved, &ana_key)]).await;
+    push(ana_new, vec![seal(&moved_2, &ana_new_key)]).await;
+
+    // Forged: sealed to the study key, claiming Ana's device, signed with another key.
+    let forged = note("FORGED words");
+    insert_raw(
+        &store,
+        "envelopes",
+        &seal(&forged, &DeviceKey::generate().unwrap()),
+    )
+    .await;
+
+    // A broken parent hash: rev 2 signed by Ana's device, naming a parent that is not rev 1.
+    let parented = note("parent words");
+    push(ana, vec![seal(&parented, &ana_key)]).await;
+    let mut broken = parented.next(text("BROKEN-PARENT words"), ana_by).unwrap();
+    broken.parent_hash = Some(good.hash);
+    broken.hash = broken.compute_hash();
+    insert_raw(&store, "envelopes", &seal(&broken, &ana_key)).await;
+
+    // A deleted middle revision: rev 2 of 3 removed.
+    let middle = note("middle 1");
+    let middle_2 = middle.next(text("middle 2"), ana_by).unwrap();
+    let middle_3 = middle_2.next(text("AFTER-THE-HOLE words"), ana_by).unwrap();
+    push(
+        ana,
+        vec![
+            seal(&middle, &ana_key),
+            seal(&middle_2, &ana_key),
+            seal(&middle_3, &ana_key),
+        ],
+    )
+    .await;
+    sqlx::query("DELETE FROM envelopes WHERE record_id = $1 AND rev = 2")
+        .bind(middle.record_id.to_string())
+        .execute(store.pool())
+        .await
+        .unwrap();
+
+    // Hijacked: Ana's record continued by Ben's device, validly signed by it.
+    let owned = note("Ana's own words");
+    push(ana, vec![seal(&owned, &ana_key)]).await;
+    let hijack = owned.next(text("HIJACKED words"), ben_by).unwrap();
+    insert_raw(&store, "envelopes", &seal(&hijack, &ben_key)).await;
+
+    // A participant code held by two participant records (from before the code checks).
+    let carer = |by: Authorship| {
+        Revision::first(
+            RecordId::new(Timestamp(1)),
+            Kind::Participant,
+            Links::default(),
+            br#"{"code":"C01","group":"carers","links":[],"status":"active"}"#.to_vec(),
+            by,
+        )
+    };
+    let (anas_carer, bens_carer) = (carer(ana_by), carer(ben_by));
+    for (revision, key) in [(&anas_carer, &ana_key), (&bens_carer, &ben_key)] {
+        let envelope = seal_envelope(revision, Some("C01".into()), &study, key).unwrap();
+        insert_raw(&store, "envelopes", &envelope).await;
+    }
+    store.close().await;
+
+    // Export: complete for the rest, each bad revision listed and left out.
+    let exported = run_any(
+        &data,
+        &[
+            "export",
+            "--key",
+            key_file.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&exported.stderr);
+    assert!(exported.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("4 revisions or conflicts failed verification"),
+        "{stderr}"
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let mut problems: Vec<(String, u64, String)> = manifest["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["record_id"].as_str().unwrap().to_owned(),
+                p["rev"].as_u64().unwrap(),
+                p["problem"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    problems.sort();
+    let mut expected = vec![
+        (forged.record_id.to_string(), 1, "bad_signature".to_owned()),
+        (
+            parented.record_id.to_string(),
+            2,
+            "parent_mismatch".to_owned(),
+        ),
+        (middle.record_id.to_string(), 3, "gap".to_owned()),
+        (
+            owned.record_id.to_string(),
+            2,
+            "owned_by_another_device".to_owned(),
+        ),
+    ];
+    expected.sort();
+    assert_eq!(problems, expected, "{manifest}");
+    for problem in manifest["problems"].as_array().unwrap() {
+        assert!(!problem["reason"].as_str().unwrap().is_empty());
+    }
+
+    let csv = std::fs::read_to_string(out.join("records.csv")).unwrap();
+    for left_out in ["FORGED", "BROKEN-PARENT", "AFTER-THE-HOLE", "HIJACKED"] {
+        assert!(!csv.contains(left_out), "{left_out} is in the CSV:\n{csv}");
+    }
+    let row = |record: RecordId| {
+        csv.lines()
+            .find(|line| line.starts_with(&format!("\"{record}\",")))
+            .map(str::to_owned)
+    };
+    let good_row = row(good.record_id).expect("the good record");
+    assert!(good_row.contains("good words, edited"), "{good_row}");
+    assert!(
+        good_row.ends_with(&format!(",\"{ana}\",\"Ana\",true")),
+        "{good_row}"
+    );
+    let moved_row = row(moved.record_id).expect("the record on the new tablet");
+    assert!(
+        moved_row.ends_with(&format!(",\"{ana_new}\",\"Ana\",true")),
+        "{moved_row}"
+    );
+    assert_eq!(row(forged.record_id), None, "nothing of the forged record");
+    // The records that broke later keep what verified, marked as not wholly verified.
+    for (record, kept) in [
+        (parented.record_id, "parent words"),
+        (middle.record_id, "middle 1"),
+        (owned.record_id, "Ana's own words"),
+    ] {
+        let line = row(record).expect("the verified start of the record");
+        assert!(line.contains(kept) && line.ends_with(",false"), "{line}");
+        assert!(line.starts_with(&format!("\"{record}\",1,")), "{line}");
+    }
+    assert_eq!(csv.lines().count(), 1 + 7, "a header and 7 records:\n{csv}");
+
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("records.json")).unwrap()).unwrap();
+    let records = json["records"].as_array().unwrap();
+    let middle_json = records
+        .iter()
+        .find(|r| r["record_id"] == middle.record_id.to_string())
+        .unwrap();
+    assert_eq!(middle_json["verified"], false);
+    assert_eq!(middle_json["revisions"].as_array().unwrap().len(), 1);
+    assert_eq!(middle_json["problems"][0]["problem"], "gap");
+    let good_json = records
+        .iter()
+        .find(|r| r["record_id"] == good.record_id.to_string())
+        .unwrap();
+    assert_eq!(good_json["verified"], true);
+    assert_eq!(good_json["fieldworker"], "Ana");
+    assert_eq!(good_json["revisions"][1]["fieldworker"], "Ana");
+    assert!(
+        !String::from_utf8_lossy(&std::fs::read(out.join("records.json")).unwrap())
+            .contains("HIJACKED")
+    );
+
+    // Check: the same four, the code held twice, and who continued which record.
+    let checked = run_any(&data, &["check"]);
+    assert!(!checked.status.success(), "check must fail");
+    let report = stdout(&checked);
+    let line_of = |record: RecordId, problem: &str| {
+        report
+            .lines()
+            .any(|line| line.starts_with(&record.to_string()) && line.contains(problem))
+    };
+    assert!(line_of(forged.record_id, "bad_signature"), "{report}");
+    assert!(line_of(parented.record_id, "parent_mismatch"), "{report}");
+    assert!(line_of(middle.record_id, "gap"), "{report}");
+    assert!(
+        line_of(owned.record_id, "owned_by_another_device"),
+        "{report}"
+    );
+    assert!(line_of(owned.record_id, "\tno"), "{report}");
+    assert!(
+        line_of(moved.record_id, "yes (a re-enrolled tablet"),
+        "{report}"
+    );
+    for (record, device) in [(anas_carer.record_id, ana), (bens_carer.record_id, ben)] {
+        assert!(
+            report.contains(&format!("C01\t{record}\t{device}\t")),
+            "{report}"
+        );
+    }
+    let stderr = String::from_utf8_lossy(&checked.stderr);
+    assert!(stderr.contains("check found 6 problems"), "{stderr}");
+}
+
+#[test]
+fn check_of_a_clean_database_finds_nothing() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    let report = stdout(&run(&data, &["check"]));
+    assert!(report.contains("No problems found."), "{report}");
 }
 
 /// `study init` into `data`, the key file in `dir`; its path.

@@ -207,3 +207,175 @@ async fn a_database_from_before_signed_instructions_keeps_its_messages_readable_
         );
     }
 }
+
+/// Sealed, signed participant-record envelopes for the old-database tests.
+mod old_data {
+    use attune_core::{
+        Authorship, DeviceId, DeviceKey, Envelope, Kind, Links, ProfileId, RecordId, Revision,
+        StudyKeyPair, Timestamp, seal_envelope,
+    };
+
+    pub struct OldDevice {
+        pub id: DeviceId,
+        pub key: DeviceKey,
+    }
+
+    impl OldDevice {
+        pub fn new() -> Self {
+            Self {
+                id: DeviceId::new(Timestamp(1)),
+                key: DeviceKey::generate().unwrap(),
+            }
+        }
+
+        pub fn participant(&self, body: &str) -> Revision {
+            Revision::first(
+                RecordId::new(Timestamp(1)),
+                Kind::Participant,
+                Links::default(),
+                body.as_bytes().to_vec(),
+                Authorship {
+                    device: self.id,
+                    author: ProfileId::new(Timestamp(1)),
+                    time: Timestamp(2),
+                },
+            )
+        }
+
+        pub fn seal(&self, revision: &Revision, code: &str) -> Envelope {
+            let study = StudyKeyPair::generate();
+            seal_envelope(revision, Some(code.into()), &study.public_key(), &self.key).unwrap()
+        }
+    }
+}
+
+/// A database from before the server checked codes (migrations up to 0006), in which two
+/// tablets each gave a participant the code C01 and a conflict was kept: migration 0007 keeps
+/// everything, gives C01 to the record that arrived first, notes the duplicate, keeps the
+/// old conflict as `rev_taken`; `check` (verify::duplicate_codes) reports both holders, and a
+/// later revision of the second holder is kept as `code_taken`.
+#[tokio::test]
+async fn a_database_with_duplicate_codes_is_migrated_keeping_everything_and_reports_them() {
+    use attune_server::store::ConflictReason;
+    use attune_server::verify::duplicate_codes;
+    use old_data::OldDevice;
+
+    let Some(url) = fresh_database().await else {
+        return;
+    };
+    let all = sqlx::migrate!("./migrations/postgres");
+    let before = sqlx::migrate::Migrator {
+        migrations: std::borrow::Cow::Owned(
+            all.migrations
+                .iter()
+                .filter(|migration| migration.version < 7)
+                .cloned()
+                .collect(),
+        ),
+        ..sqlx::migrate::Migrator::DEFAULT
+    };
+    let pool = sqlx::PgPool::connect(&url).await.expect("connect");
+    before.run(&pool).await.expect("migrate to before 0007");
+    let (first, second) = (OldDevice::new(), OldDevice::new());
+    for (device, fieldworker) in [(&first, "Ana"), (&second, "Ben")] {
+        sqlx::query(
+            "INSERT INTO devices (id, fieldworker, name, public_key, token_hash, status, \
+             enrolled_at) VALUES ($1, $2, 'Tablet', $3, $4, 'active', 0)",
+        )
+        .bind(device.id.to_string())
+        .bind(fieldworker)
+        .bind(device.key.public_key().to_text())
+        .bind(format!("token-{}", device.id))
+        .execute(&pool)
+        .await
+        .expect("old device");
+    }
+    let anas = first.participant("Ana's C01");
+    let bens = second.participant("Ben's C01");
+    let mut bens_other = bens.clone();
+    bens_other.body = b"Ben's C01, another version".to_vec();
+    bens_other.hash = bens_other.compute_hash();
+    let rows = [
+        ("envelopes", &first, first.seal(&anas, "C01")),
+        ("envelopes", &second, second.seal(&bens, "C01")),
+        ("conflicts", &second, second.seal(&bens_other, "C01")),
+    ];
+    for (table, device, envelope) in &rows {
+        sqlx::query(&format!(
+            "INSERT INTO {table} (record_id, rev, hash, kind, participant_code, device_id, \
+             time, received_at, envelope) VALUES ($1, 1, $2, 'participant', 'C01', $3, 2, 3, $4)"
+        ))
+        .bind(envelope.record_id.to_string())
+        .bind(envelope.hash.to_hex())
+        .bind(device.id.to_string())
+        .bind(serde_json::to_string(envelope).unwrap())
+        .execute(&pool)
+        .await
+        .expect("old envelope");
+    }
+    pool.close().await;
+
+    let store = PostgresStore::connect(&url).await.expect("migrate");
+    // Nothing deleted or renamed.
+    let stored = store.envelopes().await.unwrap();
+    assert_eq!(stored.len(), 2);
+    assert!(
+        stored
+            .iter()
+            .all(|s| s.envelope.participant_code.as_deref() == Some("C01"))
+    );
+    let kept = store.kept_conflicts().await.unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].reason, ConflictReason::RevTaken);
+    assert_eq!(kept[0].stored.envelope, rows[2].2);
+    // The duplicate is found and noted.
+    let holder: String =
+        sqlx::query_scalar("SELECT record_id FROM participant_codes WHERE code = 'C01'")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(holder, anas.record_id.to_string());
+    let noted: String = sqlx::query_scalar(
+        "SELECT value FROM server_meta WHERE key = 'duplicate_participant_codes_at_0007'",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(noted, "1");
+    let duplicates = duplicate_codes(&stored);
+    assert_eq!(duplicates.len(), 1);
+    assert_eq!(duplicates[0].code, "C01");
+    assert_eq!(
+        duplicates[0].records,
+        vec![
+            (anas.record_id, first.id.to_string()),
+            (bens.record_id, second.id.to_string())
+        ]
+    );
+    // From now on the code is checked: Ana's record goes on, Ben's is kept apart.
+    let by = |device: &OldDevice| attune_core::Authorship {
+        device: device.id,
+        author: attune_core::ProfileId::new(attune_core::Timestamp(1)),
+        time: attune_core::Timestamp(4),
+    };
+    let anas_next = anas.next(b"edited".to_vec(), by(&first)).unwrap();
+    let bens_next = bens.next(b"edited".to_vec(), by(&second)).unwrap();
+    let pushed = store
+        .push_checked(
+            &first.id.to_string(),
+            &[first.seal(&anas_next, "C01")],
+            attune_core::Timestamp(5),
+        )
+        .await
+        .unwrap();
+    assert_eq!(pushed[0].reason, None);
+    let pushed = store
+        .push_checked(
+            &second.id.to_string(),
+            &[second.seal(&bens_next, "C01")],
+            attune_core::Timestamp(5),
+        )
+        .await
+        .unwrap();
+    assert_eq!(pushed[0].reason, Some(ConflictReason::CodeTaken));
+}

@@ -484,6 +484,21 @@ async fn a_thousand_records_sync_through_a_faulty_network_exactly_once() {
     // Every device revision is marked synced.
     assert_eq!(device.store.count_unsynced().await.unwrap(), 0);
 
+    // The device's later revisions of a record whose rev 1 lost to an injected one build on
+    // the device's rev 1, not on the stored one: the server keeps them as conflicts too
+    // (their parent is not the stored revision), never in the stored chain.
+    let first_there: BTreeMap<_, _> = injected
+        .iter()
+        .map(|e| ((e.record_id, e.rev), e.hash))
+        .collect();
+    let lost_records: BTreeSet<RecordId> = injected.iter().map(|e| e.record_id).collect();
+    for ((record, rev), hash) in &device_revisions {
+        if *rev > 1 && lost_records.contains(record) {
+            ours.insert((*record, *rev, *hash));
+        }
+    }
+    assert!(ours.len() > lost_records.len(), "a lost record was edited");
+
     // The server holds every revision exactly once: the device's, or for the injected
     // conflicts the version that arrived first.
     let stored = server.store.envelopes().await.unwrap();
@@ -493,12 +508,13 @@ async fn a_thousand_records_sync_through_a_faulty_network_exactly_once() {
         let earlier = on_server.insert((envelope.record_id, envelope.rev), envelope.hash);
         assert!(earlier.is_none(), "{:?} stored twice", envelope.record_id);
     }
-    assert_eq!(on_server.len(), device_revisions.len());
-    let first_there: BTreeMap<_, _> = injected
-        .iter()
-        .map(|e| ((e.record_id, e.rev), e.hash))
-        .collect();
+    let follow_ons = ours.len() - lost_records.len();
+    assert_eq!(on_server.len(), device_revisions.len() - follow_ons);
     for (key, hash) in &device_revisions {
+        if key.1 > 1 && lost_records.contains(&key.0) {
+            assert_eq!(on_server.get(key), None, "{key:?} is a conflict");
+            continue;
+        }
         let expected = first_there.get(key).unwrap_or(hash);
         assert_eq!(on_server.get(key), Some(expected), "{key:?}");
     }
@@ -514,6 +530,19 @@ async fn a_thousand_records_sync_through_a_faulty_network_exactly_once() {
         .collect();
     assert_eq!(conflicts.len(), ours.len(), "{conflicts:?}");
     assert_eq!(conflicts.into_iter().collect::<BTreeSet<_>>(), ours);
+    let reasons: BTreeMap<u32, BTreeSet<&str>> =
+        server.store.kept_conflicts().await.unwrap().iter().fold(
+            BTreeMap::new(),
+            |mut reasons, c| {
+                reasons
+                    .entry(c.stored.envelope.rev)
+                    .or_default()
+                    .insert(c.reason.as_str());
+                reasons
+            },
+        );
+    assert_eq!(reasons[&1], BTreeSet::from(["rev_taken"]));
+    assert_eq!(reasons[&2], BTreeSet::from(["parent_mismatch"]));
 
     // Every recording is on the server once, complete, named by the hash of its bytes, and
     // opens with the study key to exactly what the device recorded.

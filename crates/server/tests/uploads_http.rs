@@ -65,6 +65,11 @@ impl Server {
 
     /// An enrolled device; returns its token.
     async fn device(&self) -> String {
+        self.device_with_key(&DeviceKey::generate().unwrap()).await
+    }
+
+    /// A device enrolled with `key` (whose signatures export verifies); returns its token.
+    async fn device_with_key(&self, key: &DeviceKey) -> String {
         let id = DeviceId::new(Timestamp(0)).to_string();
         let token = format!("token-{id}");
         self.store
@@ -77,7 +82,7 @@ impl Server {
                 NewDevice {
                     id: id.clone(),
                     name: "Tablet".into(),
-                    public_key: "unused here".into(),
+                    public_key: key.public_key().to_text(),
                     token_hash: attune_server::api::sha256_hex(&token),
                 },
                 Timestamp(0),
@@ -568,9 +573,9 @@ fn attachment_body(blob: BlobId, media_type: &str, content: &[u8]) -> Attachment
 async fn an_uploaded_attachment_comes_out_of_the_export_byte_identical() {
     const PASSPHRASE: &str = "a long study passphrase";
     let server = Server::start().await;
-    let token = server.device().await;
-    let device_id = server.store.list_devices().await.unwrap()[0].id.clone();
     let device_key = DeviceKey::generate().unwrap();
+    let token = server.device_with_key(&device_key).await;
+    let device_id = server.store.list_devices().await.unwrap()[0].id.clone();
     let device = (device_id.parse::<DeviceId>().unwrap(), device_key);
     let key_file = server.data.parent().unwrap().join("study.key");
     let cheap = KdfParams {
@@ -705,7 +710,10 @@ async fn an_uploaded_attachment_comes_out_of_the_export_byte_identical() {
         .lines()
         .find(|line| line.contains(&recording_record.to_string()))
         .unwrap();
-    assert!(row.ends_with(&format!("\"{relative}\"")), "{row}");
+    assert!(
+        row.ends_with(&format!("\"{relative}\",\"{device_id}\",\"Ana\",true")),
+        "{row}"
+    );
     let json: Value =
         serde_json::from_slice(&std::fs::read(out.join("records.json")).unwrap()).unwrap();
     let record = json["records"]

@@ -67,9 +67,10 @@ impl Enrolment {
 
     /// The pinned study signing key.
     pub fn pinned_signing_key(&self) -> Result<StudyVerifyingKey, String> {
-        let text = self.study_signing_key.as_deref().ok_or_else(|| {
-            REENROL_WORDS.to_string()
-        })?;
+        let text = self
+            .study_signing_key
+            .as_deref()
+            .ok_or_else(|| REENROL_WORDS.to_string())?;
         StudyVerifyingKey::from_text(text)
             .map_err(|e| format!("the study signing key saved at enrolment is not valid: {e}"))
     }
@@ -92,9 +93,14 @@ struct FetchEnrol<'a> {
 
 impl EnrolTransport for FetchEnrol<'_> {
     async fn enrol_challenge(&self) -> Result<EnrolChallenge, TransportError> {
-        http::post_json(self.server, "/api/enrol/challenge", None, &serde_json::json!({}))
-            .await
-            .map_err(to_transport_error)
+        http::post_json(
+            self.server,
+            "/api/enrol/challenge",
+            None,
+            &serde_json::json!({}),
+        )
+        .await
+        .map_err(to_transport_error)
     }
 
     async fn enrol(&self, request: &EnrolRequest) -> Result<EnrolResponse, TransportError> {

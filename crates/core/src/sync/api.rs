@@ -110,8 +110,14 @@ impl std::fmt::Debug for EnrolResponse {
     }
 }
 
-/// `POST /api/push` request: a batch of sealed, signed revisions. A batch with any bad
-/// envelope is refused whole.
+/// The most envelopes the server takes in one push: a larger batch is refused whole (413,
+/// `too_many_envelopes`). The engine's default batch ([`BatchLimits`]) stays well under it.
+///
+/// [`BatchLimits`]: crate::sync::BatchLimits
+pub const MAX_PUSH_ENVELOPES: usize = 500;
+
+/// `POST /api/push` request: a batch of sealed, signed revisions (at most
+/// [`MAX_PUSH_ENVELOPES`]). A batch with any bad envelope is refused whole.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PushRequest {
     /// The envelopes, oldest first.
@@ -142,6 +148,85 @@ pub struct PushResult {
     pub hash: ContentHash,
     /// What the server did with it.
     pub outcome: PushOutcome,
+    /// Why a [`PushOutcome::Conflict`] was kept as one (absent for the other outcomes, and
+    /// from servers before these checks). A client that does not read it still counts the
+    /// revision as held by the server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<ConflictReason>,
+}
+
+/// Why the server kept a pushed revision as a conflict instead of storing it in the record's
+/// history. The revision is durably held either way (never dropped), and listed for the
+/// study team (`attune-server conflicts`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ConflictReason {
+    /// Another revision with the same record id and number is stored.
+    RevTaken,
+    /// The previous revision of the record is not stored (a gap in the chain). Once it
+    /// arrives, the server stores this one after it if it fits.
+    Gap,
+    /// Its parent hash is not the hash of the stored previous revision (or a first revision
+    /// names a parent).
+    ParentMismatch,
+    /// The record was created on another device, of another fieldworker.
+    OwnedByAnotherDevice,
+    /// A participant record whose code another participant record already holds.
+    CodeTaken,
+    /// A reason this version does not know (a newer server).
+    #[serde(other)]
+    Unknown,
+}
+
+impl ConflictReason {
+    /// Every known reason.
+    pub const ALL: &'static [ConflictReason] = &[
+        ConflictReason::RevTaken,
+        ConflictReason::Gap,
+        ConflictReason::ParentMismatch,
+        ConflictReason::OwnedByAnotherDevice,
+        ConflictReason::CodeTaken,
+    ];
+
+    /// The snake_case name, as sent and stored.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ConflictReason::RevTaken => "rev_taken",
+            ConflictReason::Gap => "gap",
+            ConflictReason::ParentMismatch => "parent_mismatch",
+            ConflictReason::OwnedByAnotherDevice => "owned_by_another_device",
+            ConflictReason::CodeTaken => "code_taken",
+            ConflictReason::Unknown => "unknown",
+        }
+    }
+
+    /// The reason named by [`ConflictReason::as_str`]; [`ConflictReason::Unknown`] otherwise.
+    pub fn from_name(name: &str) -> Self {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|reason| reason.as_str() == name)
+            .unwrap_or(ConflictReason::Unknown)
+    }
+
+    /// In words, for people.
+    pub const fn describe(self) -> &'static str {
+        match self {
+            ConflictReason::RevTaken => "another revision with this number is stored",
+            ConflictReason::Gap => "the previous revision is not stored",
+            ConflictReason::ParentMismatch => "its parent is not the stored previous revision",
+            ConflictReason::OwnedByAnotherDevice => "record owned by another device",
+            ConflictReason::CodeTaken => "code taken",
+            ConflictReason::Unknown => "a reason this version does not know",
+        }
+    }
+}
+
+impl std::fmt::Display for ConflictReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// `POST /api/push` response, sent after the batch's transaction committed.

@@ -11,6 +11,7 @@
 //! key's public half, so it cannot make one. Rows from before signing (seq NULL) stay readable
 //! ([`Store::withdrawals`], [`Store::published_protocols`]) and are never served to devices.
 
+mod checks;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -25,7 +26,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use attune_core::{Envelope, ParticipantId, Timestamp};
 // The API's message types are defined once, in attune-core, for the server and devices.
-pub use attune_core::sync::{ControlKind, ControlMessage, PushOutcome};
+pub use attune_core::sync::{ConflictReason, ControlKind, ControlMessage, PushOutcome};
 use serde::{Deserialize, Serialize};
 
 pub use postgres::PostgresStore;
@@ -179,6 +180,30 @@ pub struct StoredEnvelope {
     pub received_at: Timestamp,
 }
 
+/// What the store did with one pushed envelope ([`Store::push_checked`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pushed {
+    pub outcome: PushOutcome,
+    /// Why it was kept as a conflict (only for [`PushOutcome::Conflict`]).
+    pub reason: Option<ConflictReason>,
+}
+
+/// A kept conflict with why it was kept ([`Store::kept_conflicts`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeptConflict {
+    pub stored: StoredEnvelope,
+    pub reason: ConflictReason,
+    /// What the check found, in words (e.g. "rev 2 of this record is not stored").
+    pub detail: Option<String>,
+}
+
+/// Whether two devices' fieldworkers are the same person: the names given to `enrol create`,
+/// compared without case or surrounding spaces. A record may be continued on another device of
+/// its fieldworker (a re-enrolled tablet), never on another fieldworker's.
+pub fn same_fieldworker(a: &str, b: &str) -> bool {
+    a.trim().to_lowercase() == b.trim().to_lowercase()
+}
+
 /// One export, as logged.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExportLogEntry {
@@ -325,6 +350,7 @@ pub trait Store: UploadStore + Send + Sync + fmt::Debug {
     ) -> Result<RevokeOutcome, StoreError>;
 
     /// Stores a batch in ONE transaction, committed before returning; one outcome per item.
+    /// The same checks as [`Store::push_checked`], without the reasons.
     async fn push(
         &self,
         device_id: &str,
@@ -333,7 +359,7 @@ pub trait Store: UploadStore + Send + Sync + fmt::Debug {
     ) -> Result<Vec<PushOutcome>, StoreError>;
     /// Every stored envelope (not the conflicts), in arrival order.
     async fn envelopes(&self) -> Result<Vec<StoredEnvelope>, StoreError>;
-    /// Every kept conflict, in arrival order.
+    /// Every kept conflict, in arrival order (not those stored since: [`Store::kept_conflicts`]).
     async fn conflicts(&self) -> Result<Vec<StoredEnvelope>, StoreError>;
 
     /// Records a signed withdrawal (kind [`ControlKind::Withdrawal`]); returns the message.
@@ -392,4 +418,30 @@ pub trait Store: UploadStore + Send + Sync + fmt::Debug {
         challenge: &str,
         now: Timestamp,
     ) -> Result<bool, StoreError>;
+    /// Stores a batch in ONE transaction, committed before returning, checking each envelope
+    /// against what is stored (earlier items of the batch included); one result per item:
+    ///
+    /// - the same (record id, rev, hash) stored: `already_stored`; another hash under the
+    ///   same (record id, rev): a conflict ([`ConflictReason::RevTaken`]);
+    /// - rev n > 1 whose rev n-1 is not stored: [`ConflictReason::Gap`]; a parent hash that
+    ///   is not the stored rev n-1's hash (or a rev 1 with a parent):
+    ///   [`ConflictReason::ParentMismatch`];
+    /// - a record whose rev 1 came from another device, unless both devices are the same
+    ///   fieldworker's ([`same_fieldworker`]): [`ConflictReason::OwnedByAnotherDevice`];
+    /// - a participant record (kind `participant`) whose code another participant record
+    ///   holds: [`ConflictReason::CodeTaken`]; otherwise the code is now this record's.
+    ///
+    /// A conflict is kept (never dropped, listed by [`Store::kept_conflicts`]) and
+    /// acknowledged like any outcome. When a revision is stored, a gap conflict that was
+    /// waiting for it (the next rev, with it as parent) is checked again and stored if it
+    /// passes; its conflict row stays but is no longer listed.
+    async fn push_checked(
+        &self,
+        device_id: &str,
+        batch: &[Envelope],
+        received_at: Timestamp,
+    ) -> Result<Vec<Pushed>, StoreError>;
+    /// Every kept conflict with its reason, in arrival order; a conflict stored since (a gap
+    /// that was filled) is not listed.
+    async fn kept_conflicts(&self) -> Result<Vec<KeptConflict>, StoreError>;
 }

@@ -5,6 +5,7 @@ use std::str::FromStr;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
+use super::checks::impl_push_checks;
 use super::sql::impl_sql_store;
 use super::uploads::impl_upload_store;
 use super::{StoreError, redact_url};
@@ -47,3 +48,4 @@ impl PostgresStore {
 
 impl_sql_store!(PostgresStore, "postgres");
 impl_upload_store!(PostgresStore);
+impl_push_checks!(PostgresStore, sqlx::Postgres);

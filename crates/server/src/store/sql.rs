@@ -250,64 +250,12 @@ macro_rules! impl_sql_store {
                 batch: &[attune_core::Envelope],
                 received_at: attune_core::Timestamp,
             ) -> Result<Vec<$crate::store::PushOutcome>, $crate::store::StoreError> {
-                use $crate::store::PushOutcome;
-                let mut tx = self.pool.begin().await?;
-                let mut outcomes = Vec::with_capacity(batch.len());
-                for envelope in batch {
-                    let row = $crate::store::sql::EnvelopeRow::new(envelope)?;
-                    let insert = |table: &str, conflict_on: &str| {
-                        format!(
-                            "INSERT INTO {table} (record_id, rev, hash, kind, participant_code, \
-                             device_id, time, received_at, envelope) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-                             ON CONFLICT ({conflict_on}) DO NOTHING"
-                        )
-                    };
-                    let stored = sqlx::query(&insert("envelopes", "record_id, rev"))
-                        .bind(&row.record_id)
-                        .bind(row.rev)
-                        .bind(&row.hash)
-                        .bind(row.kind)
-                        .bind(envelope.participant_code.as_deref())
-                        .bind(device_id)
-                        .bind(envelope.time.as_millis())
-                        .bind(received_at.as_millis())
-                        .bind(&row.json)
-                        .execute(&mut *tx)
-                        .await?;
-                    if stored.rows_affected() == 1 {
-                        outcomes.push(PushOutcome::Stored);
-                        continue;
-                    }
-                    let existing: String = sqlx::query_scalar(
-                        "SELECT hash FROM envelopes WHERE record_id = $1 AND rev = $2",
-                    )
-                    .bind(&row.record_id)
-                    .bind(row.rev)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    if existing == row.hash {
-                        outcomes.push(PushOutcome::AlreadyStored);
-                        continue;
-                    }
-                    // A different revision under the same (record id, rev): kept, never
-                    // dropped. Resending it reports the conflict again.
-                    sqlx::query(&insert("conflicts", "record_id, rev, hash"))
-                        .bind(&row.record_id)
-                        .bind(row.rev)
-                        .bind(&row.hash)
-                        .bind(row.kind)
-                        .bind(envelope.participant_code.as_deref())
-                        .bind(device_id)
-                        .bind(envelope.time.as_millis())
-                        .bind(received_at.as_millis())
-                        .bind(&row.json)
-                        .execute(&mut *tx)
-                        .await?;
-                    outcomes.push(PushOutcome::Conflict);
-                }
-                tx.commit().await?;
-                Ok(outcomes)
+                Ok(self
+                    .push_checked_in(device_id, batch, received_at)
+                    .await?
+                    .into_iter()
+                    .map(|pushed| pushed.outcome)
+                    .collect())
             }
 
             async fn envelopes(
@@ -322,10 +270,7 @@ macro_rules! impl_sql_store {
             async fn conflicts(
                 &self,
             ) -> Result<Vec<$crate::store::StoredEnvelope>, $crate::store::StoreError> {
-                self.stored_in(
-                    "SELECT device_id, received_at, envelope FROM conflicts ORDER BY seq",
-                )
-                .await
+                self.stored_in($crate::store::checks::KEPT_CONFLICTS).await
             }
 
             async fn add_withdrawal(
@@ -602,6 +547,21 @@ macro_rules! impl_sql_store {
                 .fetch_optional(&self.pool)
                 .await?;
                 Ok(taken.is_some_and(|expires_at| expires_at > now.as_millis()))
+            }
+
+            async fn push_checked(
+                &self,
+                device_id: &str,
+                batch: &[attune_core::Envelope],
+                received_at: attune_core::Timestamp,
+            ) -> Result<Vec<$crate::store::Pushed>, $crate::store::StoreError> {
+                self.push_checked_in(device_id, batch, received_at).await
+            }
+
+            async fn kept_conflicts(
+                &self,
+            ) -> Result<Vec<$crate::store::KeptConflict>, $crate::store::StoreError> {
+                self.kept_conflicts_in().await
             }
         }
 

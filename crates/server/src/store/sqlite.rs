@@ -7,6 +7,7 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use super::StoreError;
+use super::checks::impl_push_checks;
 use super::sql::impl_sql_store;
 use super::uploads::impl_upload_store;
 
@@ -63,3 +64,4 @@ impl SqliteStore {
 
 impl_sql_store!(SqliteStore, "sqlite");
 impl_upload_store!(SqliteStore);
+impl_push_checks!(SqliteStore, sqlx::Sqlite);

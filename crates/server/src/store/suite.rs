@@ -10,9 +10,9 @@ use attune_core::{
 };
 
 use super::{
-    AddOutcome, ControlKind, ControlMessage, DeviceStatus, EnrolOutcome, ExportLogEntry,
-    NewControlMessage, NewDevice, NewUpload, PublishOutcome, PushOutcome, RevokeOutcome, Store,
-    StudyRecord, WithdrawalRecord,
+    AddOutcome, ConflictReason, ControlKind, ControlMessage, DeviceStatus, EnrolOutcome,
+    ExportLogEntry, NewControlMessage, NewDevice, NewUpload, PublishOutcome, PushOutcome, Pushed,
+    RevokeOutcome, Store, StudyRecord, WithdrawalRecord,
 };
 
 const NOW: Timestamp = Timestamp(1_750_000_000_000);
@@ -36,6 +36,12 @@ macro_rules! store_conformance_tests {
             protocol_updates_are_delivered_in_order_and_only_newer_versions_are_published,
             exports_are_logged,
             an_upload_is_recorded_once_and_found_by_its_blob,
+            a_chain_is_stored_when_its_revisions_come_in_order_within_one_batch,
+            a_revision_whose_previous_is_missing_is_kept_as_a_gap_and_stored_once_it_arrives,
+            a_revision_whose_parent_is_not_the_stored_one_is_kept_as_a_conflict,
+            a_record_continued_on_another_fieldworkers_device_is_kept_as_a_conflict,
+            a_record_continued_on_a_re_enrolled_device_of_the_same_fieldworker_is_stored,
+            a_participant_code_held_by_another_participant_record_is_kept_as_code_taken,
             a_completed_upload_keeps_its_first_completion_time,
             the_study_signing_key_is_set_once_after_the_study_key,
             an_instruction_number_is_taken_once,
@@ -823,4 +829,321 @@ pub async fn an_enrolment_challenge_is_good_once_and_not_after_it_expires(store:
         .unwrap();
     assert!(!store.take_enrol_challenge("c3", NOW).await.unwrap());
     assert!(store.take_enrol_challenge("c4", soon).await.unwrap());
+}
+
+/// The authorship of a revision made on `device`.
+fn by(device: &TestDevice) -> Authorship {
+    Authorship {
+        device: device.id,
+        author: ProfileId::new(NOW),
+        time: NOW,
+    }
+}
+
+/// Revisions 1..=n of one interview note, all made on `device`.
+fn chain(device: &TestDevice, n: u32) -> Vec<Revision> {
+    let mut revisions = vec![Revision::first(
+        RecordId::new(NOW),
+        Kind::InterviewNote,
+        Links::default(),
+        b"rev 1".to_vec(),
+        by(device),
+    )];
+    for rev in 2..=n {
+        let next = revisions
+            .last()
+            .unwrap()
+            .next(format!("rev {rev}").into_bytes(), by(device))
+            .unwrap();
+        revisions.push(next);
+    }
+    revisions
+}
+
+fn stored() -> Pushed {
+    Pushed {
+        outcome: PushOutcome::Stored,
+        reason: None,
+    }
+}
+
+fn conflict(reason: ConflictReason) -> Pushed {
+    Pushed {
+        outcome: PushOutcome::Conflict,
+        reason: Some(reason),
+    }
+}
+
+/// The (record, rev) of every stored envelope.
+async fn stored_revs(store: &dyn Store) -> Vec<(RecordId, u32)> {
+    store
+        .envelopes()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.envelope.record_id, s.envelope.rev))
+        .collect()
+}
+
+pub async fn a_chain_is_stored_when_its_revisions_come_in_order_within_one_batch(
+    store: &dyn Store,
+) {
+    let device = enrol(store, "Ana").await;
+    let batch: Vec<Envelope> = chain(&device, 3)
+        .iter()
+        .map(|r| sealed(r, &device, None))
+        .collect();
+    let id = device.id.to_string();
+    assert_eq!(
+        store.push_checked(&id, &batch, NOW).await.unwrap(),
+        vec![stored(), stored(), stored()]
+    );
+    assert_eq!(stored_revs(store).await.len(), 3);
+    assert!(store.kept_conflicts().await.unwrap().is_empty());
+}
+
+pub async fn a_revision_whose_previous_is_missing_is_kept_as_a_gap_and_stored_once_it_arrives(
+    store: &dyn Store,
+) {
+    let device = enrol(store, "Ana").await;
+    let id = device.id.to_string();
+    let revisions = chain(&device, 4);
+    let [first, second, third, fourth] = [0, 1, 2, 3].map(|i| sealed(&revisions[i], &device, None));
+    store
+        .push_checked(&id, std::slice::from_ref(&first), NOW)
+        .await
+        .unwrap();
+    // Revs 3 and 4 before rev 2: kept, not stored, and said why.
+    assert_eq!(
+        store
+            .push_checked(&id, &[third.clone(), fourth.clone()], NOW)
+            .await
+            .unwrap(),
+        vec![conflict(ConflictReason::Gap), conflict(ConflictReason::Gap)]
+    );
+    // Resent: the same answer, one copy kept.
+    assert_eq!(
+        store
+            .push_checked(&id, std::slice::from_ref(&third), NOW)
+            .await
+            .unwrap(),
+        vec![conflict(ConflictReason::Gap)]
+    );
+    assert_eq!(stored_revs(store).await, vec![(first.record_id, 1)]);
+    let kept = store.kept_conflicts().await.unwrap();
+    assert_eq!(kept.len(), 2);
+    assert_eq!(kept[0].stored.envelope, third);
+    assert_eq!(kept[0].reason, ConflictReason::Gap);
+    assert_eq!(
+        kept[0].detail.as_deref(),
+        Some("rev 2 of this record is not stored")
+    );
+    assert_eq!(store.conflicts().await.unwrap().len(), 2);
+    // Rev 2 arrives: it is stored, and so are the revs that waited for it, in order.
+    assert_eq!(
+        store
+            .push_checked(&id, std::slice::from_ref(&second), NOW)
+            .await
+            .unwrap(),
+        vec![stored()]
+    );
+    let record = first.record_id;
+    let mut revs = stored_revs(store).await;
+    revs.sort();
+    assert_eq!(
+        revs,
+        vec![(record, 1), (record, 2), (record, 3), (record, 4)]
+    );
+    assert!(store.kept_conflicts().await.unwrap().is_empty());
+    assert!(store.conflicts().await.unwrap().is_empty());
+    assert_eq!(
+        store
+            .push_checked(&id, &[third, fourth], NOW)
+            .await
+            .unwrap(),
+        vec![
+            Pushed {
+                outcome: PushOutcome::AlreadyStored,
+                reason: None
+            };
+            2
+        ]
+    );
+}
+
+pub async fn a_revision_whose_parent_is_not_the_stored_one_is_kept_as_a_conflict(
+    store: &dyn Store,
+) {
+    let device = enrol(store, "Ana").await;
+    let id = device.id.to_string();
+    let revisions = chain(&device, 2);
+    let first = sealed(&revisions[0], &device, None);
+    // Rev 2 built on another rev 1 than the one stored.
+    let mut other_first = revisions[0].clone();
+    other_first.body = b"another rev 1".to_vec();
+    other_first.hash = other_first.compute_hash();
+    let astray = other_first.next(b"rev 2".to_vec(), by(&device)).unwrap();
+    // And a first revision that names a parent.
+    let mut orphan = Revision::first(
+        RecordId::new(NOW),
+        Kind::InterviewNote,
+        Links::default(),
+        b"orphan".to_vec(),
+        by(&device),
+    );
+    orphan.parent_hash = Some(first.hash);
+    orphan.hash = orphan.compute_hash();
+    let batch = [
+        first.clone(),
+        sealed(&astray, &device, None),
+        sealed(&orphan, &device, None),
+    ];
+    assert_eq!(
+        store.push_checked(&id, &batch, NOW).await.unwrap(),
+        vec![
+            stored(),
+            conflict(ConflictReason::ParentMismatch),
+            conflict(ConflictReason::ParentMismatch)
+        ]
+    );
+    assert_eq!(stored_revs(store).await, vec![(first.record_id, 1)]);
+    let kept = store.kept_conflicts().await.unwrap();
+    assert_eq!(kept.len(), 2);
+    assert!(
+        kept[0]
+            .detail
+            .as_deref()
+            .is_some_and(|d| d.contains(&first.hash.to_hex())),
+        "{kept:?}"
+    );
+    // The right rev 2 is still stored.
+    assert_eq!(
+        store
+            .push_checked(&id, &[sealed(&revisions[1], &device, None)], NOW)
+            .await
+            .unwrap(),
+        vec![stored()]
+    );
+}
+
+pub async fn a_record_continued_on_another_fieldworkers_device_is_kept_as_a_conflict(
+    store: &dyn Store,
+) {
+    let ana = enrol(store, "Ana").await;
+    let ben = enrol(store, "Ben").await;
+    let first = chain(&ana, 1).remove(0);
+    store
+        .push_checked(&ana.id.to_string(), &[sealed(&first, &ana, None)], NOW)
+        .await
+        .unwrap();
+    let hijack = first.next(b"Ben's words".to_vec(), by(&ben)).unwrap();
+    let envelope = sealed(&hijack, &ben, None);
+    assert_eq!(
+        store
+            .push_checked(&ben.id.to_string(), std::slice::from_ref(&envelope), NOW)
+            .await
+            .unwrap(),
+        vec![conflict(ConflictReason::OwnedByAnotherDevice)]
+    );
+    assert_eq!(stored_revs(store).await, vec![(first.record_id, 1)]);
+    let kept = store.kept_conflicts().await.unwrap();
+    assert_eq!(kept[0].stored.envelope, envelope);
+    assert_eq!(kept[0].stored.device_id, ben.id.to_string());
+    let detail = kept[0].detail.clone().unwrap_or_default();
+    assert!(
+        detail.contains(&ana.id.to_string()) && detail.contains("Ana"),
+        "{detail}"
+    );
+}
+
+pub async fn a_record_continued_on_a_re_enrolled_device_of_the_same_fieldworker_is_stored(
+    store: &dyn Store,
+) {
+    let old_tablet = enrol(store, "Ana").await;
+    let new_tablet = enrol(store, " ana ").await;
+    let first = chain(&old_tablet, 1).remove(0);
+    store
+        .push_checked(
+            &old_tablet.id.to_string(),
+            &[sealed(&first, &old_tablet, None)],
+            NOW,
+        )
+        .await
+        .unwrap();
+    let next = first.next(b"continued".to_vec(), by(&new_tablet)).unwrap();
+    assert_eq!(
+        store
+            .push_checked(
+                &new_tablet.id.to_string(),
+                &[sealed(&next, &new_tablet, None)],
+                NOW
+            )
+            .await
+            .unwrap(),
+        vec![stored()]
+    );
+    assert_eq!(stored_revs(store).await.len(), 2);
+}
+
+pub async fn a_participant_code_held_by_another_participant_record_is_kept_as_code_taken(
+    store: &dyn Store,
+) {
+    let ana = enrol(store, "Ana").await;
+    let ben = enrol(store, "Ben").await;
+    let participant = |device: &TestDevice, body: &str| {
+        Revision::first(
+            RecordId::new(NOW),
+            Kind::Participant,
+            Links::default(),
+            body.as_bytes().to_vec(),
+            by(device),
+        )
+    };
+    let anas = participant(&ana, "Ana's C01");
+    let bens = participant(&ben, "Ben's C01");
+    let ana_id = ana.id.to_string();
+    let ben_id = ben.id.to_string();
+    assert_eq!(
+        store
+            .push_checked(&ana_id, &[sealed(&anas, &ana, Some("C01"))], NOW)
+            .await
+            .unwrap(),
+        vec![stored()]
+    );
+    // The same record again under its code (a later revision) is fine...
+    let edited = anas.next(b"Ana's C01, edited".to_vec(), by(&ana)).unwrap();
+    // ...another record with that code is not, nor is another kind of record's code checked.
+    let note = envelope_for(&ben, "a note about C01", Some("C01"));
+    let taken = sealed(&bens, &ben, Some("C01"));
+    assert_eq!(
+        store
+            .push_checked(&ana_id, &[sealed(&edited, &ana, Some("C01"))], NOW)
+            .await
+            .unwrap(),
+        vec![stored()]
+    );
+    assert_eq!(
+        store
+            .push_checked(&ben_id, &[taken.clone(), note], NOW)
+            .await
+            .unwrap(),
+        vec![conflict(ConflictReason::CodeTaken), stored()]
+    );
+    let kept = store.kept_conflicts().await.unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].stored.envelope, taken);
+    assert_eq!(kept[0].reason, ConflictReason::CodeTaken);
+    assert_eq!(
+        kept[0].detail.as_deref(),
+        Some(format!("code C01 is held by participant record {}", anas.record_id).as_str())
+    );
+    // Another code is free.
+    let other = participant(&ben, "Ben's C02");
+    assert_eq!(
+        store
+            .push_checked(&ben_id, &[sealed(&other, &ben, Some("C02"))], NOW)
+            .await
+            .unwrap(),
+        vec![stored()]
+    );
 }

@@ -91,10 +91,15 @@ impl TestServer {
 
     /// Creates a one-time enrolment code for Ana.
     pub async fn add_code(&self, code: &str) {
+        self.add_code_for(code, "Ana").await;
+    }
+
+    /// Creates a one-time enrolment code for a fieldworker.
+    pub async fn add_code_for(&self, code: &str, fieldworker: &str) {
         self.store
             .create_enrolment_code(
                 &sha256_hex(&normalise_code(code)),
-                "Ana",
+                fieldworker,
                 Timestamp(i64::MAX),
                 Timestamp(0),
             )
@@ -109,8 +114,18 @@ impl TestServer {
         device_key: &DeviceKey,
         device_id: DeviceId,
     ) -> Result<Enrolled, EnrolError> {
+        self.try_enrol_for("Ana", device_key, device_id).await
+    }
+
+    /// [`TestServer::try_enrol`] for another fieldworker.
+    pub async fn try_enrol_for(
+        &self,
+        fieldworker: &str,
+        device_key: &DeviceKey,
+        device_id: DeviceId,
+    ) -> Result<Enrolled, EnrolError> {
         let code = format!("CODE-{device_id}");
-        self.add_code(&code).await;
+        self.add_code_for(&code, fieldworker).await;
         enrol(
             &EnrolHttp::new(self.addr),
             EnrolDetails {
@@ -126,8 +141,18 @@ impl TestServer {
 
     /// Enrols a device (see [`TestServer::try_enrol`]); its token.
     pub async fn enrol(&self, device_key: &DeviceKey, device_id: DeviceId) -> String {
+        self.enrol_for("Ana", device_key, device_id).await
+    }
+
+    /// [`TestServer::enrol`] for another fieldworker.
+    pub async fn enrol_for(
+        &self,
+        fieldworker: &str,
+        device_key: &DeviceKey,
+        device_id: DeviceId,
+    ) -> String {
         let enrolled = self
-            .try_enrol(device_key, device_id)
+            .try_enrol_for(fieldworker, device_key, device_id)
             .await
             .expect("enrolled");
         assert_eq!(enrolled.response.device_id, device_id);
