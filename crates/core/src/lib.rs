@@ -23,6 +23,8 @@
 //!   for sync, and the passphrase-protected study key file.
 //! - [`attachment`]: attachments sealed to the study key for upload, and the upload
 //!   protocol's shapes ([`UploadCreate`], [`UploadState`]).
+//! - [`codes`]: participant codes unique across the study, reserved by the server in blocks,
+//!   with provisional labels for participants created when none is left.
 //! - [`sync`]: the sync engine ([`sync::Syncer`]) and the sync API's bodies, shared with the
 //!   server.
 
@@ -30,6 +32,7 @@
 
 pub mod attachment;
 pub mod autosave;
+pub mod codes;
 pub mod consent;
 pub mod encoding;
 pub mod envelope;
