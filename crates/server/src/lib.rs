@@ -83,6 +83,7 @@ pub fn router(state: AppState) -> Router {
         .route("/enrol", post(api::enrol))
         .route("/push", post(api::push))
         .route("/pull", get(api::pull))
+        .route("/codes/reserve", post(api::reserve_codes))
         .route("/uploads", post(uploads::create))
         .route(
             "/uploads/{sha256}",

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use attune_core::attachment::upload_checksum;
 use attune_core::sync::{
-    EnrolRequest, EnrolResponse, PullResponse, PushRequest, PushResponse, Transport,
-    TransportError, UploadCreate, UploadState,
+    EnrolRequest, EnrolResponse, PullResponse, PushRequest, PushResponse, ReserveRequest,
+    ReserveResponse, Transport, TransportError, UploadCreate, UploadState,
 };
 use attune_core::{DeviceId, DeviceKey, StudyKeyPair, Timestamp};
 use attune_server::api::{normalise_code, sha256_hex};
@@ -258,6 +258,21 @@ impl Transport for HttpTransport {
                     message: "no Upload-Offset in the answer".into(),
                 })
             },
+        )
+        .await
+    }
+
+    async fn reserve_codes(
+        &self,
+        request: &ReserveRequest,
+    ) -> Result<ReserveResponse, TransportError> {
+        self.send(
+            || {
+                self.client
+                    .post(format!("{}/api/codes/reserve", self.base))
+                    .json(request)
+            },
+            json_of,
         )
         .await
     }
