@@ -692,7 +692,7 @@ pub async fn code_reservations_start_above_the_codes_already_in_the_field(store:
     // conflict, and one code of another shape.
     let stored = participant_envelope(&old, "C07");
     store
-        .push(&old.id.to_string(), &[stored.clone()], NOW)
+        .push(&old.id.to_string(), std::slice::from_ref(&stored), NOW)
         .await
         .unwrap();
     let mut conflicting = participant_envelope(&old, "K03");
