@@ -40,6 +40,9 @@ pub struct SyncSummary {
     /// was ignored).
     #[serde(default)]
     pub protocol: Option<String>,
+    /// Participants whose provisional code was confirmed, e.g. "C-new-1 is now C07".
+    #[serde(default)]
+    pub confirmed: Vec<String>,
 }
 
 /// What the tablet keeps about sync (sealed; nothing in it is needed while locked).
@@ -252,6 +255,7 @@ fn failed(message: String) -> SyncSummary {
         purged: Vec::new(),
         conflicts: 0,
         protocol: None,
+        confirmed: Vec::new(),
     }
 }
 
