@@ -91,10 +91,10 @@ async function intoChildMode(page: Page, pin?: string) {
     await expect(page.getByText('PIN saved. Use it to leave child mode.')).toBeVisible({ timeout: 20_000 });
   }
   const code = await newParticipant(page, 'Children');
-  expect(code).toBe('K01');
-  await startVisit(page, ['K01']);
-  await page.getByRole('link', { name: /Hand the tablet to K01/ }).click();
-  await expect(page.getByRole('heading', { name: 'Hand the tablet to K01' })).toBeVisible();
+  expect(code).toBe('K-new-1');
+  await startVisit(page, ['K-new-1']);
+  await page.getByRole('link', { name: /Hand the tablet to K-new-1/ }).click();
+  await expect(page.getByRole('heading', { name: 'Hand the tablet to K-new-1' })).toBeVisible();
   await page.getByRole('button', { name: 'Start child mode' }).click();
   await expect(page.getByTestId('child-mode')).toBeVisible();
 }
@@ -242,7 +242,7 @@ test('assent yes, every activity by taps and a drag, exit with the passphrase, s
   await leave(page);
 
   const summary = page.getByTestId('child-summary');
-  await expect(page.getByRole('heading', { name: 'Child session: K01' })).toBeVisible();
+  await expect(page.getByRole('heading', { name: 'Child session: K-new-1' })).toBeVisible();
   const responses = summary.getByTestId('child-response');
   await expect(responses).toHaveCount(12);
   await expect(summary.locator('.summary-assent')).toHaveCount(6);

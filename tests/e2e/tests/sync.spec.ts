@@ -72,6 +72,8 @@ async function enrol(page: Page, fieldworker: string) {
   await page.getByLabel('Enrolment code').fill(code);
   await page.getByRole('button', { name: 'Enrol this tablet' }).click();
   await expect(page.getByRole('heading', { name: 'Send your work to the research team' })).toBeVisible();
+  // The first sync reserves the tablet's participant codes.
+  await expect(page.getByTestId('sync-last')).toContainText('Last sync', { timeout: 60_000 });
 }
 
 async function syncNowAndWait(page: Page) {
@@ -102,7 +104,8 @@ test('enrol, capture a visit offline, sync it sealed; a CLI withdrawal purges th
   await page.getByRole('button', { name: 'Enrol this tablet' }).click();
   await expect(page.getByRole('heading', { name: 'Send your work to the research team' })).toBeVisible();
   expect(adminCli(server, ['device', 'list'])).toContain('Sam');
-  await expect(page.getByTestId('sync-last')).toBeVisible();
+  // The first sync reserves the tablet's participant codes: C01 on is this tablet's.
+  await expect(page.getByTestId('sync-last')).toContainText('Last sync', { timeout: 60_000 });
 
   // Offline: two participants, a visit with consent and an interview note.
   await context.setOffline(true);
