@@ -285,8 +285,8 @@ fn ProvisionalNotice(code: String) -> impl IntoView {
     view! {
         <div class="notice provisional" data-testid="provisional-notice">
             <p><strong>{format!("{code} is a provisional code: code confirmed at next sync.")}</strong></p>
-            <p>"This tablet had no study code left for the group when they were added (it gets codes from the research server when it syncs; enrol it on the Sync screen first if it is not enrolled). "
-               "At the next sync they get their study code, and their records are sent under it. Until then their records stay on this tablet."</p>
+            <p>"The tablet had no study code left for their group (codes come from the research server at each sync, once the tablet is enrolled). "
+               "At the next sync they get their code; until then their records stay on this tablet."</p>
         </div>
     }
 }
