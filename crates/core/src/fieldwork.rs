@@ -37,7 +37,8 @@ pub enum ParticipantStatus {
 /// storage (sealed by the vault, never in a record).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ParticipantBody {
-    /// The pseudonymous code, e.g. `C07` (see [`next_code`](crate::protocol::next_code)).
+    /// The pseudonymous code, e.g. `C07`, reserved for the device by the server, or a
+    /// provisional label such as `C-new-1` until a sync confirms one (see [`crate::codes`]).
     pub code: String,
     /// The protocol group id, e.g. `carers`.
     pub group: String,

@@ -25,6 +25,8 @@
 //!   its fingerprint (pinned by devices at enrolment) and the enrolment proof of possession.
 //! - [`attachment`]: attachments sealed to the study key for upload, and the upload
 //!   protocol's shapes ([`UploadCreate`], [`UploadState`]).
+//! - [`codes`]: participant codes unique across the study, reserved by the server in blocks,
+//!   with provisional labels for participants created when none is left.
 //! - [`sync`]: the sync engine ([`sync::Syncer`]) and the sync API's bodies, shared with the
 //!   server.
 
@@ -32,6 +34,7 @@
 
 pub mod attachment;
 pub mod autosave;
+pub mod codes;
 pub mod consent;
 pub mod encoding;
 pub mod envelope;

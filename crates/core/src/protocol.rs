@@ -775,6 +775,9 @@ pub fn default_protocol() -> &'static Protocol {
     })
 }
 
+/// How a tablet on its own counted codes before the server reserved them ([`crate::codes`],
+/// which the app uses now): two tablets counting like this give the same codes.
+///
 /// The next participant code for a group: `prefix` followed by one more than the highest
 /// number already used with that prefix, at least two digits (`C01`, `C02`, ... `C99`,
 /// `C100`).

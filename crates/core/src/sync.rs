@@ -46,6 +46,12 @@
 //! ([`InstructionProblem::UnsignedRevocation`]) and the run stops, without the tablet
 //! believing itself revoked. The engine never trusts the server's `cursor` beyond the
 //! messages it read. So a server can delay or withhold instructions, never forge them.
+//! With [`Syncer::run_with_codes`], between 1 and 2: **participant codes**. The device's
+//! [`CodePool`] is topped up to its target per group (`POST /api/codes/reserve`), and every
+//! participant with a provisional label gets the next reserved code of their group in a new
+//! revision of their record, before anything is sent ([`crate::codes`]). A participant whose
+//! code is still provisional is held back with their records
+//! ([`HoldReason::ProvisionalCode`]).
 //!
 //! # Interruptions
 //!
@@ -73,12 +79,13 @@ use thiserror::Error;
 pub use crate::attachment::{UploadCreate, UploadState};
 pub use api::{ConflictReason, MAX_PUSH_ENVELOPES};
 pub use api::{
-    ControlKind, ControlMessage, EnrolChallenge, EnrolRequest, EnrolResponse, PullResponse,
-    PushOutcome, PushRequest, PushResponse, PushResult, Revocation, StudyKeys,
-    normalise_enrolment_code,
+    CodeBlock, ControlKind, ControlMessage, EnrolChallenge, EnrolRequest, EnrolResponse,
+    PullResponse, PushOutcome, PushRequest, PushResponse, PushResult, ReserveRequest,
+    ReserveResponse, ReserveWant, Revocation, StudyKeys, normalise_enrolment_code,
 };
 
 use crate::attachment::{UPLOAD_PIECE, seal_attachment, sha256_hex};
+use crate::codes::{CodeKeeper, CodePool, is_provisional, parse_provisional, provisional_counts};
 use crate::envelope::{DeviceKey, Envelope, EnvelopeError, StudyPublicKey, seal_envelope};
 use crate::fieldwork::{AttachmentBody, ParticipantBody, PurgeBody};
 use crate::ids::{BlobId, DeviceId, ParticipantId, ProfileId, RecordId};
@@ -158,6 +165,20 @@ pub trait Transport {
         offset: u64,
         piece: &[u8],
     ) -> Result<u64, TransportError>;
+
+    /// `POST /api/codes/reserve`: participant-code numbers for this device. The default
+    /// answers `404 not_found`, as a server from before code reservations does.
+    async fn reserve_codes(
+        &self,
+        request: &ReserveRequest,
+    ) -> Result<ReserveResponse, TransportError> {
+        let _ = request;
+        Err(TransportError::Status {
+            status: 404,
+            code: "not_found".into(),
+            message: "this transport cannot reserve participant codes".into(),
+        })
+    }
 }
 
 /// Who is syncing: the unlocked vault that opens the device's records and blobs, the device's
@@ -252,6 +273,9 @@ pub enum HoldReason {
         /// The held revision.
         rev: u32,
     },
+    /// The participant (of this record, or this participant record) has a provisional label,
+    /// not a code yet: sent once a sync reserves a code for them ([`crate::codes`]).
+    ProvisionalCode,
 }
 
 impl fmt::Display for HoldReason {
@@ -277,6 +301,9 @@ impl fmt::Display for HoldReason {
                 f,
                 "revision {rev} of this record is held, and the server takes a record's \
                  revisions in order"
+            ),
+            HoldReason::ProvisionalCode => f.write_str(
+                "the participant's code is provisional until the server reserves codes for this tablet",
             ),
         }
     }
@@ -412,6 +439,54 @@ pub struct SyncReport {
     pub unknown_message: Option<i64>,
     /// Revisions held back in the outbox, and why.
     pub held: Vec<HeldRevision>,
+    /// Participant-code numbers the server reserved for this device in this run
+    /// ([`Syncer::run_with_codes`]).
+    pub codes_reserved: usize,
+    /// Participants whose provisional label became a code in this run, in order.
+    pub confirmed: Vec<ConfirmedCode>,
+    /// Why codes could not be reserved, when the server refused (an older server, a bad
+    /// request); participants keep their provisional labels and the rest syncs.
+    pub codes_error: Option<String>,
+}
+
+/// A participant whose provisional label was replaced by a code reserved by the server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfirmedCode {
+    /// The participant.
+    pub participant: ParticipantId,
+    /// The label they had, e.g. `C-new-2`.
+    pub provisional: String,
+    /// Their code from now on, e.g. `C14`.
+    pub code: String,
+}
+
+/// What [`Syncer::run_with_codes`] needs for participant codes.
+pub struct CodeSync<'a, K> {
+    /// Keeps the device's [`CodePool`].
+    pub keeper: &'a K,
+    /// The prefix letters of the current protocol's groups.
+    pub prefixes: Vec<char>,
+    /// How many unused codes per group to hold after the run
+    /// ([`POOL_TARGET`](crate::codes::POOL_TARGET)).
+    pub target: u32,
+}
+
+impl<K> fmt::Debug for CodeSync<'_, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CodeSync")
+            .field("prefixes", &self.prefixes)
+            .field("target", &self.target)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The keeper of a run without codes: never called.
+struct NoCodes;
+
+impl CodeKeeper for NoCodes {
+    async fn update<R>(&self, change: impl FnOnce(&mut CodePool) -> R) -> Result<R, StoreError> {
+        Ok(change(&mut CodePool::default()))
+    }
 }
 
 impl SyncReport {
@@ -521,6 +596,8 @@ where
 
     /// One sync: pull (and purge), then send the outbox, calling `progress` after each
     /// batch. `position` is the one saved from the last run's report (the default at first).
+    /// Participants with provisional labels stay held; [`Syncer::run_with_codes`] also
+    /// confirms them.
     ///
     /// # Errors
     /// A [`SyncFailure`] when the store, the vault or the server fails; its report says what
@@ -528,13 +605,41 @@ where
     pub async fn run(
         &self,
         position: PullPosition,
+        progress: impl FnMut(SyncProgress),
+    ) -> Result<SyncReport, SyncFailure> {
+        self.run_inner(position, None::<&CodeSync<'_, NoCodes>>, progress)
+            .await
+    }
+
+    /// [`Syncer::run`] with participant codes: after the pull, tops the device's code pool
+    /// up (`codes.target` unused per group of `codes.prefixes`, plus one for each
+    /// participant waiting with a provisional label), then gives each waiting participant
+    /// the next code of their group in a new revision of their record, before the outbox is
+    /// sent. A server that refuses to reserve (e.g. too old) is reported
+    /// ([`SyncReport::codes_error`]) and the rest syncs.
+    ///
+    /// # Errors
+    /// As [`Syncer::run`]; a failure of the keeper is a [`SyncError::Store`].
+    pub async fn run_with_codes<K: CodeKeeper>(
+        &self,
+        position: PullPosition,
+        codes: &CodeSync<'_, K>,
+        progress: impl FnMut(SyncProgress),
+    ) -> Result<SyncReport, SyncFailure> {
+        self.run_inner(position, Some(codes), progress).await
+    }
+
+    async fn run_inner<K: CodeKeeper>(
+        &self,
+        position: PullPosition,
+        codes: Option<&CodeSync<'_, K>>,
         mut progress: impl FnMut(SyncProgress),
     ) -> Result<SyncReport, SyncFailure> {
         let mut report = SyncReport {
             position,
             ..SyncReport::default()
         };
-        match self.run_into(&mut report, &mut progress).await {
+        match self.run_into(&mut report, codes, &mut progress).await {
             Ok(()) => Ok(report),
             Err(SyncError::Transport(TransportError::Revoked { reason })) => {
                 // Refused at push or upload: believed only with the signed statement, which
@@ -559,9 +664,10 @@ where
         }
     }
 
-    async fn run_into(
+    async fn run_into<K: CodeKeeper>(
         &self,
         report: &mut SyncReport,
+        codes: Option<&CodeSync<'_, K>>,
         progress: &mut dyn FnMut(SyncProgress),
     ) -> Result<(), SyncError> {
         let pulled = self.transport.pull(report.position.cursor).await?;
@@ -649,6 +755,9 @@ where
             }
             report.position = applied;
         }
+        if let Some(codes) = codes {
+            self.codes(codes, report).await?;
+        }
         self.send_outbox(report, progress).await
     }
 
@@ -679,17 +788,116 @@ where
         }
     }
 
-    /// The latest body of every participant record on the device, by participant.
-    async fn participants(&self) -> Result<BTreeMap<ParticipantId, ParticipantBody>, SyncError> {
-        let mut participants = BTreeMap::new();
+    /// The latest revision and body of every participant record on the device.
+    async fn participant_heads(
+        &self,
+    ) -> Result<Vec<(ParticipantId, Revision, ParticipantBody)>, SyncError> {
+        let mut heads = Vec::new();
         for stored in self.store.list_latest_by_kind(Kind::Participant).await? {
             let revision = self.identity.vault.open_revision(&stored)?;
-            // A participant record names the participant it holds.
             if let (Some(id), Ok(body)) = (revision.participant, revision.body_json()) {
-                participants.insert(id, body);
+                heads.push((id, revision, body));
             }
         }
-        Ok(participants)
+        Ok(heads)
+    }
+
+    /// Tops the code pool up and confirms the participants waiting with provisional labels
+    /// (see [`Syncer::run_with_codes`]).
+    async fn codes<K: CodeKeeper>(
+        &self,
+        codes: &CodeSync<'_, K>,
+        report: &mut SyncReport,
+    ) -> Result<(), SyncError> {
+        let heads = self.participant_heads().await?;
+        // Every code on the device, purged participants' included: never given again.
+        let mut used: HashSet<String> = heads.iter().map(|(_, _, b)| b.code.clone()).collect();
+        for stored in self.store.list_latest_by_kind(Kind::Purge).await? {
+            let revision = self.identity.vault.open_revision(&stored)?;
+            if let Ok(body) = revision.body_json::<PurgeBody>() {
+                used.insert(body.participant_code);
+            }
+        }
+        let waiting = provisional_counts(heads.iter().map(|(_, _, b)| b.code.as_str()));
+        let wants = codes
+            .keeper
+            .update(|pool| pool.wants(&codes.prefixes, codes.target, &waiting, &used))
+            .await?;
+        if !wants.is_empty() {
+            match self
+                .transport
+                .reserve_codes(&ReserveRequest { prefixes: wants })
+                .await
+            {
+                Ok(response) => {
+                    report.codes_reserved += codes
+                        .keeper
+                        .update(|pool| pool.add_blocks(&response.blocks))
+                        .await?;
+                }
+                Err(error)
+                    if error.is_retryable() || matches!(error, TransportError::Revoked { .. }) =>
+                {
+                    return Err(error.into());
+                }
+                Err(error) => report.codes_error = Some(error.to_string()),
+            }
+        }
+        // Oldest label first, so C-new-1 gets the lower code.
+        let mut provisional: Vec<_> = heads
+            .into_iter()
+            .filter_map(|(id, head, body)| {
+                let (prefix, number) = parse_provisional(&body.code)?;
+                Some(((prefix, number, head.time), id, head, body))
+            })
+            .collect();
+        provisional.sort_by_key(|(order, ..)| *order);
+        for ((prefix, ..), participant, head, mut body) in provisional {
+            let Some(code) = codes.keeper.update(|pool| pool.take(prefix, &used)).await? else {
+                continue;
+            };
+            used.insert(code.clone());
+            let label = std::mem::replace(&mut body.code, code.clone());
+            let bytes = serde_json::to_vec(&body)
+                .map_err(|error| SyncError::Protocol(format!("participant record: {error}")))?;
+            let revision = head
+                .next(
+                    bytes,
+                    Authorship {
+                        device: self.identity.device,
+                        author: self.identity.author,
+                        time: (self.clock)(),
+                    },
+                )
+                .map_err(|error| SyncError::Protocol(error.to_string()))?;
+            let stored = self.identity.vault.seal_revision(&revision)?;
+            match self.store.put_revision(stored).await {
+                Ok(_) => report.confirmed.push(ConfirmedCode {
+                    participant,
+                    provisional: label,
+                    code,
+                }),
+                // The record changed meanwhile (edited on this device during the run): the
+                // code is left unused and the next run confirms the participant.
+                Err(
+                    StoreError::Conflict { .. }
+                    | StoreError::ParentMismatch { .. }
+                    | StoreError::NotNextRevision { .. },
+                ) => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// The latest body of every participant record on the device, by participant.
+    async fn participants(&self) -> Result<BTreeMap<ParticipantId, ParticipantBody>, SyncError> {
+        Ok(self
+            .participant_heads()
+            .await?
+            .into_iter()
+            .map(|(id, _, body)| (id, body))
+            .collect())
     }
 
     /// Purges the participant with this id (never by code: two participants made on two
@@ -907,11 +1115,17 @@ where
         report: &mut SyncReport,
     ) -> Result<Prepared, SyncError> {
         let code = match (revision.kind, revision.participant) {
-            (Kind::Participant, _) => match revision.body_json::<ParticipantBody>() {
+            (Kind::Participant, participant) => match revision.body_json::<ParticipantBody>() {
                 Ok(body) if body.name.as_deref().is_some_and(|n| !n.trim().is_empty()) => {
                     return Ok(Prepared::Hold(HoldReason::ParticipantName));
                 }
-                Ok(body) => Some(body.code),
+                // Every revision goes under the participant's code now: an early revision
+                // with a provisional label is sent under the code it became.
+                Ok(body) => Some(
+                    participant
+                        .and_then(|id| participants.get(&id))
+                        .map_or(body.code, |latest| latest.code.clone()),
+                ),
                 Err(error) => {
                     return Ok(Prepared::Hold(HoldReason::UnreadableBody(
                         error.to_string(),
@@ -924,6 +1138,9 @@ where
             },
             (_, None) => None,
         };
+        if code.as_deref().is_some_and(is_provisional) {
+            return Ok(Prepared::Hold(HoldReason::ProvisionalCode));
+        }
         if revision.kind == Kind::Attachment {
             let body = match revision.body_json::<AttachmentBody>() {
                 Ok(body) => body,

@@ -22,6 +22,9 @@
 //!   control messages as the study team's CLI made them, unchanged. `revoked` is `null` or
 //!   `{reason, statement}` with the signed revocation (a revoked device may still pull, to
 //!   learn why).
+//! - `POST /api/codes/reserve` (Bearer device token) `{prefixes: [{prefix, want, after}]}` ->
+//!   `{blocks: [{id, prefix, first, count}]}`: participant-code numbers reserved for the
+//!   device ([`reserve_codes`]).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -30,7 +33,8 @@ use std::time::{Duration, Instant};
 
 use attune_core::sync::{
     EnrolChallenge, EnrolRequest, EnrolResponse, MAX_PUSH_ENVELOPES, PullResponse, PushRequest,
-    PushResponse, PushResult, Revocation, StudyKeys, normalise_enrolment_code,
+    PushResponse, PushResult, ReserveRequest, ReserveResponse, Revocation, StudyKeys,
+    normalise_enrolment_code,
 };
 use attune_core::{DeviceId, DevicePublicKey, Timestamp};
 use axum::Json;
@@ -383,4 +387,45 @@ pub async fn pull(
         cursor,
         revoked: None,
     }))
+}
+
+/// `POST /api/codes/reserve`: participant-code numbers for the device, per prefix (see
+/// [`attune_core::codes`] and [`crate::store::Store::reserve_codes`]). Each prefix must be
+/// one capital letter, given at most once; a `want` over
+/// [`MAX_BLOCK`](attune_core::codes::MAX_BLOCK) is cut to it. A revoked device is refused.
+pub async fn reserve_codes(
+    State(state): State<AppState>,
+    AuthenticatedDevice(device): AuthenticatedDevice,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<ReserveResponse>, AppError> {
+    let device = active(device)?;
+    let mut request: ReserveRequest = json_body(body)?;
+    let mut seen = std::collections::HashSet::new();
+    for (index, want) in request.prefixes.iter_mut().enumerate() {
+        let mut chars = want.prefix.chars();
+        let letter = match (chars.next(), chars.next()) {
+            (Some(letter), None) if letter.is_ascii_uppercase() => letter,
+            _ => {
+                return Err(AppError::Malformed(format!(
+                    "prefixes[{index}].prefix must be one capital letter A-Z"
+                )));
+            }
+        };
+        if !seen.insert(letter) {
+            return Err(AppError::Malformed(format!(
+                "prefixes[{index}].prefix {letter} is asked for twice"
+            )));
+        }
+        if want.after < 0 {
+            return Err(AppError::Malformed(format!(
+                "prefixes[{index}].after must not be negative"
+            )));
+        }
+        want.want = want.want.min(attune_core::codes::MAX_BLOCK);
+    }
+    let blocks = state
+        .store
+        .reserve_codes(&device.id, &request.prefixes, now())
+        .await?;
+    Ok(Json(ReserveResponse { blocks }))
 }

@@ -90,6 +90,7 @@ pub fn router(state: AppState) -> Router {
         .route("/enrol/challenge", post(api::enrol_challenge))
         .route("/push", post(api::push))
         .route("/pull", get(api::pull))
+        .route("/codes/reserve", post(api::reserve_codes))
         .route("/uploads", post(uploads::create))
         .route(
             "/uploads/{sha256}",

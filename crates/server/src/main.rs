@@ -97,6 +97,12 @@ enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// List the participant-code numbers reserved for each device (codes are unique across
+    /// the study: each tablet gives out only the numbers reserved for it)
+    Codes {
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// Decrypt everything received into CSV and JSON, with a manifest of hashes; revisions
     /// that do not verify are listed in the manifest and left out
     Export {
@@ -432,6 +438,9 @@ fn run_admin(command: Command) -> anyhow::Result<()> {
                 }
                 Command::Check { db } => {
                     with_store(&db, |store| async move { check(&store).await }).await
+                }
+                Command::Codes { db } => {
+                    with_store(&db, |store| async move { codes_list(&store).await }).await
                 }
                 Command::Protocol(ProtocolCommand::List { db }) => {
                     with_store(&db, |store| async move { protocol_list(&store).await }).await
@@ -1230,6 +1239,40 @@ async fn check(store: &Arc<dyn Store>) -> anyhow::Result<()> {
         ));
     }
     println!("No problems found.");
+    Ok(())
+}
+
+/// `attune-server codes`: the reserved blocks, with the device and fieldworker they went to.
+async fn codes_list(store: &Arc<dyn Store>) -> anyhow::Result<()> {
+    let blocks = store.code_blocks().await?;
+    if blocks.is_empty() {
+        println!(
+            "No participant codes reserved yet: tablets reserve them when they sync \
+             (participants made before that have provisional labels such as C-new-1)."
+        );
+        return Ok(());
+    }
+    let devices: std::collections::HashMap<String, attune_server::store::Device> = store
+        .list_devices()
+        .await?
+        .into_iter()
+        .map(|device| (device.id.clone(), device))
+        .collect();
+    println!("codes\tdevice\tfieldworker\treserved (UTC)");
+    for reserved in blocks {
+        let block = &reserved.block;
+        let prefix = block.prefix.chars().next().unwrap_or('?');
+        let last = block.first.saturating_add(block.count.saturating_sub(1));
+        let device = devices.get(&reserved.device_id);
+        println!(
+            "{}-{}\t{}\t{}\t{}",
+            attune_core::codes::format_code(prefix, block.first),
+            attune_core::codes::format_code(prefix, last),
+            device.map_or(reserved.device_id.as_str(), |d| d.name.as_str()),
+            device.map_or("-", |d| d.fieldworker.as_str()),
+            utc_minute(reserved.reserved_at),
+        );
+    }
     Ok(())
 }
 

@@ -1194,3 +1194,36 @@ fn a_version_1_key_file_exports_but_cannot_sign_until_upgraded() {
     );
     assert!(error.contains("already has a study signing key"), "{error}");
 }
+
+#[tokio::test]
+async fn reserved_participant_codes_are_listed_with_their_tablet_and_fieldworker() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    assert!(stdout(&run(&data, &["codes"])).contains("No participant codes reserved yet"));
+
+    let store = SqliteStore::open(&data).await.unwrap();
+    let (device_id, _, _) = enrolled_device(&store).await;
+    let want = |prefix: &str, want| attune_server::store::ReserveWant {
+        prefix: prefix.into(),
+        want,
+        after: 0,
+    };
+    store
+        .reserve_codes(
+            &device_id.to_string(),
+            &[want("C", 5), want("K", 12)],
+            Timestamp(1_750_000_000_000),
+        )
+        .await
+        .unwrap();
+    store.close().await;
+
+    let listed = stdout(&run(&data, &["codes"]));
+    let lines: Vec<&str> = listed.lines().collect();
+    assert_eq!(lines.len(), 3, "{listed}");
+    assert!(
+        lines[1].starts_with("C01-C05\tTablet\tAna\t2025-"),
+        "{listed}"
+    );
+    assert!(lines[2].starts_with("K01-K12\tTablet\tAna\t"), "{listed}");
+}

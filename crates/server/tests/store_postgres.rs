@@ -208,6 +208,68 @@ async fn a_database_from_before_signed_instructions_keeps_its_messages_readable_
     }
 }
 
+/// A PostgreSQL database from before code reservations (migrations up to 0005), whose
+/// tablets counted codes themselves: after 0006 the first reserved number of a prefix is
+/// above the codes it holds, so the codes already in the field are never given again.
+#[tokio::test]
+async fn a_database_from_before_code_reservations_keeps_its_codes_unique() {
+    let Some(url) = fresh_database().await else {
+        return;
+    };
+    let all = sqlx::migrate!("./migrations/postgres");
+    let before = sqlx::migrate::Migrator {
+        migrations: std::borrow::Cow::Owned(
+            all.migrations
+                .iter()
+                .filter(|migration| migration.version < 6)
+                .cloned()
+                .collect(),
+        ),
+        ..sqlx::migrate::Migrator::DEFAULT
+    };
+    let pool = sqlx::PgPool::connect(&url).await.expect("connect");
+    before.run(&pool).await.expect("migrate to 0005");
+    sqlx::query(
+        "INSERT INTO devices (id, fieldworker, name, public_key, token_hash, status, \
+         enrolled_at) VALUES ('d1', 'Ana', 'Tablet', 'pk', 't1', 'active', 1)",
+    )
+    .execute(&pool)
+    .await
+    .expect("old device");
+    for (record, code) in [("r1", "C07"), ("r2", "C03"), ("r3", "K02")] {
+        sqlx::query(
+            "INSERT INTO envelopes (record_id, rev, hash, kind, participant_code, device_id, \
+             time, received_at, envelope) VALUES ($1, 1, 'h', 'participant', $2, 'd1', 1, 1, '{}')",
+        )
+        .bind(record)
+        .bind(code)
+        .execute(&pool)
+        .await
+        .expect("old participant");
+    }
+    pool.close().await;
+
+    let store = PostgresStore::connect(&url).await.expect("migrate");
+    let wants = |prefix: &str| attune_server::store::ReserveWant {
+        prefix: prefix.into(),
+        want: 3,
+        after: 0,
+    };
+    let blocks = store
+        .reserve_codes(
+            "d1",
+            &[wants("C"), wants("K"), wants("P")],
+            attune_core::Timestamp(2),
+        )
+        .await
+        .unwrap();
+    let firsts: Vec<(&str, u32)> = blocks
+        .iter()
+        .map(|b| (b.prefix.as_str(), b.first))
+        .collect();
+    assert_eq!(firsts, [("C", 8), ("K", 3), ("P", 1)]);
+}
+
 /// Sealed, signed participant-record envelopes for the old-database tests.
 mod old_data {
     use attune_core::{

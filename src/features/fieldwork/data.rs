@@ -40,6 +40,11 @@ impl Participant {
         )
     }
 
+    /// Whether their code is a provisional label (`C-new-1`), confirmed at the next sync.
+    pub fn is_provisional(&self) -> bool {
+        attune_core::codes::is_provisional(&self.body.code)
+    }
+
     /// "C03 (Dana)" or "C03".
     pub fn label(&self) -> String {
         match &self.name {

@@ -1,5 +1,6 @@
 //! Field visits: participants, visits, consent, interviews, reflections and closing.
 
+pub mod codes;
 pub mod consent;
 pub mod data;
 pub mod interview;

@@ -1,14 +1,14 @@
-//! Participants: the searchable list, adding one with the next code of their group, and a
+//! Participants: the searchable list, adding one with the next code of their group (reserved
+//! for this tablet by the server, or a provisional label: see [`super::codes`]), and a
 //! participant's page with consent status, visits and withdrawal.
 
 use attune_core::fieldwork::{ParticipantBody, ParticipantStatus, WithdrawalBody};
-use attune_core::protocol::next_code;
 use attune_core::{Kind, Links, ParticipantId, RecordId};
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_params_map};
 
 use super::data::{self, Participant, participant_record};
-use super::names;
+use super::{codes, names};
 use crate::records::Chain;
 use crate::session::{now, use_sessions};
 
@@ -47,10 +47,12 @@ pub fn ParticipantsPage() -> impl IntoView {
                                     {shown.into_iter().map(|p| {
                                         let group = protocol.group(&p.body.group).map(|g| g.name.clone()).unwrap_or_else(|| p.body.group.clone());
                                         let withdrawn = !p.is_active();
+                                        let provisional = p.is_provisional();
                                         view! {
                                             <li><a href=format!("/participants/{}", p.id)>
                                                 <strong>{p.label()}</strong>
                                                 <span class="muted">{group}</span>
+                                                {provisional.then(|| view! { <ProvisionalBadge /> })}
                                                 {withdrawn.then(|| view! { <span class="badge warn">"Withdrawn"</span> })}
                                             </a></li>
                                         }
@@ -66,6 +68,12 @@ pub fn ParticipantsPage() -> impl IntoView {
             <a class="button primary" href="/participants/new">"New participant"</a>
         </div>
     }
+}
+
+/// Marks a provisional label in lists.
+#[component]
+pub fn ProvisionalBadge() -> impl IntoView {
+    view! { <span class="badge provisional" data-testid="provisional-code">"Code confirmed at next sync"</span> }
 }
 
 /// Adds a participant with the next pseudonymous code of their group.
@@ -89,23 +97,14 @@ pub fn NewParticipantPage() -> impl IntoView {
             error.set(Some("Choose the participant's group.".into()));
             return;
         };
-        let Some(g) = protocol.group(&group_id) else {
+        let Some(prefix) = protocol
+            .group(&group_id)
+            .and_then(|g| g.code_prefix.chars().next())
+        else {
             return;
         };
-        let all = existing
-            .get_untracked()
-            .and_then(Result::ok)
-            .unwrap_or_default();
-        let codes: Vec<&str> = all.iter().map(|p| p.body.code.as_str()).collect();
-        let code = next_code(&g.code_prefix, &codes);
         let name = name.get_untracked();
-        let body = ParticipantBody {
-            code,
-            group: group_id,
-            name: None,
-            links: link.get_untracked().into_iter().collect(),
-            status: ParticipantStatus::Active,
-        };
+        let links_to: Vec<ParticipantId> = link.get_untracked().into_iter().collect();
         let id = ParticipantId::new(now());
         let links = Links {
             participant: Some(id),
@@ -116,9 +115,18 @@ pub fn NewParticipantPage() -> impl IntoView {
         busy.set(true);
         let navigate = navigate.clone();
         leptos::task::spawn_local(async move {
-            // The name first (device-only, keyed by the new id), then the synced record.
+            // The code first (marked as given before any record uses it), the name
+            // (device-only, keyed by the new id), then the synced record.
             let saved = async {
                 let session = sessions.current().ok_or("the tablet is locked")?;
+                let code = codes::new_code(&session, prefix).await?;
+                let body = ParticipantBody {
+                    code,
+                    group: group_id,
+                    name: None,
+                    links: links_to,
+                    status: ParticipantStatus::Active,
+                };
                 names::set(&session, id, Some(&name)).await?;
                 chain.save(sessions, &body).await
             }
@@ -244,9 +252,11 @@ pub fn ParticipantPage() -> impl IntoView {
                         .filter(|p| p.body.links.contains(&me.id))
                         .map(Participant::label).collect();
                     let active = me.is_active();
+                    let provisional = me.is_provisional();
                     view! {
                         <section class="panel" aria-labelledby="participant-heading">
                             <h1 id="participant-heading">{me.label()}</h1>
+                            {provisional.then(|| view! { <ProvisionalNotice code=me.body.code.clone() /> })}
                             <dl class="facts">
                                 <dt>"Group"</dt><dd>{group}</dd>
                                 <dt>"Status"</dt><dd data-testid="participant-status">{if active { "Taking part" } else { "Withdrawn" }}</dd>
@@ -266,6 +276,18 @@ pub fn ParticipantPage() -> impl IntoView {
                 }
             })}
         </Suspense>
+    }
+}
+
+/// What a provisional label means, on the participant's page.
+#[component]
+fn ProvisionalNotice(code: String) -> impl IntoView {
+    view! {
+        <div class="notice provisional" data-testid="provisional-notice">
+            <p><strong>{format!("{code} is a provisional code: code confirmed at next sync.")}</strong></p>
+            <p>"The tablet had no study code left for their group (codes come from the research server at each sync, once the tablet is enrolled). "
+               "At the next sync they get their code; until then their records stay on this tablet."</p>
+        </div>
     }
 }
 

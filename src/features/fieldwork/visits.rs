@@ -191,6 +191,27 @@ fn use_visit(version: RwSignal<u32>) -> LocalResource<LoadedVisit> {
     })
 }
 
+/// On the visit hub: who of those present has a provisional code, and what it means.
+fn provisional_note(present: &[Participant]) -> Option<impl IntoView + use<>> {
+    let codes: Vec<String> = present
+        .iter()
+        .filter(|p| p.is_provisional())
+        .map(|p| p.body.code.clone())
+        .collect();
+    (!codes.is_empty()).then(|| {
+        let (who, verb) = match codes.len() {
+            1 => (codes[0].clone(), "is a provisional code"),
+            _ => (codes.join(", "), "are provisional codes"),
+        };
+        view! {
+            <p class="notice provisional" data-testid="provisional-notice">
+                <strong>{format!("{who} {verb}: code confirmed at next sync.")}</strong>
+                " Their records stay on this tablet until then."
+            </p>
+        }
+    })
+}
+
 /// The visit hub: the steps in order, each with its status.
 #[component]
 pub fn VisitPage() -> impl IntoView {
@@ -254,6 +275,7 @@ pub fn VisitPage() -> impl IntoView {
                         <section class="panel" aria-labelledby="visit-heading">
                             <h1 id="visit-heading">{visit_title(&visit)}</h1>
                             <p class="muted">{present.iter().map(Participant::label).collect::<Vec<_>>().join(", ")}</p>
+                            {provisional_note(&present)}
                             {closed.then(|| view! { <p class="notice">"This visit is closed. Its records are kept on this tablet until they are synced."</p> })}
                             <ol class="steps">
                                 <li><h2>"1 Consent"</h2><ul class="rows">{consent_rows}</ul></li>

@@ -1,13 +1,16 @@
 //! Runs attune-core's sync engine ([`Syncer`]) with the fetch transport on the open profile,
 //! and says how it ended in words.
 
+use attune_core::codes::POOL_TARGET;
 use attune_core::sync::{
-    InstructionProblem, PullPosition, SyncError, SyncIdentity, SyncProgress, SyncReport, Syncer,
+    CodeSync, HoldReason, InstructionProblem, PullPosition, SyncError, SyncIdentity, SyncProgress,
+    SyncReport, Syncer,
 };
 
 use super::enrolment::Enrolment;
 use super::runner::{SyncSummary, load_state};
 use super::transport::FetchTransport;
+use crate::features::fieldwork::codes::SessionCodes;
 use crate::protocol::UpdateOutcome;
 use crate::session::{Session, now};
 
@@ -45,8 +48,20 @@ pub async fn run(
     };
     let clock = now;
     let syncer = Syncer::new(&session.store, &transport, identity, &clock);
+    // Codes for every group of the protocol in use; participants waiting with provisional
+    // labels are confirmed before anything is sent.
+    let keeper = SessionCodes::new(session);
+    let codes = CodeSync {
+        keeper: &keeper,
+        prefixes: crate::protocol::current()
+            .groups
+            .iter()
+            .filter_map(|g| g.code_prefix.chars().next())
+            .collect(),
+        target: POOL_TARGET,
+    };
     let outcome = syncer
-        .run(position, |p: SyncProgress| progress(p.done, p.total))
+        .run_with_codes(position, &codes, |p: SyncProgress| progress(p.done, p.total))
         .await;
     let (report, error) = match outcome {
         Ok(report) => (report, None),
@@ -138,7 +153,7 @@ fn summarise(report: &SyncReport, error: Option<&SyncError>) -> SyncSummary {
             "{sent} {} sent and confirmed by the server.",
             if sent == 1 { "record" } else { "records" }
         ));
-    } else if report.revoked.is_none() && error.is_none() {
+    } else if report.revoked.is_none() && error.is_none() && report.held.is_empty() {
         words.push("Everything on this tablet is on the server.".into());
     }
     if report.attachments > 0 {
@@ -164,16 +179,33 @@ fn summarise(report: &SyncReport, error: Option<&SyncError>) -> SyncSummary {
                 .into(),
         );
     }
-    if let Some(held) = report.held.first() {
+    // Records of participants with provisional codes are said apart: they are not a fault.
+    let (provisional, other): (Vec<_>, Vec<_>) = report
+        .held
+        .iter()
+        .partition(|h| h.reason == HoldReason::ProvisionalCode);
+    if let Some(held) = other.first() {
         words.push(format!(
             "{} {} could not be sent yet: {}.",
-            report.held.len(),
-            if report.held.len() == 1 {
+            other.len(),
+            if other.len() == 1 {
                 "record"
             } else {
                 "records"
             },
             held.reason
+        ));
+    }
+    if !provisional.is_empty() {
+        words.push(format!(
+            "{} {} of participants with provisional codes stay on this tablet until the server reserves codes for it.",
+            provisional.len(),
+            if provisional.len() == 1 { "record" } else { "records" },
+        ));
+    }
+    if let Some(error) = &report.codes_error {
+        words.push(format!(
+            "The server could not reserve participant codes ({error}): new participants get provisional codes until it can."
         ));
     }
     // A replay is harmless (ignored); a refused or missing instruction, or an unsigned
@@ -188,7 +220,8 @@ fn summarise(report: &SyncReport, error: Option<&SyncError>) -> SyncSummary {
             && report.revoked.is_none()
             && report.held.is_empty()
             && report.unknown_message.is_none()
-            && instructions_ok,
+            && instructions_ok
+            && report.codes_error.is_none(),
         instructions: report
             .instruction_problems
             .iter()
@@ -199,5 +232,10 @@ fn summarise(report: &SyncReport, error: Option<&SyncError>) -> SyncSummary {
         purged: report.purged.clone(),
         conflicts: report.conflicts,
         protocol: None,
+        confirmed: report
+            .confirmed
+            .iter()
+            .map(|c| format!("{} is now {}", c.provisional, c.code))
+            .collect(),
     }
 }

@@ -187,6 +187,13 @@ fn SyncStatus(server: String, since: attune_core::Timestamp) -> impl IntoView {
                     <ul>{l.instructions.into_iter().map(|words| view! { <li>{words}</li> }).collect_view()}</ul>
                 </div>
             })}
+            {move || sync.last().filter(|l| !l.confirmed.is_empty()).map(|l| view! {
+                <p class="notice" data-testid="sync-codes">{format!(
+                    "Participant codes confirmed by the server: {}.",
+                    l.confirmed.join(", ")
+                )}</p>
+            })}
+            <ProvisionalWaiting />
             <Show when=move || sync.running()>
                 <div class="sync-progress" data-testid="sync-progress">
                     <label for="sync-progress-bar">{move || match sync.progress() {
@@ -222,6 +229,42 @@ fn SyncStatus(server: String, since: attune_core::Timestamp) -> impl IntoView {
                 })}
             </Suspense>
         </section>
+    }
+}
+
+/// Participants waiting with provisional codes, and why their records are not sent yet.
+#[component]
+fn ProvisionalWaiting() -> impl IntoView {
+    let sessions = use_sessions();
+    let sync = use_sync();
+    let waiting = LocalResource::new(move || {
+        sync.track_changes();
+        async move {
+            let session = sessions.current()?;
+            let participants = crate::features::fieldwork::data::participants(&session)
+                .await
+                .ok()?;
+            let codes: Vec<String> = participants
+                .into_iter()
+                .filter(|p| p.is_provisional())
+                .map(|p| p.body.code)
+                .collect();
+            (!codes.is_empty()).then_some(codes)
+        }
+    });
+    move || {
+        waiting.get().flatten().map(|codes| {
+            let who = codes.join(", ");
+            view! {
+                <div class="notice provisional" data-testid="sync-provisional">
+                    <p><strong>{format!(
+                        "Provisional codes: {who}. Code confirmed at next sync."
+                    )}</strong></p>
+                    <p>"These participants were added when this tablet had no study code left for their group. "
+                       "Their records stay on this tablet until a sync gets codes from the server; then they are sent under their new code."</p>
+                </div>
+            }
+        })
     }
 }
 

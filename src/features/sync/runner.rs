@@ -44,6 +44,9 @@ pub struct SyncSummary {
     /// in words.
     #[serde(default)]
     pub instructions: Vec<String>,
+    /// Participants whose provisional code was confirmed, e.g. "C-new-1 is now C07".
+    #[serde(default)]
+    pub confirmed: Vec<String>,
 }
 
 /// What the tablet keeps about sync (sealed; nothing in it is needed while locked).
@@ -261,6 +264,7 @@ fn failed(message: String) -> SyncSummary {
         conflicts: 0,
         protocol: None,
         instructions: Vec::new(),
+        confirmed: Vec::new(),
     }
 }
 

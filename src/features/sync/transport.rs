@@ -3,7 +3,8 @@
 
 use attune_core::attachment::upload_checksum;
 use attune_core::sync::{
-    PullResponse, PushRequest, PushResponse, Transport, TransportError, UploadCreate, UploadState,
+    PullResponse, PushRequest, PushResponse, ReserveRequest, ReserveResponse, Transport,
+    TransportError, UploadCreate, UploadState,
 };
 
 use super::http::{self, HttpError};
@@ -89,6 +90,22 @@ impl Transport for FetchTransport {
         let path = format!("/api/pull?after={after}");
         self.retrying(|| http::get_json(&self.server, &path, Some(&self.token)))
             .await
+    }
+
+    async fn reserve_codes(
+        &self,
+        request: &ReserveRequest,
+    ) -> Result<ReserveResponse, TransportError> {
+        // Retried like the rest: a lost answer's blocks come again (`after`), none is burned.
+        self.retrying(|| {
+            http::post_json(
+                &self.server,
+                "/api/codes/reserve",
+                Some(&self.token),
+                request,
+            )
+        })
+        .await
     }
 
     async fn upload_create(&self, upload: &UploadCreate) -> Result<UploadState, TransportError> {

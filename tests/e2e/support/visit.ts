@@ -5,7 +5,11 @@ export async function nav(page: Page, name: string): Promise<void> {
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name, exact: true }).click();
 }
 
-/** Creates a participant in a group ("Carers", "Children", ...) and returns their code. */
+/** A participant code (`C07`) or provisional label (`C-new-1`) at the start of a text. */
+export const CODE = /^[A-Z](\d\d+|-new-\d+)/;
+
+/** Creates a participant in a group ("Carers", "Children", ...) and returns their code: a
+ *  code reserved for the tablet, or a provisional label (`C-new-1`) when it has none. */
 export async function newParticipant(page: Page, group: string, name?: string, onForm?: () => Promise<void>): Promise<string> {
   await nav(page, 'Participants');
   await page.getByRole('link', { name: 'New participant' }).click();
@@ -14,8 +18,8 @@ export async function newParticipant(page: Page, group: string, name?: string, o
   if (onForm) await onForm();
   await page.getByRole('button', { name: 'Create participant' }).click();
   const heading = page.getByRole('heading', { level: 1 });
-  await expect(heading).toHaveText(/^[A-Z]\d\d/);
-  return ((await heading.textContent()) ?? '').slice(0, 3);
+  await expect(heading).toHaveText(CODE);
+  return ((await heading.textContent()) ?? '').match(CODE)![0];
 }
 
 /** Starts a visit at home with these participants (labels as listed). */

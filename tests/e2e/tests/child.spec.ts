@@ -98,11 +98,11 @@ async function intoChildMode(page: Page, pin?: string) {
   // The carer's consent to the child being invited comes first.
   const carer = await newParticipant(page, 'Carers');
   const code = await newParticipant(page, 'Children', undefined, () => linkTo(page, carer));
-  expect(code).toBe('K01');
-  await startVisit(page, [carer, 'K01']);
+  expect(code).toBe('K-new-1');
+  await startVisit(page, [carer, 'K-new-1']);
   await giveConsent(page, carer);
-  await page.getByRole('link', { name: /Hand the tablet to K01/ }).click();
-  await expect(page.getByRole('heading', { name: 'Hand the tablet to K01' })).toBeVisible();
+  await page.getByRole('link', { name: /Hand the tablet to K-new-1/ }).click();
+  await expect(page.getByRole('heading', { name: 'Hand the tablet to K-new-1' })).toBeVisible();
   await page.getByRole('button', { name: 'Start child mode' }).click();
   await expect(page.getByTestId('child-mode')).toBeVisible();
 }
@@ -250,7 +250,7 @@ test('assent yes, every activity by taps and a drag, exit with the passphrase, s
   await leave(page);
 
   const summary = page.getByTestId('child-summary');
-  await expect(page.getByRole('heading', { name: 'Child session: K01' })).toBeVisible();
+  await expect(page.getByRole('heading', { name: 'Child session: K-new-1' })).toBeVisible();
   const responses = summary.getByTestId('child-response');
   await expect(responses).toHaveCount(12);
   await expect(summary.locator('.summary-assent')).toHaveCount(6);

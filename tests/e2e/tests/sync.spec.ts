@@ -68,6 +68,8 @@ function exportAll(): { csv: string; files: string[]; dir: string } {
 /** Enrols the unlocked profile with a fresh code and the study fingerprint from the CLI. */
 async function enrol(page: Page, fieldworker: string) {
   await enrolTablet(page, server, keyFile, fieldworker);
+  // The first sync reserves the tablet's participant codes.
+  await expect(page.getByTestId('sync-last')).toContainText('Last sync', { timeout: 60_000 });
 }
 
 async function syncNowAndWait(page: Page) {
@@ -102,7 +104,8 @@ test('enrol, capture a visit offline, sync it sealed; a CLI withdrawal purges th
   await fillEnrolment(page, code.toLowerCase(), fingerprint.toLowerCase().replace(/-/g, ' '));
   await expect(page.getByRole('heading', { name: 'Send your work to the research team' })).toBeVisible();
   expect(adminCli(server, ['device', 'list'])).toContain('Sam');
-  await expect(page.getByTestId('sync-last')).toBeVisible();
+  // The first sync reserves the tablet's participant codes: C01 on is this tablet's.
+  await expect(page.getByTestId('sync-last')).toContainText('Last sync', { timeout: 60_000 });
 
   // Offline: two participants, a visit with consent and an interview note.
   await context.setOffline(true);

@@ -96,8 +96,8 @@ test('nothing typed is readable in any IndexedDB store, in any encoding', async 
   const note = await newNote(page);
   await note.fill(`Private: ${marker} lives at 12 Acacia Road`);
   await expect(page.getByTestId('save-status')).toContainText('Saved on this tablet');
-  expect(await newParticipant(page, 'Carers', name)).toBe('C01');
-  await expect(page.getByRole('heading', { level: 1 })).toHaveText(`C01 (${name})`);
+  expect(await newParticipant(page, 'Carers', name)).toBe('C-new-1');
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText(`C-new-1 (${name})`);
 
   const { dump, binaries } = await page.evaluate(async () => {
     const binaries: string[] = [];

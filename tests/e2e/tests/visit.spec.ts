@@ -28,14 +28,14 @@ test('a whole carer visit: consent, notes with a safeguarding flag, close, then 
     await accessible(page, 'new participant');
     await screenshots(page, 'new-participant');
   });
-  expect(code).toBe('C01');
+  expect(code).toBe('C-new-1');
   await accessible(page, 'participant');
   await screenshots(page, 'participant');
   await nav(page, 'Participants');
-  await expect(page.getByRole('link', { name: /C01 \(Dana\)/ })).toBeVisible();
+  await expect(page.getByRole('link', { name: /C-new-1 \(Dana\)/ })).toBeVisible();
   await accessible(page, 'participants');
 
-  await startVisit(page, ['C01'], async () => {
+  await startVisit(page, ['C-new-1'], async () => {
     await accessible(page, 'start visit');
     await screenshots(page, 'start-visit');
   });
@@ -43,7 +43,7 @@ test('a whole carer visit: consent, notes with a safeguarding flag, close, then 
   await screenshots(page, 'visit-hub');
   await expect(page.getByText('Needs consent first')).toBeVisible();
 
-  await page.getByRole('link', { name: /Consent: C01/ }).click();
+  await page.getByRole('link', { name: /Consent: C-new-1/ }).click();
   await answerConsent(page);
   await sign(page);
   await accessible(page, 'consent');
@@ -51,7 +51,7 @@ test('a whole carer visit: consent, notes with a safeguarding flag, close, then 
   await page.getByRole('button', { name: 'Save consent' }).click();
   await expect(page.getByText('Consent given')).toBeVisible();
 
-  await page.getByRole('link', { name: /Interview: C01/ }).click();
+  await page.getByRole('link', { name: /Interview: C-new-1/ }).click();
   await expect(page.getByTestId('audio-allowed')).toBeVisible();
   await recordFor(page, 10);
   await page.getByRole('button', { name: 'Stop' }).click();
@@ -108,7 +108,7 @@ test('a whole carer visit: consent, notes with a safeguarding flag, close, then 
   await expect(page.getByTestId('progress-carers')).toContainText('1 of 9');
   await screenshots(page, 'dashboard');
   await page.getByRole('link', { name: /Closed/ }).click();
-  await page.getByRole('link', { name: /Interview: C01/ }).click();
+  await page.getByRole('link', { name: /Interview: C-new-1/ }).click();
   await page.getByRole('navigation', { name: 'Questions' }).getByRole('button').nth(2).click();
   await expect(page.getByLabel('Notes', { exact: true })).toHaveValue(notes[2]);
   // The recording is on the tablet, encrypted, and plays offline.
@@ -125,12 +125,12 @@ test('a browser closed 8 s into a recording keeps at least 3 s of playable audio
   await page.goto(server.url);
   await createProfile(page);
   await newParticipant(page, 'Carers');
-  await startVisit(page, ['C01']);
-  await page.getByRole('link', { name: /Consent: C01/ }).click();
+  await startVisit(page, ['C-new-1']);
+  await page.getByRole('link', { name: /Consent: C-new-1/ }).click();
   await answerConsent(page);
   await sign(page);
   await page.getByRole('button', { name: 'Save consent' }).click();
-  await page.getByRole('link', { name: /Interview: C01/ }).click();
+  await page.getByRole('link', { name: /Interview: C-new-1/ }).click();
   await recordFor(page, 8);
   await tablet.close(); // the tablet dies mid-recording
 
@@ -140,7 +140,7 @@ test('a browser closed 8 s into a recording keeps at least 3 s of playable audio
     await page.goto(server.url);
     await unlock(page);
     await page.getByRole('link', { name: /Open/ }).first().click();
-    await page.getByRole('link', { name: /Interview: C01/ }).click();
+    await page.getByRole('link', { name: /Interview: C-new-1/ }).click();
     const seconds = await recordingSeconds(page);
     expect(seconds).toBeGreaterThanOrEqual(3);
   } finally {
@@ -152,15 +152,15 @@ test('a required consent item answered no blocks the interview', async ({ page }
   await page.goto(server.url);
   await createProfile(page);
   await newParticipant(page, 'Managers');
-  await startVisit(page, ['M01']);
-  await page.getByRole('link', { name: /Consent: M01/ }).click();
+  await startVisit(page, ['M-new-1']);
+  await page.getByRole('link', { name: /Consent: M-new-1/ }).click();
   await answerConsent(page, [/I agree to take part/]);
   await expect(page.getByTestId('consent-blocked')).toBeVisible();
   await page.getByLabel('Verbal consent, witnessed').check();
   await page.getByLabel('Why is consent verbal?').fill('Prefers not to sign');
   await page.getByRole('button', { name: 'Save consent' }).click();
   await expect(page.getByText('Not given')).toBeVisible();
-  await expect(page.getByRole('link', { name: /Interview: M01/ })).toHaveCount(0);
+  await expect(page.getByRole('link', { name: /Interview: M-new-1/ })).toHaveCount(0);
   await expect(page.getByText('Needs consent first')).toBeVisible();
 });
 
@@ -168,13 +168,13 @@ test('with audio consent no, the interview has no recording', async ({ page }) =
   await page.goto(server.url);
   await createProfile(page);
   await newParticipant(page, 'VIG professionals');
-  await startVisit(page, ['P01']);
-  await page.getByRole('link', { name: /Consent: P01/ }).click();
+  await startVisit(page, ['P-new-1']);
+  await page.getByRole('link', { name: /Consent: P-new-1/ }).click();
   await answerConsent(page, [/audio recorded/]);
   await sign(page);
   await page.getByRole('button', { name: 'Save consent' }).click();
-  await page.getByRole('link', { name: /Interview: P01/ }).click();
-  await expect(page.getByRole('heading', { name: /Interview: P01/ })).toBeVisible();
+  await page.getByRole('link', { name: /Interview: P-new-1/ }).click();
+  await expect(page.getByRole('heading', { name: /Interview: P-new-1/ })).toBeVisible();
   await expect(page.getByTestId('audio-allowed')).toHaveCount(0);
   await expect(page.getByRole('button', { name: 'Record' })).toHaveCount(0);
 });

@@ -9,6 +9,8 @@
 //! - `GET /api/pull?after=CURSOR` -> [`PullResponse`]: [`ControlMessage`]s and, for a revoked
 //!   device, the [`Revocation`]. Every control message is numbered (`seq`) and signed by the
 //!   study signing key, which the server never holds ([`crate::signing`]).
+//! - `POST /api/codes/reserve` [`ReserveRequest`] -> [`ReserveResponse`]: participant-code
+//!   numbers reserved for this device (see [`crate::codes`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -317,4 +319,52 @@ pub struct PullResponse {
     pub cursor: i64,
     /// Set when this device was revoked: it should stop syncing and say why.
     pub revoked: Option<Revocation>,
+}
+
+/// `POST /api/codes/reserve` request (Bearer device token): participant-code numbers for
+/// this device, per group prefix. See [`crate::codes`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReserveRequest {
+    /// One item per prefix, each prefix at most once.
+    pub prefixes: Vec<ReserveWant>,
+}
+
+/// What a device asks for one prefix.
+///
+/// The server answers with every block it reserved for this device and prefix after `after`
+/// (a block whose answer was lost comes again, so a retry burns no numbers) and, if those
+/// hold fewer than `want` numbers, one new block with the rest: at most
+/// [`MAX_BLOCK`](crate::codes::MAX_BLOCK) numbers, and none once the device holds
+/// [`MAX_OUTSTANDING`](crate::codes::MAX_OUTSTANDING) unused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReserveWant {
+    /// The group's prefix: one capital letter A-Z (`code_prefix` in the protocol).
+    pub prefix: String,
+    /// How many numbers the device is missing (the server gives at most
+    /// [`MAX_BLOCK`](crate::codes::MAX_BLOCK)).
+    pub want: u32,
+    /// The id of the last block of this prefix the device received and kept (0: none).
+    #[serde(default)]
+    pub after: i64,
+}
+
+/// `POST /api/codes/reserve` response.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReserveResponse {
+    /// The blocks, by prefix and then id.
+    pub blocks: Vec<CodeBlock>,
+}
+
+/// Numbers `first .. first + count` of a prefix, reserved for one device: its codes are
+/// `C{first:02}` and on. No number is ever in two blocks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodeBlock {
+    /// Increasing with each block the server reserves (the device's `after` next time).
+    pub id: i64,
+    /// The prefix letter.
+    pub prefix: String,
+    /// The first number.
+    pub first: u32,
+    /// How many numbers.
+    pub count: u32,
 }

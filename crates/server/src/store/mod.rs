@@ -26,7 +26,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use attune_core::{Envelope, ParticipantId, Timestamp};
 // The API's message types are defined once, in attune-core, for the server and devices.
-pub use attune_core::sync::{ConflictReason, ControlKind, ControlMessage, PushOutcome};
+pub use attune_core::sync::{
+    CodeBlock, ConflictReason, ControlKind, ControlMessage, PushOutcome, ReserveWant,
+};
 use serde::{Deserialize, Serialize};
 
 pub use postgres::PostgresStore;
@@ -303,6 +305,17 @@ pub struct WithdrawalRecord {
     pub created_at: Timestamp,
 }
 
+/// A block of participant-code numbers as the server keeps it: for which device, and when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReservedBlock {
+    /// The block (id, prefix, first number, how many).
+    pub block: CodeBlock,
+    /// The device it was reserved for.
+    pub device_id: String,
+    /// When.
+    pub reserved_at: Timestamp,
+}
+
 /// The server's storage. Implemented by [`SqliteStore`] and [`PostgresStore`]; the uploads
 /// table is its supertrait [`UploadStore`].
 #[async_trait]
@@ -444,4 +457,25 @@ pub trait Store: UploadStore + Send + Sync + fmt::Debug {
     /// Every kept conflict with its reason, in arrival order; a conflict stored since (a gap
     /// that was filled) is not listed.
     async fn kept_conflicts(&self) -> Result<Vec<KeptConflict>, StoreError>;
+    /// Reserves participant-code numbers for a device, in ONE transaction. For each item of
+    /// `wants` (checked by the caller: each prefix one capital letter, at most once, `want`
+    /// at most [`MAX_BLOCK`](attune_core::codes::MAX_BLOCK)): every block already reserved
+    /// for `device_id` and that prefix with an id above `after` (a lost answer's block comes
+    /// again), and, if those hold fewer than `want` numbers, one new block with the rest,
+    /// unless the device already holds [`MAX_OUTSTANDING`](attune_core::codes::MAX_OUTSTANDING)
+    /// numbers it has not used in a participant record it pushed.
+    ///
+    /// New numbers come from the prefix's counter, moved under the database's lock, so no
+    /// number is ever reserved twice, by concurrent requests or by several server instances
+    /// on one database; the first block of a prefix starts above every code the server holds
+    /// with it (participant records, conflicts, withdrawals), so codes given out before
+    /// reservations existed are never given again.
+    async fn reserve_codes(
+        &self,
+        device_id: &str,
+        wants: &[ReserveWant],
+        now: Timestamp,
+    ) -> Result<Vec<CodeBlock>, StoreError>;
+    /// Every block of participant-code numbers reserved, oldest first.
+    async fn code_blocks(&self) -> Result<Vec<ReservedBlock>, StoreError>;
 }

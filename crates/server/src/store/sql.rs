@@ -563,6 +563,138 @@ macro_rules! impl_sql_store {
             ) -> Result<Vec<$crate::store::KeptConflict>, $crate::store::StoreError> {
                 self.kept_conflicts_in().await
             }
+
+            async fn reserve_codes(
+                &self,
+                device_id: &str,
+                wants: &[$crate::store::ReserveWant],
+                now: attune_core::Timestamp,
+            ) -> Result<Vec<$crate::store::CodeBlock>, $crate::store::StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let mut blocks = Vec::new();
+                for want in wants {
+                    let prefix = want.prefix.as_str();
+                    // A write first: on SQLite it takes the write lock before anything is
+                    // read, so a concurrent reservation waits (busy timeout) rather than
+                    // failing on a stale read.
+                    sqlx::query(
+                        "INSERT INTO code_counters (prefix, next_number) VALUES ($1, 1) \
+                         ON CONFLICT (prefix) DO NOTHING",
+                    )
+                    .bind(prefix)
+                    .execute(&mut *tx)
+                    .await?;
+                    let rows = sqlx::query(
+                        "SELECT id, prefix, first_number, numbers FROM code_blocks \
+                         WHERE device_id = $1 AND prefix = $2 AND id > $3 ORDER BY id",
+                    )
+                    .bind(device_id)
+                    .bind(prefix)
+                    .bind(want.after)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    let again = rows
+                        .iter()
+                        .map(|row| $crate::store::sql::block_from_row(row))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    let held: u64 = again.iter().map(|b| u64::from(b.count)).sum();
+                    blocks.extend(again);
+                    let missing = u64::from(want.want.min(attune_core::codes::MAX_BLOCK))
+                        .saturating_sub(held);
+                    if missing == 0 {
+                        continue;
+                    }
+                    let issued: i64 = sqlx::query_scalar(
+                        "SELECT CAST(COALESCE(SUM(numbers), 0) AS BIGINT) FROM code_blocks \
+                         WHERE device_id = $1 AND prefix = $2",
+                    )
+                    .bind(device_id)
+                    .bind(prefix)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    let pushed: i64 = sqlx::query_scalar(
+                        "SELECT COUNT(DISTINCT record_id) FROM envelopes \
+                         WHERE kind = 'participant' AND device_id = $1 AND participant_code LIKE $2",
+                    )
+                    .bind(device_id)
+                    .bind(format!("{prefix}%"))
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    let outstanding = u64::try_from(issued.saturating_sub(pushed)).unwrap_or(0);
+                    let room = u64::from(attune_core::codes::MAX_OUTSTANDING)
+                        .saturating_sub(outstanding);
+                    let count = missing.min(room);
+                    if count == 0 {
+                        continue;
+                    }
+                    let known: Vec<Option<String>> = sqlx::query_scalar(
+                        "SELECT participant_code FROM envelopes \
+                         WHERE kind = 'participant' AND participant_code LIKE $1 \
+                         UNION SELECT participant_code FROM conflicts \
+                         WHERE kind = 'participant' AND participant_code LIKE $1 \
+                         UNION SELECT participant_code FROM control_messages \
+                         WHERE kind = 'withdrawal' AND participant_code LIKE $1",
+                    )
+                    .bind(format!("{prefix}%"))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    let floor = $crate::store::sql::first_free_number(prefix, &known);
+                    let count = i64::try_from(count).unwrap_or(i64::MAX);
+                    let next: i64 = sqlx::query_scalar(
+                        "UPDATE code_counters SET next_number = \
+                         (CASE WHEN next_number > $2 THEN next_number ELSE $2 END) + $3 \
+                         WHERE prefix = $1 RETURNING next_number",
+                    )
+                    .bind(prefix)
+                    .bind(floor)
+                    .bind(count)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    let first = next - count;
+                    if next - 1 > i64::from(u32::MAX) {
+                        return Err($crate::store::StoreError::Corrupt(format!(
+                            "participant code numbers of {prefix} are used up"
+                        )));
+                    }
+                    let row = sqlx::query(
+                        "INSERT INTO code_blocks \
+                         (prefix, device_id, first_number, numbers, reserved_at) \
+                         VALUES ($1, $2, $3, $4, $5) \
+                         RETURNING id, prefix, first_number, numbers",
+                    )
+                    .bind(prefix)
+                    .bind(device_id)
+                    .bind(first)
+                    .bind(count)
+                    .bind(now.as_millis())
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    blocks.push($crate::store::sql::block_from_row(&row)?);
+                }
+                tx.commit().await?;
+                Ok(blocks)
+            }
+
+            async fn code_blocks(
+                &self,
+            ) -> Result<Vec<$crate::store::ReservedBlock>, $crate::store::StoreError> {
+                use sqlx::Row as _;
+                let rows = sqlx::query(
+                    "SELECT id, prefix, first_number, numbers, device_id, reserved_at \
+                     FROM code_blocks ORDER BY id",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok($crate::store::ReservedBlock {
+                            block: $crate::store::sql::block_from_row(row)?,
+                            device_id: row.try_get("device_id")?,
+                            reserved_at: attune_core::Timestamp(row.try_get("reserved_at")?),
+                        })
+                    })
+                    .collect()
+            }
         }
 
         impl $store {
@@ -585,7 +717,9 @@ pub(crate) use impl_sql_store;
 use attune_core::{Envelope, Timestamp};
 use sqlx::Row;
 
-use super::{ControlKind, ControlMessage, Device, DeviceStatus, StoreError, StoredEnvelope};
+use super::{
+    CodeBlock, ControlKind, ControlMessage, Device, DeviceStatus, StoreError, StoredEnvelope,
+};
 
 /// Closes every connection of `pool` before returning.
 ///
@@ -845,4 +979,39 @@ impl EnvelopeRow {
                 .map_err(|error| StoreError::Corrupt(error.to_string()))?,
         })
     }
+}
+
+/// A code block from its row (`id, prefix, first_number, numbers`).
+pub(crate) fn block_from_row<'r, R>(row: &'r R) -> Result<CodeBlock, StoreError>
+where
+    R: Row,
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let number = |column: &str| -> Result<u32, StoreError> {
+        let value: i64 = row.try_get(column)?;
+        u32::try_from(value)
+            .map_err(|_| StoreError::Corrupt(format!("code block {column} {value}")))
+    };
+    Ok(CodeBlock {
+        id: row.try_get("id")?,
+        prefix: row.try_get("prefix")?,
+        first: number("first_number")?,
+        count: number("numbers")?,
+    })
+}
+
+/// One more than the highest number of the codes with `prefix` among `known` (others are
+/// ignored): where a prefix's counter must start.
+pub(crate) fn first_free_number(prefix: &str, known: &[Option<String>]) -> i64 {
+    let highest = known
+        .iter()
+        .flatten()
+        .filter_map(|code| attune_core::protocol::parse_code(code))
+        .filter(|(p, _)| prefix.chars().eq(std::iter::once(*p)))
+        .map(|(_, n)| i64::from(n))
+        .max()
+        .unwrap_or(0);
+    highest + 1
 }

@@ -47,6 +47,10 @@ macro_rules! store_conformance_tests {
             an_instruction_number_is_taken_once,
             a_revocation_is_recorded_with_its_signed_statement,
             an_enrolment_challenge_is_good_once_and_not_after_it_expires,
+            codes_are_reserved_in_blocks_never_twice_and_a_lost_block_comes_again,
+            code_reservations_start_above_the_codes_already_in_the_field,
+            devices_reserving_codes_at_once_get_disjoint_numbers,
+            a_device_holds_at_most_the_outstanding_cap_of_unused_codes,
         );
     };
     (@tests $get_store:path; $($name:ident),* $(,)?) => {
@@ -1146,4 +1150,229 @@ pub async fn a_participant_code_held_by_another_participant_record_is_kept_as_co
             .unwrap(),
         vec![stored()]
     );
+}
+
+/// A reservation request for one prefix.
+fn want(prefix: &str, want: u32, after: i64) -> super::ReserveWant {
+    super::ReserveWant {
+        prefix: prefix.into(),
+        want,
+        after,
+    }
+}
+
+/// `(prefix, first, count)` of blocks.
+fn spans(blocks: &[super::CodeBlock]) -> Vec<(&str, u32, u32)> {
+    blocks
+        .iter()
+        .map(|b| (b.prefix.as_str(), b.first, b.count))
+        .collect()
+}
+
+/// A participant record with this code, made on `device`, as pushed.
+fn participant_envelope(device: &TestDevice, code: &str) -> Envelope {
+    let revision = Revision::first(
+        RecordId::new(NOW),
+        Kind::Participant,
+        Links::default(),
+        format!("{{\"code\":\"{code}\",\"group\":\"carers\"}}").into_bytes(),
+        Authorship {
+            device: device.id,
+            author: ProfileId::new(NOW),
+            time: NOW,
+        },
+    );
+    sealed(&revision, device, Some(code))
+}
+
+pub async fn codes_are_reserved_in_blocks_never_twice_and_a_lost_block_comes_again(
+    store: &dyn Store,
+) {
+    let ana = enrol(store, "Ana").await;
+    let ben = enrol(store, "Ben").await;
+    let (ana_id, ben_id) = (ana.id.to_string(), ben.id.to_string());
+    let first = store
+        .reserve_codes(&ana_id, &[want("C", 5, 0), want("K", 2, 0)], NOW)
+        .await
+        .unwrap();
+    assert_eq!(spans(&first), [("C", 1, 5), ("K", 1, 2)]);
+    // The answer was lost: the same request gets the same blocks, and nothing new.
+    let again = store
+        .reserve_codes(&ana_id, &[want("C", 5, 0), want("K", 2, 0)], NOW)
+        .await
+        .unwrap();
+    assert_eq!(again, first);
+    assert_eq!(store.code_blocks().await.unwrap().len(), 2);
+    // Asking after the blocks kept: new numbers, after Ana's.
+    let more = store
+        .reserve_codes(&ana_id, &[want("C", 3, first[0].id)], NOW)
+        .await
+        .unwrap();
+    assert_eq!(spans(&more), [("C", 6, 3)]);
+    let bens = store
+        .reserve_codes(&ben_id, &[want("C", 5, 0)], NOW)
+        .await
+        .unwrap();
+    assert_eq!(spans(&bens), [("C", 9, 5)], "never one of Ana's numbers");
+    // A lost block covers part of a want: it comes again with a new block for the rest.
+    let topped = store
+        .reserve_codes(&ana_id, &[want("C", 5, first[0].id)], NOW)
+        .await
+        .unwrap();
+    assert_eq!(spans(&topped), [("C", 6, 3), ("C", 14, 2)]);
+    assert!(topped[1].id > topped[0].id);
+    // A want of 0 only delivers what was lost; a want over the cap gets at most MAX_BLOCK.
+    let nothing = store
+        .reserve_codes(&ben_id, &[want("C", 0, bens[0].id)], NOW)
+        .await
+        .unwrap();
+    assert!(nothing.is_empty());
+    let capped = store
+        .reserve_codes(&ben_id, &[want("M", 1000, 0)], NOW)
+        .await
+        .unwrap();
+    assert_eq!(spans(&capped), [("M", 1, attune_core::codes::MAX_BLOCK)]);
+    // The list says who holds which numbers.
+    let listed = store.code_blocks().await.unwrap();
+    let holders: Vec<(&str, u32, &str)> = listed
+        .iter()
+        .map(|r| (r.block.prefix.as_str(), r.block.first, r.device_id.as_str()))
+        .collect();
+    assert_eq!(
+        holders,
+        [
+            ("C", 1, ana_id.as_str()),
+            ("K", 1, ana_id.as_str()),
+            ("C", 6, ana_id.as_str()),
+            ("C", 9, ben_id.as_str()),
+            ("C", 14, ana_id.as_str()),
+            ("M", 1, ben_id.as_str()),
+        ]
+    );
+    assert!(listed.iter().all(|r| r.reserved_at == NOW));
+}
+
+pub async fn code_reservations_start_above_the_codes_already_in_the_field(store: &dyn Store) {
+    let old = enrol(store, "Ana").await;
+    // Codes counted on tablets before reservations: C07 pushed, C12 withdrawn, K3 as a
+    // conflict, and one code of another shape.
+    let stored = participant_envelope(&old, "C07");
+    store
+        .push(&old.id.to_string(), std::slice::from_ref(&stored), NOW)
+        .await
+        .unwrap();
+    let mut conflicting = participant_envelope(&old, "K03");
+    conflicting.record_id = stored.record_id;
+    store
+        .push(&old.id.to_string(), &[conflicting], NOW)
+        .await
+        .unwrap();
+    assert_eq!(store.conflicts().await.unwrap().len(), 1);
+    add(store, &withdrawal(1, "C12")).await;
+    store
+        .push(
+            &old.id.to_string(),
+            &[participant_envelope(&old, "C999x")],
+            NOW,
+        )
+        .await
+        .unwrap();
+
+    let new = enrol(store, "Ben").await;
+    let blocks = store
+        .reserve_codes(
+            &new.id.to_string(),
+            &[want("C", 2, 0), want("K", 2, 0), want("M", 2, 0)],
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(spans(&blocks), [("C", 13, 2), ("K", 4, 2), ("M", 1, 2)]);
+    // A tablet not yet updated pushes C40 later: the next block starts above it.
+    store
+        .push(
+            &old.id.to_string(),
+            &[participant_envelope(&old, "C40")],
+            NOW,
+        )
+        .await
+        .unwrap();
+    let later = store
+        .reserve_codes(&new.id.to_string(), &[want("C", 2, blocks[0].id)], NOW)
+        .await
+        .unwrap();
+    assert_eq!(spans(&later), [("C", 41, 2)]);
+}
+
+pub async fn devices_reserving_codes_at_once_get_disjoint_numbers(store: &dyn Store) {
+    let mut ids = Vec::new();
+    for name in ["Ana", "Ben", "Cleo", "Dev"] {
+        ids.push(enrol(store, name).await.id.to_string());
+    }
+    // Each device asks ten times in a row, all four at once.
+    let reserve = |device: String| async move {
+        let mut after = 0;
+        let mut numbers = Vec::new();
+        for _ in 0..10 {
+            let blocks = store
+                .reserve_codes(&device, &[want("C", 3, after), want("K", 1, 0)], NOW)
+                .await
+                .expect("reserved");
+            for block in blocks.iter().filter(|b| b.prefix == "C") {
+                after = after.max(block.id);
+                numbers.extend(block.first..block.first + block.count);
+            }
+        }
+        numbers
+    };
+    let (a, b, c, d) = tokio::join!(
+        reserve(ids[0].clone()),
+        reserve(ids[1].clone()),
+        reserve(ids[2].clone()),
+        reserve(ids[3].clone()),
+    );
+    for numbers in [&a, &b, &c, &d] {
+        assert_eq!(numbers.len(), 30);
+    }
+    let mut all: Vec<u32> = [a, b, c, d].concat();
+    all.sort_unstable();
+    let expected: Vec<u32> = (1..=120).collect();
+    assert_eq!(all, expected, "every number once, none skipped");
+}
+
+pub async fn a_device_holds_at_most_the_outstanding_cap_of_unused_codes(store: &dyn Store) {
+    use attune_core::codes::{MAX_BLOCK, MAX_OUTSTANDING};
+    let device = enrol(store, "Ana").await;
+    let id = device.id.to_string();
+    let mut after = 0;
+    let mut held = 0;
+    // A device that asks again and again (it lost its pool, or a bug) gets up to the cap.
+    for _ in 0..10 {
+        for block in store
+            .reserve_codes(&id, &[want("C", MAX_BLOCK, after)], NOW)
+            .await
+            .unwrap()
+        {
+            after = after.max(block.id);
+            held += block.count;
+        }
+    }
+    assert_eq!(held, MAX_OUTSTANDING);
+    // Once it pushes a participant with one of them, it may hold one more.
+    store
+        .push(&id, &[participant_envelope(&device, "C01")], NOW)
+        .await
+        .unwrap();
+    let more = store
+        .reserve_codes(&id, &[want("C", MAX_BLOCK, after)], NOW)
+        .await
+        .unwrap();
+    assert_eq!(spans(&more), [("C", MAX_OUTSTANDING + 1, 1)]);
+    // Other prefixes and other devices are not held back by it.
+    let other = enrol(store, "Ben").await;
+    let theirs = store
+        .reserve_codes(&other.id.to_string(), &[want("C", 2, 0)], NOW)
+        .await
+        .unwrap();
+    assert_eq!(spans(&theirs), [("C", MAX_OUTSTANDING + 2, 2)]);
 }

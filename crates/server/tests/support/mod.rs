@@ -13,7 +13,8 @@ use attune_core::attachment::upload_checksum;
 use attune_core::sync::enrol::{EnrolDetails, EnrolError, EnrolTransport, Enrolled, enrol};
 use attune_core::sync::{
     ControlKind, EnrolChallenge, EnrolRequest, EnrolResponse, PullResponse, PushRequest,
-    PushResponse, Transport, TransportError, UploadCreate, UploadState,
+    PushResponse, ReserveRequest, ReserveResponse, Transport, TransportError, UploadCreate,
+    UploadState,
 };
 use attune_core::{
     DeviceId, DeviceKey, StudyFingerprint, StudyKeyPair, StudySigningKey, Timestamp,
@@ -382,6 +383,21 @@ impl Transport for HttpTransport {
                     message: "no Upload-Offset in the answer".into(),
                 })
             },
+        )
+        .await
+    }
+
+    async fn reserve_codes(
+        &self,
+        request: &ReserveRequest,
+    ) -> Result<ReserveResponse, TransportError> {
+        self.send(
+            || {
+                self.client
+                    .post(format!("{}/api/codes/reserve", self.base))
+                    .json(request)
+            },
+            json_of,
         )
         .await
     }
