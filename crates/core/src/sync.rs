@@ -77,12 +77,12 @@ use std::fmt;
 use thiserror::Error;
 
 pub use crate::attachment::{UploadCreate, UploadState};
-pub use api::{ConflictReason, MAX_PUSH_ENVELOPES};
 pub use api::{
     CodeBlock, ControlKind, ControlMessage, EnrolChallenge, EnrolRequest, EnrolResponse,
     PullResponse, PushOutcome, PushRequest, PushResponse, PushResult, ReserveRequest,
     ReserveResponse, ReserveWant, Revocation, StudyKeys, normalise_enrolment_code,
 };
+pub use api::{ConflictReason, MAX_PUSH_ENVELOPES};
 
 use crate::attachment::{UPLOAD_PIECE, seal_attachment, sha256_hex};
 use crate::codes::{CodeKeeper, CodePool, is_provisional, parse_provisional, provisional_counts};
@@ -490,6 +490,26 @@ impl CodeKeeper for NoCodes {
 }
 
 impl SyncReport {
+    /// Why the server kept this run's conflicts, in words counted by reason, e.g. "code
+    /// taken: 2; the previous revision is not stored: 1" (first seen first); `None` when
+    /// the server said no reason.
+    pub fn conflicts_by_reason(&self) -> Option<String> {
+        let mut counts: Vec<(ConflictReason, usize)> = Vec::new();
+        for (_, _, reason) in &self.conflict_reasons {
+            match counts.iter_mut().find(|(r, _)| r == reason) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((*reason, 1)),
+            }
+        }
+        (!counts.is_empty()).then(|| {
+            counts
+                .iter()
+                .map(|(reason, n)| format!("{}: {n}", reason.describe()))
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+    }
+
     /// Revisions the server acknowledged in this run (stored, already stored or conflicts).
     pub fn acknowledged(&self) -> usize {
         self.pushed + self.already_stored + self.conflicts

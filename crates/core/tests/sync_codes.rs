@@ -10,9 +10,9 @@ use std::collections::{BTreeMap, HashSet};
 use attune_core::codes::{MemoryCodeKeeper, POOL_TARGET};
 use attune_core::fieldwork::{ParticipantBody, ParticipantStatus};
 use attune_core::sync::{
-    CodeBlock, CodeSync, ConflictReason, PullPosition, HoldReason, PullResponse, PushOutcome, PushRequest, PushResponse,
-    PushResult, ReserveRequest, ReserveResponse, SyncFailure, SyncIdentity, SyncReport, Syncer,
-    Transport, TransportError, UploadCreate, UploadState,
+    CodeBlock, CodeSync, ConflictReason, HoldReason, PullPosition, PullResponse, PushOutcome,
+    PushRequest, PushResponse, PushResult, ReserveRequest, ReserveResponse, SyncFailure,
+    SyncIdentity, SyncReport, Syncer, Transport, TransportError, UploadCreate, UploadState,
 };
 use attune_core::{
     Authorship, DeviceId, DeviceKey, Envelope, KdfParams, Kind, Links, MemoryStore, ParticipantId,
@@ -299,7 +299,10 @@ impl Device {
             prefixes: vec!['C', 'K', 'M'],
             target: POOL_TARGET,
         };
-        block_on(self.syncer(&link, &clock).run_with_codes(PullPosition::default(), &codes, |_| {}))
+        block_on(
+            self.syncer(&link, &clock)
+                .run_with_codes(PullPosition::default(), &codes, |_| {}),
+        )
     }
 
     /// A run without codes (as before code reservations).
@@ -309,7 +312,11 @@ impl Device {
             device: self.index,
         };
         let clock = || self.now();
-        block_on(self.syncer(&link, &clock).run(PullPosition::default(), |_| {})).expect("synced")
+        block_on(
+            self.syncer(&link, &clock)
+                .run(PullPosition::default(), |_| {}),
+        )
+        .expect("synced")
     }
 
     fn unsynced(&self) -> usize {

@@ -503,6 +503,10 @@ fn a_conflict_is_kept_on_the_server_counted_and_the_revision_marked_synced() {
         report.conflict_reasons,
         vec![(note.record_id, 1, ConflictReason::RevTaken)]
     );
+    assert_eq!(
+        report.conflicts_by_reason().as_deref(),
+        Some("another revision with this number is stored: 1")
+    );
     assert_eq!(device.unsynced(), 0);
     assert_eq!(server.conflicts.borrow()[0].hash, note.hash);
 }

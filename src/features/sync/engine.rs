@@ -61,7 +61,9 @@ pub async fn run(
         target: POOL_TARGET,
     };
     let outcome = syncer
-        .run_with_codes(position, &codes, |p: SyncProgress| progress(p.done, p.total))
+        .run_with_codes(position, &codes, |p: SyncProgress| {
+            progress(p.done, p.total)
+        })
         .await;
     let (report, error) = match outcome {
         Ok(report) => (report, None),
@@ -169,8 +171,12 @@ fn summarise(report: &SyncReport, error: Option<&SyncError>) -> SyncSummary {
     }
     if report.conflicts > 0 {
         words.push(format!(
-            "{} kept as conflicts for the research team to look at.",
-            report.conflicts
+            "{} kept as conflicts for the research team to look at{}.",
+            report.conflicts,
+            report
+                .conflicts_by_reason()
+                .map(|listed| format!(" ({listed})"))
+                .unwrap_or_default()
         ));
     }
     if report.unknown_message.is_some() {
