@@ -300,8 +300,14 @@ pub fn quote_not_agreed(
     note: &InterviewNoteBody,
     consent: Option<&Result<ConsentOutcome, UnknownConsentForm>>,
 ) -> bool {
-    note.has_flag(NoteFlag::Quote)
-        && !matches!(consent, Some(Ok(outcome)) if outcome.quotes_allowed)
+    note.has_flag(NoteFlag::Quote) && !quotes_agreed(consent)
+}
+
+/// Whether a participant's latest consent (evaluated against its own form; `None` when there
+/// is none) allows direct quotes ([`ConsentOutcome::quotes_allowed`]). No consent, or one on a
+/// form the device does not have, allows none.
+pub fn quotes_agreed(consent: Option<&Result<ConsentOutcome, UnknownConsentForm>>) -> bool {
+    matches!(consent, Some(Ok(outcome)) if outcome.quotes_allowed)
 }
 
 /// A participant's latest consent was given on a version of their form that the current
