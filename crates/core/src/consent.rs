@@ -124,11 +124,33 @@ pub fn form_given_on<'a>(
     {
         return Some(form);
     }
-    protocols.into_iter().find_map(|protocol| {
-        protocol
-            .consent_forms
-            .iter()
-            .find(|form| form.id == body.form_id && form.version == body.form_version)
+    protocols
+        .into_iter()
+        .find_map(|protocol| {
+            protocol
+                .consent_forms
+                .iter()
+                .find(|form| form.id == body.form_id && form.version == body.form_version)
+        })
+        .or_else(|| {
+            earlier_built_in_forms()
+                .iter()
+                .find(|form| form.id == body.form_id && form.version == body.form_version)
+        })
+}
+
+/// The consent forms an earlier build of the app had built in and the current built-in
+/// protocol no longer holds (the VIG forms 1.0, before quotes were asked separately), so a
+/// consent given on one of them before consents kept a copy of their form can still be read
+/// ([`form_given_on`]).
+pub fn earlier_built_in_forms() -> &'static [ConsentForm] {
+    static FORMS: std::sync::OnceLock<Vec<ConsentForm>> = std::sync::OnceLock::new();
+    FORMS.get_or_init(|| {
+        match serde_json::from_str(include_str!("../protocols/vig-evaluation-forms-1.0.json")) {
+            Ok(forms) => forms,
+            // Tested by `consents_on_the_earlier_built_in_forms_can_still_be_read`.
+            Err(error) => panic!("protocols/vig-evaluation-forms-1.0.json is invalid: {error}"),
+        }
     })
 }
 
@@ -576,6 +598,41 @@ mod tests {
         for protocols in [[&v2, &v1], [&v1, &v2]] {
             assert!(evaluate_given(&consent, protocols).unwrap().audio_allowed);
         }
+    }
+
+    #[test]
+    fn consents_on_the_earlier_built_in_forms_can_still_be_read() {
+        let forms = earlier_built_in_forms();
+        assert_eq!(forms.len(), 3);
+        let carers = forms.iter().find(|f| f.id == "consent-carers").unwrap();
+        assert_eq!(carers.version, "1.0, 2026-09-01");
+        assert_ne!(
+            default_protocol()
+                .consent_form_for("carers")
+                .unwrap()
+                .version,
+            carers.version,
+            "the built-in form changed, so it has a new version"
+        );
+        let mut answers = ConsentAnswers::new();
+        for item in &carers.items {
+            answers.set(item.id.clone(), true);
+        }
+        let consent = ConsentBody {
+            form_id: carers.id.clone(),
+            form_version: carers.version.clone(),
+            answers,
+            signature: crate::fieldwork::ConsentSignature::VerbalWitnessed {
+                reason: "test".into(),
+            },
+            form: None,
+        };
+        let outcome = evaluate_given(&consent, [default_protocol()]).unwrap();
+        assert!(outcome.may_proceed && outcome.audio_allowed && outcome.child_invitation);
+        assert!(
+            outcome.quotes_allowed,
+            "1.0 covered quotes in its confidentiality item"
+        );
     }
 
     #[test]

@@ -257,7 +257,7 @@ pub fn VisitPage() -> impl IntoView {
                             let declined = matches!(gate, attune_core::consent::Participation::Declined { .. });
                             let words = data::participation_words(p, &gate).filter(|_| declined);
                             view! {
-                                <li class="step-row locked">
+                                <li class=if declined { "step-row locked blocked" } else { "step-row locked" }>
                                     <span class="step-disabled" aria-disabled="true">
                                         <span>{format!("Interview: {}", p.label())}</span>
                                         <span class="status">{if declined { "Did not agree to take part" } else { "Needs consent first" }}</span>
@@ -288,7 +288,7 @@ pub fn VisitPage() -> impl IntoView {
                                                 <span>{format!("Hand the tablet to {code}")}</span>
                                                 <span class="status">{refused.clone().map_or(label, |_| "Carer's consent needed".to_string())}</span>
                                             </a></li>
-                                            {refused.map(|words| view! { <li class="notice" data-testid="child-gate">{words}</li> })}
+                                            {refused.map(|words| view! { <li class="notice gate" data-testid="child-gate">{words}</li> })}
                                             <li class="step-row"><a href=format!("/visits/{id}/child/{pid}/summary")>
                                                 <span>{format!("Child session summary: {code}")}</span>
                                                 <span class="status">"Notes"</span>
