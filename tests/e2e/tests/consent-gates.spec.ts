@@ -104,6 +104,7 @@ test('a form change that needs re-consent flags the carer until they consent aga
   await page.getByRole('link', { name: /^C01/ }).click();
   await expect(page.getByTestId('participant-consent')).toHaveText('Re-consent needed');
   await expect(page.getByTestId('reconsent')).toContainText('Re-consent needed');
+  await hubScreenshot(page, 'consent-gates-reconsent-participant');
 
   // The old consent and the note were synced and export as they were.
   const before = exportAll();
@@ -189,6 +190,7 @@ test('a required no blocks the interview and the child in words; a quote from a 
   await page.getByRole('button', { name: 'Quote', exact: true }).click();
   await expect(page.getByRole('button', { name: 'Quote', exact: true })).toHaveAttribute('aria-pressed', 'true');
   await expect(page.getByTestId('quote-not-agreed')).toContainText('Not agreed for quotes: C01 did not agree to direct quotes.');
+  await hubScreenshot(page, 'consent-gates-quote-note');
   await page.getByRole('link', { name: 'Back to visit' }).click();
   await expect(page.getByTestId('quotes-not-agreed')).toContainText('Not agreed for quotes: C01');
   await hubScreenshot(page, 'consent-gates-quotes-hub');
