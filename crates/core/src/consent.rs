@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::fieldwork::ConsentBody;
+use crate::fieldwork::{ConsentBody, InterviewNoteBody, NoteFlag};
 use crate::ids::ParticipantId;
 use crate::protocol::{ConsentForm, ConsentRole, Protocol};
 
@@ -62,6 +62,13 @@ pub struct ConsentOutcome {
     /// The form's child invitation item is answered yes: the participant's child may be
     /// invited to child mode ([`child_invitation`]).
     pub child_invitation: bool,
+    /// Direct quotes of the participant may be used: the form's quotes item is answered yes,
+    /// or the form has no quotes item (its other items cover quotes, as the VIG forms of
+    /// version 1.0 did in their confidentiality statement). See [`quote_not_agreed`].
+    pub quotes_allowed: bool,
+    /// The form's filming item is answered yes: the VIG films of the participant's family may
+    /// be watched and coded by the research team.
+    pub filming_allowed: bool,
     /// The ids of required items answered no, in form order.
     pub blocking: Vec<String>,
     /// The ids of items not answered yet, in form order.
@@ -82,8 +89,17 @@ pub fn evaluate(form: &ConsentForm, answers: &ConsentAnswers) -> ConsentOutcome 
                 if yes && item.role == ConsentRole::ChildInvitation {
                     outcome.child_invitation = true;
                 }
+                if yes && item.role == ConsentRole::Quotes {
+                    outcome.quotes_allowed = true;
+                }
+                if yes && item.role == ConsentRole::Filming {
+                    outcome.filming_allowed = true;
+                }
             }
         }
+    }
+    if form.item_with_role(ConsentRole::Quotes).is_none() {
+        outcome.quotes_allowed = true;
     }
     outcome.complete = outcome.unanswered.is_empty();
     outcome.may_proceed = form
@@ -108,11 +124,33 @@ pub fn form_given_on<'a>(
     {
         return Some(form);
     }
-    protocols.into_iter().find_map(|protocol| {
-        protocol
-            .consent_forms
-            .iter()
-            .find(|form| form.id == body.form_id && form.version == body.form_version)
+    protocols
+        .into_iter()
+        .find_map(|protocol| {
+            protocol
+                .consent_forms
+                .iter()
+                .find(|form| form.id == body.form_id && form.version == body.form_version)
+        })
+        .or_else(|| {
+            earlier_built_in_forms()
+                .iter()
+                .find(|form| form.id == body.form_id && form.version == body.form_version)
+        })
+}
+
+/// The consent forms an earlier build of the app had built in and the current built-in
+/// protocol no longer holds (the VIG forms 1.0, before quotes were asked separately), so a
+/// consent given on one of them before consents kept a copy of their form can still be read
+/// ([`form_given_on`]).
+pub fn earlier_built_in_forms() -> &'static [ConsentForm] {
+    static FORMS: std::sync::OnceLock<Vec<ConsentForm>> = std::sync::OnceLock::new();
+    FORMS.get_or_init(|| {
+        match serde_json::from_str(include_str!("../protocols/vig-evaluation-forms-1.0.json")) {
+            Ok(forms) => forms,
+            // Tested by `consents_on_the_earlier_built_in_forms_can_still_be_read`.
+            Err(error) => panic!("protocols/vig-evaluation-forms-1.0.json is invalid: {error}"),
+        }
     })
 }
 
@@ -163,8 +201,14 @@ pub enum ChildInvitation {
         /// The first linked carer.
         carer: ParticipantId,
     },
-    /// A linked carer consented but not to the child being invited (or a required item is
-    /// no, or the consent is incomplete).
+    /// A linked carer answered no to a required item: they did not agree to take part, so
+    /// their child is not invited either.
+    Declined {
+        /// That carer.
+        carer: ParticipantId,
+    },
+    /// A linked carer consented but not to the child being invited (or the consent is
+    /// incomplete).
     NotAgreed {
         /// That carer.
         carer: ParticipantId,
@@ -201,15 +245,19 @@ pub fn child_invitation(
             {
                 return ChildInvitation::Allowed { carer };
             }
+            Some(Ok(outcome)) if !outcome.blocking.is_empty() => {
+                ChildInvitation::Declined { carer }
+            }
             Some(Ok(_)) => ChildInvitation::NotAgreed { carer },
             Some(Err(_)) => ChildInvitation::UnknownForm { carer },
             None => ChildInvitation::NoConsent { carer },
         };
         // Report the most telling problem: a recorded "no" before a missing consent.
         let rank = |s: &ChildInvitation| match s {
-            ChildInvitation::NotAgreed { .. } => 0,
-            ChildInvitation::UnknownForm { .. } => 1,
-            _ => 2,
+            ChildInvitation::Declined { .. } => 0,
+            ChildInvitation::NotAgreed { .. } => 1,
+            ChildInvitation::UnknownForm { .. } => 2,
+            _ => 3,
         };
         if first_problem
             .as_ref()
@@ -219,6 +267,97 @@ pub fn child_invitation(
         }
     }
     first_problem.unwrap_or(ChildInvitation::NoLinkedCarer)
+}
+
+/// What a participant's latest consent allows them to do in the study: the gate before their
+/// interview (and, for a carer, before their child is invited: [`child_invitation`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Participation {
+    /// Every required item is yes: interview and activities may go ahead.
+    Agreed,
+    /// No consent recorded yet.
+    NoConsent,
+    /// A required item was answered no: the participant did not agree to take part. No
+    /// interview and no activities.
+    Declined {
+        /// The ids of the required items answered no, in form order.
+        blocking: Vec<String>,
+    },
+    /// Required items are not all answered yet.
+    Incomplete,
+    /// The consent is on a form this device does not have: record it again.
+    UnknownForm,
+}
+
+impl Participation {
+    /// Whether the interview (and activities) may go ahead.
+    pub fn allowed(&self) -> bool {
+        matches!(self, Participation::Agreed)
+    }
+}
+
+/// The gate before a participant's interview: what their latest consent (evaluated against
+/// its own form, [`evaluate_given`]; `None` when there is none) allows.
+pub fn participation(
+    consent: Option<&Result<ConsentOutcome, UnknownConsentForm>>,
+) -> Participation {
+    match consent {
+        None => Participation::NoConsent,
+        Some(Err(_)) => Participation::UnknownForm,
+        Some(Ok(outcome)) if !outcome.blocking.is_empty() => Participation::Declined {
+            blocking: outcome.blocking.clone(),
+        },
+        Some(Ok(outcome)) if outcome.may_proceed => Participation::Agreed,
+        Some(Ok(_)) => Participation::Incomplete,
+    }
+}
+
+/// Whether an interview note flagged as a quote comes from a participant who has not agreed
+/// to direct quotes, so it must be marked "Not agreed for quotes" (in the app and in
+/// exports). `consent` is the participant's latest consent, evaluated against its own form
+/// ([`evaluate_given`]). A note not flagged as a quote is never marked. A flagged note is
+/// marked when the consent says no to (or leaves unanswered) its form's quotes item, and also
+/// when there is no consent or its form is unknown: nothing is known to allow the quote.
+pub fn quote_not_agreed(
+    note: &InterviewNoteBody,
+    consent: Option<&Result<ConsentOutcome, UnknownConsentForm>>,
+) -> bool {
+    note.has_flag(NoteFlag::Quote) && !quotes_agreed(consent)
+}
+
+/// Whether a participant's latest consent (evaluated against its own form; `None` when there
+/// is none) allows direct quotes ([`ConsentOutcome::quotes_allowed`]). No consent, or one on a
+/// form the device does not have, allows none.
+pub fn quotes_agreed(consent: Option<&Result<ConsentOutcome, UnknownConsentForm>>) -> bool {
+    matches!(consent, Some(Ok(outcome)) if outcome.quotes_allowed)
+}
+
+/// A participant's latest consent was given on a version of their form that the current
+/// version asks to be given again ([`reconsent_needed`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reconsent {
+    /// The form's id.
+    pub form_id: String,
+    /// The version the latest consent was given on.
+    pub given_on: String,
+    /// The current version, on which consent must be given again.
+    pub current: String,
+}
+
+/// Whether `latest`, a participant's latest consent, must be given again on `current`, the
+/// form their group uses now: it is a consent on the same form, given on a version that
+/// `current` lists in its `reconsent_versions`. The earlier consent stays as it was given,
+/// and still counts for what it allowed, until a new one is recorded; recording one on
+/// `current` clears this.
+pub fn reconsent_needed(latest: &ConsentBody, current: &ConsentForm) -> Option<Reconsent> {
+    (latest.form_id == current.id
+        && latest.form_version != current.version
+        && current.reconsent_versions.contains(&latest.form_version))
+    .then(|| Reconsent {
+        form_id: current.id.clone(),
+        given_on: latest.form_version.clone(),
+        current: current.version.clone(),
+    })
 }
 
 #[cfg(test)]
@@ -247,6 +386,7 @@ mod tests {
                 item("future", false, ConsentRole::FutureUse),
                 item("take-part", true, ConsentRole::Plain),
             ],
+            reconsent_versions: vec![],
         }
     }
 
@@ -276,6 +416,8 @@ mod tests {
                 may_proceed: true,
                 audio_allowed: true,
                 child_invitation: false,
+                quotes_allowed: true,
+                filming_allowed: false,
                 blocking: vec![],
                 unanswered: vec![],
             }
@@ -383,7 +525,13 @@ mod tests {
         assert!(!outcome.audio_allowed);
         assert_eq!(
             outcome.unanswered,
-            vec!["audio-recording", "future-use", "child-invitation"]
+            vec![
+                "audio-recording",
+                "quotes",
+                "future-use",
+                "child-invitation",
+                "filming"
+            ]
         );
     }
 
@@ -450,6 +598,41 @@ mod tests {
         for protocols in [[&v2, &v1], [&v1, &v2]] {
             assert!(evaluate_given(&consent, protocols).unwrap().audio_allowed);
         }
+    }
+
+    #[test]
+    fn consents_on_the_earlier_built_in_forms_can_still_be_read() {
+        let forms = earlier_built_in_forms();
+        assert_eq!(forms.len(), 3);
+        let carers = forms.iter().find(|f| f.id == "consent-carers").unwrap();
+        assert_eq!(carers.version, "1.0, 2026-09-01");
+        assert_ne!(
+            default_protocol()
+                .consent_form_for("carers")
+                .unwrap()
+                .version,
+            carers.version,
+            "the built-in form changed, so it has a new version"
+        );
+        let mut answers = ConsentAnswers::new();
+        for item in &carers.items {
+            answers.set(item.id.clone(), true);
+        }
+        let consent = ConsentBody {
+            form_id: carers.id.clone(),
+            form_version: carers.version.clone(),
+            answers,
+            signature: crate::fieldwork::ConsentSignature::VerbalWitnessed {
+                reason: "test".into(),
+            },
+            form: None,
+        };
+        let outcome = evaluate_given(&consent, [default_protocol()]).unwrap();
+        assert!(outcome.may_proceed && outcome.audio_allowed && outcome.child_invitation);
+        assert!(
+            outcome.quotes_allowed,
+            "1.0 covered quotes in its confidentiality item"
+        );
     }
 
     #[test]
@@ -550,5 +733,155 @@ mod tests {
         let item = form.item_with_role(ConsentRole::ChildInvitation).unwrap();
         answers.set(item.id.clone(), true);
         assert!(evaluate(form, &answers).child_invitation);
+    }
+
+    fn quotes_form() -> ConsentForm {
+        let mut form = form();
+        form.items
+            .insert(1, item("quotes", false, ConsentRole::Quotes));
+        form.items
+            .insert(2, item("filming", false, ConsentRole::Filming));
+        form
+    }
+
+    fn note(flags: Vec<NoteFlag>) -> InterviewNoteBody {
+        InterviewNoteBody {
+            guide_id: "guide".into(),
+            question_id: None,
+            text: "What they said.".into(),
+            flags,
+            started_at_ms: None,
+            updated: crate::Timestamp(1),
+        }
+    }
+
+    #[test]
+    fn quotes_and_filming_are_allowed_only_by_a_yes_to_their_items() {
+        let mut pairs = ALL_YES.to_vec();
+        pairs.extend([("quotes", true), ("filming", true)]);
+        let yes = evaluate(&quotes_form(), &answers(&pairs));
+        assert!(yes.quotes_allowed && yes.filming_allowed && yes.may_proceed);
+        let no = evaluate(&quotes_form(), &answers(ALL_YES));
+        assert!(
+            !no.quotes_allowed && !no.filming_allowed,
+            "unanswered is not yes"
+        );
+        let mut pairs = ALL_YES.to_vec();
+        pairs.extend([("quotes", false), ("filming", false)]);
+        let no = evaluate(&quotes_form(), &answers(&pairs));
+        assert!(!no.quotes_allowed && !no.filming_allowed);
+        assert!(
+            no.may_proceed,
+            "both are optional: a no does not block taking part"
+        );
+        // A form without a quotes item covers quotes with its other items.
+        assert!(evaluate(&form(), &answers(ALL_YES)).quotes_allowed);
+    }
+
+    #[test]
+    fn a_quote_flag_is_marked_unless_the_participant_agreed_to_quotes() {
+        let quote = note(vec![NoteFlag::Quote, NoteFlag::FollowUp]);
+        let plain = note(vec![NoteFlag::FollowUp]);
+        let with = |quotes: bool| {
+            let mut pairs = ALL_YES.to_vec();
+            pairs.extend([("quotes", quotes), ("filming", true)]);
+            Ok(evaluate(&quotes_form(), &answers(&pairs)))
+        };
+        assert!(quote_not_agreed(&quote, Some(&with(false))));
+        assert!(!quote_not_agreed(&quote, Some(&with(true))));
+        // A note that is not a quote is never marked.
+        assert!(!quote_not_agreed(&plain, Some(&with(false))));
+        // Nothing known to allow it: marked.
+        assert!(quote_not_agreed(&quote, None));
+        let unknown = Err(UnknownConsentForm {
+            form_id: "x".into(),
+            form_version: "1".into(),
+        });
+        assert!(quote_not_agreed(&quote, Some(&unknown)));
+        // On the default forms, a no to the quotes item marks the quote.
+        let form = default_protocol().consent_form_for("carers").unwrap();
+        let mut answers = ConsentAnswers::new();
+        for item in &form.items {
+            answers.set(item.id.clone(), item.role != ConsentRole::Quotes);
+        }
+        assert!(quote_not_agreed(
+            &quote,
+            Some(&Ok(evaluate(form, &answers)))
+        ));
+    }
+
+    #[test]
+    fn a_required_no_declines_taking_part_and_blocks_the_interview() {
+        let mut pairs = ALL_YES.to_vec();
+        pairs[3] = ("take-part", false);
+        let declined = Ok(evaluate(&form(), &answers(&pairs)));
+        assert_eq!(
+            participation(Some(&declined)),
+            Participation::Declined {
+                blocking: vec!["take-part".into()]
+            }
+        );
+        assert!(!participation(Some(&declined)).allowed());
+        let agreed = Ok(evaluate(&form(), &answers(ALL_YES)));
+        assert_eq!(participation(Some(&agreed)), Participation::Agreed);
+        assert!(participation(Some(&agreed)).allowed());
+        // An optional no does not block.
+        let mut pairs = ALL_YES.to_vec();
+        pairs[1] = ("audio", false);
+        assert!(participation(Some(&Ok(evaluate(&form(), &answers(&pairs))))).allowed());
+        assert_eq!(participation(None), Participation::NoConsent);
+        let incomplete = Ok(evaluate(&form(), &answers(&[("read", true)])));
+        assert_eq!(participation(Some(&incomplete)), Participation::Incomplete);
+        let unknown = Err(UnknownConsentForm {
+            form_id: "x".into(),
+            form_version: "1".into(),
+        });
+        assert_eq!(participation(Some(&unknown)), Participation::UnknownForm);
+        assert!(!participation(Some(&unknown)).allowed());
+    }
+
+    #[test]
+    fn a_carer_who_declined_to_take_part_does_not_get_their_child_invited() {
+        let c1 = ParticipantId::new(crate::Timestamp(1));
+        let mut pairs = ALL_YES.to_vec();
+        pairs.push(("invite-child", true));
+        pairs[3] = ("take-part", false);
+        let declined = Some(Ok(evaluate(&carer_form(), &answers(&pairs))));
+        assert_eq!(
+            child_invitation(&[c1], |_| declined.clone()),
+            ChildInvitation::Declined { carer: c1 }
+        );
+    }
+
+    #[test]
+    fn re_consent_is_needed_only_for_a_version_the_current_form_names() {
+        let old = form();
+        let mut current = form();
+        current.version = "2.0".into();
+        let consent = body(&old, ALL_YES, true);
+        // A new version that does not ask for re-consent: the old consent stands.
+        assert_eq!(reconsent_needed(&consent, &current), None);
+        current.reconsent_versions = vec!["0.9".into(), "1.0".into()];
+        assert_eq!(
+            reconsent_needed(&consent, &current),
+            Some(Reconsent {
+                form_id: "consent-test".into(),
+                given_on: "1.0".into(),
+                current: "2.0".into(),
+            })
+        );
+        // Consent recorded again on the current version: no longer needed.
+        let again = body(&current, ALL_YES, true);
+        assert_eq!(reconsent_needed(&again, &current), None);
+        // A consent on another form is not this form's business.
+        let mut other = consent.clone();
+        other.form_id = "consent-other".into();
+        assert_eq!(reconsent_needed(&other, &current), None);
+        // The old consent still allows what it allowed until then.
+        assert!(
+            evaluate_given(&consent, [default_protocol()])
+                .unwrap()
+                .may_proceed
+        );
     }
 }

@@ -93,6 +93,13 @@ pub struct ConsentForm {
     pub withdrawal_deadline: Option<String>,
     /// The items, in the order they are asked.
     pub items: Vec<ConsentItem>,
+    /// Earlier versions of this form whose consents must be given again on this version: a
+    /// participant whose latest consent on this form was given on one of them needs
+    /// re-consent ([`crate::consent::reconsent_needed`]). Their earlier consent still counts
+    /// as it was given until then. Empty (the default): a consent on any earlier version
+    /// stands.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reconsent_versions: Vec<String>,
 }
 
 /// One yes/no consent statement.
@@ -126,6 +133,27 @@ pub enum ConsentRole {
     PracticeRecordings,
     /// "Yes" allows anonymised data to be kept for future research.
     FutureUse,
+    /// "Yes" allows anonymised direct quotes from the interview in reports; with "no", a note
+    /// flagged as a quote is marked "Not agreed for quotes" in the app and in exports.
+    Quotes,
+    /// "Yes" allows the VIG practice with the participant's family to be filmed and the films
+    /// watched and coded by the research team (carers).
+    Filming,
+}
+
+impl ConsentRole {
+    /// The role's name in the protocol file, e.g. `audio_recording`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConsentRole::Plain => "plain",
+            ConsentRole::AudioRecording => "audio_recording",
+            ConsentRole::ChildInvitation => "child_invitation",
+            ConsentRole::PracticeRecordings => "practice_recordings",
+            ConsentRole::FutureUse => "future_use",
+            ConsentRole::Quotes => "quotes",
+            ConsentRole::Filming => "filming",
+        }
+    }
 }
 
 /// A semi-structured interview topic guide.
@@ -338,9 +366,9 @@ impl Protocol {
     /// Checks the rules a protocol must follow beyond its JSON shape (listed in
     /// `docs/protocol.md`): non-empty ids and titles, version 1 or more, unique ids, one
     /// unique uppercase code letter per group, targets from 1 to [`MAX_TARGET`], references
-    /// to existing forms, guides and groups, at least one required item per consent form and
-    /// at most one audio recording item, prompts in every activity and at least two cards in
-    /// a card sort.
+    /// to existing forms, guides and groups, at least one required item per consent form, at
+    /// most one item of each role per form, re-consent versions that name other versions,
+    /// prompts in every activity and at least two cards in a card sort.
     ///
     /// # Errors
     /// Every problem found, in file order.
@@ -445,19 +473,46 @@ impl Protocol {
                     "a consent form needs at least one required item",
                 );
             }
-            let mut audio = form
-                .items
-                .iter()
-                .enumerate()
-                .filter(|(_, item)| item.role == ConsentRole::AudioRecording);
-            if let Some((first, _)) = audio.next() {
-                for (j, _) in audio {
+            // The app acts on one answer per role: two items with the same role would leave
+            // it unclear which answer counts.
+            let mut first_with_role: HashMap<ConsentRole, usize> = HashMap::new();
+            for (j, item) in form.items.iter().enumerate() {
+                if item.role == ConsentRole::Plain {
+                    continue;
+                }
+                if let Some(first) = first_with_role.get(&item.role) {
                     v.push(
                         format!("{at}.items[{j}].role"),
                         format!(
-                            "a form can have only one audio_recording item (the first is {at}.items[{first}])"
+                            "a form can have only one {} item (the first is {at}.items[{first}])",
+                            item.role.as_str()
                         ),
                     );
+                } else {
+                    first_with_role.insert(item.role, j);
+                }
+            }
+            let mut reconsent: HashMap<&str, usize> = HashMap::new();
+            for (j, version) in form.reconsent_versions.iter().enumerate() {
+                let path = format!("{at}.reconsent_versions[{j}]");
+                if version.trim().is_empty() {
+                    v.push(path, "must not be empty");
+                } else if *version == form.version {
+                    v.push(
+                        path,
+                        format!(
+                            "{version:?} is this form's own version: list the earlier versions whose consents must be given again"
+                        ),
+                    );
+                } else if let Some(first) = reconsent.get(version.as_str()) {
+                    v.push(
+                        path,
+                        format!(
+                            "{version:?} is already listed at {at}.reconsent_versions[{first}]"
+                        ),
+                    );
+                } else {
+                    reconsent.insert(version, j);
                 }
             }
         }
@@ -1077,6 +1132,91 @@ mod tests {
     }
 
     #[test]
+    fn a_form_has_at_most_one_item_of_each_role() {
+        let mut value = default_json();
+        value["consent_forms"][2]["items"][0]["role"] = json!("quotes");
+        let errors = problems(&value);
+        assert_eq!(paths(&errors), ["consent_forms[2].items[4].role"]);
+        assert_eq!(
+            errors[0].message,
+            "a form can have only one quotes item (the first is consent_forms[2].items[0])"
+        );
+        // Several plain items are fine; roles may repeat across forms.
+        let mut value = default_json();
+        value["consent_forms"][1]["items"][0]["role"] = json!("filming");
+        assert!(Protocol::parse(&value.to_string()).is_ok());
+        let mut value = default_json();
+        value["consent_forms"][0]["items"][0]["role"] = json!("filmed");
+        let error = Protocol::parse(&value.to_string()).unwrap_err();
+        assert!(
+            error.message.contains("unknown variant `filmed`"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn re_consent_versions_name_other_versions_once_each() {
+        let mut value = default_json();
+        let version = value["consent_forms"][2]["version"].clone();
+        value["consent_forms"][2]["reconsent_versions"] =
+            json!(["1.0, 2026-09-01", "", version, "1.0, 2026-09-01"]);
+        let errors = problems(&value);
+        assert_eq!(
+            paths(&errors),
+            [
+                "consent_forms[2].reconsent_versions[1]",
+                "consent_forms[2].reconsent_versions[2]",
+                "consent_forms[2].reconsent_versions[3]"
+            ]
+        );
+        assert!(errors[1].message.contains("this form's own version"));
+        assert!(
+            errors[2]
+                .message
+                .contains("already listed at consent_forms[2].reconsent_versions[0]")
+        );
+        value["consent_forms"][2]["reconsent_versions"] = json!(["1.0, 2026-09-01"]);
+        let protocol = Protocol::parse(&value.to_string()).unwrap();
+        assert_eq!(
+            protocol.consent_forms[2].reconsent_versions,
+            ["1.0, 2026-09-01"]
+        );
+    }
+
+    #[test]
+    fn a_form_without_re_consent_versions_serialises_as_before() {
+        let form = default_protocol().consent_form_for("carers").unwrap();
+        let json = serde_json::to_value(form).unwrap();
+        assert!(json.get("reconsent_versions").is_none());
+        let mut old = json.clone();
+        old.as_object_mut().unwrap().remove("reconsent_versions");
+        assert_eq!(serde_json::from_value::<ConsentForm>(old).unwrap(), *form);
+    }
+
+    #[test]
+    fn an_update_that_asks_for_re_consent_is_taken_and_republishing_the_form_is_still_refused() {
+        let current = default_protocol();
+        let mut update = default_json();
+        update["version"] = json!(current.version + 1);
+        let old_version = update["consent_forms"][2]["version"].clone();
+        update["consent_forms"][2]["version"] = json!("2.0, 2027-01-01");
+        update["consent_forms"][2]["items"][0]["text"] = json!("Changed: needs re-consent.");
+        update["consent_forms"][2]["reconsent_versions"] = json!([old_version]);
+        let taken = current.check_update(&update.to_string()).unwrap();
+        assert_eq!(
+            taken.consent_form_for("carers").unwrap().reconsent_versions,
+            [old_version.as_str().unwrap()]
+        );
+        // The changed form under the old version is still refused.
+        update["consent_forms"][2]["version"] = old_version;
+        update["consent_forms"][2]["reconsent_versions"] = json!([]);
+        assert!(matches!(
+            current.check_update(&update.to_string()),
+            Err(UpdateRefused::ConsentFormChanged { .. })
+        ));
+    }
+
+    #[test]
     fn the_default_protocol_is_the_vig_study() {
         let protocol = default_protocol();
         assert_eq!(protocol.validate(), Ok(()));
@@ -1175,11 +1315,29 @@ mod tests {
                 ]
             );
         }
+        for group in ["professionals", "managers", "carers"] {
+            let form = protocol.consent_form_for(group).unwrap();
+            let quotes = form.item_with_role(ConsentRole::Quotes).unwrap();
+            assert_eq!(quotes.id, "quotes");
+            assert!(!quotes.required, "no to quotes still lets them take part");
+            assert!(form.reconsent_versions.is_empty());
+        }
+        let filming = protocol
+            .consent_form_for("carers")
+            .unwrap()
+            .item_with_role(ConsentRole::Filming)
+            .unwrap();
+        assert_eq!(filming.id, "filming");
+        assert!(!filming.required);
+        for group in ["professionals", "managers"] {
+            let form = protocol.consent_form_for(group).unwrap();
+            assert!(form.item_with_role(ConsentRole::Filming).is_none());
+        }
         assert!(ids("carers").contains(&"child-invitation".to_string()));
         assert!(!ids("professionals").contains(&"child-invitation".to_string()));
         assert!(ids("professionals").contains(&"practice-recordings".to_string()));
         assert!(!ids("carers").contains(&"practice-recordings".to_string()));
-        assert_eq!(ids("managers").len(), 8);
+        assert_eq!(ids("managers").len(), 9);
         assert!(protocol.consent_form_for("children").is_none());
     }
 

@@ -30,6 +30,11 @@
 //! device made the row's revision, whose it is, and whether every revision of the record
 //! verified (`false`: later revisions were left out, see `problems`).
 //!
+//! The CSV's last column, `quote_not_agreed` (and the JSON's field of that name), is `true`
+//! for an interview note flagged as a quote whose participant's latest consent, read against
+//! the form it was given on, does not agree to direct quotes (a "no" to the form's `quotes`
+//! item, or no consent known): that note must not be quoted.
+//!
 //! A child's drawing (an activity response whose answer holds the picture as base64 PNG) is
 //! written to `drawings/<participant code>-<participant id>/<record id>.png`; the CSV row
 //! names that file in its `attachment` column and in place of the base64.
@@ -38,6 +43,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use attune_core::consent::{self, ConsentOutcome, UnknownConsentForm};
+use attune_core::fieldwork::{ConsentBody, InterviewNoteBody};
+use attune_core::protocol::{Protocol, default_protocol};
 use attune_core::{
     AttachmentBody, Envelope, Kind, ParticipantId, Revision, StudyPrivateKey, Timestamp,
     open_attachment,
@@ -306,11 +314,12 @@ pub async fn export(
             .or_default()
             .push(opened);
     }
+    let quotes = QuoteConsent::of(store, &records).await?;
     tokio::fs::create_dir_all(out)
         .await
         .with_context(|| format!("cannot create {}", out.display()))?;
     let mut csv = String::from(
-        "record_id,rev,kind,participant_code,time,body,attachment,device,fieldworker,verified\n",
+        "record_id,rev,kind,participant_code,time,body,attachment,device,fieldworker,verified,quote_not_agreed\n",
     );
     let mut json_records = Vec::new();
     let mut attachments = Attachments::default();
@@ -341,8 +350,9 @@ pub async fn export(
         let record_problems = failed_records.remove(record_id).unwrap_or_default();
         let verified = record_problems.is_empty();
         let code = latest.participant_code.as_deref().unwrap_or("");
+        let quote_not_agreed = quotes.not_agreed(r);
         csv.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{},{}\n",
             csv_field(record_id),
             r.rev,
             csv_field(r.kind.as_str()),
@@ -353,6 +363,7 @@ pub async fn export(
             csv_field(&latest.device),
             csv_field(&latest.fieldworker),
             verified,
+            quote_not_agreed,
         ));
         let record_conflicts: Vec<Value> = conflicts
             .iter()
@@ -366,6 +377,7 @@ pub async fn export(
             "device": latest.device,
             "fieldworker": latest.fieldworker,
             "verified": verified,
+            "quote_not_agreed": quote_not_agreed,
             "revisions": history.iter().map(|opened| revision_json(opened)).collect::<Vec<_>>(),
             "conflicts": record_conflicts,
             "problems": record_problems,
@@ -445,6 +457,70 @@ pub async fn export(
         })
         .await?;
     Ok(summary)
+}
+
+/// Each participant's latest consent, read against the form it was given on: whether an
+/// interview note flagged as a quote comes from a participant who did not agree to direct
+/// quotes ([`attune_core::consent::quote_not_agreed`]), the export's `quote_not_agreed`.
+struct QuoteConsent {
+    latest: BTreeMap<ParticipantId, (Timestamp, Result<ConsentOutcome, UnknownConsentForm>)>,
+}
+
+impl QuoteConsent {
+    /// From the latest revision of every consent record exported. A consent that kept no copy
+    /// of its form is read against the built-in protocol and every version published.
+    async fn of(store: &dyn Store, records: &BTreeMap<String, Vec<&Opened>>) -> Result<Self> {
+        let published: Vec<Protocol> = store
+            .published_protocols()
+            .await?
+            .iter()
+            .filter_map(|p| Protocol::parse(&p.protocol).ok())
+            .collect();
+        let protocols: Vec<&Protocol> = std::iter::once(default_protocol())
+            .chain(published.iter())
+            .collect();
+        let mut latest = BTreeMap::new();
+        for history in records.values() {
+            let Some(r) = history
+                .iter()
+                .map(|opened| &opened.revision)
+                .max_by_key(|r| r.rev)
+            else {
+                continue;
+            };
+            let Some(participant) = r.participant.filter(|_| r.kind == Kind::Consent) else {
+                continue;
+            };
+            let Ok(body) = serde_json::from_slice::<ConsentBody>(&r.body) else {
+                continue;
+            };
+            if latest
+                .get(&participant)
+                .is_some_and(|(time, _)| *time >= r.time)
+            {
+                continue;
+            }
+            let outcome = consent::evaluate_given(&body, protocols.iter().copied());
+            latest.insert(participant, (r.time, outcome));
+        }
+        Ok(QuoteConsent { latest })
+    }
+
+    /// Whether `r` is an interview note flagged as a quote whose participant's latest consent
+    /// does not allow quotes.
+    fn not_agreed(&self, r: &Revision) -> bool {
+        if r.kind != Kind::InterviewNote {
+            return false;
+        }
+        let Ok(note) = serde_json::from_slice::<InterviewNoteBody>(&r.body) else {
+            return false;
+        };
+        let consent = r
+            .participant
+            .and_then(|p| self.latest.get(&p))
+            .map(|(_, outcome)| outcome);
+        consent::quote_not_agreed(&note, consent)
+    }
 }
 
 /// The attachment files of an export, and the attachments that could not be written.
@@ -672,6 +748,57 @@ fn path_segment(code: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_quote_is_marked_when_its_participant_did_not_agree_to_quotes() {
+        use attune_core::consent::{ConsentAnswers, evaluate};
+        use attune_core::{Authorship, DeviceId, Links, ProfileId, RecordId};
+        let form = default_protocol().consent_form_for("carers").unwrap();
+        let outcome = |quotes: bool| {
+            let mut answers = ConsentAnswers::new();
+            for item in &form.items {
+                answers.set(item.id.clone(), item.id != "quotes" || quotes);
+            }
+            Ok(evaluate(form, &answers))
+        };
+        let (said_no, said_yes, unknown) = (
+            ParticipantId::new(Timestamp(1)),
+            ParticipantId::new(Timestamp(2)),
+            ParticipantId::new(Timestamp(3)),
+        );
+        let quotes = QuoteConsent {
+            latest: BTreeMap::from([
+                (said_no, (Timestamp(5), outcome(false))),
+                (said_yes, (Timestamp(5), outcome(true))),
+            ]),
+        };
+        let by = Authorship {
+            device: DeviceId::new(Timestamp(1)),
+            author: ProfileId::new(Timestamp(1)),
+            time: Timestamp(9),
+        };
+        let note = |participant, flags: &[&str]| {
+            let body = json!({"guide_id": "guide-carers", "text": "said", "flags": flags,
+                "updated": 1});
+            Revision::first(
+                RecordId::new(Timestamp(9)),
+                Kind::InterviewNote,
+                Links {
+                    participant: Some(participant),
+                    ..Links::default()
+                },
+                body.to_string().into_bytes(),
+                by,
+            )
+        };
+        assert!(quotes.not_agreed(&note(said_no, &["quote"])));
+        assert!(!quotes.not_agreed(&note(said_no, &["follow_up"])));
+        assert!(!quotes.not_agreed(&note(said_yes, &["quote"])));
+        assert!(
+            quotes.not_agreed(&note(unknown, &["quote"])),
+            "no consent known"
+        );
+    }
 
     #[test]
     fn media_types_get_their_usual_extensions() {

@@ -185,7 +185,7 @@ async fn study_init_then_export_decrypts_latest_revisions_and_leaves_out_withdra
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(
         lines[0],
-        "record_id,rev,kind,participant_code,time,body,attachment,device,fieldworker,verified"
+        "record_id,rev,kind,participant_code,time,body,attachment,device,fieldworker,verified,quote_not_agreed"
     );
     assert_eq!(
         lines.len(),
@@ -199,7 +199,9 @@ async fn study_init_then_export_decrypts_latest_revisions_and_leaves_out_withdra
     let drawing_file = format!("drawings/VIG-001-{vig_001}/{}.png", drawing.record_id);
     assert_eq!(std::fs::read(out.join(&drawing_file)).unwrap(), picture);
     assert!(
-        lines[2].ends_with(&format!("\"{drawing_file}\",\"{device_id}\",\"Ana\",true")),
+        lines[2].ends_with(&format!(
+            "\"{drawing_file}\",\"{device_id}\",\"Ana\",true,false"
+        )),
         "{}",
         lines[2]
     );
@@ -756,12 +758,12 @@ async fn export_and_check_find_what_was_put_into_the_database_behind_the_servers
     let good_row = row(good.record_id).expect("the good record");
     assert!(good_row.contains("good words, edited"), "{good_row}");
     assert!(
-        good_row.ends_with(&format!(",\"{ana}\",\"Ana\",true")),
+        good_row.ends_with(&format!(",\"{ana}\",\"Ana\",true,false")),
         "{good_row}"
     );
     let moved_row = row(moved.record_id).expect("the record on the new tablet");
     assert!(
-        moved_row.ends_with(&format!(",\"{ana_new}\",\"Ana\",true")),
+        moved_row.ends_with(&format!(",\"{ana_new}\",\"Ana\",true,false")),
         "{moved_row}"
     );
     assert_eq!(row(forged.record_id), None, "nothing of the forged record");
@@ -772,7 +774,10 @@ async fn export_and_check_find_what_was_put_into_the_database_behind_the_servers
         (owned.record_id, "Ana's own words"),
     ] {
         let line = row(record).expect("the verified start of the record");
-        assert!(line.contains(kept) && line.ends_with(",false"), "{line}");
+        assert!(
+            line.contains(kept) && line.ends_with(",false,false"),
+            "{line}"
+        );
         assert!(line.starts_with(&format!("\"{record}\",1,")), "{line}");
     }
     assert_eq!(csv.lines().count(), 1 + 7, "a header and 7 records:\n{csv}");

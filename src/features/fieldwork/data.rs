@@ -173,22 +173,16 @@ pub fn consent_allows(body: &ConsentBody) -> Result<attune_core::consent::Consen
     })
 }
 
-/// Whether `child` may be handed the tablet: a linked carer's latest consent (in any visit),
-/// read against its own form, says yes to inviting the child
-/// ([`attune_core::consent::child_invitation`]).
-pub async fn child_invitation(
-    session: &Session,
-    child: &Participant,
-) -> Result<attune_core::consent::ChildInvitation, String> {
-    let mut latest: std::collections::HashMap<
-        ParticipantId,
-        (attune_core::Timestamp, ConsentBody),
-    > = std::collections::HashMap::new();
+/// Each participant's latest consent, in any visit (the latest revision of their newest
+/// consent record).
+pub type LatestConsents =
+    std::collections::HashMap<ParticipantId, (attune_core::Timestamp, ConsentBody)>;
+
+/// Every participant's latest consent on this tablet, in any visit.
+pub async fn latest_consents(session: &Session) -> Result<LatestConsents, String> {
+    let mut latest = LatestConsents::new();
     for revision in records::latest_of_kind(session, Kind::Consent).await? {
-        let Some(pid) = revision
-            .participant
-            .filter(|p| child.body.links.contains(p))
-        else {
+        let Some(pid) = revision.participant else {
             continue;
         };
         let body = records::body::<ConsentBody>(&revision)?;
@@ -199,6 +193,17 @@ pub async fn child_invitation(
             latest.insert(pid, (revision.time, body));
         }
     }
+    Ok(latest)
+}
+
+/// Whether `child` may be handed the tablet: a linked carer's latest consent (in any visit),
+/// read against its own form, says yes to inviting the child
+/// ([`attune_core::consent::child_invitation`]).
+pub async fn child_invitation(
+    session: &Session,
+    child: &Participant,
+) -> Result<attune_core::consent::ChildInvitation, String> {
+    let latest = latest_consents(session).await?;
     Ok(attune_core::consent::child_invitation(
         &child.body.links,
         |carer| {
@@ -207,6 +212,59 @@ pub async fn child_invitation(
             })
         },
     ))
+}
+
+/// Whether a participant's direct quotes are not agreed, by their latest consent (in any
+/// visit, read against its own form): a note of theirs flagged as a quote is then marked
+/// "Not agreed for quotes" ([`attune_core::consent::quote_not_agreed`]).
+pub fn quotes_not_agreed(latest: &LatestConsents, participant: ParticipantId) -> bool {
+    let consent = latest
+        .get(&participant)
+        .map(|(_, body)| attune_core::consent::evaluate_given(body, crate::protocol::known()));
+    !attune_core::consent::quotes_agreed(consent.as_ref())
+}
+
+/// "Re-consent needed" in words, when the participant's latest consent (in any visit) was
+/// given on a version of their form that the form in use asks to be given again
+/// ([`attune_core::consent::reconsent_needed`]); `None` otherwise.
+pub fn reconsent_words(latest: &LatestConsents, participant: &Participant) -> Option<String> {
+    let form = crate::protocol::current().consent_form_for(&participant.body.group)?;
+    let (_, body) = latest.get(&participant.id)?;
+    let needed = attune_core::consent::reconsent_needed(body, form)?;
+    Some(format!(
+        "Re-consent needed: {} consented on version {} of the form; version {} asks for consent again. Their earlier consent and notes are kept. Record their consent on the new form.",
+        participant.body.code, needed.given_on, needed.current
+    ))
+}
+
+/// The gate before a participant's interview, from their consent in this visit read against
+/// its own form ([`attune_core::consent::participation`]).
+pub fn participation(consent: Option<&ConsentBody>) -> attune_core::consent::Participation {
+    let outcome =
+        consent.map(|body| attune_core::consent::evaluate_given(body, crate::protocol::known()));
+    attune_core::consent::participation(outcome.as_ref())
+}
+
+/// Why a participant's interview (and activities) may not go ahead, in words for the
+/// fieldworker; `None`: they may.
+pub fn participation_words(
+    participant: &Participant,
+    gate: &attune_core::consent::Participation,
+) -> Option<String> {
+    use attune_core::consent::Participation;
+    let code = &participant.body.code;
+    Some(match gate {
+        Participation::Agreed => return None,
+        Participation::Declined { .. } => {
+            format!("{code} did not agree to take part: no interview or activities.")
+        }
+        Participation::NoConsent | Participation::Incomplete => format!(
+            "Consent is needed before {code}'s interview. Go back to the visit and record consent first."
+        ),
+        Participation::UnknownForm => format!(
+            "{code}'s consent was given on a form this tablet does not have: record it again before the interview."
+        ),
+    })
 }
 
 /// Why a child may not be handed the tablet, in words for the fieldworker (`None`: they may).
@@ -230,6 +288,10 @@ pub fn child_invitation_words(
         Gate::NoConsent { carer } => format!(
             "{} has not agreed to {child_code} being invited: record {}'s consent first.",
             code_of(carer),
+            code_of(carer)
+        ),
+        Gate::Declined { carer } => format!(
+            "{} did not agree to take part: {child_code} is not invited.",
             code_of(carer)
         ),
         Gate::NotAgreed { carer } => format!(

@@ -27,14 +27,15 @@ pub fn InterviewPage() -> impl IntoView {
             let session = sessions.current().ok_or("Locked")?;
             let (visit, participant) = ids.ok_or("This address is not valid.")?;
             let (who, contents) = data::participant_in_visit(&session, visit, participant).await?;
-            // Read against the form the consent was given on, not the current protocol.
-            let outcome = match contents.consent_of(participant) {
-                Some((_, body)) => Some(data::consent_allows(body)?),
-                None => None,
-            };
-            if !outcome.as_ref().is_some_and(|o| o.may_proceed) {
-                return Err("Consent is needed before the interview. Go back to the visit and record consent first.".to_string());
+            // Read against the form the consent was given on, not the current protocol. A typed
+            // address gets the same gate, in the same words, as the visit hub.
+            let consent = contents.consent_of(participant).map(|(_, body)| body);
+            if let Some(words) = data::participation_words(&who, &data::participation(consent)) {
+                return Err(words);
             }
+            let outcome = consent.map(data::consent_allows).transpose()?;
+            let quotes_not_agreed =
+                data::quotes_not_agreed(&data::latest_consents(&session).await?, participant);
             let notes: Vec<(Revision, InterviewNoteBody)> = contents
                 .notes
                 .into_iter()
@@ -53,6 +54,7 @@ pub fn InterviewPage() -> impl IntoView {
                 notes,
                 recordings,
                 outcome.is_some_and(|o| o.audio_allowed),
+                quotes_not_agreed,
             ))
         }
     });
@@ -60,8 +62,9 @@ pub fn InterviewPage() -> impl IntoView {
         <Suspense fallback=|| view! { <p>"Opening the interview..."</p> }>
             {move || loaded.get().map(|r| match r {
                 Err(message) => view! { <p class="notice error" role="alert" data-testid="interview-blocked">{message}</p> }.into_any(),
-                Ok((visit, who, notes, recordings, audio_allowed)) => view! {
-                    <Interview visit=visit participant=who notes=notes recordings=recordings audio_allowed=audio_allowed />
+                Ok((visit, who, notes, recordings, audio_allowed, quotes_not_agreed)) => view! {
+                    <Interview visit=visit participant=who notes=notes recordings=recordings audio_allowed=audio_allowed
+                        quotes_not_agreed=quotes_not_agreed />
                 }.into_any(),
             })}
         </Suspense>
@@ -101,6 +104,7 @@ fn Interview(
     notes: Vec<(Revision, InterviewNoteBody)>,
     recordings: Vec<(BlobId, String)>,
     audio_allowed: bool,
+    quotes_not_agreed: bool,
 ) -> impl IntoView {
     let sessions = use_sessions();
     // An interview already started keeps the protocol version its notes were made under; a
@@ -135,6 +139,7 @@ fn Interview(
     // One note per question (None: free notes), kept across switches so each save follows
     // the previous one.
     let participant_id = participant.id;
+    let code = StoredValue::new(participant.body.code.clone());
     let states: Rc<RefCell<HashMap<Option<String>, NoteState>>> = Rc::new(RefCell::new(
         notes
             .into_iter()
@@ -258,6 +263,12 @@ fn Interview(
                             on:click=toggle(flag)>{label}</button>
                     }).collect_view()}
                 </div>
+                {move || (quotes_not_agreed && flags.get().contains(&NoteFlag::Quote)).then(|| view! {
+                    <p class="notice gate" data-testid="quote-not-agreed">{format!(
+                        "Not agreed for quotes: {} did not agree to direct quotes. The flag is kept, and exports mark this note; do not quote it.",
+                        code.get_value()
+                    )}</p>
+                })}
             </div>
         }
     };

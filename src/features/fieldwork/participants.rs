@@ -235,7 +235,8 @@ pub fn ParticipantPage() -> impl IntoView {
                 .into_iter()
                 .filter(|v| v.body.participants.contains(&id))
                 .collect();
-            Ok::<_, String>((me, all, mine))
+            let latest = data::latest_consents(&session).await?;
+            Ok::<_, String>((me, all, mine, latest))
         }
     });
     let protocol = crate::protocol::current();
@@ -243,7 +244,7 @@ pub fn ParticipantPage() -> impl IntoView {
         <Suspense fallback=|| view! { <p>"Opening..."</p> }>
             {move || loaded.get().map(|result| match result {
                 Err(message) => view! { <p class="notice error" role="alert">{message}</p> }.into_any(),
-                Ok((me, all, visits)) => {
+                Ok((me, all, visits, latest)) => {
                     let group = protocol.group(&me.body.group).map(|g| g.name.clone()).unwrap_or_default();
                     let links: Vec<String> = me.body.links.iter()
                         .filter_map(|l| all.iter().find(|p| p.id == *l).map(Participant::label))
@@ -253,6 +254,7 @@ pub fn ParticipantPage() -> impl IntoView {
                         .map(Participant::label).collect();
                     let active = me.is_active();
                     let provisional = me.is_provisional();
+                    let consent = consent_facts(&me, &latest);
                     view! {
                         <section class="panel" aria-labelledby="participant-heading">
                             <h1 id="participant-heading">{me.label()}</h1>
@@ -262,7 +264,9 @@ pub fn ParticipantPage() -> impl IntoView {
                                 <dt>"Status"</dt><dd data-testid="participant-status">{if active { "Taking part" } else { "Withdrawn" }}</dd>
                                 <dt>"Linked to"</dt><dd>{if links.is_empty() && linked_from.is_empty() { "Nobody".to_string() } else { [links, linked_from].concat().join(", ") }}</dd>
                                 <dt>"Visits"</dt><dd>{visits.len().to_string()}</dd>
+                                {consent.facts}
                             </dl>
+                            {consent.reconsent.map(|words| view! { <p class="notice gate" data-testid="reconsent">{words}</p> })}
                             <ul class="rows">
                                 {visits.into_iter().map(|v| view! {
                                     <li><a href=format!("/visits/{}", v.id)>{super::visits::visit_title(&v)}</a></li>
@@ -288,6 +292,64 @@ fn ProvisionalNotice(code: String) -> impl IntoView {
             <p>"The tablet had no study code left for their group (codes come from the research server at each sync, once the tablet is enrolled). "
                "At the next sync they get their code; until then their records stay on this tablet."</p>
         </div>
+    }
+}
+
+/// What a participant's latest consent says, for their page.
+struct ConsentFacts {
+    /// `Consent`, `Quotes` and `Filming` rows of the facts list.
+    facts: AnyView,
+    /// "Re-consent needed" in words, if it is.
+    reconsent: Option<String>,
+}
+
+/// The consent rows of a participant's page, from their latest consent in any visit, read
+/// against the form it was given on. Groups without a consent form (children) have none.
+fn consent_facts(me: &Participant, latest: &data::LatestConsents) -> ConsentFacts {
+    use attune_core::consent::Participation;
+    use attune_core::protocol::ConsentRole;
+    let protocol = crate::protocol::current();
+    if protocol.consent_form_for(&me.body.group).is_none() {
+        return ConsentFacts {
+            facts: ().into_any(),
+            reconsent: None,
+        };
+    }
+    let reconsent = data::reconsent_words(latest, me);
+    let body = latest.get(&me.id).map(|(_, body)| body);
+    let status = match (&reconsent, data::participation(body)) {
+        (Some(_), _) => "Re-consent needed".to_string(),
+        (None, Participation::Agreed) => format!(
+            "Given (form version {})",
+            body.map(|b| b.form_version.clone()).unwrap_or_default()
+        ),
+        (None, Participation::NoConsent) => "Not yet".into(),
+        (None, Participation::Declined { .. }) => "Did not agree to take part".into(),
+        (None, Participation::Incomplete) => "Not complete".into(),
+        (None, Participation::UnknownForm) => "Record again: form not on this tablet".into(),
+    };
+    let given_on =
+        body.and_then(|b| attune_core::consent::form_given_on(b, crate::protocol::known()));
+    let outcome = body.and_then(|b| data::consent_allows(b).ok());
+    let answer = |role: ConsentRole, yes: fn(&attune_core::consent::ConsentOutcome) -> bool| {
+        let form = given_on?;
+        form.item_with_role(role)?;
+        Some(if outcome.as_ref().is_some_and(yes) {
+            "Agreed"
+        } else {
+            "Not agreed"
+        })
+    };
+    let quotes = answer(ConsentRole::Quotes, |o| o.quotes_allowed);
+    let filming = answer(ConsentRole::Filming, |o| o.filming_allowed);
+    ConsentFacts {
+        facts: view! {
+            <dt>"Consent"</dt><dd data-testid="participant-consent">{status}</dd>
+            {quotes.map(|q| view! { <dt>"Quotes"</dt><dd data-testid="participant-quotes">{q}</dd> })}
+            {filming.map(|f| view! { <dt>"Filming"</dt><dd data-testid="participant-filming">{f}</dd> })}
+        }
+        .into_any(),
+        reconsent,
     }
 }
 

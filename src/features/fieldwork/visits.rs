@@ -139,20 +139,21 @@ pub fn StartVisitPage() -> impl IntoView {
     }
 }
 
-/// Loads a visit, its participants and what it holds, again whenever `version` changes.
-/// A visit, who is present, and what it holds.
-/// The visit, who is in it, its records, and for each child why they may not be handed the
-/// tablet yet (absent: they may).
+/// The visit, who is in it, its records, for each child why they may not be handed the
+/// tablet yet (absent: they may), and everyone's latest consent in any visit (for re-consent
+/// and quotes).
 type LoadedVisit = Result<
     (
         Visit,
         Vec<Participant>,
         VisitContents,
         std::collections::HashMap<ParticipantId, String>,
+        data::LatestConsents,
     ),
     String,
 >;
 
+/// Loads a visit, its participants and what it holds, again whenever `version` changes.
 fn use_visit(version: RwSignal<u32>) -> LocalResource<LoadedVisit> {
     let sessions = use_sessions();
     let visit_id = visit_param();
@@ -186,7 +187,8 @@ fn use_visit(version: RwSignal<u32>) -> LocalResource<LoadedVisit> {
                     }
                 }
             }
-            Ok((visit, present, contents, not_invited))
+            let latest = data::latest_consents(&session).await?;
+            Ok((visit, present, contents, not_invited, latest))
         }
     })
 }
@@ -222,13 +224,15 @@ pub fn VisitPage() -> impl IntoView {
         <Suspense fallback=|| view! { <p>"Opening the visit..."</p> }>
             {move || loaded.get().map(|r| match r {
                 Err(message) => view! { <p class="notice error" role="alert">{message}</p> }.into_any(),
-                Ok((visit, present, contents, not_invited)) => {
+                Ok((visit, present, contents, not_invited, latest)) => {
                     let id = visit.id;
                     let closed = visit.body.closed.is_some();
                     let consent_rows = present.iter().filter_map(|p| {
                         // Only groups with a consent form (children give assent in child mode).
                         protocol.consent_form_for(&p.body.group)?;
+                        let reconsent = data::reconsent_words(&latest, p);
                         let status = match contents.consent_of(p.id).map(|(_, body)| data::consent_allows(body)) {
+                            _ if reconsent.is_some() => ("blocked", "Re-consent needed".to_string()),
                             None => ("todo", "Not yet".to_string()),
                             Some(Ok(o)) if o.may_proceed => ("done", "Consent given".into()),
                             Some(Ok(_)) => ("blocked", "Not given".into()),
@@ -241,14 +245,21 @@ pub fn VisitPage() -> impl IntoView {
                                     <span class="status">{status.1}</span>
                                 </a>
                             </li>
+                            {reconsent.map(|words| view! { <li class="notice gate" data-testid="reconsent">{words}</li> })}
                         })
                     }).collect_view();
                     let interview_rows = present.iter().filter_map(|p| {
                         protocol.consent_form_for(&p.body.group)?;
                         protocol.guide_for(&p.body.group)?;
-                        let allowed = contents.consent_of(p.id).is_some_and(|(_, b)| data::consent_allows(b).is_ok_and(|o| o.may_proceed));
-                        let notes = contents.notes.iter().filter(|(r, b)| r.participant == Some(p.id) && !b.text.trim().is_empty()).count();
-                        Some(if allowed {
+                        let gate = data::participation(contents.consent_of(p.id).map(|(_, b)| b));
+                        let mine = || contents.notes.iter().filter(|(r, b)| r.participant == Some(p.id) && !b.text.trim().is_empty());
+                        let notes = mine().count();
+                        let quotes_not_agreed = if data::quotes_not_agreed(&latest, p.id) {
+                            mine().filter(|(_, b)| b.has_flag(NoteFlag::Quote)).count()
+                        } else {
+                            0
+                        };
+                        Some(if gate.allowed() {
                             view! {
                                 <li class="step-row">
                                     <a href=format!("/visits/{id}/interview/{}", p.id)>
@@ -256,15 +267,24 @@ pub fn VisitPage() -> impl IntoView {
                                         <span class="status">{format!("{notes} notes")}</span>
                                     </a>
                                 </li>
+                                {(quotes_not_agreed > 0).then(|| view! {
+                                    <li class="notice gate" data-testid="quotes-not-agreed">{format!(
+                                        "Not agreed for quotes: {} did not agree to direct quotes; {quotes_not_agreed} of their notes flagged as a quote must not be quoted.",
+                                        p.body.code
+                                    )}</li>
+                                })}
                             }.into_any()
                         } else {
+                            let declined = matches!(gate, attune_core::consent::Participation::Declined { .. });
+                            let words = data::participation_words(p, &gate).filter(|_| declined);
                             view! {
-                                <li class="step-row locked">
+                                <li class=if declined { "step-row locked blocked" } else { "step-row locked" }>
                                     <span class="step-disabled" aria-disabled="true">
                                         <span>{format!("Interview: {}", p.label())}</span>
-                                        <span class="status">"Needs consent first"</span>
+                                        <span class="status">{if declined { "Did not agree to take part" } else { "Needs consent first" }}</span>
                                     </span>
                                 </li>
+                                {words.map(|words| view! { <li class="notice gate" data-testid="participation-gate">{words}</li> })}
                             }.into_any()
                         })
                     }).collect_view();
@@ -290,7 +310,7 @@ pub fn VisitPage() -> impl IntoView {
                                                 <span>{format!("Hand the tablet to {code}")}</span>
                                                 <span class="status">{refused.clone().map_or(label, |_| "Carer's consent needed".to_string())}</span>
                                             </a></li>
-                                            {refused.map(|words| view! { <li class="notice" data-testid="child-gate">{words}</li> })}
+                                            {refused.map(|words| view! { <li class="notice gate" data-testid="child-gate">{words}</li> })}
                                             <li class="step-row"><a href=format!("/visits/{id}/child/{pid}/summary")>
                                                 <span>{format!("Child session summary: {code}")}</span>
                                                 <span class="status">"Notes"</span>
@@ -325,7 +345,7 @@ pub fn ReflectionsPage() -> impl IntoView {
         <Suspense fallback=|| view! { <p>"Opening..."</p> }>
             {move || loaded.get().map(|r| match r {
                 Err(message) => view! { <p class="notice error" role="alert">{message}</p> }.into_any(),
-                Ok((visit, _, contents, _)) => {
+                Ok((visit, _, contents, _, _)) => {
                     let id = visit.id;
                     let (chain, initial) = match contents.reflection {
                         Some((head, body)) => (Chain::new(head.record_id, Kind::Reflection, head.links(), Some(head)), body.text),
@@ -387,7 +407,7 @@ pub fn CloseVisitPage() -> impl IntoView {
         <Suspense fallback=|| view! { <p>"Opening..."</p> }>
             {move || loaded.get().map(|r| match r {
                 Err(message) => view! { <p class="notice error" role="alert">{message}</p> }.into_any(),
-                Ok((visit, present, contents, _)) => {
+                Ok((visit, present, contents, _, _)) => {
                     let id = visit.id;
                     let flagged: Vec<_> = contents.notes.iter()
                         .filter(|(_, b)| b.flags.contains(&NoteFlag::Safeguarding))

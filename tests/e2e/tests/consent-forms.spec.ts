@@ -41,7 +41,7 @@ test('a consent keeps allowing what its own form allowed after the form changes'
   await enrolTablet(page, server, keyFile, 'Sam');
   await expect(page.getByTestId('sync-last')).toContainText('Last sync', { timeout: 60_000 });
 
-  // C01 agrees to everything on version 1.0 of the carers' form, audio included.
+  // C01 agrees to everything on version 1.1 of the carers' form, audio included.
   const first = await newParticipant(page, 'Carers');
   await startVisit(page, [first]);
   const visitUrl = page.url();
@@ -68,18 +68,18 @@ test('a consent keeps allowing what its own form allowed after the form changes'
   await page.getByRole('button', { name: 'Sync now' }).click();
   await expect(page.getByTestId('sync-protocol')).toContainText('Study protocol updated to version 2', { timeout: 60_000 });
 
-  // C01's consent was given on 1.0, which allowed audio: the recorder is still offered.
+  // C01's consent was given on 1.1, which allowed audio: the recorder is still offered.
   await page.goto(visitUrl);
   await unlock(page);
   await expect(page.getByText('Consent given')).toBeVisible();
   await page.getByRole('link', { name: new RegExp(`Interview: ${first}`) }).click();
   const interviewUrl = page.url();
   await expect(page.getByTestId('audio-allowed')).toBeVisible();
-  // The consent screen says the consent stands as given on 1.0.
+  // The consent screen says the consent stands as given on 1.1.
   await page.goto(visitUrl);
   await unlock(page);
   await page.getByRole('link', { name: new RegExp(`Consent: ${first}`) }).click();
-  await expect(page.getByTestId('consent-form-changed')).toContainText('version 1.0');
+  await expect(page.getByTestId('consent-form-changed')).toContainText('version 1.1');
 
   // A carer who consents on 2.0 agreed to no audio: no recorder.
   const second = await newParticipant(page, 'Carers');
@@ -90,7 +90,7 @@ test('a consent keeps allowing what its own form allowed after the form changes'
   await expect(page.getByTestId('audio-allowed')).toHaveCount(0);
   await expect(page.getByRole('button', { name: 'Record' })).toHaveCount(0);
 
-  // Offline and reloaded: C01's consent still reads against 1.0.
+  // Offline and reloaded: C01's consent still reads against 1.1.
   await context.setOffline(true);
   await page.goto(interviewUrl);
   await unlock(page);

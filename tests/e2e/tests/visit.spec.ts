@@ -161,7 +161,8 @@ test('a required consent item answered no blocks the interview', async ({ page }
   await page.getByRole('button', { name: 'Save consent' }).click();
   await expect(page.getByText('Not given')).toBeVisible();
   await expect(page.getByRole('link', { name: /Interview: M-new-1/ })).toHaveCount(0);
-  await expect(page.getByText('Needs consent first')).toBeVisible();
+  await expect(page.getByText('Did not agree to take part', { exact: true })).toBeVisible();
+  await expect(page.getByTestId('participation-gate')).toHaveText('M-new-1 did not agree to take part: no interview or activities.');
 });
 
 test('with audio consent no, the interview has no recording', async ({ page }) => {
