@@ -16,11 +16,12 @@ import { answerConsent, giveConsent, nav, newParticipant, sign, startVisit } fro
 
 let server: RunningServer;
 let keyFile: string;
-test.beforeAll(async () => {
+// A server per test: each tablet's codes start at C01 (the server reserves them per study).
+test.beforeEach(async () => {
   server = await startServer();
   keyFile = studyInit(server);
 });
-test.afterAll(async () => { await server.stop(); });
+test.afterEach(async () => { await server.stop(); });
 
 const protocolPath = resolve(__dirname, '..', '..', '..', 'crates', 'core', 'protocols', 'vig-evaluation.json');
 
