@@ -271,45 +271,8 @@ async fn a_database_from_before_code_reservations_keeps_its_codes_unique() {
 }
 
 /// Sealed, signed participant-record envelopes for the old-database tests.
-mod old_data {
-    use attune_core::{
-        Authorship, DeviceId, DeviceKey, Envelope, Kind, Links, ProfileId, RecordId, Revision,
-        StudyKeyPair, Timestamp, seal_envelope,
-    };
-
-    pub struct OldDevice {
-        pub id: DeviceId,
-        pub key: DeviceKey,
-    }
-
-    impl OldDevice {
-        pub fn new() -> Self {
-            Self {
-                id: DeviceId::new(Timestamp(1)),
-                key: DeviceKey::generate().unwrap(),
-            }
-        }
-
-        pub fn participant(&self, body: &str) -> Revision {
-            Revision::first(
-                RecordId::new(Timestamp(1)),
-                Kind::Participant,
-                Links::default(),
-                body.as_bytes().to_vec(),
-                Authorship {
-                    device: self.id,
-                    author: ProfileId::new(Timestamp(1)),
-                    time: Timestamp(2),
-                },
-            )
-        }
-
-        pub fn seal(&self, revision: &Revision, code: &str) -> Envelope {
-            let study = StudyKeyPair::generate();
-            seal_envelope(revision, Some(code.into()), &study.public_key(), &self.key).unwrap()
-        }
-    }
-}
+#[path = "support/old_data.rs"]
+mod old_data;
 
 /// A database from before the server checked codes (migrations up to 0006), in which two
 /// tablets each gave a participant the code C01 and a conflict was kept: migration 0007 keeps
