@@ -339,33 +339,58 @@ impl StudyKeyFile {
         check_new_passphrase(passphrase)?;
         let pair = StudyKeyPair::generate();
         let public = pair.public_key();
+        let secret = Zeroizing::new(pair.private.secret.to_bytes().to_vec());
+        let bytes = Self::seal_file(
+            passphrase,
+            kdf,
+            KEY_FILE_VERSION_1,
+            public.to_text(),
+            None,
+            &secret,
+        )?;
+        Ok((bytes, public))
+    }
+
+    /// A key file of `version`: `secret` encrypted under a key derived from `passphrase`
+    /// (fresh salt and nonce), the public keys bound in as associated data.
+    fn seal_file(
+        passphrase: &str,
+        kdf: KdfParams,
+        version: u8,
+        public_key: String,
+        signing_public_key: Option<String>,
+        secret: &[u8],
+    ) -> Result<Vec<u8>, EnvelopeError> {
         let salt = vault::random::<SALT_LEN>()?;
         let nonce = vault::random::<NONCE_LEN>()?;
         let kek = derive_kek(passphrase, kdf, &salt)?;
-        let aad = key_file_associated_data(KEY_FILE_VERSION_1, kdf, &salt, &public.to_text(), None);
-        let secret = Zeroizing::new(pair.private.secret.to_bytes().to_vec());
+        let aad = key_file_associated_data(
+            version,
+            kdf,
+            &salt,
+            &public_key,
+            signing_public_key.as_deref(),
+        );
         let ciphertext = vault::cipher(&kek)
             .encrypt(
                 (&nonce).into(),
                 Payload {
-                    msg: &secret,
+                    msg: secret,
                     aad: &aad,
                 },
             )
             .map_err(|_| EnvelopeError::KeyFile("encryption failed".into()))?;
         let file = StudyKeyFile {
             format: KEY_FILE_FORMAT.into(),
-            version: KEY_FILE_VERSION_1,
-            public_key: public.to_text(),
-            signing_public_key: None,
+            version,
+            public_key,
+            signing_public_key,
             kdf,
             salt,
             nonce,
             ciphertext,
         };
-        let bytes = serde_json::to_vec_pretty(&file)
-            .map_err(|error| EnvelopeError::KeyFile(error.to_string()))?;
-        Ok((bytes, public))
+        serde_json::to_vec_pretty(&file).map_err(|error| EnvelopeError::KeyFile(error.to_string()))
     }
 
     fn write(
@@ -374,41 +399,16 @@ impl StudyKeyFile {
         private: StudyPrivateKey,
         signing: StudySigningKey,
     ) -> Result<(Vec<u8>, StudyPrivateKeys), EnvelopeError> {
-        let public_text = private.public.to_text();
-        let signing_text = signing.public_key().to_text();
-        let salt = vault::random::<SALT_LEN>()?;
-        let nonce = vault::random::<NONCE_LEN>()?;
-        let kek = derive_kek(passphrase, kdf, &salt)?;
         let mut secret = Zeroizing::new(private.secret.to_bytes().to_vec());
         secret.extend_from_slice(signing.to_bytes().as_ref());
-        let aad = key_file_associated_data(
+        let bytes = Self::seal_file(
+            passphrase,
+            kdf,
             KEY_FILE_VERSION,
-            kdf,
-            &salt,
-            &public_text,
-            Some(&signing_text),
-        );
-        let ciphertext = vault::cipher(&kek)
-            .encrypt(
-                (&nonce).into(),
-                Payload {
-                    msg: &secret,
-                    aad: &aad,
-                },
-            )
-            .map_err(|_| EnvelopeError::KeyFile("encryption failed".into()))?;
-        let file = StudyKeyFile {
-            format: KEY_FILE_FORMAT.into(),
-            version: KEY_FILE_VERSION,
-            public_key: public_text,
-            signing_public_key: Some(signing_text),
-            kdf,
-            salt,
-            nonce,
-            ciphertext,
-        };
-        let bytes = serde_json::to_vec_pretty(&file)
-            .map_err(|error| EnvelopeError::KeyFile(error.to_string()))?;
+            private.public.to_text(),
+            Some(signing.public_key().to_text()),
+            &secret,
+        )?;
         Ok((
             bytes,
             StudyPrivateKeys {
