@@ -40,7 +40,7 @@ pub fn HandOverPage() -> impl IntoView {
             .cloned()
             .ok_or_else(|| "No such participant on this tablet.".to_string())?;
         // The carer's consent to the child being invited comes before the child's assent.
-        let gate = data::child_invitation(&session, &child).await?;
+        let gate = data::child_invitation(&data::latest_consents(&session).await?, &child);
         let refused = data::child_invitation_words(&gate, &child, &all);
         Ok::<_, String>((child, refused))
     });

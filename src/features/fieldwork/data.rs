@@ -196,22 +196,18 @@ pub async fn latest_consents(session: &Session) -> Result<LatestConsents, String
     Ok(latest)
 }
 
-/// Whether `child` may be handed the tablet: a linked carer's latest consent (in any visit),
-/// read against its own form, says yes to inviting the child
+/// Whether `child` may be handed the tablet: a linked carer's latest consent (in any visit,
+/// from [`latest_consents`]), read against its own form, says yes to inviting the child
 /// ([`attune_core::consent::child_invitation`]).
-pub async fn child_invitation(
-    session: &Session,
+pub fn child_invitation(
+    latest: &LatestConsents,
     child: &Participant,
-) -> Result<attune_core::consent::ChildInvitation, String> {
-    let latest = latest_consents(session).await?;
-    Ok(attune_core::consent::child_invitation(
-        &child.body.links,
-        |carer| {
-            latest.get(&carer).map(|(_, body)| {
-                attune_core::consent::evaluate_given(body, crate::protocol::known())
-            })
-        },
-    ))
+) -> attune_core::consent::ChildInvitation {
+    attune_core::consent::child_invitation(&child.body.links, |carer| {
+        latest
+            .get(&carer)
+            .map(|(_, body)| attune_core::consent::evaluate_given(body, crate::protocol::known()))
+    })
 }
 
 /// Whether a participant's direct quotes are not agreed, by their latest consent (in any

@@ -174,6 +174,7 @@ fn use_visit(version: RwSignal<u32>) -> LocalResource<LoadedVisit> {
                 .filter_map(|p| everyone.iter().find(|x| x.id == *p).cloned())
                 .collect();
             let contents = data::visit_contents(&session, id).await?;
+            let latest = data::latest_consents(&session).await?;
             let mut not_invited = std::collections::HashMap::new();
             for child in &present {
                 let protocol = crate::protocol::current();
@@ -181,13 +182,12 @@ fn use_visit(version: RwSignal<u32>) -> LocalResource<LoadedVisit> {
                     .group(&child.body.group)
                     .is_some_and(|g| g.takes_part_in_activities)
                 {
-                    let gate = data::child_invitation(&session, child).await?;
+                    let gate = data::child_invitation(&latest, child);
                     if let Some(words) = data::child_invitation_words(&gate, child, &everyone) {
                         not_invited.insert(child.id, words);
                     }
                 }
             }
-            let latest = data::latest_consents(&session).await?;
             Ok((visit, present, contents, not_invited, latest))
         }
     })
