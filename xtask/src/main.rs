@@ -26,6 +26,8 @@ Tasks:
           (ATTUNE_ADDR=host:port to change it); Ctrl-C stops it
   test    fmt, clippy (native and wasm32), native tests, browser tests, end-to-end tests;
           ends with one line `N passed, N failed`
+  test-engines
+          only the browser tests in WebKit and Firefox (part of `test`)
   bench   measure bundle size, cold offline start, unlock, save latency, server ingest
           (SQLite and PostgreSQL); prints a table, writes
           target/bench.json, fails when a figure is over its budget
@@ -39,6 +41,7 @@ fn main() -> ExitCode {
         "run" => run(),
         "test" | "ci" => test::test(),
         "bench" => bench::bench(),
+        "test-engines" => test::engines(),
         "" | "help" | "-h" | "--help" => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;

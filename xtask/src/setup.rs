@@ -10,20 +10,29 @@ use crate::{cmd, output_of, root, run_checked, step};
 /// The trunk release that installs with `--locked` here (0.22 does not).
 const TRUNK_VERSION: &str = "0.21.14";
 
-/// Debian packages: the browser for the tests, and PostgreSQL for the server's store tests.
+/// Debian packages: the browsers for the tests (Chromium; WebKitGTK, the engine of Safari,
+/// with its WebDriver and a virtual display; Firefox ESR), and PostgreSQL for the server's
+/// store tests.
 const APT_PACKAGES: &[(&str, &str)] = &[
     ("chromium", "/usr/bin/chromium"),
     ("chromium-driver", "/usr/bin/chromedriver"),
     ("postgresql", "/usr/lib/postgresql"),
+    ("webkit2gtk-driver", "/usr/bin/WebKitWebDriver"),
+    ("xvfb", "/usr/bin/xvfb-run"),
+    ("xauth", "/usr/bin/xauth"),
+    ("firefox-esr", "/usr/bin/firefox-esr"),
 ];
+
+/// The geckodriver release (Firefox's WebDriver), from crates.io.
+const GECKODRIVER_VERSION: &str = "0.37.1";
 
 /// Installs everything; each step says what it does and fails naming itself.
 pub fn setup() -> Result<ExitCode> {
     wasm_target().context("setup step `wasm32 target`")?;
     trunk().context("setup step `trunk`")?;
     wasm_bindgen_cli().context("setup step `wasm-bindgen-cli`")?;
-    debian_packages()
-        .context("setup step `Debian packages (chromium, chromium-driver, postgresql)`")?;
+    debian_packages().context("setup step `Debian packages (browsers, drivers, postgresql)`")?;
+    geckodriver().context("setup step `geckodriver`")?;
     npm_packages().context("setup step `npm packages of tests/e2e`")?;
     Ok(ExitCode::SUCCESS)
 }
@@ -96,6 +105,24 @@ fn wasm_bindgen_cli() -> Result<()> {
     run_checked(
         "cargo install wasm-bindgen-cli",
         cmd("cargo").args(["install", "--force", &spec]),
+    )
+}
+
+fn geckodriver() -> Result<()> {
+    let version = output_of(cmd("geckodriver").arg("--version")).unwrap_or_default();
+    if version.split_whitespace().nth(1) == Some(GECKODRIVER_VERSION) {
+        return Ok(());
+    }
+    step(&format!(
+        "installing geckodriver {GECKODRIVER_VERSION} (a few minutes the first time)"
+    ));
+    run_checked(
+        "cargo install geckodriver",
+        cmd("cargo").args([
+            "install",
+            "--locked",
+            &format!("geckodriver@{GECKODRIVER_VERSION}"),
+        ]),
     )
 }
 

@@ -119,6 +119,8 @@ pub fn test() -> Result<ExitCode> {
         )?,
     );
 
+    other_engines(&mut record)?;
+
     step("end-to-end tests (Playwright against a real attune-server)");
     record("end-to-end tests", end_to_end()?);
 
@@ -132,6 +134,131 @@ pub fn test() -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// `cargo xtask test-engines`: only the browser tests in WebKit and Firefox.
+pub fn engines() -> Result<ExitCode> {
+    setup::setup()?;
+    let mut total = Tally::default();
+    other_engines(&mut |name: &str, tally: Tally| {
+        eprintln!(
+            "  {name:<28} {:>4} passed {:>4} failed",
+            tally.passed, tally.failed
+        );
+        total.add(tally);
+    })?;
+    println!("{} passed, {} failed", total.passed, total.failed);
+    Ok(if total.failed == 0 && total.passed > 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// The IndexedDB store's conformance suite, the store's own tests and the shell on the other
+/// engines tablets run: WebKit (iPad's engine) and Firefox.
+fn other_engines(record: &mut dyn FnMut(&str, Tally)) -> Result<()> {
+    const TESTS: &[&str] = &["--lib", "--test", "idb_store", "--test", "browser_shell"];
+    step("browser tests in WebKit (WebKitGTK's MiniBrowser over WebKitWebDriver, in Xvfb)");
+    record("browser tests WebKit", webkit_tests(TESTS)?);
+
+    step("browser tests in Firefox ESR (geckodriver, headless)");
+    record(
+        "browser tests Firefox",
+        cargo_tests(
+            cmd("cargo")
+                .args(["test", "-p", "attune", "--target", "wasm32-unknown-unknown"])
+                .arg("--no-fail-fast")
+                .args(TESTS)
+                .env("GECKODRIVER", "geckodriver")
+                .env("WASM_BINDGEN_TEST_TIMEOUT", "120"),
+        )?,
+    );
+    Ok(())
+}
+
+/// The browser tests in WebKit: WebKitWebDriver in a virtual display, behind the proxy
+/// that asks MiniBrowser for WebKit's mock microphone (`tests/e2e/webkit/driver-proxy.mjs`),
+/// both stopped when the tests end.
+fn webkit_tests(tests: &[&str]) -> Result<Tally> {
+    let driver_port = free_port()?;
+    let proxy_port = free_port()?;
+    let driver = Background::spawn(
+        Command::new("xvfb-run")
+            .args(["-a", "/usr/bin/WebKitWebDriver"])
+            .arg(format!("--port={driver_port}")),
+    )?;
+    let proxy = Background::spawn(
+        cmd("node")
+            .arg("tests/e2e/webkit/driver-proxy.mjs")
+            .arg(proxy_port.to_string())
+            .arg(driver_port.to_string()),
+    )?;
+    if !wait_for_status(proxy_port) {
+        eprintln!("error: WebKitWebDriver did not answer on port {driver_port}");
+        return Ok(Tally::one(false));
+    }
+    let tally = cargo_tests(
+        cmd("cargo")
+            .args(["test", "-p", "attune", "--target", "wasm32-unknown-unknown"])
+            .arg("--no-fail-fast")
+            .args(tests)
+            .env(
+                "SAFARIDRIVER_REMOTE",
+                format!("http://127.0.0.1:{proxy_port}"),
+            )
+            .env("WASM_BINDGEN_TEST_TIMEOUT", "120"),
+    );
+    drop((proxy, driver));
+    tally
+}
+
+/// A free TCP port on 127.0.0.1 (free when asked: the program given it binds it soon after).
+fn free_port() -> Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// Waits up to 30 s for a WebDriver's `/status` on `port` to answer.
+fn wait_for_status(port: u16) -> bool {
+    use std::io::{Read, Write};
+    for _ in 0..60 {
+        if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            let _ = stream.write_all(b"GET /status HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+            let mut answer = String::new();
+            let _ = stream.read_to_string(&mut answer);
+            if answer.starts_with("HTTP/1.1 200") || answer.starts_with("HTTP/1.0 200") {
+                return true;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    false
+}
+
+/// A program running for the length of a step, in its own process group, which is stopped
+/// (all of it: xvfb-run starts Xvfb and the driver, the driver a browser) when dropped.
+struct Background(std::process::Child);
+
+impl Background {
+    fn spawn(command: &mut Command) -> Result<Self> {
+        use std::os::unix::process::CommandExt as _;
+        let child = command
+            .process_group(0)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {:?}", command.get_program()))?;
+        Ok(Self(child))
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.0.id());
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+        let _ = self.0.wait();
+    }
 }
 
 fn check(command: &mut Command) -> bool {
