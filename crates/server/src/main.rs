@@ -78,6 +78,15 @@ enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// List the withdrawal requests made on tablets ("Stop and withdraw their data"), without
+    /// the study key: participant id and code, device, fieldworker, when, and whether the study
+    /// team has confirmed it with `withdraw` (pending until then). Requests that do not verify
+    /// (not signed by the enrolled device, or not the participant's fieldworker's) are listed
+    /// apart and never count
+    Withdrawals {
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// Study protocol versions for devices
     #[command(subcommand)]
     Protocol(ProtocolCommand),
@@ -426,6 +435,9 @@ fn run_admin(command: Command) -> anyhow::Result<()> {
                         protocol_publish(&protocol, &json, &file, &key, &store).await
                     })
                     .await
+                }
+                Command::Withdrawals { db } => {
+                    with_store(&db, |store| async move { withdrawals_list(&store).await }).await
                 }
                 Command::Conflicts { db } => {
                     with_store(&db, |store| async move { conflicts_list(&store).await }).await
@@ -1087,6 +1099,70 @@ async fn enrol_create(
     Ok(())
 }
 
+/// `attune-server withdrawals`: the requests from tablets, pending first.
+async fn withdrawals_list(store: &Arc<dyn Store>) -> anyhow::Result<()> {
+    use attune_server::verify::{Devices, withdrawal_requests};
+    let stored = store.envelopes().await?;
+    let mut participants = stored.clone();
+    participants.extend(store.conflicts().await?);
+    let devices = Devices::new(&store.list_devices().await?);
+    let requests = withdrawal_requests(
+        &stored,
+        &participants,
+        &devices,
+        &store.withdrawals().await?,
+    );
+    let (refused, mut counted): (Vec<_>, Vec<_>) =
+        requests.into_iter().partition(|r| r.problem.is_some());
+    counted.sort_by_key(|r| !r.is_pending());
+    let pending = counted.iter().filter(|r| r.is_pending()).count();
+    if counted.is_empty() {
+        println!("No withdrawal requests from tablets.");
+    } else {
+        println!(
+            "participant id\tcode\tdevice\tfieldworker\trequested (UTC)\treceived (UTC)\tstatus"
+        );
+        for r in &counted {
+            println!(
+                "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                r.participant_id,
+                r.participant_code,
+                r.device_id,
+                r.fieldworker,
+                utc_minute(r.requested_at),
+                utc_minute(r.received_at),
+                r.confirmed_by.map_or_else(
+                    || "pending".to_owned(),
+                    |message| format!("confirmed (message {message})")
+                ),
+            );
+        }
+    }
+    if pending > 0 {
+        println!(
+            "{pending} pending: confirm each with `attune-server withdraw --key study.key \
+             --participant CODE --participant-id ID` (exports list pending requests in the \
+             manifest and leave the participant out only once confirmed)."
+        );
+    }
+    if !refused.is_empty() {
+        eprintln!(
+            "warning: {} withdrawal requests do not verify and do not count:",
+            refused.len()
+        );
+        for r in &refused {
+            eprintln!(
+                "  {}\t{}\t{}\t{}",
+                r.participant_id,
+                r.participant_code,
+                r.device_id,
+                r.problem.as_deref().unwrap_or_default()
+            );
+        }
+    }
+    Ok(())
+}
+
 async fn conflicts_list(store: &Arc<dyn Store>) -> anyhow::Result<()> {
     let conflicts = store.kept_conflicts().await?;
     let stored = store.envelopes().await?;
@@ -1278,6 +1354,14 @@ async fn export(
         out.display(),
         summary.withdrawn_envelopes_excluded
     );
+    if summary.pending_withdrawal_requests > 0 {
+        eprintln!(
+            "warning: {} withdrawal requests from tablets are pending (not yet confirmed with \
+             `attune-server withdraw`): their participants are still in this export, listed \
+             under withdrawal_requests in the manifest; see `attune-server withdrawals`",
+            summary.pending_withdrawal_requests
+        );
+    }
     if summary.problems > 0 {
         eprintln!(
             "warning: {} revisions or conflicts failed verification and were left out: see              problems in {}",
