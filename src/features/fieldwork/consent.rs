@@ -88,6 +88,11 @@ fn ConsentForm(
         }
     });
     let outcome = Memo::new(move |_| answers.with(|a| evaluate(form, a)));
+    // Read aloud as in child mode (never waited for); hidden where the browser has no speech.
+    let can_speak = web_sys::window().is_some_and(|w| {
+        js_sys::Reflect::has(&w, &wasm_bindgen::JsValue::from_str("speechSynthesis"))
+            .unwrap_or(false)
+    });
     let links = Links {
         participant: Some(participant.id),
         visit: Some(visit),
@@ -167,8 +172,14 @@ fn ConsentForm(
                     b.form_version, form.version
                 )}</p>
             })}
+            {if can_speak {
+                view! { <p class="hint">"For participants who prefer listening: \"Read aloud\" reads an item out; the words stay on screen."</p> }.into_any()
+            } else {
+                view! { <p class="hint" data-testid="no-speech">"This browser cannot read aloud: read each item to the participant."</p> }.into_any()
+            }}
             <ol class="consent-items">
-                {form.items.iter().map(|item| {
+                {form.items.iter().enumerate().map(|(index, item)| {
+                    let spoken = item.text.clone();
                     let id = item.id.clone();
                     let (id_yes, id_no, id_class_yes, id_class_no) = (id.clone(), id.clone(), id.clone(), id.clone());
                     let name = format!("item-{}", item.id);
@@ -179,6 +190,12 @@ fn ConsentForm(
                                     {item.text.clone()}
                                     {(!item.required).then(|| view! { <span class="muted">" (optional)"</span> })}
                                 </legend>
+                                {can_speak.then(|| view! {
+                                    <button type="button" class="button read-aloud" aria-label=format!("Read aloud item {}", index + 1)
+                                        on:click=move |_| crate::features::child::say(std::slice::from_ref(&spoken))>
+                                        "Read aloud"
+                                    </button>
+                                })}
                                 <div class="yes-no">
                                     <label class="choice" class:chosen=move || answers.with(|a| a.0.get(&id_class_yes) == Some(&true))>
                                         <input type="radio" name=name.clone()

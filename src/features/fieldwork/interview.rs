@@ -27,6 +27,9 @@ pub fn InterviewPage() -> impl IntoView {
             let session = sessions.current().ok_or("Locked")?;
             let (visit, participant) = ids.ok_or("This address is not valid.")?;
             let (who, contents) = data::participant_in_visit(&session, visit, participant).await?;
+            if !who.is_active() {
+                return Err(format!("{} has withdrawn: no new interview notes.", who.body.code));
+            }
             // Read against the form the consent was given on, not the current protocol.
             let outcome = match contents.consent_of(participant) {
                 Some((_, body)) => Some(data::consent_allows(body)?),

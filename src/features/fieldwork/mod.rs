@@ -1,6 +1,7 @@
 //! Field visits: participants, visits, consent, interviews, reflections and closing.
 
 pub mod consent;
+pub mod copy;
 pub mod data;
 pub mod interview;
 pub mod names;

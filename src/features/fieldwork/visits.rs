@@ -180,6 +180,13 @@ fn use_visit(version: RwSignal<u32>) -> LocalResource<LoadedVisit> {
                     .group(&child.body.group)
                     .is_some_and(|g| g.takes_part_in_activities)
                 {
+                    if !child.is_active() {
+                        not_invited.insert(
+                            child.id,
+                            format!("{} has withdrawn: no new activities.", child.body.code),
+                        );
+                        continue;
+                    }
                     let gate = data::child_invitation(&session, child).await?;
                     if let Some(words) = data::child_invitation_words(&gate, child, &everyone) {
                         not_invited.insert(child.id, words);
@@ -225,6 +232,16 @@ pub fn VisitPage() -> impl IntoView {
                     let interview_rows = present.iter().filter_map(|p| {
                         protocol.consent_form_for(&p.body.group)?;
                         protocol.guide_for(&p.body.group)?;
+                        if !p.is_active() {
+                            return Some(view! {
+                                <li class="step-row locked">
+                                    <span class="step-disabled" aria-disabled="true">
+                                        <span>{format!("Interview: {}", p.label())}</span>
+                                        <span class="status">"Withdrawn"</span>
+                                    </span>
+                                </li>
+                            }.into_any());
+                        }
                         let allowed = contents.consent_of(p.id).is_some_and(|(_, b)| data::consent_allows(b).is_ok_and(|o| o.may_proceed));
                         let notes = contents.notes.iter().filter(|(r, b)| r.participant == Some(p.id) && !b.text.trim().is_empty()).count();
                         Some(if allowed {
