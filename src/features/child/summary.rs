@@ -44,7 +44,10 @@ pub fn HandOverPage() -> impl IntoView {
         let refused = if child.is_active() {
             data::child_invitation_words(&gate, &child, &all)
         } else {
-            Some(format!("{} has withdrawn: no new activities.", child.body.code))
+            Some(format!(
+                "{} has withdrawn: no new activities.",
+                child.body.code
+            ))
         };
         Ok::<_, String>((child, refused))
     });

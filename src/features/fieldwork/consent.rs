@@ -90,8 +90,8 @@ fn ConsentForm(
     let outcome = Memo::new(move |_| answers.with(|a| evaluate(form, a)));
     // Read aloud as in child mode (never waited for); hidden where the browser has no speech.
     let can_speak = web_sys::window().is_some_and(|w| {
-        js_sys::Reflect::has(&w, &wasm_bindgen::JsValue::from_str("speechSynthesis"))
-            .unwrap_or(false)
+        js_sys::Reflect::get(&w, &wasm_bindgen::JsValue::from_str("speechSynthesis"))
+            .is_ok_and(|s| !s.is_undefined() && !s.is_null())
     });
     let links = Links {
         participant: Some(participant.id),

@@ -64,7 +64,12 @@ pub fn ConsentCopyPage() -> impl IntoView {
 }
 
 #[component]
-fn ConsentCopy(participant: ParticipantId, code: String, at: i64, body: ConsentBody) -> impl IntoView {
+fn ConsentCopy(
+    participant: ParticipantId,
+    code: String,
+    at: i64,
+    body: ConsentBody,
+) -> impl IntoView {
     // Typed here only to print it: never saved, gone when the page is left.
     let name = RwSignal::new(String::new());
     let Some(form) = form_given_on(&body, crate::protocol::known()).cloned() else {

@@ -92,7 +92,10 @@ pub async fn withdrawal_request(
 }
 
 /// Every consent a participant gave on this tablet (the latest revision of each), newest first.
-pub async fn consents_of(session: &Session, participant: ParticipantId) -> Result<Vec<Revision>, String> {
+pub async fn consents_of(
+    session: &Session,
+    participant: ParticipantId,
+) -> Result<Vec<Revision>, String> {
     let mut list: Vec<Revision> = records::latest_of_kind(session, Kind::Consent)
         .await?
         .into_iter()

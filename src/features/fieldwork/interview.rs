@@ -28,7 +28,10 @@ pub fn InterviewPage() -> impl IntoView {
             let (visit, participant) = ids.ok_or("This address is not valid.")?;
             let (who, contents) = data::participant_in_visit(&session, visit, participant).await?;
             if !who.is_active() {
-                return Err(format!("{} has withdrawn: no new interview notes.", who.body.code));
+                return Err(format!(
+                    "{} has withdrawn: no new interview notes.",
+                    who.body.code
+                ));
             }
             // Read against the form the consent was given on, not the current protocol.
             let outcome = match contents.consent_of(participant) {

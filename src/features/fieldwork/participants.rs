@@ -411,11 +411,13 @@ fn Withdraw(participant: Participant, on_done: Callback<()>) -> impl IntoView {
             }
         });
     };
-    let reason_field = move || view! {
-        <label class="field">
-            <span>"Reason (optional: they do not have to give one)"</span>
-            <input type="text" prop:value=move || reason.get() on:input=move |ev| reason.set(event_target_value(&ev)) />
-        </label>
+    let reason_field = move || {
+        view! {
+            <label class="field">
+                <span>"Reason (optional: they do not have to give one)"</span>
+                <input type="text" prop:value=move || reason.get() on:input=move |ev| reason.set(event_target_value(&ev)) />
+            </label>
+        }
     };
     let cancel = move |_| {
         step.set(WithdrawStep::Closed);
