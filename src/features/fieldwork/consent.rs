@@ -166,6 +166,9 @@ fn ConsentForm(
         <form class="panel form consent" on:submit=save aria-labelledby="consent-heading">
             <h1 id="consent-heading">{format!("Consent: {}", participant.label())}</h1>
             <p class="muted">{format!("{} (version {})", form.title, form.version)}</p>
+            {form.withdrawal_deadline.clone().map(|date| view! {
+                <p class="muted">{format!("Data can be withdrawn until {date}.")}</p>
+            })}
             {existing.as_ref().filter(|(_, b)| b.form_id != form.id || b.form_version != form.version).map(|(_, b)| view! {
                 <p class="notice" data-testid="consent-form-changed">{format!(
                     "Consent was given on version {} of this form. It still counts as it was given; saving here records consent again on version {}.",

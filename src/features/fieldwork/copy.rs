@@ -97,6 +97,7 @@ fn ConsentCopy(
     };
     view! {
         <article class="panel consent-copy" aria-labelledby="copy-heading">
+            <p class="eyebrow">"Copy for the participant"</p>
             <h1 id="copy-heading">{form.title.clone()}</h1>
             <p class="muted">{format!("Version {}", form.version)}</p>
             <dl class="facts">
@@ -105,6 +106,9 @@ fn ConsentCopy(
                     <dt class="print-only">"Name"</dt><dd class="print-only">{move || name.get().trim().to_string()}</dd>
                 </Show>
                 <dt>"Consent given"</dt><dd data-testid="copy-date">{when}</dd>
+                {form.withdrawal_deadline.clone().map(|date| view! {
+                    <dt>"Data can be withdrawn until"</dt><dd data-testid="copy-deadline">{date}</dd>
+                })}
             </dl>
             <label class="field no-print">
                 <span>"Name to print on this copy (optional, not saved)"</span>

@@ -257,7 +257,7 @@ pub fn ParticipantPage() -> impl IntoView {
                             {requested.then(|| view! {
                                 <p class="notice warn" role="status" data-testid="withdrawal-requested">
                                     <strong>"Withdrawal requested, waiting for the study team."</strong>
-                                    {format!(" {code} takes part in nothing more: no new interviews or activities. Their data stays on this tablet, encrypted, until the study team confirms; then it is deleted from this tablet and left out of the study's data.")}
+                                    {format!(" {code} takes part in nothing more: no new interviews or activities. Until the study team confirms, their data is kept, encrypted, as before; then it is deleted from this tablet and left out of the study's data.")}
                                 </p>
                             })}
                             <dl class="facts">
@@ -455,7 +455,7 @@ fn Withdraw(participant: Participant, on_done: Callback<()>) -> impl IntoView {
                             <li>{format!("{} takes part in nothing more from now on: no new interviews or activities.", code_for_view)}</li>
                             <li>{format!("This tablet records a request to withdraw everything {} has said and done in the study, and sends it to the study team at the next sync.", code_for_view)}</li>
                             <li>"The study team confirms the request. Then their data is deleted from this tablet and left out of the study's data."</li>
-                            <li>"Until then it stays on this tablet, encrypted. The request cannot be taken back on the tablet."</li>
+                            <li>"Until then their data is kept, encrypted, as before. The request cannot be taken back on the tablet."</li>
                         </ul>
                         {reason_field()}
                         <div class="form-actions">

@@ -89,6 +89,7 @@ test('each consent item is read aloud on request and a consent given prints as a
   await items.nth(2).getByRole('button', { name: 'Read aloud' }).click();
   expect(await page.evaluate(() => (window as any).__spoken)).toEqual([texts[0], texts[2]]);
   await expect(items.nth(2).locator('legend')).toContainText(texts[2]);
+  await screenshots(page, 'consent-read-aloud');
 
   // Every item yes but the first optional one, signed, saved.
   let no = -1;
@@ -107,6 +108,7 @@ test('each consent item is read aloud on request and a consent given prints as a
   await expect(page.getByText(/^Version /)).toBeVisible();
   await expect(page.getByTestId('copy-code')).toHaveText(code);
   await expect(page.getByTestId('copy-date')).toContainText(String(new Date().getFullYear()));
+  await expect(page.getByTestId('copy-deadline')).toHaveText('31 March 2027');
   const copied = page.getByTestId('copy-item');
   await expect(copied).toHaveCount(n);
   for (let i = 0; i < n; i++) {
