@@ -193,12 +193,6 @@ fn ConsentForm(
                                     {item.text.clone()}
                                     {(!item.required).then(|| view! { <span class="muted">" (optional)"</span> })}
                                 </legend>
-                                {can_speak.then(|| view! {
-                                    <button type="button" class="button read-aloud" aria-label=format!("Read aloud item {}", index + 1)
-                                        on:click=move |_| crate::features::child::say(std::slice::from_ref(&spoken))>
-                                        "Read aloud"
-                                    </button>
-                                })}
                                 <div class="yes-no">
                                     <label class="choice" class:chosen=move || answers.with(|a| a.0.get(&id_class_yes) == Some(&true))>
                                         <input type="radio" name=name.clone()
@@ -211,6 +205,12 @@ fn ConsentForm(
                                             on:change=move |_| answers.update(|a| { a.0.insert(id_no.clone(), false); }) />
                                         <span>"No"</span>
                                     </label>
+                                    {can_speak.then(|| view! {
+                                        <button type="button" class="button read-aloud" aria-label=format!("Read aloud item {}", index + 1)
+                                            on:click=move |_| crate::features::child::say(std::slice::from_ref(&spoken))>
+                                            "Read aloud"
+                                        </button>
+                                    })}
                                 </div>
                             </fieldset>
                         </li>
