@@ -69,10 +69,11 @@ enum Command {
         /// ATTUNE_STUDY_PASSPHRASE or stdin)
         #[arg(long)]
         key: PathBuf,
-        /// The participant's protocol code
-        #[arg(long)]
-        participant: String,
-        /// Which participant, when several share the code (the ids are listed)
+        /// The participant's protocol code (may be left out with --participant-id)
+        #[arg(long, required_unless_present = "participant_id")]
+        participant: Option<String>,
+        /// Which participant, when several share the code (the ids are listed), or as listed by
+        /// `withdrawals`
         #[arg(long)]
         participant_id: Option<String>,
         #[command(flatten)]
@@ -419,12 +420,16 @@ fn run_admin(command: Command) -> anyhow::Result<()> {
                     participant_id,
                     db,
                 } => {
-                    let participant = participant.trim().to_owned();
-                    if participant.is_empty() {
+                    let participant = participant.map(|code| code.trim().to_owned());
+                    if participant.as_deref().is_some_and(str::is_empty) {
                         return Err(anyhow!("--participant needs the participant's code"));
                     }
                     with_store(&db, |store| async move {
-                        withdraw(&key, &participant, participant_id.as_deref(), &store).await
+                        let code = match participant {
+                            Some(code) => code,
+                            None => code_of(&store, participant_id.as_deref()).await?,
+                        };
+                        withdraw(&key, &code, participant_id.as_deref(), &store).await
                     })
                     .await
                 }
@@ -769,6 +774,29 @@ fn candidate_table(candidates: &[Candidate]) -> String {
         ));
     }
     lines.join("\n")
+}
+
+/// The code of the participant record with this id (a participant record's id is the
+/// participant id; its code is in the clear metadata), for `withdraw --participant-id` alone.
+async fn code_of(store: &Arc<dyn Store>, participant_id: Option<&str>) -> anyhow::Result<String> {
+    let id = participant_id.unwrap_or_default().trim();
+    let wanted: ParticipantId = id
+        .parse()
+        .map_err(|_| anyhow!("--participant-id {id:?} is not a participant id"))?;
+    let mut stored = store.envelopes().await?;
+    stored.extend(store.conflicts().await?);
+    stored
+        .into_iter()
+        .filter(|item| item.envelope.kind == attune_core::Kind::Participant)
+        .find(|item| item.envelope.record_id.as_bytes() == wanted.as_bytes())
+        .and_then(|item| item.envelope.participant_code)
+        .ok_or_else(|| {
+            anyhow!(
+                "no participant record with the id {wanted} has reached this server: check the \
+                 id (see `attune-server withdrawals`), or give --participant CODE; nothing was \
+                 recorded"
+            )
+        })
 }
 
 async fn withdraw(
@@ -1141,8 +1169,8 @@ async fn withdrawals_list(store: &Arc<dyn Store>) -> anyhow::Result<()> {
     if pending > 0 {
         println!(
             "{pending} pending: confirm each with `attune-server withdraw --key study.key \
-             --participant CODE --participant-id ID` (exports list pending requests in the \
-             manifest and leave the participant out only once confirmed)."
+             --participant-id ID` (exports list pending requests in the manifest and leave the \
+             participant out only once confirmed)."
         );
     }
     if !refused.is_empty() {

@@ -1318,18 +1318,32 @@ async fn withdrawals_lists_tablet_requests_as_pending_until_the_study_team_confi
         "{warning}"
     );
 
+    // Confirmed by the id `withdrawals` listed (the code is found from it).
+    let error = run_failing(
+        &data,
+        &[
+            "withdraw",
+            "--key",
+            key,
+            "--participant-id",
+            &ParticipantId::new(Timestamp(1)).to_string(),
+        ],
+    );
+    assert!(
+        error.contains("no participant record with the id"),
+        "{error}"
+    );
     let done = stdout(&run(
         &data,
         &[
             "withdraw",
             "--key",
             key,
-            "--participant",
-            "C01",
             "--participant-id",
             &ids[0].to_string(),
         ],
     ));
+    assert!(done.contains("Withdrawal of C01"), "{done}");
     assert!(done.contains("study instruction 1"), "{done}");
     let out = stdout(&run(&data, &["withdrawals"]));
     let row = out

@@ -211,7 +211,7 @@ test('a withdrawal requested on the tablet is pending on the server until the st
   expect(exported.manifest.withdrawal_requests.find((r: any) => r.participant_code === code)).toMatchObject({ participant_id: participantId, status: 'pending' });
 
   // The study team confirms with the signed withdrawal: confirmed, and the export leaves them out.
-  expect(adminCli(server, ['withdraw', '--key', keyFile, '--participant', code, '--participant-id', participantId])).toContain('study instruction');
+  expect(adminCli(server, ['withdraw', '--key', keyFile, '--participant-id', participantId])).toContain('study instruction');
   const confirmed = adminCli(server, ['withdrawals']);
   expect(confirmed.split('\n').find((line) => line.startsWith(participantId))).toContain('confirmed');
   exported = exportAll();
