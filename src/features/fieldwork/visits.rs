@@ -214,6 +214,16 @@ pub fn VisitPage() -> impl IntoView {
                     let consent_rows = present.iter().filter_map(|p| {
                         // Only groups with a consent form (children give assent in child mode).
                         protocol.consent_form_for(&p.body.group)?;
+                        if !p.is_active() {
+                            return Some(view! {
+                                <li class="step-row locked">
+                                    <span class="step-disabled" aria-disabled="true">
+                                        <span>{format!("Consent: {}", p.label())}</span>
+                                        <span class="status">"Withdrawn"</span>
+                                    </span>
+                                </li>
+                            }.into_any());
+                        }
                         let status = match contents.consent_of(p.id).map(|(_, body)| data::consent_allows(body)) {
                             None => ("todo", "Not yet".to_string()),
                             Some(Ok(o)) if o.may_proceed => ("done", "Consent given".into()),
@@ -227,7 +237,7 @@ pub fn VisitPage() -> impl IntoView {
                                     <span class="status">{status.1}</span>
                                 </a>
                             </li>
-                        })
+                        }.into_any())
                     }).collect_view();
                     let interview_rows = present.iter().filter_map(|p| {
                         protocol.consent_form_for(&p.body.group)?;

@@ -190,6 +190,8 @@ test('a withdrawal requested on the tablet is pending on the server until the st
   await page.goto(visitUrl);
   await unlock(page, 'Robin');
   await expect(page.getByRole('link', { name: new RegExp(`Interview: ${code}`) })).toHaveCount(0);
+  await expect(page.getByRole('link', { name: new RegExp(`Consent: ${code}`) })).toHaveCount(0);
+  await expect(page.getByText(`Interview: ${code}`)).toBeVisible();
   await expect(page.getByRole('link', { name: new RegExp(`Interview: ${other}`) })).toBeVisible();
   await nav(page, 'Home');
   await page.getByRole('link', { name: 'Start visit' }).click();
