@@ -8,6 +8,7 @@ use crate::components::top_bar::TopBar;
 use crate::features::child::ChildRoot;
 use crate::features::child::summary::{ChildSummaryPage, HandOverPage};
 use crate::features::fieldwork::consent::ConsentPage;
+use crate::features::fieldwork::copy::ConsentCopyPage;
 use crate::features::fieldwork::interview::InterviewPage;
 use crate::features::fieldwork::participants::{
     NewParticipantPage, ParticipantPage, ParticipantsPage,
@@ -51,6 +52,7 @@ pub fn App() -> impl IntoView {
                             <Route path=path!("/participants") view=ParticipantsPage />
                             <Route path=path!("/participants/new") view=NewParticipantPage />
                             <Route path=path!("/participants/:id") view=ParticipantPage />
+                            <Route path=path!("/participants/:id/consent/:record") view=ConsentCopyPage />
                             <Route path=path!("/visits/new") view=StartVisitPage />
                             <Route path=path!("/visits/:visit") view=VisitPage />
                             <Route path=path!("/visits/:visit/consent/:participant") view=ConsentPage />

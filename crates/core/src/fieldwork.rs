@@ -15,7 +15,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::consent::ConsentAnswers;
-use crate::ids::{BlobId, ParticipantId};
+use crate::ids::{BlobId, ParticipantId, RecordId};
 use crate::protocol::Protocol;
 use crate::time::Timestamp;
 
@@ -223,6 +223,30 @@ pub struct WithdrawalBody {
     pub reason: Option<String>,
     /// When they withdrew.
     pub at: Timestamp,
+}
+
+/// The record id of a participant's **withdrawal request**: the [`WithdrawalBody`] with
+/// `keep_data: false` made on the tablet when a participant asks for their data to be
+/// withdrawn, which the study team confirms with a signed withdrawal.
+///
+/// It is derived from the participant id (SHA-256 under the domain tag
+/// `attune.withdrawal-request.v1`, the first 16 bytes made a UUIDv8), so the server can tell,
+/// without opening anything, that a withdrawal envelope is a request and whose: it computes
+/// this id for every participant record it holds (a participant record's id is the
+/// participant id) and compares. The server learns no more than the request needs; a
+/// participant has one request record (asking again is its next revision).
+pub fn withdrawal_request_record(participant: ParticipantId) -> RecordId {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(b"attune.withdrawal-request.v1")
+        .chain_update(participant.as_bytes())
+        .finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    // UUID version 8 (custom), RFC 9562 variant.
+    bytes[6] = (bytes[6] & 0x0f) | 0x80;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    RecordId::from_bytes(bytes)
 }
 
 /// The record that a withdrawn participant's data was purged from this device
@@ -439,6 +463,25 @@ impl ActivityResponseBody {
 mod tests {
     use super::*;
     use crate::protocol::default_protocol;
+
+    #[test]
+    fn a_withdrawal_request_has_one_record_id_per_participant_never_the_participant_own() {
+        let (a, b) = (
+            ParticipantId::new(Timestamp(1)),
+            ParticipantId::new(Timestamp(2)),
+        );
+        let id = withdrawal_request_record(a);
+        assert_eq!(id, withdrawal_request_record(a), "the same on every device");
+        assert_ne!(id, withdrawal_request_record(b));
+        assert_ne!(id.as_bytes(), a.as_bytes());
+        assert_eq!(id.as_uuid().get_version_num(), 8);
+        // Fixed: the server computes it too, so it must never change.
+        let fixed = ParticipantId::from_bytes([7; 16]);
+        assert_eq!(
+            withdrawal_request_record(fixed).to_string(),
+            "39837574-6c6d-8335-b225-93e5d851a538"
+        );
+    }
 
     fn participant(n: i64, code: &str, group: &str) -> (ParticipantId, ParticipantBody) {
         (

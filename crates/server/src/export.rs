@@ -10,6 +10,10 @@
 //! every participant with that code (the conservative reading), unless a signed withdrawal
 //! was recorded for that code since (`attune-server withdraw` resolves a code to one
 //! participant); the manifest lists such code-only withdrawals under `legacy_withdrawals`.
+//! Withdrawal requests made on tablets ([`crate::verify::withdrawal_requests`]) are listed
+//! under `withdrawal_requests` with their status: `confirmed` (a signed withdrawal names the
+//! participant, who is left out), `pending` (not confirmed yet: the participant is still in
+//! the export, and `pending_withdrawal_requests` counts them) or `refused` (does not verify).
 //!
 //! Attachments (records of kind `attachment` whose body names a blob, a media type and the
 //! content's SHA-256) are opened from the blob folder with the study key, checked against that
@@ -77,6 +81,10 @@ pub struct ExportSummary {
     /// Revisions and conflicts that failed verification: listed in the manifest's
     /// `problems`, left out of records.csv and records.json.
     pub problems: usize,
+    /// Withdrawal requests from tablets the study team has not confirmed with a signed
+    /// withdrawal: listed in the manifest's `withdrawal_requests` as `pending`; their
+    /// participant is still in the export.
+    pub pending_withdrawal_requests: usize,
 }
 
 struct Opened {
@@ -243,6 +251,16 @@ pub async fn export(
     let mut failed_records: BTreeMap<String, Vec<Value>> = BTreeMap::new();
 
     let stored = store.envelopes().await?;
+    let withdrawal_requests = {
+        let mut participants = stored.clone();
+        participants.extend(store.conflicts().await?);
+        verify::withdrawal_requests(
+            &stored,
+            &participants,
+            &devices,
+            &store.withdrawals().await?,
+        )
+    };
     let opened: Vec<Result<Revision, String>> = stored
         .iter()
         .map(|item| item.envelope.open(key).map_err(|error| error.to_string()))
@@ -420,7 +438,28 @@ pub async fn export(
         attachments: attachments.files.len(),
         attachment_problems: attachments.problems.len(),
         problems: problems.len(),
+        pending_withdrawal_requests: withdrawal_requests
+            .iter()
+            .filter(|r| r.is_pending())
+            .count(),
     };
+    let requests_json: Vec<Value> = withdrawal_requests
+        .iter()
+        .map(|r| {
+            json!({
+                "participant_id": r.participant_id.to_string(),
+                "participant_code": r.participant_code,
+                "record_id": r.record_id.to_string(),
+                "device_id": r.device_id,
+                "fieldworker": r.fieldworker,
+                "requested_at": r.requested_at.as_millis(),
+                "received_at": r.received_at.as_millis(),
+                "status": r.status(),
+                "confirmed_by_message": r.confirmed_by,
+                "problem": r.problem,
+            })
+        })
+        .collect();
     let manifest = json!({
         "exported_at": now.as_millis(),
         "exported_by": who,
@@ -430,6 +469,8 @@ pub async fn export(
         "withdrawn_participants": withdrawn.count(),
         "withdrawn_envelopes_excluded": summary.withdrawn_envelopes_excluded,
         "legacy_withdrawals": withdrawn.legacy,
+        "withdrawal_requests": requests_json,
+        "pending_withdrawal_requests": summary.pending_withdrawal_requests,
         "files": files,
         "attachments": attachments.files,
         "attachment_problems": attachments.problems,

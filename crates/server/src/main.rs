@@ -69,12 +69,22 @@ enum Command {
         /// ATTUNE_STUDY_PASSPHRASE or stdin)
         #[arg(long)]
         key: PathBuf,
-        /// The participant's protocol code
-        #[arg(long)]
-        participant: String,
-        /// Which participant, when several share the code (the ids are listed)
+        /// The participant's protocol code (may be left out with --participant-id)
+        #[arg(long, required_unless_present = "participant_id")]
+        participant: Option<String>,
+        /// Which participant, when several share the code (the ids are listed), or as listed by
+        /// `withdrawals`
         #[arg(long)]
         participant_id: Option<String>,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// List the withdrawal requests made on tablets ("Stop and withdraw their data"), without
+    /// the study key: participant id and code, device, fieldworker, when, and whether the study
+    /// team has confirmed it with `withdraw` (pending until then). Requests that do not verify
+    /// (not signed by the enrolled device, or not the participant's fieldworker's) are listed
+    /// apart and never count
+    Withdrawals {
         #[command(flatten)]
         db: DbArgs,
     },
@@ -416,12 +426,16 @@ fn run_admin(command: Command) -> anyhow::Result<()> {
                     participant_id,
                     db,
                 } => {
-                    let participant = participant.trim().to_owned();
-                    if participant.is_empty() {
+                    let participant = participant.map(|code| code.trim().to_owned());
+                    if participant.as_deref().is_some_and(str::is_empty) {
                         return Err(anyhow!("--participant needs the participant's code"));
                     }
                     with_store(&db, |store| async move {
-                        withdraw(&key, &participant, participant_id.as_deref(), &store).await
+                        let code = match participant {
+                            Some(code) => code,
+                            None => code_of(&store, participant_id.as_deref()).await?,
+                        };
+                        withdraw(&key, &code, participant_id.as_deref(), &store).await
                     })
                     .await
                 }
@@ -432,6 +446,9 @@ fn run_admin(command: Command) -> anyhow::Result<()> {
                         protocol_publish(&protocol, &json, &file, &key, &store).await
                     })
                     .await
+                }
+                Command::Withdrawals { db } => {
+                    with_store(&db, |store| async move { withdrawals_list(&store).await }).await
                 }
                 Command::Conflicts { db } => {
                     with_store(&db, |store| async move { conflicts_list(&store).await }).await
@@ -768,6 +785,29 @@ fn candidate_table(candidates: &[Candidate]) -> String {
     lines.join("\n")
 }
 
+/// The code of the participant record with this id (a participant record's id is the
+/// participant id; its code is in the clear metadata), for `withdraw --participant-id` alone.
+async fn code_of(store: &Arc<dyn Store>, participant_id: Option<&str>) -> anyhow::Result<String> {
+    let id = participant_id.unwrap_or_default().trim();
+    let wanted: ParticipantId = id
+        .parse()
+        .map_err(|_| anyhow!("--participant-id {id:?} is not a participant id"))?;
+    let mut stored = store.envelopes().await?;
+    stored.extend(store.conflicts().await?);
+    stored
+        .into_iter()
+        .filter(|item| item.envelope.kind == attune_core::Kind::Participant)
+        .find(|item| item.envelope.record_id.as_bytes() == wanted.as_bytes())
+        .and_then(|item| item.envelope.participant_code)
+        .ok_or_else(|| {
+            anyhow!(
+                "no participant record with the id {wanted} has reached this server: check the \
+                 id (see `attune-server withdrawals`), or give --participant CODE; nothing was \
+                 recorded"
+            )
+        })
+}
+
 async fn withdraw(
     key: &Path,
     code: &str,
@@ -1096,6 +1136,70 @@ async fn enrol_create(
     Ok(())
 }
 
+/// `attune-server withdrawals`: the requests from tablets, pending first.
+async fn withdrawals_list(store: &Arc<dyn Store>) -> anyhow::Result<()> {
+    use attune_server::verify::{Devices, withdrawal_requests};
+    let stored = store.envelopes().await?;
+    let mut participants = stored.clone();
+    participants.extend(store.conflicts().await?);
+    let devices = Devices::new(&store.list_devices().await?);
+    let requests = withdrawal_requests(
+        &stored,
+        &participants,
+        &devices,
+        &store.withdrawals().await?,
+    );
+    let (refused, mut counted): (Vec<_>, Vec<_>) =
+        requests.into_iter().partition(|r| r.problem.is_some());
+    counted.sort_by_key(|r| !r.is_pending());
+    let pending = counted.iter().filter(|r| r.is_pending()).count();
+    if counted.is_empty() {
+        println!("No withdrawal requests from tablets.");
+    } else {
+        println!(
+            "participant id\tcode\tdevice\tfieldworker\trequested (UTC)\treceived (UTC)\tstatus"
+        );
+        for r in &counted {
+            println!(
+                "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                r.participant_id,
+                r.participant_code,
+                r.device_id,
+                r.fieldworker,
+                utc_minute(r.requested_at),
+                utc_minute(r.received_at),
+                r.confirmed_by.map_or_else(
+                    || "pending".to_owned(),
+                    |message| format!("confirmed (message {message})")
+                ),
+            );
+        }
+    }
+    if pending > 0 {
+        println!(
+            "{pending} pending: confirm each with `attune-server withdraw --key study.key \
+             --participant-id ID` (exports list pending requests in the manifest and leave the \
+             participant out only once confirmed)."
+        );
+    }
+    if !refused.is_empty() {
+        eprintln!(
+            "warning: {} withdrawal requests do not verify and do not count:",
+            refused.len()
+        );
+        for r in &refused {
+            eprintln!(
+                "  {}\t{}\t{}\t{}",
+                r.participant_id,
+                r.participant_code,
+                r.device_id,
+                r.problem.as_deref().unwrap_or_default()
+            );
+        }
+    }
+    Ok(())
+}
+
 async fn conflicts_list(store: &Arc<dyn Store>) -> anyhow::Result<()> {
     let conflicts = store.kept_conflicts().await?;
     let stored = store.envelopes().await?;
@@ -1321,6 +1425,14 @@ async fn export(
         out.display(),
         summary.withdrawn_envelopes_excluded
     );
+    if summary.pending_withdrawal_requests > 0 {
+        eprintln!(
+            "warning: {} withdrawal requests from tablets are pending (not yet confirmed with \
+             `attune-server withdraw`): their participants are still in this export, listed \
+             under withdrawal_requests in the manifest; see `attune-server withdrawals`",
+            summary.pending_withdrawal_requests
+        );
+    }
     if summary.problems > 0 {
         eprintln!(
             "warning: {} revisions or conflicts failed verification and were left out: see              problems in {}",

@@ -11,9 +11,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
-use attune_core::{DevicePublicKey, Kind, RecordId};
+use attune_core::{DevicePublicKey, Kind, ParticipantId, RecordId, Timestamp};
 
-use crate::store::{Device, StoredEnvelope, same_fieldworker};
+use crate::store::{Device, StoredEnvelope, WithdrawalRecord, same_fieldworker};
 
 /// The enrolled devices, by id.
 #[derive(Debug, Default)]
@@ -286,6 +286,143 @@ pub fn second_devices(stored: &[StoredEnvelope], devices: &Devices) -> Vec<Secon
         }
     }
     found
+}
+
+/// A participant's data withdrawal request, made on a tablet ("Stop and withdraw their
+/// data"): a withdrawal record whose id is
+/// [`withdrawal_request_record`](attune_core::fieldwork::withdrawal_request_record) of a
+/// participant the server holds a participant record of. Found from the clear metadata only:
+/// the kind, the record id, the code, the device and the times.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WithdrawalRequest {
+    /// The request's record.
+    pub record_id: RecordId,
+    /// Who asked to withdraw (the id of their participant record).
+    pub participant_id: ParticipantId,
+    /// Their code, as the request (or else their participant record) carries it.
+    pub participant_code: String,
+    /// The device that made the request (its revision 1).
+    pub device_id: String,
+    /// The fieldworker that device was enrolled for (`?` if unknown).
+    pub fieldworker: String,
+    /// When the tablet recorded the request.
+    pub requested_at: Timestamp,
+    /// When the server received it.
+    pub received_at: Timestamp,
+    /// The signed withdrawal that confirmed it (its message id), if the study team recorded
+    /// one for this participant; `None` while pending.
+    pub confirmed_by: Option<i64>,
+    /// Why it does not count, if it does not verify (signature, chain, owner, or made by a
+    /// device of another fieldworker than the participant's): such a request is never
+    /// listed as pending.
+    pub problem: Option<String>,
+}
+
+impl WithdrawalRequest {
+    /// Verified and not yet confirmed by a signed withdrawal.
+    pub fn is_pending(&self) -> bool {
+        self.problem.is_none() && self.confirmed_by.is_none()
+    }
+
+    /// `pending`, `confirmed` or `refused` (does not verify).
+    pub fn status(&self) -> &'static str {
+        match (&self.problem, self.confirmed_by) {
+            (Some(_), _) => "refused",
+            (None, Some(_)) => "confirmed",
+            (None, None) => "pending",
+        }
+    }
+}
+
+/// The withdrawal requests in `stored` (the stored envelopes), oldest first. `participants`
+/// are the envelopes to find participant records in (stored and kept conflicts: a participant
+/// record kept as a conflict still has its requests found); `withdrawals` are the signed
+/// withdrawals recorded ([`crate::store::Store::withdrawals`]). A request counts only if
+/// every revision of it verifies ([`chains`]) and its device is the same fieldworker's as the
+/// participant record's first revision.
+pub fn withdrawal_requests(
+    stored: &[StoredEnvelope],
+    participants: &[StoredEnvelope],
+    devices: &Devices,
+    withdrawals: &[WithdrawalRecord],
+) -> Vec<WithdrawalRequest> {
+    use attune_core::fieldwork::withdrawal_request_record;
+    // Participant ids, the code and the device of their first revision, by request id.
+    let mut by_request: HashMap<RecordId, (ParticipantId, Option<String>, String)> = HashMap::new();
+    for item in participants {
+        let envelope = &item.envelope;
+        if envelope.kind != Kind::Participant {
+            continue;
+        }
+        let participant = ParticipantId::from_bytes(*envelope.record_id.as_bytes());
+        let entry = by_request
+            .entry(withdrawal_request_record(participant))
+            .or_insert_with(|| (participant, None, item.device_id.clone()));
+        if envelope.rev == 1 {
+            entry.2.clone_from(&item.device_id);
+        }
+        if entry.1.is_none() {
+            entry.1.clone_from(&envelope.participant_code);
+        }
+    }
+    let verdicts = chains(stored, devices, &|_| None);
+    let mut found: BTreeMap<RecordId, WithdrawalRequest> = BTreeMap::new();
+    for (item, verdict) in stored.iter().zip(&verdicts) {
+        let envelope = &item.envelope;
+        if envelope.kind != Kind::Withdrawal {
+            continue;
+        }
+        let Some((participant, code, owner)) = by_request.get(&envelope.record_id) else {
+            continue;
+        };
+        let problem = match verdict {
+            Err(problem) => Some(problem.to_string()),
+            Ok(()) => {
+                let owner_fieldworker = devices.fieldworker(owner).unwrap_or_default();
+                let fieldworker = devices.fieldworker(&item.device_id).unwrap_or_default();
+                (!same_fieldworker(owner_fieldworker, fieldworker)).then(|| {
+                    format!(
+                        "made on a device of {fieldworker:?}, not of the participant's \
+                         fieldworker {owner_fieldworker:?}"
+                    )
+                })
+            }
+        };
+        let request = found
+            .entry(envelope.record_id)
+            .or_insert_with(|| WithdrawalRequest {
+                record_id: envelope.record_id,
+                participant_id: *participant,
+                participant_code: envelope
+                    .participant_code
+                    .clone()
+                    .or_else(|| code.clone())
+                    .unwrap_or_else(|| "-".into()),
+                device_id: item.device_id.clone(),
+                fieldworker: devices
+                    .fieldworker(&item.device_id)
+                    .unwrap_or("?")
+                    .to_owned(),
+                requested_at: envelope.time,
+                received_at: item.received_at,
+                confirmed_by: withdrawals
+                    .iter()
+                    .find(|w| w.participant_id == Some(*participant))
+                    .map(|w| w.message_id),
+                problem: None,
+            });
+        if envelope.rev == 1 {
+            request.device_id.clone_from(&item.device_id);
+            request.requested_at = envelope.time;
+            request.received_at = item.received_at;
+        }
+        if request.problem.is_none() {
+            request.problem = problem;
+        }
+    }
+    let mut list: Vec<WithdrawalRequest> = found.into_values().collect();
+    list.sort_by_key(|request| request.received_at);
+    list
 }
 
 #[cfg(test)]

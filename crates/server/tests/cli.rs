@@ -1232,3 +1232,173 @@ async fn reserved_participant_codes_are_listed_with_their_tablet_and_fieldworker
     );
     assert!(lines[2].starts_with("K01-K12\tTablet\tAna\t"), "{listed}");
 }
+
+/// A tablet's withdrawal request (its signed withdrawal record, with the request's record id)
+/// is listed by `withdrawals` as pending with who and where, without the study key; the export
+/// keeps the participant and lists the request as pending in its manifest. After `withdraw`
+/// by participant id it is confirmed and the export leaves the participant out. A request with
+/// a forged signature (put straight into the database) is listed apart and never counts.
+#[tokio::test]
+async fn withdrawals_lists_tablet_requests_as_pending_until_the_study_team_confirms_them() {
+    use attune_core::fieldwork::withdrawal_request_record;
+    let dir = tempfile::TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    let key_file = study_init(dir.path(), &data);
+    let key = key_file.to_str().unwrap();
+    let store = SqliteStore::open(&data).await.unwrap();
+    let study =
+        StudyPublicKey::from_text(&store.study_public_key().await.unwrap().unwrap()).unwrap();
+    let (device_id, device_key, by) = enrolled_device_of(&store, "Ana").await;
+    let mut ids = Vec::new();
+    for code in ["C01", "C02"] {
+        let id = ParticipantId::new(Timestamp(1));
+        let links = Links {
+            participant: Some(id),
+            ..Links::default()
+        };
+        let record = Revision::first(
+            RecordId::from_uuid(*id.as_uuid()),
+            Kind::Participant,
+            links.clone(),
+            serde_json::json!({"code": code, "group": "carers"})
+                .to_string()
+                .into_bytes(),
+            by,
+        );
+        let note = Revision::first(
+            RecordId::new(Timestamp(1)),
+            Kind::InterviewNote,
+            links,
+            format!("{{\"text\": \"about {code}\"}}").into_bytes(),
+            by,
+        );
+        let envelopes: Vec<_> = [record, note]
+            .iter()
+            .map(|r| seal_envelope(r, Some(code.into()), &study, &device_key).unwrap())
+            .collect();
+        store
+            .push(&device_id.to_string(), &envelopes, Timestamp(5))
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    let request = |id: ParticipantId| {
+        Revision::first(
+            withdrawal_request_record(id),
+            Kind::Withdrawal,
+            Links {
+                participant: Some(id),
+                ..Links::default()
+            },
+            serde_json::json!({"participant": id, "keep_data": false, "at": 1})
+                .to_string()
+                .into_bytes(),
+            by,
+        )
+    };
+    let genuine = seal_envelope(&request(ids[0]), Some("C01".into()), &study, &device_key).unwrap();
+    store
+        .push(&device_id.to_string(), &[genuine], Timestamp(6))
+        .await
+        .unwrap();
+    let forger = DeviceKey::generate().unwrap();
+    let forged = seal_envelope(&request(ids[1]), Some("C02".into()), &study, &forger).unwrap();
+    insert_raw(&store, "envelopes", &forged).await;
+    store.close().await;
+
+    let listed = run(&data, &["withdrawals"]);
+    let out = stdout(&listed);
+    let row = out
+        .lines()
+        .find(|line| line.contains(&ids[0].to_string()))
+        .unwrap_or_else(|| panic!("C01's request listed: {out}"));
+    for part in ["C01", &device_id.to_string(), "Ana", "pending"] {
+        assert!(row.contains(part), "{part} in {row}");
+    }
+    assert!(out.contains("1 pending"), "{out}");
+    assert!(!out.contains(&ids[1].to_string()), "{out}");
+    let warning = String::from_utf8_lossy(&listed.stderr);
+    assert!(warning.contains("do not verify"), "{warning}");
+    assert!(warning.contains(&ids[1].to_string()), "{warning}");
+
+    let export = |name: &str| {
+        let out = dir.path().join(name);
+        let output = run(
+            &data,
+            &["export", "--key", key, "--out", out.to_str().unwrap()],
+        );
+        let csv = std::fs::read_to_string(out.join("records.csv")).unwrap();
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+        (
+            csv,
+            manifest,
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (csv, manifest, warning) = export("before");
+    assert!(csv.contains("about C01"), "pending: still exported");
+    assert_eq!(manifest["pending_withdrawal_requests"], 1);
+    let requests = manifest["withdrawal_requests"].as_array().unwrap();
+    let c01 = requests
+        .iter()
+        .find(|r| r["participant_code"] == "C01")
+        .unwrap();
+    assert_eq!(c01["status"], "pending");
+    assert_eq!(c01["participant_id"], ids[0].to_string());
+    let c02 = requests
+        .iter()
+        .find(|r| r["participant_code"] == "C02")
+        .unwrap();
+    assert_eq!(c02["status"], "refused");
+    assert!(
+        warning.contains("1 withdrawal requests from tablets are pending"),
+        "{warning}"
+    );
+
+    // Confirmed by the id `withdrawals` listed (the code is found from it).
+    let error = run_failing(
+        &data,
+        &[
+            "withdraw",
+            "--key",
+            key,
+            "--participant-id",
+            &ParticipantId::new(Timestamp(1)).to_string(),
+        ],
+    );
+    assert!(
+        error.contains("no participant record with the id"),
+        "{error}"
+    );
+    let done = stdout(&run(
+        &data,
+        &[
+            "withdraw",
+            "--key",
+            key,
+            "--participant-id",
+            &ids[0].to_string(),
+        ],
+    ));
+    assert!(done.contains("Withdrawal of C01"), "{done}");
+    assert!(done.contains("study instruction 1"), "{done}");
+    let out = stdout(&run(&data, &["withdrawals"]));
+    let row = out
+        .lines()
+        .find(|line| line.contains(&ids[0].to_string()))
+        .unwrap();
+    assert!(row.contains("confirmed"), "{row}");
+    assert!(!out.contains("pending"), "{out}");
+    let (csv, manifest, _) = export("after");
+    assert!(!csv.contains("about C01"), "{csv}");
+    assert!(csv.contains("about C02"), "{csv}");
+    assert_eq!(manifest["pending_withdrawal_requests"], 0);
+    let c01 = manifest["withdrawal_requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["participant_code"] == "C01")
+        .unwrap();
+    assert_eq!(c01["status"], "confirmed");
+}

@@ -351,6 +351,97 @@ async fn an_envelope_signed_by_another_key_is_refused() {
     assert_eq!(server.stored_count().await, 0);
 }
 
+/// A withdrawal request from a tablet travels as the tablet's signed withdrawal record: one
+/// signed by the enrolled device is stored and listed as pending; a forged one (signed by
+/// another key under the device's id, or sent with no device's token) is refused and nothing
+/// is stored, so it is never listed.
+#[tokio::test]
+async fn a_withdrawal_request_not_signed_by_the_enrolled_device_is_refused() {
+    use attune_core::ParticipantId;
+    use attune_core::fieldwork::withdrawal_request_record;
+    use attune_server::verify::{Devices, withdrawal_requests};
+    let server = Server::start().await;
+    let (device, token) = server.enrolled_device().await;
+    let participant = ParticipantId::new(Timestamp(2));
+    let links = Links {
+        participant: Some(participant),
+        ..Links::default()
+    };
+    let by = |device: &TestDevice| Authorship {
+        device: device.id,
+        author: ProfileId::new(Timestamp(2)),
+        time: Timestamp(3),
+    };
+    let record = Revision::first(
+        RecordId::from_bytes(*participant.as_bytes()),
+        Kind::Participant,
+        links.clone(),
+        br#"{"code": "VIG-001", "group": "carers"}"#.to_vec(),
+        by(&device),
+    );
+    let request_by = |signer: &TestDevice| {
+        let revision = Revision::first(
+            withdrawal_request_record(participant),
+            Kind::Withdrawal,
+            links.clone(),
+            br#"{"keep_data": false}"#.to_vec(),
+            by(signer),
+        );
+        signer.envelope(&server, &revision)
+    };
+    let reply = server
+        .post(
+            "/api/push",
+            Some(&token),
+            &batch(&[device.envelope(&server, &record)]),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+
+    let impostor = TestDevice {
+        id: device.id,
+        key: DeviceKey::generate().unwrap(),
+    };
+    let reply = server
+        .post("/api/push", Some(&token), &batch(&[request_by(&impostor)]))
+        .await;
+    assert_eq!(reply.status, 400);
+    assert_eq!(reply.body["error"], "bad_signature");
+    let reply = server
+        .post(
+            "/api/push",
+            Some("0123456789abcdef"),
+            &batch(&[request_by(&impostor)]),
+        )
+        .await;
+    assert_eq!(reply.status, 401);
+    assert_eq!(
+        server.stored_count().await,
+        1,
+        "only the participant record"
+    );
+    let requests = async || {
+        let stored = server.store.envelopes().await.unwrap();
+        let devices = Devices::new(&server.store.list_devices().await.unwrap());
+        withdrawal_requests(&stored, &stored, &devices, &[])
+    };
+    assert!(requests().await.is_empty());
+
+    // The enrolled device's own request is stored and pending.
+    let reply = server
+        .post("/api/push", Some(&token), &batch(&[request_by(&device)]))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["results"][0]["outcome"], "stored");
+    let found = requests().await;
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].participant_id, participant);
+    assert_eq!(found[0].participant_code, "VIG-001");
+    assert_eq!(found[0].device_id, device.id.to_string());
+    assert_eq!(found[0].fieldworker, "Ana");
+    assert!(found[0].is_pending(), "{:?}", found[0]);
+}
+
 #[tokio::test]
 async fn an_envelope_from_another_device_id_is_refused() {
     let server = Server::start().await;

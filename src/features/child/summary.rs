@@ -41,7 +41,14 @@ pub fn HandOverPage() -> impl IntoView {
             .ok_or_else(|| "No such participant on this tablet.".to_string())?;
         // The carer's consent to the child being invited comes before the child's assent.
         let gate = data::child_invitation(&data::latest_consents(&session).await?, &child);
-        let refused = data::child_invitation_words(&gate, &child, &all);
+        let refused = if child.is_active() {
+            data::child_invitation_words(&gate, &child, &all)
+        } else {
+            Some(format!(
+                "{} has withdrawn: no new activities.",
+                child.body.code
+            ))
+        };
         Ok::<_, String>((child, refused))
     });
     view! {

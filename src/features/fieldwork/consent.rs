@@ -88,6 +88,11 @@ fn ConsentForm(
         }
     });
     let outcome = Memo::new(move |_| answers.with(|a| evaluate(form, a)));
+    // Read aloud as in child mode (never waited for); hidden where the browser has no speech.
+    let can_speak = web_sys::window().is_some_and(|w| {
+        js_sys::Reflect::get(&w, &wasm_bindgen::JsValue::from_str("speechSynthesis"))
+            .is_ok_and(|s| !s.is_undefined() && !s.is_null())
+    });
     let links = Links {
         participant: Some(participant.id),
         visit: Some(visit),
@@ -161,14 +166,23 @@ fn ConsentForm(
         <form class="panel form consent" on:submit=save aria-labelledby="consent-heading">
             <h1 id="consent-heading">{format!("Consent: {}", participant.label())}</h1>
             <p class="muted">{format!("{} (version {})", form.title, form.version)}</p>
+            {form.withdrawal_deadline.clone().map(|date| view! {
+                <p class="muted">{format!("Data can be withdrawn until {date}.")}</p>
+            })}
             {existing.as_ref().filter(|(_, b)| b.form_id != form.id || b.form_version != form.version).map(|(_, b)| view! {
                 <p class="notice" data-testid="consent-form-changed">{format!(
                     "Consent was given on version {} of this form. It still counts as it was given; saving here records consent again on version {}.",
                     b.form_version, form.version
                 )}</p>
             })}
+            {if can_speak {
+                view! { <p class="hint">"For participants who prefer listening: \"Read aloud\" reads an item out; the words stay on screen."</p> }.into_any()
+            } else {
+                view! { <p class="hint" data-testid="no-speech">"This browser cannot read aloud: read each item to the participant."</p> }.into_any()
+            }}
             <ol class="consent-items">
-                {form.items.iter().map(|item| {
+                {form.items.iter().enumerate().map(|(index, item)| {
+                    let spoken = item.text.clone();
                     let id = item.id.clone();
                     let (id_yes, id_no, id_class_yes, id_class_no) = (id.clone(), id.clone(), id.clone(), id.clone());
                     let name = format!("item-{}", item.id);
@@ -191,6 +205,12 @@ fn ConsentForm(
                                             on:change=move |_| answers.update(|a| { a.0.insert(id_no.clone(), false); }) />
                                         <span>"No"</span>
                                     </label>
+                                    {can_speak.then(|| view! {
+                                        <button type="button" class="button read-aloud" aria-label=format!("Read aloud item {}", index + 1)
+                                            on:click=move |_| crate::features::child::say(std::slice::from_ref(&spoken))>
+                                            "Read aloud"
+                                        </button>
+                                    })}
                                 </div>
                             </fieldset>
                         </li>

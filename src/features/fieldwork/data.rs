@@ -82,6 +82,34 @@ pub fn participant_record(id: ParticipantId) -> RecordId {
     RecordId::from_uuid(id.as_uuid().to_owned())
 }
 
+/// The participant's data withdrawal request made on this tablet, if any (the record at
+/// [`withdrawal_request_record`](attune_core::fieldwork::withdrawal_request_record)).
+pub async fn withdrawal_request(
+    session: &Session,
+    participant: ParticipantId,
+) -> Result<Option<attune_core::fieldwork::WithdrawalBody>, String> {
+    let id = attune_core::fieldwork::withdrawal_request_record(participant);
+    records::latest(session, id)
+        .await?
+        .filter(|r| r.kind == Kind::Withdrawal)
+        .map(|r| records::body(&r))
+        .transpose()
+}
+
+/// Every consent a participant gave on this tablet (the latest revision of each), newest first.
+pub async fn consents_of(
+    session: &Session,
+    participant: ParticipantId,
+) -> Result<Vec<Revision>, String> {
+    let mut list: Vec<Revision> = records::latest_of_kind(session, Kind::Consent)
+        .await?
+        .into_iter()
+        .filter(|r| r.participant == Some(participant))
+        .collect();
+    list.sort_by_key(|r| std::cmp::Reverse(r.time));
+    Ok(list)
+}
+
 /// The record id that holds a visit (the same UUID).
 pub fn visit_record(id: VisitId) -> RecordId {
     RecordId::from_uuid(id.as_uuid().to_owned())

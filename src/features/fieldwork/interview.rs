@@ -27,6 +27,12 @@ pub fn InterviewPage() -> impl IntoView {
             let session = sessions.current().ok_or("Locked")?;
             let (visit, participant) = ids.ok_or("This address is not valid.")?;
             let (who, contents) = data::participant_in_visit(&session, visit, participant).await?;
+            if !who.is_active() {
+                return Err(format!(
+                    "{} has withdrawn: no new interview notes.",
+                    who.body.code
+                ));
+            }
             // Read against the form the consent was given on, not the current protocol. A typed
             // address gets the same gate, in the same words, as the visit hub.
             let consent = contents.consent_of(participant).map(|(_, body)| body);

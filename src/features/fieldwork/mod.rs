@@ -2,6 +2,7 @@
 
 pub mod codes;
 pub mod consent;
+pub mod copy;
 pub mod data;
 pub mod interview;
 pub mod names;

@@ -2,7 +2,9 @@
 //! for this tablet by the server, or a provisional label: see [`super::codes`]), and a
 //! participant's page with consent status, visits and withdrawal.
 
-use attune_core::fieldwork::{ParticipantBody, ParticipantStatus, WithdrawalBody};
+use attune_core::fieldwork::{
+    ParticipantBody, ParticipantStatus, WithdrawalBody, withdrawal_request_record,
+};
 use attune_core::{Kind, Links, ParticipantId, RecordId};
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_params_map};
@@ -236,7 +238,9 @@ pub fn ParticipantPage() -> impl IntoView {
                 .filter(|v| v.body.participants.contains(&id))
                 .collect();
             let latest = data::latest_consents(&session).await?;
-            Ok::<_, String>((me, all, mine, latest))
+            let request = data::withdrawal_request(&session, id).await?;
+            let consents = data::consents_of(&session, id).await?;
+            Ok::<_, String>((me, all, mine, latest, request, consents))
         }
     });
     let protocol = crate::protocol::current();
@@ -244,7 +248,7 @@ pub fn ParticipantPage() -> impl IntoView {
         <Suspense fallback=|| view! { <p>"Opening..."</p> }>
             {move || loaded.get().map(|result| match result {
                 Err(message) => view! { <p class="notice error" role="alert">{message}</p> }.into_any(),
-                Ok((me, all, visits, latest)) => {
+                Ok((me, all, visits, latest, request, consents)) => {
                     let group = protocol.group(&me.body.group).map(|g| g.name.clone()).unwrap_or_default();
                     let links: Vec<String> = me.body.links.iter()
                         .filter_map(|l| all.iter().find(|p| p.id == *l).map(Participant::label))
@@ -255,13 +259,22 @@ pub fn ParticipantPage() -> impl IntoView {
                     let active = me.is_active();
                     let provisional = me.is_provisional();
                     let consent = consent_facts(&me, &latest);
+                    let requested = request.is_some();
+                    let status = if requested { "Withdrawal requested" } else if active { "Taking part" } else { "Withdrawn" };
+                    let code = me.body.code.clone();
                     view! {
                         <section class="panel" aria-labelledby="participant-heading">
                             <h1 id="participant-heading">{me.label()}</h1>
                             {provisional.then(|| view! { <ProvisionalNotice code=me.body.code.clone() /> })}
+                            {requested.then(|| view! {
+                                <p class="notice warn" role="status" data-testid="withdrawal-requested">
+                                    <strong>"Withdrawal requested, waiting for the study team."</strong>
+                                    {format!(" {code} takes part in nothing more: no new interviews or activities. Until the study team confirms, their data is kept, encrypted, as before; then it is deleted from this tablet and left out of the study's data.")}
+                                </p>
+                            })}
                             <dl class="facts">
                                 <dt>"Group"</dt><dd>{group}</dd>
-                                <dt>"Status"</dt><dd data-testid="participant-status">{if active { "Taking part" } else { "Withdrawn" }}</dd>
+                                <dt>"Status"</dt><dd data-testid="participant-status">{status}</dd>
                                 <dt>"Linked to"</dt><dd>{if links.is_empty() && linked_from.is_empty() { "Nobody".to_string() } else { [links, linked_from].concat().join(", ") }}</dd>
                                 <dt>"Visits"</dt><dd>{visits.len().to_string()}</dd>
                                 {consent.facts}
@@ -273,9 +286,26 @@ pub fn ParticipantPage() -> impl IntoView {
                                 }).collect_view()}
                             </ul>
                         </section>
+                        {(!consents.is_empty()).then(|| {
+                            let pid = me.id;
+                            view! {
+                                <section class="panel" aria-labelledby="consents-heading">
+                                    <h2 id="consents-heading">"Consent given"</h2>
+                                    <p class="hint">"A copy for the participant: open it, then Print (or Save as PDF)."</p>
+                                    <ul class="rows">
+                                        {consents.into_iter().map(|c| view! {
+                                            <li><a href=format!("/participants/{pid}/consent/{}", c.record_id)>
+                                                <strong>"Copy of consent to print"</strong>
+                                                <span class="muted">{super::copy::day_and_time(c.time.0)}</span>
+                                            </a></li>
+                                        }).collect_view()}
+                                    </ul>
+                                </section>
+                            }
+                        })}
                         <NameOnTablet participant=me.id name=me.name.clone().unwrap_or_default()
                             on_done=Callback::new(move |()| version.update(|v| *v += 1)) />
-                        {active.then(|| view! { <Withdraw participant=me.clone() on_done=Callback::new(move |()| version.update(|v| *v += 1)) /> })}
+                        {(!requested).then(|| view! { <Withdraw participant=me.clone() on_done=Callback::new(move |()| version.update(|v| *v += 1)) /> })}
                     }.into_any()
                 }
             })}
@@ -398,24 +428,33 @@ fn NameOnTablet(participant: ParticipantId, name: String, on_done: Callback<()>)
     }
 }
 
-/// Withdrawal: stop and keep the data so far, or stop and withdraw the data.
+/// Which step of withdrawal is open.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum WithdrawStep {
+    Closed,
+    /// Stop taking part, keep the data so far.
+    Stop,
+    /// Stop and withdraw their data: a request the study team confirms.
+    WithdrawData,
+}
+
+/// Withdrawal: stop and keep the data so far, or stop and withdraw the data (recorded as a
+/// withdrawal request, a sealed record like any other, which the study team confirms with a
+/// signed withdrawal; the tablet then deletes the participant's data).
 #[component]
 fn Withdraw(participant: Participant, on_done: Callback<()>) -> impl IntoView {
     let sessions = use_sessions();
-    let open = RwSignal::new(false);
-    let keep = RwSignal::new(None::<bool>);
+    let step = RwSignal::new(WithdrawStep::Closed);
     let reason = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    let active = participant.is_active();
+    let code = participant.body.code.clone();
     let participant = StoredValue::new_local(participant);
-    let confirm = move |_| {
-        let Some(keep_data) = keep.get_untracked() else {
-            error.set(Some(
-                "Choose what happens to the data collected so far.".into(),
-            ));
-            return;
-        };
+    let record = move |keep_data: bool| {
         let p = participant.get_value();
         let reason = reason.get_untracked().trim().to_string();
+        busy.set(true);
         leptos::task::spawn_local(async move {
             let at = now();
             let withdrawal = WithdrawalBody {
@@ -429,50 +468,89 @@ fn Withdraw(participant: Participant, on_done: Callback<()>) -> impl IntoView {
                 visit: None,
                 protocol: Some(crate::protocol::current().reference()),
             };
-            let record = Chain::new(RecordId::new(at), Kind::Withdrawal, links, None);
+            // A request to withdraw the data has the participant's request id, so the server
+            // can list it for the study team without opening it.
+            let record_id = if keep_data {
+                RecordId::new(at)
+            } else {
+                withdrawal_request_record(p.id)
+            };
+            let record = Chain::new(record_id, Kind::Withdrawal, links, None);
             let mut body = p.body.clone();
             body.status = ParticipantStatus::Withdrawn;
             let result = async {
                 record.save(sessions, &withdrawal).await?;
-                p.chain().save(sessions, &body).await
+                if p.is_active() {
+                    p.chain().save(sessions, &body).await?;
+                }
+                Ok::<_, String>(())
             }
             .await;
             match result {
-                Ok(_) => on_done.run(()),
+                Ok(()) => on_done.run(()),
                 Err(message) => {
                     error.try_set(Some(message));
+                    busy.try_set(false);
                 }
             }
         });
     };
+    let reason_field = move || {
+        view! {
+            <label class="field">
+                <span>"Reason (optional: they do not have to give one)"</span>
+                <input type="text" prop:value=move || reason.get() on:input=move |ev| reason.set(event_target_value(&ev)) />
+            </label>
+        }
+    };
+    let cancel = move |_| {
+        step.set(WithdrawStep::Closed);
+        error.set(None);
+    };
+    let code_for_view = code.clone();
     view! {
         <section class="panel" aria-labelledby="withdraw-heading">
             <h2 id="withdraw-heading">"Withdrawal"</h2>
-            <Show when=move || open.get() fallback=move || view! {
-                <button class="button" on:click=move |_| open.set(true)>"Withdraw"</button>
-            }>
-                <fieldset class="choices stacked">
-                    <legend>"What happens to what they have said so far?"</legend>
-                    <label class="choice" class:chosen=move || keep.get() == Some(true)>
-                        <input type="radio" name="keep" on:change=move |_| keep.set(Some(true)) />
-                        <span>"Stop taking part, keep the data collected so far"</span>
-                    </label>
-                    <label class="choice" class:chosen=move || keep.get() == Some(false)>
-                        <input type="radio" name="keep" on:change=move |_| keep.set(Some(false)) />
-                        <span>"Stop taking part and withdraw their data"</span>
-                    </label>
-                </fieldset>
-                <label class="field">
-                    <span>"Reason (optional)"</span>
-                    <input type="text" prop:value=move || reason.get() on:input=move |ev| reason.set(event_target_value(&ev)) />
-                </label>
-                <Show when=move || error.get().is_some()>
-                    <p class="notice error" role="alert">{move || error.get()}</p>
-                </Show>
-                <div class="form-actions">
-                    <button class="button" on:click=move |_| open.set(false)>"Cancel"</button>
-                    <button class="button danger" on:click=confirm>"Confirm withdrawal"</button>
-                </div>
+            {move || match step.get() {
+                WithdrawStep::Closed => view! {
+                    <div class="form-actions stacked-actions">
+                        {active.then(|| view! {
+                            <button type="button" class="button" on:click=move |_| step.set(WithdrawStep::Stop)>"Stop taking part"</button>
+                        })}
+                        <button type="button" class="button danger" on:click=move |_| step.set(WithdrawStep::WithdrawData)>"Stop and withdraw their data"</button>
+                    </div>
+                }.into_any(),
+                WithdrawStep::Stop => view! {
+                    <div class="confirm" data-testid="withdraw-stop">
+                        <h3>{format!("Stop {} taking part?", code_for_view)}</h3>
+                        <p>"They take part in nothing more: no new interviews or activities. What they have said and done so far is kept for the study."</p>
+                        {reason_field()}
+                        <div class="form-actions">
+                            <button type="button" class="button" on:click=cancel>"Cancel"</button>
+                            <button type="button" class="button danger" disabled=move || busy.get() on:click=move |_| record(true)>"Yes, stop taking part"</button>
+                        </div>
+                    </div>
+                }.into_any(),
+                WithdrawStep::WithdrawData => view! {
+                    <div class="confirm" data-testid="withdraw-confirm">
+                        <h3>{format!("Stop and withdraw {}'s data?", code_for_view)}</h3>
+                        <p>"What happens:"</p>
+                        <ul class="plain-list">
+                            <li>{format!("{} takes part in nothing more from now on: no new interviews or activities.", code_for_view)}</li>
+                            <li>{format!("This tablet records a request to withdraw everything {} has said and done in the study, and sends it to the study team at the next sync.", code_for_view)}</li>
+                            <li>"The study team confirms the request. Then their data is deleted from this tablet and left out of the study's data."</li>
+                            <li>"Until then their data is kept, encrypted, as before. The request cannot be taken back on the tablet."</li>
+                        </ul>
+                        {reason_field()}
+                        <div class="form-actions">
+                            <button type="button" class="button" on:click=cancel>"Cancel"</button>
+                            <button type="button" class="button danger" disabled=move || busy.get() on:click=move |_| record(false)>"Yes, withdraw their data"</button>
+                        </div>
+                    </div>
+                }.into_any(),
+            }}
+            <Show when=move || error.get().is_some()>
+                <p class="notice error" role="alert">{move || error.get()}</p>
             </Show>
         </section>
     }

@@ -182,6 +182,13 @@ fn use_visit(version: RwSignal<u32>) -> LocalResource<LoadedVisit> {
                     .group(&child.body.group)
                     .is_some_and(|g| g.takes_part_in_activities)
                 {
+                    if !child.is_active() {
+                        not_invited.insert(
+                            child.id,
+                            format!("{} has withdrawn: no new activities.", child.body.code),
+                        );
+                        continue;
+                    }
                     let gate = data::child_invitation(&latest, child);
                     if let Some(words) = data::child_invitation_words(&gate, child, &everyone) {
                         not_invited.insert(child.id, words);
@@ -230,6 +237,16 @@ pub fn VisitPage() -> impl IntoView {
                     let consent_rows = present.iter().filter_map(|p| {
                         // Only groups with a consent form (children give assent in child mode).
                         protocol.consent_form_for(&p.body.group)?;
+                        if !p.is_active() {
+                            return Some(view! {
+                                <li class="step-row locked">
+                                    <span class="step-disabled" aria-disabled="true">
+                                        <span>{format!("Consent: {}", p.label())}</span>
+                                        <span class="status">"Withdrawn"</span>
+                                    </span>
+                                </li>
+                            }.into_any());
+                        }
                         let reconsent = data::reconsent_words(&latest, p);
                         let status = match contents.consent_of(p.id).map(|(_, body)| data::consent_allows(body)) {
                             _ if reconsent.is_some() => ("blocked", "Re-consent needed".to_string()),
@@ -246,11 +263,21 @@ pub fn VisitPage() -> impl IntoView {
                                 </a>
                             </li>
                             {reconsent.map(|words| view! { <li class="notice gate" data-testid="reconsent">{words}</li> })}
-                        })
+                        }.into_any())
                     }).collect_view();
                     let interview_rows = present.iter().filter_map(|p| {
                         protocol.consent_form_for(&p.body.group)?;
                         protocol.guide_for(&p.body.group)?;
+                        if !p.is_active() {
+                            return Some(view! {
+                                <li class="step-row locked">
+                                    <span class="step-disabled" aria-disabled="true">
+                                        <span>{format!("Interview: {}", p.label())}</span>
+                                        <span class="status">"Withdrawn"</span>
+                                    </span>
+                                </li>
+                            }.into_any());
+                        }
                         let gate = data::participation(contents.consent_of(p.id).map(|(_, b)| b));
                         let mine = || contents.notes.iter().filter(|(r, b)| r.participant == Some(p.id) && !b.text.trim().is_empty());
                         let notes = mine().count();

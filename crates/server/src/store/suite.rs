@@ -51,6 +51,7 @@ macro_rules! store_conformance_tests {
             code_reservations_start_above_the_codes_already_in_the_field,
             devices_reserving_codes_at_once_get_disjoint_numbers,
             a_device_holds_at_most_the_outstanding_cap_of_unused_codes,
+            a_withdrawal_request_counts_only_when_the_participants_fieldworkers_device_signed_it,
         );
     };
     (@tests $get_store:path; $($name:ident),* $(,)?) => {
@@ -1375,4 +1376,125 @@ pub async fn a_device_holds_at_most_the_outstanding_cap_of_unused_codes(store: &
         .await
         .unwrap();
     assert_eq!(spans(&theirs), [("C", MAX_OUTSTANDING + 2, 2)]);
+}
+
+/// Withdrawal requests from tablets are found from what the store holds, without the study
+/// key ([`crate::verify::withdrawal_requests`]): a request signed by the enrolled device that
+/// made the participant is pending until a signed withdrawal names the participant, then
+/// confirmed; one with a forged signature (put in past the push's check, as someone with the
+/// database could), or from another fieldworker's device, is refused and never pending.
+pub async fn a_withdrawal_request_counts_only_when_the_participants_fieldworkers_device_signed_it(
+    store: &dyn Store,
+) {
+    use crate::verify::{Devices, withdrawal_requests};
+    use attune_core::fieldwork::withdrawal_request_record;
+    let ana = enrol(store, "Ana").await;
+    let ben = enrol(store, "Ben").await;
+    let forger = TestDevice {
+        id: ana.id,
+        key: DeviceKey::generate().expect("key"),
+        token_hash: String::new(),
+    };
+    let ana_id = ana.id.to_string();
+    let mut ids = Vec::new();
+    for code in ["C01", "C02", "C03"] {
+        let participant = ParticipantId::new(NOW);
+        let links = Links {
+            participant: Some(participant),
+            ..Links::default()
+        };
+        let record = Revision::first(
+            RecordId::from_bytes(*participant.as_bytes()),
+            Kind::Participant,
+            links,
+            code.as_bytes().to_vec(),
+            by(&ana),
+        );
+        store
+            .push_checked(&ana_id, &[sealed(&record, &ana, Some(code))], NOW)
+            .await
+            .unwrap();
+        ids.push(participant);
+    }
+    let request = |participant: ParticipantId, device: &TestDevice, code: &str| {
+        let revision = Revision::first(
+            withdrawal_request_record(participant),
+            Kind::Withdrawal,
+            Links {
+                participant: Some(participant),
+                ..Links::default()
+            },
+            b"{\"keep_data\": false}".to_vec(),
+            by(device),
+        );
+        sealed(&revision, device, Some(code))
+    };
+    // C01: Ana's tablet asks. C02: a forged signature under Ana's device id. C03: Ben's
+    // tablet asks for a participant of Ana's.
+    for (pusher, envelope) in [
+        (ana_id.clone(), request(ids[0], &ana, "C01")),
+        (ana_id.clone(), request(ids[1], &forger, "C02")),
+        (ben.id.to_string(), request(ids[2], &ben, "C03")),
+    ] {
+        assert_eq!(
+            store.push_checked(&pusher, &[envelope], NOW).await.unwrap(),
+            vec![stored()]
+        );
+    }
+    // A plain withdrawal record (random id, "stop, keep the data") is not a request.
+    let plain = Revision::first(
+        RecordId::new(NOW),
+        Kind::Withdrawal,
+        Links::default(),
+        b"{}".to_vec(),
+        by(&ana),
+    );
+    store
+        .push_checked(&ana_id, &[sealed(&plain, &ana, Some("C01"))], NOW)
+        .await
+        .unwrap();
+
+    let requests = async || {
+        let envelopes = store.envelopes().await.unwrap();
+        let devices = Devices::new(&store.list_devices().await.unwrap());
+        withdrawal_requests(
+            &envelopes,
+            &envelopes,
+            &devices,
+            &store.withdrawals().await.unwrap(),
+        )
+    };
+    let found = requests().await;
+    assert_eq!(found.len(), 3, "{found:?}");
+    let of = |code: &str| found.iter().find(|r| r.participant_code == code).unwrap();
+    let c01 = of("C01");
+    assert_eq!(c01.participant_id, ids[0]);
+    assert_eq!(
+        (c01.device_id.as_str(), c01.fieldworker.as_str()),
+        (ana_id.as_str(), "Ana")
+    );
+    assert!(c01.is_pending() && c01.status() == "pending", "{c01:?}");
+    for refused in [of("C02"), of("C03")] {
+        assert_eq!(refused.status(), "refused", "{refused:?}");
+        assert!(!refused.is_pending());
+    }
+    assert!(of("C02").problem.as_deref().unwrap().contains("signature"));
+    assert!(of("C03").problem.as_deref().unwrap().contains("Ben"));
+
+    // The study team confirms C01 with a signed withdrawal naming the participant.
+    let message = add(
+        store,
+        &signed(
+            1,
+            ControlKind::Withdrawal {
+                participant_id: ids[0],
+                participant_code: "C01".into(),
+            },
+        ),
+    )
+    .await;
+    let found = requests().await;
+    let c01 = found.iter().find(|r| r.participant_code == "C01").unwrap();
+    assert_eq!(c01.confirmed_by, Some(message.id));
+    assert_eq!(c01.status(), "confirmed");
 }
