@@ -711,7 +711,8 @@ async fn an_uploaded_attachment_comes_out_of_the_export_byte_identical() {
         .find(|line| line.contains(&recording_record.to_string()))
         .unwrap();
     assert!(
-        row.ends_with(&format!("\"{relative}\",\"{device_id}\",\"Ana\",true")),
+        // ...,verified,quote_not_agreed
+        row.ends_with(&format!("\"{relative}\",\"{device_id}\",\"Ana\",true,false")),
         "{row}"
     );
     let json: Value =
