@@ -48,13 +48,18 @@ export function applyUpdate() {
 }
 
 /** Asks the browser to keep this origin's data (not evict it under storage pressure) and
- *  reports `{ persisted, usage, quota }` (bytes; -1 when the browser does not say). */
+ *  reports `{ persisted, usage, quota }` (bytes; -1 when the browser does not say).
+ *  Firefox answers `persist()` only once the user has answered its permission prompt, which
+ *  may be never: the answer is awaited for a moment only, and the space used is not held
+ *  back by it. */
 export async function storageStatus(requestPersistence) {
   const s = navigator.storage;
   if (!s) return { persisted: false, usage: -1, quota: -1 };
-  let persisted = s.persisted ? await s.persisted() : false;
+  let persisted = s.persisted ? await s.persisted().catch(() => false) : false;
   if (!persisted && requestPersistence && s.persist) {
-    try { persisted = await s.persist(); } catch (_) { persisted = false; }
+    const asked = s.persist().catch(() => false);
+    const wait = new Promise((ok) => setTimeout(() => ok(false), 1500));
+    persisted = await Promise.race([asked, wait]);
   }
   let usage = -1, quota = -1;
   if (s.estimate) {

@@ -712,7 +712,9 @@ async fn an_uploaded_attachment_comes_out_of_the_export_byte_identical() {
         .unwrap();
     assert!(
         // ...,verified,quote_not_agreed
-        row.ends_with(&format!("\"{relative}\",\"{device_id}\",\"Ana\",true,false")),
+        row.ends_with(&format!(
+            "\"{relative}\",\"{device_id}\",\"Ana\",true,false"
+        )),
         "{row}"
     );
     let json: Value =

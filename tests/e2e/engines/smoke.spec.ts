@@ -1,0 +1,204 @@
+// The app end to end in another engine, over WebDriver (selenium-webdriver): WebKit (the
+// engine of every iPad browser) through WebKitGTK's WebKitWebDriver, or Firefox ESR through
+// geckodriver. `cargo xtask test` starts the driver and sets ATTUNE_ENGINE (`webkit` or
+// `firefox`) and ATTUNE_WEBDRIVER_URL; the Playwright runner only runs the steps (it opens no
+// Chromium here). As a fieldworker would: a profile, a carer and their child, a visit,
+// consent signed with a finger, a note; the child's screen and Stop; then the server is
+// stopped and the app starts again from its service worker, unlocks, and the note is there.
+import { test, expect } from '@playwright/test';
+import { By, Capabilities, until, WebDriver, type WebElement } from 'selenium-webdriver';
+import { Executor, HttpClient } from 'selenium-webdriver/http';
+import { startServer, type RunningServer } from '../support/server';
+
+const engine = process.env.ATTUNE_ENGINE ?? '';
+const driverUrl = process.env.ATTUNE_WEBDRIVER_URL ?? '';
+const PASSPHRASE = 'copper kettle river 42';
+const NOTE = 'She found being filmed strange at first.';
+const WAIT = 30_000;
+
+/** The session's capabilities: each engine headless (WebKit in the virtual display the
+ *  driver runs in), with a fake microphone and no permission prompts. */
+function capabilities(): Capabilities {
+  if (engine === 'firefox') {
+    return new Capabilities({
+      browserName: 'firefox',
+      'moz:firefoxOptions': {
+        binary: '/usr/bin/firefox-esr',
+        args: ['-headless'],
+        prefs: {
+          'media.navigator.streams.fake': true,
+          'media.navigator.permission.disabled': true,
+          'dom.storageManager.prompt.testing': true,
+          'dom.storageManager.prompt.testing.allow': true,
+        },
+      },
+    });
+  }
+  if (engine === 'webkit') {
+    return new Capabilities({
+      'webkitgtk:browserOptions': {
+        binary: process.env.ATTUNE_MINIBROWSER || '/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser',
+        args: ['--automation', '--enable-media-stream=true', '--enable-mock-capture-devices=true',
+          '--media-playback-requires-user-gesture=false'],
+      },
+    });
+  }
+  throw new Error(`ATTUNE_ENGINE must be webkit or firefox, not "${engine}"`);
+}
+
+/** A string as an XPath literal (the texts here hold no double quotes). */
+const lit = (s: string) => `"${s}"`;
+
+class App {
+  constructor(readonly d: WebDriver) {}
+
+  async find(xpath: string): Promise<WebElement> {
+    const el = await this.d.wait(until.elementLocated(By.xpath(xpath)), WAIT, `nothing matches ${xpath}`);
+    await this.d.wait(until.elementIsVisible(el), WAIT, `not visible: ${xpath}`);
+    return el;
+  }
+
+  /** An input or textarea by the words of its label (the label wraps a span and the field). */
+  field(label: string) {
+    return this.find(`//label[normalize-space(span)=${lit(label)} or normalize-space(text())=${lit(label)}]//*[self::input or self::textarea]`
+      + ` | //label[@for and normalize-space()=${lit(label)}]/following::input[1]`);
+  }
+
+  async fill(label: string, text: string) {
+    const f = await this.field(label);
+    await f.clear();
+    await f.sendKeys(text);
+  }
+
+  async click(xpath: string) {
+    const el = await this.find(xpath);
+    await this.d.executeScript('arguments[0].scrollIntoView({block: "center"})', el);
+    await this.d.wait(until.elementIsEnabled(el), WAIT, `not enabled: ${xpath}`);
+    await el.click();
+  }
+
+  button(name: string) { return this.click(`//button[normalize-space()=${lit(name)}]`); }
+  link(start: string) { return this.click(`//a[starts-with(normalize-space(), ${lit(start)})]`); }
+  choose(start: string) { return this.click(`//label[starts-with(normalize-space(), ${lit(start)})]//input`); }
+  nav(name: string) { return this.click(`//nav[@aria-label="Main"]//a[normalize-space()=${lit(name)}]`); }
+
+  async text(xpath: string): Promise<string> { return (await this.find(xpath)).getText(); }
+  async sees(words: string) { await this.find(`//*[normalize-space()=${lit(words)}]`); }
+  testid(id: string) { return this.find(`//*[@data-testid=${lit(id)}]`); }
+
+  /** The code (or provisional label) in the page's heading. */
+  async heading(): Promise<string> {
+    const h1 = await this.find('//main//h1');
+    await this.d.wait(async () => /^[A-Z](\d\d+|-new-\d+)/.test(await h1.getText()), WAIT, 'a participant heading');
+    return (await h1.getText()).match(/^[A-Z](\d\d+|-new-\d+)/)![0];
+  }
+
+  async newParticipant(group: string, linkTo?: string): Promise<string> {
+    await this.nav('Participants');
+    await this.link('New participant');
+    await this.choose(`${group} (`);
+    if (linkTo) await this.click(`//fieldset[starts-with(normalize-space(legend), "Linked to")]//label[starts-with(normalize-space(), ${lit(linkTo)})]//input`);
+    await this.button('Create participant');
+    return this.heading();
+  }
+
+  /** Waits until the service worker controls the page (the app can start with no network). */
+  async offlineReady() {
+    await this.d.wait(async () => this.d.executeAsyncScript(`
+      const done = arguments[arguments.length - 1];
+      navigator.serviceWorker.getRegistration().then((reg) =>
+        done(!!reg && !!reg.active && reg.active.state === 'activated' && !!navigator.serviceWorker.controller),
+        () => done(false));`), WAIT, 'the service worker to take control');
+  }
+
+  async unlock() {
+    await this.find(`//h1[normalize-space()="Unlock Attune"]`);
+    await this.choose('Sam');
+    await this.fill('Passphrase', PASSPHRASE);
+    await this.button('Unlock');
+    await this.d.wait(async () => (await (await this.testid('profile-name')).getText()) === 'Sam', WAIT, 'unlocked');
+  }
+}
+
+let server: RunningServer;
+let driver: WebDriver;
+
+test.skip(!engine, 'run by cargo xtask test with ATTUNE_ENGINE and ATTUNE_WEBDRIVER_URL');
+
+test.beforeAll(async () => {
+  server = await startServer();
+  driver = await WebDriver.createSession(new Executor(new HttpClient(driverUrl)), capabilities());
+  await driver.manage().window().setRect({ width: 768, height: 1024 }).catch(() => undefined);
+});
+
+test.afterAll(async () => {
+  await driver?.quit().catch(() => undefined);
+  await server?.stop();
+});
+
+test(`${engine}: a visit, consent, a note and child mode, then an offline restart keeps the note`, async () => {
+  test.setTimeout(240_000);
+  const app = new App(driver);
+  await driver.get(server.url);
+  await app.offlineReady();
+
+  // A profile.
+  await app.fill('Your name', 'Sam');
+  await app.fill('Passphrase', PASSPHRASE);
+  await app.fill('Passphrase again', PASSPHRASE);
+  await app.button('Create profile');
+  await driver.wait(async () => (await (await app.testid('profile-name')).getText()) === 'Sam', WAIT, 'the new profile');
+
+  // A carer, their child, a visit with both.
+  const carer = await app.newParticipant('Carers');
+  const child = await app.newParticipant('Children', carer);
+  await app.nav('Home');
+  await app.link('Start visit');
+  await app.choose(carer);
+  await app.choose(child);
+  await app.choose('Home');
+  await app.button('Start visit');
+  await app.find(`//h2[normalize-space()="1 Consent"]`);
+
+  // The carer's consent: every item yes, signed with a finger on the pad.
+  await app.link(`Consent: ${carer}`);
+  const items = await driver.findElements(By.css('fieldset.consent-item'));
+  expect(items.length).toBeGreaterThan(5);
+  for (const item of items) {
+    const yes = await item.findElement(By.xpath(`.//label[normalize-space(span)="Yes"]//input`));
+    await driver.executeScript('arguments[0].scrollIntoView({block: "center"})', yes);
+    await yes.click();
+  }
+  const pad = await driver.findElement(By.css('canvas.signature-pad'));
+  await driver.executeScript('arguments[0].scrollIntoView({block: "center"})', pad);
+  let stroke = driver.actions({ async: true }).move({ origin: pad, x: -120, y: 0 }).press();
+  for (let i = 1; i <= 10; i++) stroke = stroke.move({ origin: pad, x: -120 + i * 25, y: i % 2 ? -25 : 25, duration: 20 });
+  await stroke.release().perform();
+  await app.button('Save consent');
+  await app.sees('Consent given');
+
+  // A note in the carer's interview, saved on the tablet.
+  await app.link(`Interview: ${carer}`);
+  await app.fill('Notes', NOTE);
+  await driver.wait(async () => (await (await app.testid('save-status')).getText()).includes('Saved on this tablet'), WAIT, 'the note saved');
+  const interviewUrl = await driver.getCurrentUrl();
+  await app.link('Back to visit');
+
+  // The child's first screen renders; Stop ends the session with thanks; the fieldworker
+  // leaves child mode with the passphrase.
+  await app.link(`Hand the tablet to ${child}`);
+  await app.button('Start child mode');
+  await app.testid('child-mode');
+  await app.button('Stop');
+  await app.sees('Thank you for doing this with me!');
+  await app.button('Fieldworker: finish');
+  await app.fill('Fieldworker PIN or passphrase', PASSPHRASE);
+  await app.button('Finish child mode');
+  await app.testid('child-summary');
+
+  // No server: the app starts from the service worker, unlocks, and the note is there.
+  await server.stop();
+  await driver.get(interviewUrl);
+  await app.unlock();
+  await driver.wait(async () => (await (await app.field('Notes')).getAttribute('value')) === NOTE, WAIT, 'the note after an offline restart');
+});
