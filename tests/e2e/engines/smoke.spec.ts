@@ -61,7 +61,7 @@ class App {
   /** An input or textarea by the words of its label (the label wraps a span and the field). */
   field(label: string) {
     return this.find(`//label[normalize-space(span)=${lit(label)} or normalize-space(text())=${lit(label)}]//*[self::input or self::textarea]`
-      + ` | //label[@for and normalize-space()=${lit(label)}]/following::input[1]`);
+      + ` | //label[@for and normalize-space()=${lit(label)}]/following::*[self::input or self::textarea][1]`);
   }
 
   async fill(label: string, text: string) {
@@ -79,7 +79,7 @@ class App {
 
   button(name: string) { return this.click(`//button[normalize-space()=${lit(name)}]`); }
   link(start: string) { return this.click(`//a[starts-with(normalize-space(), ${lit(start)})]`); }
-  choose(start: string) { return this.click(`//label[starts-with(normalize-space(), ${lit(start)})]//input`); }
+  choose(start: string) { return this.click(`//label[starts-with(normalize-space(), ${lit(start)})][.//input]`); }
   nav(name: string) { return this.click(`//nav[@aria-label="Main"]//a[normalize-space()=${lit(name)}]`); }
 
   async text(xpath: string): Promise<string> { return (await this.find(xpath)).getText(); }
@@ -97,7 +97,7 @@ class App {
     await this.nav('Participants');
     await this.link('New participant');
     await this.choose(`${group} (`);
-    if (linkTo) await this.click(`//fieldset[starts-with(normalize-space(legend), "Linked to")]//label[starts-with(normalize-space(), ${lit(linkTo)})]//input`);
+    if (linkTo) await this.click(`//fieldset[starts-with(normalize-space(legend), "Linked to")]//label[starts-with(normalize-space(), ${lit(linkTo)})]`);
     await this.button('Create participant');
     return this.heading();
   }
@@ -156,7 +156,7 @@ test(`${engine}: a visit, consent, a note and child mode, then an offline restar
   await app.link('Start visit');
   await app.choose(carer);
   await app.choose(child);
-  await app.choose('Home');
+  await app.choose('Family home');
   await app.button('Start visit');
   await app.find(`//h2[normalize-space()="1 Consent"]`);
 
