@@ -8,11 +8,13 @@
 import { test, expect } from '@playwright/test';
 import { By, Capabilities, until, WebDriver, type WebElement } from 'selenium-webdriver';
 import { Executor, HttpClient } from 'selenium-webdriver/http';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { PASSPHRASE } from '../support/profile';
 import { startServer, type RunningServer } from '../support/server';
 
 const engine = process.env.ATTUNE_ENGINE ?? '';
 const driverUrl = process.env.ATTUNE_WEBDRIVER_URL ?? '';
-const PASSPHRASE = 'copper kettle river 42';
 const NOTE = 'She found being filmed strange at first.';
 const WAIT = 30_000;
 
@@ -20,18 +22,11 @@ const WAIT = 30_000;
  *  driver runs in), with a fake microphone and no permission prompts. */
 function capabilities(): Capabilities {
   if (engine === 'firefox') {
+    // The same Firefox options as the wasm browser tests (webdriver.json), headless.
+    const options = JSON.parse(readFileSync(resolve(__dirname, '..', '..', '..', 'webdriver.json'), 'utf8'))['moz:firefoxOptions'];
     return new Capabilities({
       browserName: 'firefox',
-      'moz:firefoxOptions': {
-        binary: '/usr/bin/firefox-esr',
-        args: ['-headless'],
-        prefs: {
-          'media.navigator.streams.fake': true,
-          'media.navigator.permission.disabled': true,
-          'dom.storageManager.prompt.testing': true,
-          'dom.storageManager.prompt.testing.allow': true,
-        },
-      },
+      'moz:firefoxOptions': { ...options, args: ['-headless'] },
     });
   }
   if (engine === 'webkit') {
