@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::consent::ConsentAnswers;
 use crate::ids::{BlobId, ParticipantId, RecordId};
-use crate::protocol::Protocol;
+use crate::protocol::{Activity, Protocol};
 use crate::time::Timestamp;
 
 /// Whether a participant is still taking part.
@@ -168,6 +168,29 @@ pub enum NoteFlag {
     /// A safeguarding concern: shown at the top of the visit summary with the protocol's
     /// safeguarding steps, and synced first.
     Safeguarding,
+}
+
+impl NoteFlag {
+    /// Every flag, in the order the interview screen shows them.
+    pub const ALL: [NoteFlag; 3] = [NoteFlag::Quote, NoteFlag::FollowUp, NoteFlag::Safeguarding];
+
+    /// The code in records and exports, e.g. `follow_up`.
+    pub fn code(self) -> &'static str {
+        match self {
+            NoteFlag::Quote => "quote",
+            NoteFlag::FollowUp => "follow_up",
+            NoteFlag::Safeguarding => "safeguarding",
+        }
+    }
+
+    /// In words, as on the interview screen.
+    pub fn label(self) -> &'static str {
+        match self {
+            NoteFlag::Quote => "Quote",
+            NoteFlag::FollowUp => "Follow up",
+            NoteFlag::Safeguarding => "Safeguarding concern",
+        }
+    }
 }
 
 /// The fieldworker's notes for one interview question
@@ -457,6 +480,235 @@ impl ActivityResponseBody {
     pub fn answered(&self) -> bool {
         !self.skipped && !self.stopped && !self.answer.is_null()
     }
+
+    /// How the prompt ended: answered, skipped, stopped here, or left unfinished (Done was
+    /// never tapped).
+    pub fn status(&self) -> ResponseStatus {
+        if self.stopped {
+            ResponseStatus::Stopped
+        } else if self.skipped {
+            ResponseStatus::Skipped
+        } else if self.in_progress {
+            ResponseStatus::Unfinished
+        } else if self.answer.is_null() {
+            ResponseStatus::NoAnswer
+        } else {
+            ResponseStatus::Answered
+        }
+    }
+
+    /// The cards in the answer, in order, with the column each was placed in (card sort) or
+    /// their place in the order chosen (picked, ranked or put in a house). A face or a single
+    /// card is one choice at position 1. Empty for a drawing or no answer.
+    pub fn card_choices(&self) -> Vec<CardChoice> {
+        let a = &self.answer;
+        if let Some(card) = a.get("card").and_then(|c| c.as_str()) {
+            return vec![CardChoice {
+                card: card.to_owned(),
+                position: Some(1),
+                column: None,
+            }];
+        }
+        if let Some(list) = a.get("cards").and_then(|c| c.as_array()) {
+            return list
+                .iter()
+                .filter_map(|c| c.as_str())
+                .zip(1..)
+                .map(|(card, position)| CardChoice {
+                    card: card.to_owned(),
+                    position: Some(position),
+                    column: None,
+                })
+                .collect();
+        }
+        if let Some(placed) = a.get("placement").and_then(|p| p.as_object()) {
+            // The sort's columns in their order on screen, then any other.
+            let rank = |column: &str| {
+                SORT_COLUMNS
+                    .iter()
+                    .position(|(id, _)| *id == column)
+                    .unwrap_or(SORT_COLUMNS.len())
+            };
+            let mut choices: Vec<CardChoice> = placed
+                .iter()
+                .filter_map(|(card, column)| {
+                    Some(CardChoice {
+                        card: card.clone(),
+                        position: None,
+                        column: Some(column.as_str()?.to_owned()),
+                    })
+                })
+                .collect();
+            choices.sort_by_key(|c| rank(c.column.as_deref().unwrap_or("")));
+            return choices;
+        }
+        Vec::new()
+    }
+
+    /// The number of strokes of a drawing; `None` when the answer is not a drawing.
+    pub fn drawing_strokes(&self) -> Option<usize> {
+        self.answer
+            .get("strokes")
+            .and_then(|s| s.as_array())
+            .map(Vec::len)
+    }
+
+    /// The answer's codes, e.g. `happy`, `friends; school` (cards in order) or
+    /// `good: friends; not-good: school` (card sort): what analysis software counts.
+    pub fn answer_codes(&self) -> String {
+        if let Some(strokes) = self.drawing_strokes() {
+            return format!("drawing: {strokes} strokes");
+        }
+        self.card_choices()
+            .iter()
+            .map(|c| match &c.column {
+                Some(column) => format!("{column}: {}", c.card),
+                None => c.card.clone(),
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// The answer in words for the fieldworker and for analysis, with the cards' labels from
+    /// `activity` (the id where a card is unknown), e.g. `Happy`, `Friends, School`, `Good:
+    /// Friends; Not sure: -; Not good: School (3 moves)` or `A drawing (4 strokes)`, and how it
+    /// ended when it was not simply answered (`skipped`, `stopped here`, `not finished: Done
+    /// was not tapped`).
+    pub fn answer_words(&self, activity: Option<&Activity>) -> String {
+        let card = |id: &str| card_label(activity, id);
+        let a = &self.answer;
+        let text = if let Some(c) = a.get("card").and_then(|c| c.as_str()) {
+            card(c)
+        } else if let Some(list) = a.get("cards").and_then(|c| c.as_array()) {
+            if list.is_empty() {
+                "No cards chosen".into()
+            } else {
+                list.iter()
+                    .filter_map(|c| c.as_str())
+                    .map(card)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        } else if a.get("placement").and_then(|p| p.as_object()).is_some() {
+            let moves = a
+                .get("moves")
+                .and_then(|m| m.as_array())
+                .map_or(0, Vec::len);
+            let choices = self.card_choices();
+            let columns: Vec<String> = SORT_COLUMNS
+                .iter()
+                .map(|(id, name)| {
+                    let cards: Vec<String> = choices
+                        .iter()
+                        .filter(|c| c.column.as_deref() == Some(*id))
+                        .map(|c| card(&c.card))
+                        .collect();
+                    let cards = if cards.is_empty() {
+                        "-".to_owned()
+                    } else {
+                        cards.join(", ")
+                    };
+                    format!("{name}: {cards}")
+                })
+                .collect();
+            format!("{} ({moves} moves)", columns.join("; "))
+        } else if let Some(strokes) = self.drawing_strokes() {
+            format!("A drawing ({strokes} strokes)")
+        } else {
+            "No answer".into()
+        };
+        let mut flags = Vec::new();
+        if self.skipped {
+            flags.push("skipped");
+        }
+        if self.stopped {
+            flags.push("stopped here");
+        }
+        if self.in_progress {
+            flags.push("not finished: Done was not tapped");
+        }
+        if flags.is_empty() {
+            text
+        } else if self.answered() || a.get("strokes").is_some() {
+            format!("{text} ({})", flags.join(", "))
+        } else {
+            flags.join(", ")
+        }
+    }
+}
+
+/// The card sort's columns, left to right: (id in the answer, words).
+pub const SORT_COLUMNS: [(&str, &str); 3] = [
+    ("good", "Good"),
+    ("not-sure", "Not sure"),
+    ("not-good", "Not good"),
+];
+
+/// The words of card `id` in `activity`: its label, or the id if the activity has no such
+/// card (or is unknown).
+pub fn card_label(activity: Option<&Activity>, id: &str) -> String {
+    activity
+        .and_then(|a| a.cards.iter().find(|c| c.id == id))
+        .map_or_else(|| id.to_owned(), |c| c.label.clone())
+}
+
+/// How a prompt of an activity ended ([`ActivityResponseBody::status`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ResponseStatus {
+    /// The child answered and tapped Done (or picked a face or card).
+    Answered,
+    /// The child pressed the arrow.
+    Skipped,
+    /// The child pressed the red hand here.
+    Stopped,
+    /// The answer so far, kept while the child was answering: Done was never tapped.
+    Unfinished,
+    /// Neither answered, skipped nor stopped (an empty answer).
+    NoAnswer,
+}
+
+impl ResponseStatus {
+    /// Every status, in the order above.
+    pub const ALL: [ResponseStatus; 5] = [
+        ResponseStatus::Answered,
+        ResponseStatus::Skipped,
+        ResponseStatus::Stopped,
+        ResponseStatus::Unfinished,
+        ResponseStatus::NoAnswer,
+    ];
+
+    /// The code in exports, e.g. `stopped`.
+    pub fn code(self) -> &'static str {
+        match self {
+            ResponseStatus::Answered => "answered",
+            ResponseStatus::Skipped => "skipped",
+            ResponseStatus::Stopped => "stopped",
+            ResponseStatus::Unfinished => "unfinished",
+            ResponseStatus::NoAnswer => "no_answer",
+        }
+    }
+
+    /// In words.
+    pub fn label(self) -> &'static str {
+        match self {
+            ResponseStatus::Answered => "Answered",
+            ResponseStatus::Skipped => "Skipped",
+            ResponseStatus::Stopped => "Stopped here (red hand)",
+            ResponseStatus::Unfinished => "Not finished (Done not tapped)",
+            ResponseStatus::NoAnswer => "No answer",
+        }
+    }
+}
+
+/// One card in a child's answer ([`ActivityResponseBody::card_choices`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CardChoice {
+    /// The card's id.
+    pub card: String,
+    /// Its place in the order chosen (1 = first); `None` in a card sort.
+    pub position: Option<u32>,
+    /// The card sort column it was placed in (`good`, `not-sure`, `not-good`).
+    pub column: Option<String>,
 }
 
 #[cfg(test)]
@@ -643,5 +895,66 @@ mod tests {
         )
         .unwrap();
         assert!(!minimal.answered() && minimal.notes.is_none());
+    }
+
+    #[test]
+    fn answers_read_in_codes_and_words() {
+        let protocol = default_protocol();
+        let response = |activity: &str, answer: serde_json::Value| ActivityResponseBody {
+            answer,
+            skipped: false,
+            ..ActivityResponseBody::skipped(activity, "p", Timestamp(1))
+        };
+        let face = response("feelings-faces", serde_json::json!({"card": "happy"}));
+        let faces = protocol.activity("feelings-faces");
+        assert_eq!(face.answer_words(faces), "Happy");
+        assert_eq!(face.answer_codes(), "happy");
+        assert_eq!(face.status(), ResponseStatus::Answered);
+
+        let houses = response(
+            "three-houses",
+            serde_json::json!({"cards": ["friends", "school"]}),
+        );
+        let activity = protocol.activity("three-houses");
+        assert_eq!(houses.answer_words(activity), "Friends, School or nursery");
+        assert_eq!(houses.card_choices()[1].position, Some(2));
+
+        let sort = response(
+            "card-sort",
+            serde_json::json!({"placement": {"worker-visiting": "not-good", "being-filmed": "good",
+                "home-now": "good"}, "moves": [["being-filmed", "good"], ["home-now", "good"],
+                ["worker-visiting", "not-good"]]}),
+        );
+        let activity = protocol.activity("card-sort");
+        let words = sort.answer_words(activity);
+        assert!(words.starts_with("Good: "), "{words}");
+        assert!(
+            words.contains("Not sure: -; Not good: ") && words.ends_with("(3 moves)"),
+            "{words}"
+        );
+        assert_eq!(
+            sort.answer_codes(),
+            "good: being-filmed; good: home-now; not-good: worker-visiting"
+        );
+
+        let mut unfinished = response("three-houses", serde_json::json!({"cards": ["friends"]}));
+        unfinished.in_progress = true;
+        assert_eq!(unfinished.status(), ResponseStatus::Unfinished);
+        assert_eq!(
+            unfinished.answer_words(None),
+            "friends (not finished: Done was not tapped)",
+            "an unknown activity shows card ids"
+        );
+        let mut stopped = ActivityResponseBody::skipped("drawing", "p", Timestamp(1));
+        stopped.skipped = false;
+        stopped.stopped = true;
+        assert_eq!(stopped.status(), ResponseStatus::Stopped);
+        assert_eq!(stopped.answer_words(None), "stopped here");
+        let drawing = response(
+            "drawing",
+            serde_json::json!({"strokes": [[1], [2]], "png": "AAAA"}),
+        );
+        assert_eq!(drawing.answer_words(None), "A drawing (2 strokes)");
+        assert_eq!(drawing.answer_codes(), "drawing: 2 strokes");
     }
 }

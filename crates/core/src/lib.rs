@@ -27,6 +27,8 @@
 //!   protocol's shapes ([`UploadCreate`], [`UploadState`]).
 //! - [`codes`]: participant codes unique across the study, reserved by the server in blocks,
 //!   with provisional labels for participants created when none is left.
+//! - [`export`]: the analysis-ready exports (tidy CSVs with codebook, R and SPSS scripts,
+//!   REFI-QDA project, Word documents, ELAN files) made from decrypted records.
 //! - [`sync`]: the sync engine ([`sync::Syncer`]) and the sync API's bodies, shared with the
 //!   server.
 
@@ -38,6 +40,7 @@ pub mod codes;
 pub mod consent;
 pub mod encoding;
 pub mod envelope;
+pub mod export;
 pub mod fieldwork;
 mod hex;
 pub mod ids;
@@ -66,7 +69,7 @@ pub use envelope::{
 pub use fieldwork::{
     ActivityResponseBody, AssentAnswer, AssentBody, AttachmentBody, ConsentBody, ConsentSignature,
     GroupProgress, InterviewNoteBody, NoteFlag, ParticipantBody, ParticipantStatus, PurgeBody,
-    ReflectionBody, VisitBody, WithdrawalBody,
+    ReflectionBody, ResponseStatus, VisitBody, WithdrawalBody,
 };
 pub use ids::{BlobId, DeviceId, ParseIdError, ParticipantId, ProfileId, RecordId, VisitId};
 pub use lock::{AutoLock, AutoLockMinutes};

@@ -94,77 +94,9 @@ enum Entry {
     Response(Revision, ActivityResponseBody),
 }
 
-/// An answer in words for the fieldworker.
+/// An answer in words for the fieldworker (core's wording, shared with the exports).
 fn answer_words(body: &ActivityResponseBody) -> String {
-    let protocol = crate::protocol::current();
-    let card = |id: &str| {
-        protocol
-            .activity(&body.activity_id)
-            .and_then(|a| a.cards.iter().find(|c| c.id == id))
-            .map(|c| c.label.clone())
-            .unwrap_or_else(|| id.to_string())
-    };
-    let a = &body.answer;
-    let text = if let Some(c) = a.get("card").and_then(|c| c.as_str()) {
-        card(c)
-    } else if let Some(list) = a.get("cards").and_then(|c| c.as_array()) {
-        if list.is_empty() {
-            "No cards chosen".into()
-        } else {
-            list.iter()
-                .filter_map(|c| c.as_str())
-                .map(card)
-                .collect::<Vec<_>>()
-                .join(", ")
-        }
-    } else if let Some(placed) = a.get("placement").and_then(|p| p.as_object()) {
-        let moves = a
-            .get("moves")
-            .and_then(|m| m.as_array())
-            .map_or(0, Vec::len);
-        let column = |col: &str, name: &str| {
-            let cards: Vec<String> = placed
-                .iter()
-                .filter(|(_, v)| v.as_str() == Some(col))
-                .map(|(k, _)| card(k))
-                .collect();
-            format!(
-                "{name}: {}",
-                if cards.is_empty() {
-                    "-".into()
-                } else {
-                    cards.join(", ")
-                }
-            )
-        };
-        format!(
-            "{}; {}; {} ({moves} moves)",
-            column("good", "Good"),
-            column("not-sure", "Not sure"),
-            column("not-good", "Not good")
-        )
-    } else if let Some(strokes) = a.get("strokes").and_then(|s| s.as_array()) {
-        format!("A drawing ({} strokes)", strokes.len())
-    } else {
-        "No answer".into()
-    };
-    let mut flags = Vec::new();
-    if body.skipped {
-        flags.push("skipped");
-    }
-    if body.stopped {
-        flags.push("stopped here");
-    }
-    if body.in_progress {
-        flags.push("not finished: Done was not tapped");
-    }
-    if flags.is_empty() {
-        text
-    } else if body.answered() || a.get("strokes").is_some() {
-        format!("{text} ({})", flags.join(", "))
-    } else {
-        flags.join(", ").to_string()
-    }
+    body.answer_words(crate::protocol::current().activity(&body.activity_id))
 }
 
 /// After child mode: every answer of the session, with notes of what the child said.

@@ -262,7 +262,7 @@ fn Interview(
                 })}
                 <AutosavedText label="Notes".to_string() initial=initial save=save rows=10 placeholder="What they said. Saved as you type." />
                 <div class="flags" role="group" aria-label="Flags">
-                    {[(NoteFlag::Quote, "Quote"), (NoteFlag::FollowUp, "Follow up"), (NoteFlag::Safeguarding, "Safeguarding concern")].into_iter().map(|(flag, label)| view! {
+                    {NoteFlag::ALL.into_iter().map(|flag| (flag, flag.label())).map(|(flag, label)| view! {
                         <button type="button" class="button flag" class:on=move || flags.get().contains(&flag)
                             class:danger=flag == NoteFlag::Safeguarding
                             aria-pressed=move || flags.get().contains(&flag).to_string()
