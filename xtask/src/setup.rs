@@ -21,6 +21,9 @@ const APT_PACKAGES: &[(&str, &str)] = &[
     ("xvfb", "/usr/bin/xvfb-run"),
     ("xauth", "/usr/bin/xauth"),
     ("firefox-esr", "/usr/bin/firefox-esr"),
+    // The exports' R script and SPSS syntax are run by the tests.
+    ("r-base-core", "/usr/bin/Rscript"),
+    ("pspp", "/usr/bin/pspp"),
 ];
 
 /// The geckodriver release (Firefox's WebDriver), from crates.io.
@@ -34,6 +37,7 @@ pub fn setup() -> Result<ExitCode> {
     debian_packages().context("setup step `Debian packages (browsers, drivers, postgresql)`")?;
     geckodriver().context("setup step `geckodriver`")?;
     npm_packages().context("setup step `npm packages of tests/e2e`")?;
+    python_tools().context("setup step `Python test tools (tests/tools/requirements.txt)`")?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -176,6 +180,50 @@ fn npm_packages() -> Result<()> {
             .current_dir(&dir),
     )?;
     std::fs::write(&stamp_path, stamp).context("writing the npm stamp")?;
+    Ok(())
+}
+
+/// Where the Python test tools live: a virtual environment under `target/`.
+pub fn python_tools_dir() -> std::path::PathBuf {
+    root().join("target/test-tools/python")
+}
+
+/// The Python of the test tools' environment.
+pub fn python() -> std::path::PathBuf {
+    python_tools_dir().join("bin/python")
+}
+
+/// The Python packages the tests read exports with (pinned in tests/tools/requirements.txt),
+/// in a virtual environment, reinstalled only when that file changes.
+fn python_tools() -> Result<()> {
+    let requirements_path = root().join("tests/tools/requirements.txt");
+    let requirements =
+        std::fs::read(&requirements_path).context("reading tests/tools/requirements.txt")?;
+    let dir = python_tools_dir();
+    let stamp_path = dir.join(".attune-requirements-stamp");
+    let stamp = format!("{:x}", fnv1a(&requirements));
+    if python().exists() && std::fs::read_to_string(&stamp_path).is_ok_and(|s| s == stamp) {
+        return Ok(());
+    }
+    step("installing the Python test tools (xmlschema, python-docx, pympi-ling)");
+    run_checked(
+        "python3 -m venv",
+        cmd("python3").args(["-m", "venv", "--clear"]).arg(&dir),
+    )?;
+    run_checked(
+        "pip install",
+        Command::new(python())
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "-r",
+            ])
+            .arg(&requirements_path),
+    )?;
+    std::fs::write(&stamp_path, stamp).context("writing the Python tools stamp")?;
     Ok(())
 }
 

@@ -98,6 +98,8 @@ pub fn test() -> Result<ExitCode> {
         // Without a cluster the PostgreSQL suite must fail, not skip.
         None => native.env("CI", "1"),
     };
+    // The export tests read the files with the Python tools `setup` installed.
+    native.env("ATTUNE_PYTHON", crate::setup::python());
     record("native tests", cargo_tests(&mut native)?);
     drop(postgres);
 

@@ -48,6 +48,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use attune_core::consent::{self, ConsentOutcome, UnknownConsentForm};
+use attune_core::export::{ExportInput, ExportRecord};
 use attune_core::fieldwork::{ConsentBody, InterviewNoteBody};
 use attune_core::protocol::{Protocol, default_protocol};
 use attune_core::{
@@ -332,14 +333,22 @@ pub async fn export(
             .or_default()
             .push(opened);
     }
-    let quotes = QuoteConsent::of(store, &records).await?;
-    tokio::fs::create_dir_all(out)
-        .await
-        .with_context(|| format!("cannot create {}", out.display()))?;
+    let published: Vec<Protocol> = store
+        .published_protocols()
+        .await?
+        .iter()
+        .filter_map(|p| Protocol::parse(&p.protocol).ok())
+        .collect();
+    let protocols: Vec<&Protocol> = std::iter::once(default_protocol())
+        .chain(published.iter())
+        .collect();
+    let quotes = QuoteConsent::of(&protocols, &records);
+    create_private_dir(out).await?;
     let mut csv = String::from(
         "record_id,rev,kind,participant_code,time,body,attachment,device,fieldworker,verified,quote_not_agreed\n",
     );
     let mut json_records = Vec::new();
+    let mut analysis_records = Vec::new();
     let mut attachments = Attachments::default();
     for (record_id, history) in &mut records {
         history.sort_by_key(|opened| opened.revision.rev);
@@ -369,6 +378,14 @@ pub async fn export(
         let verified = record_problems.is_empty();
         let code = latest.participant_code.as_deref().unwrap_or("");
         let quote_not_agreed = quotes.not_agreed(r);
+        analysis_records.push(ExportRecord {
+            revision: r.clone(),
+            participant_code: latest.participant_code.clone(),
+            device: latest.device.clone(),
+            fieldworker: latest.fieldworker.clone(),
+            verified,
+            file: attachment.clone(),
+        });
         csv.push_str(&format!(
             "{},{},{},{},{},{},{},{},{},{},{}\n",
             csv_field(record_id),
@@ -424,11 +441,28 @@ pub async fn export(
         ("records.csv", csv.into_bytes()),
         ("records.json", json_text),
     ] {
-        let path = out.join(name);
-        tokio::fs::write(&path, &bytes)
-            .await
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        write_private(&out.join(name), &bytes).await?;
         files.push(json!({ "name": name, "bytes": bytes.len(), "sha256": sha256_hex(&bytes) }));
+    }
+    // The analysis files (tidy CSVs, REFI-QDA project, documents, ELAN), made by core from
+    // the same latest revisions; their paths are relative to `out`, written as given.
+    let base_path = tokio::fs::canonicalize(out)
+        .await
+        .with_context(|| format!("cannot find {}", out.display()))?;
+    let analysis = attune_core::export::analysis_files(&ExportInput {
+        records: &analysis_records,
+        protocols: &protocols,
+        exported_at: now,
+        base_path: &base_path.to_string_lossy(),
+        withdrawn_participants: withdrawn.count(),
+    })?;
+    for file in &analysis {
+        write_private(&out.join(&file.name), &file.bytes).await?;
+        files.push(json!({
+            "name": file.name,
+            "bytes": file.bytes.len(),
+            "sha256": sha256_hex(&file.bytes),
+        }));
     }
     let summary = ExportSummary {
         records: records.len(),
@@ -477,9 +511,7 @@ pub async fn export(
         "problems": problems,
     });
     let manifest_path = out.join("manifest.json");
-    tokio::fs::write(&manifest_path, serde_json::to_vec_pretty(&manifest)?)
-        .await
-        .with_context(|| format!("cannot write {}", manifest_path.display()))?;
+    write_private(&manifest_path, &serde_json::to_vec_pretty(&manifest)?).await?;
     store
         .log_export(&ExportLogEntry {
             who: who.to_owned(),
@@ -510,16 +542,7 @@ struct QuoteConsent {
 impl QuoteConsent {
     /// From the latest revision of every consent record exported. A consent that kept no copy
     /// of its form is read against the built-in protocol and every version published.
-    async fn of(store: &dyn Store, records: &BTreeMap<String, Vec<&Opened>>) -> Result<Self> {
-        let published: Vec<Protocol> = store
-            .published_protocols()
-            .await?
-            .iter()
-            .filter_map(|p| Protocol::parse(&p.protocol).ok())
-            .collect();
-        let protocols: Vec<&Protocol> = std::iter::once(default_protocol())
-            .chain(published.iter())
-            .collect();
+    fn of(protocols: &[&Protocol], records: &BTreeMap<String, Vec<&Opened>>) -> Self {
         let mut latest = BTreeMap::new();
         for history in records.values() {
             let Some(r) = history
@@ -544,7 +567,7 @@ impl QuoteConsent {
             let outcome = consent::evaluate_given(&body, protocols.iter().copied());
             latest.insert(participant, (r.time, outcome));
         }
-        Ok(QuoteConsent { latest })
+        QuoteConsent { latest }
     }
 
     /// Whether `r` is an interview note flagged as a quote whose participant's latest consent
@@ -738,13 +761,47 @@ fn folder(latest: &Opened) -> String {
 
 /// Writes `bytes` to `relative` under the export folder, creating its folders.
 async fn write_file(out: &Path, relative: &str, bytes: &[u8]) -> Result<()> {
-    let path = out.join(relative);
+    write_private(&out.join(relative), bytes).await
+}
+
+/// Creates `folder` and its parents, readable by the owner only (on Unix).
+async fn create_private_dir(folder: &Path) -> Result<()> {
+    let mut builder = tokio::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    builder.mode(0o700);
+    builder
+        .create(folder)
+        .await
+        .with_context(|| format!("cannot create {}", folder.display()))
+}
+
+/// Writes `bytes` to `path` (creating its folders), readable and writable by the owner only
+/// (on Unix): an export holds the study's decrypted data.
+async fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     if let Some(parent) = path.parent() {
-        tokio::fs::create_dir_all(parent)
-            .await
-            .with_context(|| format!("cannot create {}", parent.display()))?;
+        create_private_dir(parent).await?;
     }
-    tokio::fs::write(&path, bytes)
+    let mut options = tokio::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options
+        .open(path)
+        .await
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    // A file left by an earlier export keeps its mode when opened: narrow it.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .await
+            .with_context(|| format!("cannot restrict {}", path.display()))?;
+    }
+    tokio::io::AsyncWriteExt::write_all(&mut file, bytes)
+        .await
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    tokio::io::AsyncWriteExt::flush(&mut file)
         .await
         .with_context(|| format!("cannot write {}", path.display()))
 }

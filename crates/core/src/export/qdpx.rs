@@ -748,10 +748,10 @@ fn note_codes(
     if let (Some(place), Some(guide)) = (
         interview.place(&note.body),
         study.protocol.guide(&interview.guide_id),
-    )
-        && super::question_place(guide, &place.question.id).is_some() {
-            codes.push(question_code(&interview.guide_id, &place.question.id));
-        }
+    ) && super::question_place(guide, &place.question.id).is_some()
+    {
+        codes.push(question_code(&interview.guide_id, &place.question.id));
+    }
     codes.extend(
         NoteFlag::ALL
             .into_iter()

@@ -89,6 +89,16 @@ impl Table {
     /// row, fields quoted where needed, and text that a spreadsheet would run as a formula
     /// neutralised ([`neutralise`]).
     pub(crate) fn csv(&self) -> Vec<u8> {
+        self.csv_with(|cell| cell.to_owned())
+    }
+
+    /// The CSV for SPSS and PSPP, whose readers end a case at every line break even inside
+    /// quotes: the same, with line breaks inside a cell made spaces.
+    pub(crate) fn spss_csv(&self) -> Vec<u8> {
+        self.csv_with(one_line)
+    }
+
+    fn csv_with(&self, cell_text: impl Fn(&str) -> String) -> Vec<u8> {
         let mut out = String::from("\u{FEFF}");
         let header: Vec<String> = self.columns.iter().map(|c| quote(c.name)).collect();
         out.push_str(&header.join(","));
@@ -98,10 +108,11 @@ impl Table {
                 .iter()
                 .zip(&self.columns)
                 .map(|(cell, column)| {
+                    let cell = cell_text(cell);
                     if column.ty.is_text() {
-                        quote(&neutralise(cell))
+                        quote(&neutralise(&cell))
                     } else {
-                        quote(cell)
+                        quote(&cell)
                     }
                 })
                 .collect();
@@ -110,6 +121,11 @@ impl Table {
         }
         out.into_bytes()
     }
+}
+
+/// `cell` on one line: each line break (CR LF, CR or LF) a space.
+fn one_line(cell: &str) -> String {
+    cell.replace("\r\n", " ").replace(['\r', '\n'], " ")
 }
 
 /// A text cell that a spreadsheet would run as a formula (it starts with `=`, `+`, `-`, `@`,
@@ -213,6 +229,10 @@ pub(crate) fn files(study: &Study<'_>) -> Vec<ExportFile> {
         name: "load_attune.sps".into(),
         bytes: spss_syntax(&tables).into_bytes(),
     });
+    files.extend(tables.iter().map(|t| ExportFile {
+        name: format!("spss/{}", t.file),
+        bytes: t.spss_csv(),
+    }));
     files
 }
 
@@ -1186,7 +1206,7 @@ fn spss_syntax(tables: &[Table]) -> String {
         let mut widths: HashMap<usize, usize> = HashMap::new();
         for row in &table.rows {
             for (i, cell) in row.iter().enumerate() {
-                let width = neutralise(cell).len();
+                let width = neutralise(&one_line(cell)).len();
                 let entry = widths.entry(i).or_insert(1);
                 *entry = (*entry).max(width);
             }
@@ -1207,7 +1227,7 @@ fn spss_syntax(tables: &[Table]) -> String {
         let _ = write!(
             out,
             "\nGET DATA /TYPE=TXT /FILE={} /ENCODING='UTF8'\n  /ARRANGEMENT=DELIMITED /DELCASE=LINE /FIRSTCASE=2\n  /DELIMITERS=\",\" /QUALIFIER='\"'\n  /VARIABLES=\n    {}.\n",
-            spss_string(table.file),
+            spss_string(&format!("spss/{}", table.file)),
             variables.join("\n    ")
         );
         for c in &table.columns {
@@ -1215,7 +1235,7 @@ fn spss_syntax(tables: &[Table]) -> String {
                 Type::DateTime => {
                     let _ = write!(
                         out,
-                        "COMPUTE {0} = NUMBER(REPLACE(CHAR.SUBSTR({0}_iso, 1, 19), 'T', ' '), YMDHMS19).\n\
+                        "COMPUTE {0} = NUMBER(REPLACE(SUBSTR({0}_iso, 1, 19), 'T', ' '), YMDHMS19).\n\
                          FORMATS {0} (DATETIME20).\n",
                         c.name
                     );
@@ -1223,7 +1243,7 @@ fn spss_syntax(tables: &[Table]) -> String {
                 Type::Text | Type::Code(_) => {
                     let _ = writeln!(
                         out,
-                        "IF (CHAR.SUBSTR({0}, 1, 1) = \"'\") {0} = CHAR.SUBSTR({0}, 2).",
+                        "IF (SUBSTR({0}, 1, 1) = \"'\") {0} = SUBSTR({0}, 2).",
                         c.name
                     );
                 }
@@ -1276,7 +1296,11 @@ fn spss_syntax(tables: &[Table]) -> String {
         if !values.is_empty() {
             let _ = writeln!(out, "VALUE LABELS\n  {}.", values.join("\n  /"));
         }
-        let _ = writeln!(out, "DATASET NAME {} WINDOW=FRONT.", table.name);
+        // A copy keeps each table open (GET DATA replaces the active dataset).
+        let _ = writeln!(out, "DATASET COPY {}.", table.name);
+    }
+    if let Some(first) = tables.first() {
+        let _ = writeln!(out, "\nDATASET ACTIVATE {}.", first.name);
     }
     out
 }

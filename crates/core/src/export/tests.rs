@@ -279,7 +279,10 @@ fn interview_notes_come_in_guide_order_with_question_words_flags_and_times() {
 fn the_codebook_names_every_column_of_every_csv() {
     let files = export(&fixture());
     let codebook = file(&files, "codebook.csv");
-    for f in files.iter().filter(|f| f.name.ends_with(".csv")) {
+    for f in files
+        .iter()
+        .filter(|f| f.name.ends_with(".csv") && !f.name.contains('/'))
+    {
         let text = std::str::from_utf8(&f.bytes)
             .unwrap()
             .trim_start_matches('\u{FEFF}');
@@ -425,4 +428,209 @@ fn the_docx_has_the_questions_as_headings() {
     );
     assert!(document.contains("Watching the film &amp; &lt;talking&gt; helped"));
     assert!(document.contains("[Quote] [Safeguarding concern] [Not agreed for quotes]"));
+}
+
+/// The workspace's root (two up from this crate).
+fn workspace() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A test tool, or a failure saying how to get it (never a skip).
+fn tool(env: &str, default: std::path::PathBuf) -> std::path::PathBuf {
+    let path = std::env::var_os(env).map_or(default, std::path::PathBuf::from);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo xtask setup` (or set {env})",
+        path.display()
+    );
+    path
+}
+
+fn run(command: &mut std::process::Command) -> String {
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("{command:?}: {e}"));
+    assert!(
+        output.status.success(),
+        "{command:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// Writes the fixture's export into a fresh folder.
+fn write_export(test: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("attune-export-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    for f in export(&fixture()) {
+        let path = dir.join(&f.name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, &f.bytes).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn the_files_open_in_the_researchers_tools() {
+    let dir = write_export("tools");
+    let python = tool(
+        "ATTUNE_PYTHON",
+        workspace().join("target/test-tools/python/bin/python"),
+    );
+    let xsd = tool(
+        "ATTUNE_REFI_QDA_XSD",
+        workspace().join("../shared/standards/refi-qda/Project.xsd"),
+    );
+    let checked = run(std::process::Command::new(python)
+        .arg(workspace().join("tests/tools/check_export.py"))
+        .arg(&dir)
+        .arg(xsd));
+    let found: serde_json::Value = serde_json::from_str(&checked).unwrap();
+    let guide = default_protocol().guide("guide-carers").unwrap();
+    let later = &guide.sections[1].questions[1];
+
+    // REFI-QDA: valid against Project.xsd (the checker fails otherwise); the interview's
+    // text with the note coded by its question and flags.
+    let qdpx = &found["qdpx"];
+    assert_eq!(qdpx["valid"], true);
+    let interview = qdpx["texts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["text"].as_str().unwrap().contains("Nervous"))
+        .unwrap();
+    assert!(interview["text"].as_str().unwrap().contains(&later.text));
+    let selection = interview["selections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["text"] == "Watching the film & <talking> helped")
+        .expect("the note's range selects exactly its text");
+    let codes: Vec<&str> = selection["codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            format!("Q4 {}", later.text).as_str(),
+            "Quote",
+            "Safeguarding concern",
+            "Not agreed for quotes"
+        ]
+    );
+    let carer = qdpx["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "C01")
+        .unwrap();
+    assert_eq!(carer["variables"]["Group"], "Carers");
+    assert_eq!(carer["variables"]["Consent: quotes"], "false");
+    assert_eq!(carer["variables"]["Visits"], "1");
+    assert_eq!(carer["sources"], 2, "the interview's text and audio");
+    let audio = &qdpx["audio"][0];
+    assert_eq!(audio["path"], "relative://attachments/C01-x/rec.webm");
+    assert_eq!(audio["selections"].as_array().unwrap().len(), 2);
+    assert_eq!(audio["sync_points"], 4);
+    assert_eq!(qdpx["pictures"].as_array().unwrap().len(), 1);
+
+    // Word: the questions are Heading 2 paragraphs, the notes under them.
+    let docx = found["docx"]["C01-2025-11-30-1.docx"].as_array().unwrap();
+    let heading = docx
+        .iter()
+        .position(|p| p["style"] == "Heading 2" && p["text"] == format!("4. {}", later.text))
+        .unwrap();
+    assert!(
+        docx[heading + 1]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Watching the film")
+    );
+    assert_eq!(docx[0]["style"], "Title");
+
+    // ELAN: the note on its question's tier from its start to the next note's... here the
+    // end of the recording.
+    let eaf = &found["eaf"]["C01-2025-11-30-1.eaf"];
+    let tier = &eaf["tiers"][format!("Q4 {}", later.text)];
+    assert_eq!(
+        tier[0],
+        serde_json::json!([95000, 180000, "Watching the film & <talking> helped"])
+    );
+    let first = &eaf["tiers"][format!("Q1 {}", guide.sections[0].questions[0].text)];
+    assert_eq!(
+        first[0],
+        serde_json::json!([2000, 95000, "Nervous at first\nthen fine"])
+    );
+    assert_eq!(eaf["tiers"]["Flags"][0][2], "Follow up");
+    assert_eq!(
+        eaf["media"][0]["RELATIVE_MEDIA_URL"],
+        "../attachments/C01-x/rec.webm"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn r_and_spss_load_the_csvs_with_their_types_and_labels() {
+    let dir = write_export("r-spss");
+    let rscript = tool("ATTUNE_RSCRIPT", "/usr/bin/Rscript".into());
+    let r = run(std::process::Command::new(rscript).current_dir(&dir).args([
+        "-e",
+        r#"source("load_attune.R", chdir = TRUE)
+           for (name in c("participants", "consents", "visits", "interview_notes", "activity_responses", "card_choices", "assents", "reflections")) {
+             d <- get(name)
+             cat(name, nrow(d), "\n")
+             for (col in names(d)) cat(" ", col, class(d[[col]])[1], "\n")
+           }
+           cat("group-label", as.character(interview_notes$group[1]), "\n")
+           cat("free-note", interview_notes$note_text[3], "\n")
+           cat("visit-date", format(visits$visit_date[1], "%Y-%m-%d %H:%M:%S %Z"), "\n")
+           cat("status", as.character(activity_responses$status[1]), "\n")"#,
+    ]));
+    for expected in [
+        "interview_notes 3",
+        "  quote logical",
+        "  offset_ms integer",
+        "  updated_at POSIXct",
+        "  group factor",
+        "  note_text character",
+        "consents 11",
+        "card_choices 3",
+        "group-label Carers",
+        "free-note -5 degrees outside, a free note",
+        "visit-date 2025-11-30 10:53:20 UTC",
+        "status Answered",
+    ] {
+        assert!(
+            r.contains(&format!("{expected} \n")) || r.contains(&format!("{expected}\n")),
+            "{expected:?} in\n{r}"
+        );
+    }
+
+    let pspp = tool("ATTUNE_PSPP", "/usr/bin/pspp".into());
+    let syntax = std::fs::read_to_string(dir.join("load_attune.sps")).unwrap();
+    let check = format!(
+        "{syntax}\nDATASET ACTIVATE interview_notes.\nLIST /VARIABLES=participant_code question_number quote updated_at.\nDISPLAY DICTIONARY /VARIABLES=quote updated_at group.\n"
+    );
+    std::fs::write(dir.join("check.sps"), check).unwrap();
+    let listed = run(std::process::Command::new(pspp).current_dir(&dir).args([
+        "-O",
+        "format=txt",
+        "-o",
+        "-",
+        "check.sps",
+    ]));
+    assert!(
+        !listed.contains("error:") && !listed.contains("warning:"),
+        "{listed}"
+    );
+    assert!(
+        listed.contains("30-NOV-2025 10:55:00"),
+        "a date-time in SPSS: {listed}"
+    );
+    assert!(listed.contains("Carers"), "value labels: {listed}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
