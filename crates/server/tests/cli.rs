@@ -246,6 +246,150 @@ async fn study_init_then_export_decrypts_latest_revisions_and_leaves_out_withdra
     let listed = manifest["attachments"].as_array().unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0]["name"], drawing_file);
+
+    // The analysis files are listed (and hashed, above) with the rest; nothing anywhere in
+    // the export names the withdrawn participant's words; only the owner can read it.
+    let names: Vec<&str> = manifest["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "interview_notes.csv",
+        "codebook.csv",
+        "load_attune.R",
+        "attune.qdpx",
+    ] {
+        assert!(names.contains(&expected), "{expected} in {names:?}");
+    }
+    for entry in walk(&out) {
+        let bytes = std::fs::read(&entry).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains("withdrawn words"),
+            "{}",
+            entry.display()
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&entry).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", entry.display());
+            let folder = std::fs::metadata(entry.parent().unwrap()).unwrap();
+            assert_eq!(folder.permissions().mode() & 0o777, 0o700);
+        }
+    }
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+#[tokio::test]
+async fn the_export_lays_out_an_interview_with_its_question_words_for_analysis() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    let key_file = dir.path().join("study.key");
+    let out = dir.path().join("export");
+    run(
+        &data,
+        &["study", "init", "--key-out", key_file.to_str().unwrap()],
+    );
+    let store = SqliteStore::open(&data).await.unwrap();
+    let study =
+        StudyPublicKey::from_text(&store.study_public_key().await.unwrap().unwrap()).unwrap();
+    let (device_id, device_key, by) = enrolled_device(&store).await;
+    let protocol = attune_core::default_protocol();
+    let guide = protocol.guide("guide-carers").unwrap();
+    let question = &guide.sections[0].questions[1];
+    let carer = ParticipantId::new(Timestamp(1));
+    let links = Links {
+        participant: Some(carer),
+        protocol: Some(protocol.reference()),
+        ..Links::default()
+    };
+    let participant = Revision::first(
+        RecordId::from_uuid(*carer.as_uuid()),
+        Kind::Participant,
+        links.clone(),
+        serde_json::json!({"code": "C01", "group": "carers"})
+            .to_string()
+            .into_bytes(),
+        by,
+    );
+    let note = Revision::first(
+        RecordId::new(Timestamp(2)),
+        Kind::InterviewNote,
+        links,
+        serde_json::json!({"guide_id": guide.id, "question_id": question.id,
+            "text": "=the tablet stayed charged", "flags": ["follow_up"], "updated": 1_750_000_000_000_i64})
+        .to_string()
+        .into_bytes(),
+        by,
+    );
+    let envelopes = vec![
+        seal_envelope(&participant, Some("C01".into()), &study, &device_key).unwrap(),
+        seal_envelope(&note, Some("C01".into()), &study, &device_key).unwrap(),
+    ];
+    store
+        .push(&device_id.to_string(), &envelopes, Timestamp(5))
+        .await
+        .unwrap();
+    store.close().await;
+    run(
+        &data,
+        &[
+            "export",
+            "--key",
+            key_file.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    let notes = std::fs::read_to_string(out.join("interview_notes.csv")).unwrap();
+    let row = notes.lines().nth(1).unwrap();
+    assert!(
+        row.contains(&question.text) && row.contains(&question.id),
+        "{row}"
+    );
+    assert!(
+        row.contains(",'=the tablet stayed charged,0,1,0,0,2025-06-15T"),
+        "neutralised: {row}"
+    );
+    assert!(row.contains(",Ana,"), "{row}");
+    let qdpx = std::fs::read(out.join("attune.qdpx")).unwrap();
+    let entries = attune_core::export::zip::unzip(&qdpx).unwrap();
+    let text = entries
+        .iter()
+        .find(|(name, _)| name.ends_with(".txt"))
+        .map(|(_, bytes)| String::from_utf8(bytes.clone()).unwrap())
+        .unwrap();
+    assert!(
+        text.contains(&format!(
+            "2. {}\n=the tablet stayed charged\n[Follow up]",
+            question.text
+        )),
+        "{text}"
+    );
+    let project = String::from_utf8(entries[0].1.clone()).unwrap();
+    let base = out.canonicalize().unwrap();
+    assert!(
+        project.contains(&format!("basePath=\"{}\"", base.display())),
+        "{project}"
+    );
+    assert!(out.join("interviews/C01-2025-06-15-1.docx").is_file());
+    let readme = std::fs::read_to_string(out.join("README.txt")).unwrap();
+    assert!(readme.contains("interview_notes.csv (1 rows)"), "{readme}");
 }
 
 #[test]
