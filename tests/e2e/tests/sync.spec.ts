@@ -117,6 +117,8 @@ test('enrol, capture a visit offline, sync it sealed; a CLI withdrawal purges th
   await recordFor(page, 3);
   await page.getByRole('button', { name: 'Stop' }).click();
   await expect(page.locator('[data-testid="playback"] audio')).toHaveCount(1, { timeout: 20_000 });
+  const question = (await page.locator('.question h2').textContent())!.trim();
+  expect(question.length).toBeGreaterThan(5);
   await page.getByLabel('Notes', { exact: true }).fill(`She said ${marker} helped a lot.`);
   await expect(page.getByTestId('save-status')).toContainText('Saved on this tablet');
   await startVisit(page, ['C02']);
@@ -141,6 +143,17 @@ test('enrol, capture a visit offline, sync it sealed; a CLI withdrawal purges th
   expect(exported.csv).toContain(marker);
   // The recording was uploaded (sealed) and comes out of the export as a file of C01's.
   expect(exported.files.filter((f) => f.includes('C01') && f.startsWith('attachments'))).toHaveLength(1);
+  // Ready for analysis: the note beside its question's words in interview_notes.csv, laid
+  // out under its question in the REFI-QDA project, and in the interview's Word and ELAN files.
+  const notes = readFileSync(join(exported.dir, 'interview_notes.csv'), 'utf8');
+  const row = notes.split('\r\n').find((line) => line.includes(marker));
+  expect(row, 'the note is a row of interview_notes.csv').toBeTruthy();
+  expect(row).toContain(question);
+  expect(row).toMatch(/,C01,carers,/);
+  const qdpx = readFileSync(join(exported.dir, 'attune.qdpx'));
+  expect(qdpx.includes(Buffer.from(`${question}\nShe said ${marker} helped a lot.`)), 'the note under its question in the project').toBe(true);
+  expect(exported.files.some((f) => /^interviews\/C01-\d{4}-\d\d-\d\d-1\.docx$/.test(f))).toBe(true);
+  expect(exported.files.some((f) => /^elan\/C01-.*\.eaf$/.test(f)), 'the recorded interview has an ELAN file').toBe(true);
   const serverFiles = filesUnder(server.dataDir);
   expect(serverFiles.some((f) => f.endsWith('attune.db'))).toBe(true);
   expect(serverFiles.filter((f) => f.includes(`${join(server.dataDir, 'blobs')}`))).toHaveLength(1);
