@@ -42,6 +42,11 @@
 //! A child's drawing (an activity response whose answer holds the picture as base64 PNG) is
 //! written to `drawings/<participant code>-<participant id>/<record id>.png`; the CSV row
 //! names that file in its `attachment` column and in place of the base64.
+//!
+//! Beside these, the analysis files that [`attune_core::export::analysis_files`] makes from
+//! the same latest revisions (tidy CSVs, codebook, README, R and SPSS loaders, the REFI-QDA
+//! project, a Word document per interview, an ELAN file per recorded interview), listed in
+//! the manifest's `files`. Every file and folder is created readable by its owner only.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -86,6 +91,10 @@ pub struct ExportSummary {
     /// withdrawal: listed in the manifest's `withdrawal_requests` as `pending`; their
     /// participant is still in the export.
     pub pending_withdrawal_requests: usize,
+    /// Word documents written, one per interview (`interviews/`).
+    pub interview_documents: usize,
+    /// ELAN files written, one per recorded interview (`elan/`).
+    pub elan_files: usize,
 }
 
 struct Opened {
@@ -475,6 +484,14 @@ pub async fn export(
         pending_withdrawal_requests: withdrawal_requests
             .iter()
             .filter(|r| r.is_pending())
+            .count(),
+        interview_documents: analysis
+            .iter()
+            .filter(|f| f.name.starts_with("interviews/"))
+            .count(),
+        elan_files: analysis
+            .iter()
+            .filter(|f| f.name.starts_with("elan/"))
             .count(),
     };
     let requests_json: Vec<Value> = withdrawal_requests

@@ -1425,6 +1425,12 @@ async fn export(
         out.display(),
         summary.withdrawn_envelopes_excluded
     );
+    println!(
+        "For analysis: attune.qdpx (NVivo, ATLAS.ti, MAXQDA), {} interview documents in \
+         interviews/, {} ELAN files in elan/, tidy CSVs with codebook.csv, load_attune.R and \
+         load_attune.sps. README.txt says which file is which.",
+        summary.interview_documents, summary.elan_files
+    );
     if summary.pending_withdrawal_requests > 0 {
         eprintln!(
             "warning: {} withdrawal requests from tablets are pending (not yet confirmed with \
@@ -1435,7 +1441,8 @@ async fn export(
     }
     if summary.problems > 0 {
         eprintln!(
-            "warning: {} revisions or conflicts failed verification and were left out: see              problems in {}",
+            "warning: {} revisions or conflicts failed verification and were left out: see \
+             problems in {}",
             summary.problems,
             out.join("manifest.json").display()
         );

@@ -389,7 +389,7 @@ async fn the_export_lays_out_an_interview_with_its_question_words_for_analysis()
     );
     assert!(out.join("interviews/C01-2025-06-15-1.docx").is_file());
     let readme = std::fs::read_to_string(out.join("README.txt")).unwrap();
-    assert!(readme.contains("interview_notes.csv (1 rows)"), "{readme}");
+    assert!(readme.contains("interview_notes.csv (1 row)"), "{readme}");
 }
 
 #[test]

@@ -1075,9 +1075,10 @@ fn readme(study: &Study<'_>, tables: &[Table]) -> String {
     for table in tables {
         let _ = writeln!(
             out,
-            "\n{} ({} rows)\n  {}",
+            "\n{} ({} {})\n  {}",
             table.file,
             table.rows.len(),
+            if table.rows.len() == 1 { "row" } else { "rows" },
             table.about
         );
         for column in &table.columns {
