@@ -24,6 +24,8 @@ const APT_PACKAGES: &[(&str, &str)] = &[
     // The exports' R script and SPSS syntax are run by the tests.
     ("r-base-core", "/usr/bin/Rscript"),
     ("pspp", "/usr/bin/pspp"),
+    // Debian's Python with venv, for the Python test tools below.
+    ("python3-venv", "/usr/share/doc/python3-venv"),
 ];
 
 /// The geckodriver release (Firefox's WebDriver), from crates.io.
@@ -206,9 +208,17 @@ fn python_tools() -> Result<()> {
         return Ok(());
     }
     step("installing the Python test tools (xmlschema, python-docx, pympi-ling)");
+    // Debian's Python (installed with python3-venv above), not whichever is first on PATH.
+    let system = if Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3"
+    } else {
+        "python3"
+    };
     run_checked(
         "python3 -m venv",
-        cmd("python3").args(["-m", "venv", "--clear"]).arg(&dir),
+        Command::new(system)
+            .args(["-m", "venv", "--clear"])
+            .arg(&dir),
     )?;
     run_checked(
         "pip install",
