@@ -21,6 +21,11 @@ const APT_PACKAGES: &[(&str, &str)] = &[
     ("xvfb", "/usr/bin/xvfb-run"),
     ("xauth", "/usr/bin/xauth"),
     ("firefox-esr", "/usr/bin/firefox-esr"),
+    // WebKitGTK's MediaRecorder encodes AAC in MP4 (as Safari records) with voaacenc from here.
+    (
+        "gstreamer1.0-plugins-bad",
+        "/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstvoaacenc.so",
+    ),
     // The exports' R script and SPSS syntax are run by the tests.
     ("r-base-core", "/usr/bin/Rscript"),
     ("pspp", "/usr/bin/pspp"),

@@ -1,5 +1,6 @@
 //! `cargo xtask test`: every check and test the project has, in order, then one summary line.
 
+use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
 
 use anyhow::{Context, Result};
@@ -124,7 +125,7 @@ pub fn test() -> Result<ExitCode> {
     other_engines(&mut record)?;
 
     step("end-to-end tests (Playwright against a real attune-server)");
-    record("end-to-end tests", end_to_end()?);
+    end_to_end(&mut record)?;
 
     eprintln!("\nSummary");
     for line in &report {
@@ -328,26 +329,81 @@ fn tee(command: &mut Command) -> Result<Teed> {
     Ok(Teed { text, success })
 }
 
-/// Builds the app (release, once) and the server, then runs Playwright; counts come from its
-/// JSON report.
-fn end_to_end() -> Result<Tally> {
+/// Builds the app (release, once) and the server, then runs Playwright in Chromium, and the
+/// end-to-end smoke in WebKit and Firefox over WebDriver (`tests/e2e/engines`); counts come
+/// from Playwright's JSON reports.
+fn end_to_end(record: &mut dyn FnMut(&str, Tally)) -> Result<()> {
     let dist = match build_app() {
         Ok(dist) => dist,
         Err(e) => {
             eprintln!("error: {e:#}");
-            return Ok(Tally::one(false));
+            record("end-to-end tests", Tally::one(false));
+            return Ok(());
         }
     };
     let server = build_server()?;
-    let results = root().join("target/e2e-results.json");
-    let _ = std::fs::remove_file(&results);
-    let ok = check(
-        cmd("npx")
-            .args(["playwright", "test"])
-            .current_dir(root().join("tests/e2e"))
-            .env("ATTUNE_DIST", &dist)
-            .env("ATTUNE_SERVER_BIN", &server),
+    record(
+        "end-to-end tests",
+        playwright(&dist, &server, None, "e2e-results.json", &[])?,
     );
+
+    step("end-to-end smoke in WebKit (WebKitWebDriver in Xvfb) and Firefox ESR (geckodriver)");
+    for engine in ["webkit", "firefox"] {
+        let port = free_port()?;
+        let mut driver = if engine == "webkit" {
+            let mut c = Command::new("xvfb-run");
+            c.args(["-a", "/usr/bin/WebKitWebDriver"])
+                .arg(format!("--port={port}"));
+            c
+        } else {
+            let mut c = cmd("geckodriver");
+            c.arg(format!("--port={port}"));
+            c
+        };
+        let driver = Background::spawn(&mut driver)?;
+        let tally = if wait_for_status(port) {
+            let url = format!("http://127.0.0.1:{port}");
+            playwright(
+                &dist,
+                &server,
+                Some("playwright.engines.config.ts"),
+                &format!("e2e-{engine}-results.json"),
+                &[("ATTUNE_ENGINE", engine), ("ATTUNE_WEBDRIVER_URL", &url)],
+            )?
+        } else {
+            eprintln!("error: the {engine} WebDriver did not answer on port {port}");
+            Tally::one(false)
+        };
+        drop(driver);
+        record(&format!("end-to-end smoke {engine}"), tally);
+    }
+    Ok(())
+}
+
+/// One Playwright run (`config`, or the default one) whose JSON report is
+/// `target/<results>`.
+fn playwright(
+    dist: &Path,
+    server: &Path,
+    config: Option<&str>,
+    results: &str,
+    env: &[(&str, &str)],
+) -> Result<Tally> {
+    let results = root().join("target").join(results);
+    let _ = std::fs::remove_file(&results);
+    let mut command = cmd("npx");
+    command.args(["playwright", "test"]);
+    if let Some(config) = config {
+        command.args(["-c", config]);
+    }
+    command
+        .current_dir(root().join("tests/e2e"))
+        .env("ATTUNE_DIST", dist)
+        .env("ATTUNE_SERVER_BIN", server);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let ok = check(&mut command);
     let json: serde_json::Value = match std::fs::read_to_string(&results) {
         Ok(text) => serde_json::from_str(&text).context("reading Playwright's JSON report")?,
         Err(_) => return Ok(Tally::one(false)),

@@ -3,15 +3,19 @@
 // geckodriver. `cargo xtask test` starts the driver and sets ATTUNE_ENGINE (`webkit` or
 // `firefox`) and ATTUNE_WEBDRIVER_URL; the Playwright runner only runs the steps (it opens no
 // Chromium here). As a fieldworker would: a profile, a carer and their child, a visit,
-// consent signed with a finger, a note; the child's screen and Stop; then the server is
-// stopped and the app starts again from its service worker, unlocks, and the note is there.
+// consent signed with a finger, a recording (played back in the engine), a note; the child's
+// screen and Stop; enrolment and sync, and the export has the recording as a file of the
+// engine's own format (AAC in MP4 from WebKit, as an iPad records; Opus in WebM from Firefox);
+// then the server is stopped and the app starts again from its service worker, unlocks, and
+// the note is there.
 import { test, expect } from '@playwright/test';
 import { By, Capabilities, until, WebDriver, type WebElement } from 'selenium-webdriver';
 import { Executor, HttpClient } from 'selenium-webdriver/http';
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { PASSPHRASE } from '../support/profile';
-import { startServer, type RunningServer } from '../support/server';
+import { adminCli, enrolCode, startServer, studyInit, type RunningServer } from '../support/server';
 
 const engine = process.env.ATTUNE_ENGINE ?? '';
 const driverUrl = process.env.ATTUNE_WEBDRIVER_URL ?? '';
@@ -72,7 +76,8 @@ class App {
     await el.click();
   }
 
-  button(name: string) { return this.click(`//button[normalize-space()=${lit(name)}]`); }
+  /** A button by its accessible name: its text, or its aria-label (picture buttons such as child mode's Stop). */
+  button(name: string) { return this.click(`//button[normalize-space()=${lit(name)} or @aria-label=${lit(name)}]`); }
   link(start: string) { return this.click(`//a[starts-with(normalize-space(), ${lit(start)})]`); }
   choose(start: string) { return this.click(`//label[starts-with(normalize-space(), ${lit(start)})][.//input]`); }
   nav(name: string) { return this.click(`//nav[@aria-label="Main"]//a[normalize-space()=${lit(name)}]`); }
@@ -83,9 +88,19 @@ class App {
 
   /** The code (or provisional label) in the page's heading. */
   async heading(): Promise<string> {
-    const h1 = await this.find('//main//h1');
-    await this.d.wait(async () => /^[A-Z](\d\d+|-new-\d+)/.test(await h1.getText()), WAIT, 'a participant heading');
-    return (await h1.getText()).match(/^[A-Z](\d\d+|-new-\d+)/)![0];
+    const code = /^[A-Z](\d\d+|-new-\d+)/;
+    let found = '';
+    // Found again on every try: the page may re-render the heading while it loads.
+    await this.d.wait(async () => {
+      try {
+        const text = await (await this.d.findElement(By.xpath('//main//h1'))).getText();
+        found = text.match(code)?.[0] ?? '';
+      } catch {
+        found = '';
+      }
+      return found !== '';
+    }, WAIT, 'a participant heading');
+    return found;
   }
 
   async newParticipant(group: string, linkTo?: string): Promise<string> {
@@ -131,7 +146,7 @@ test.afterAll(async () => {
   await server?.stop();
 });
 
-test(`${engine}: a visit, consent, a note and child mode, then an offline restart keeps the note`, async () => {
+test(`${engine}: a visit, consent, a recording that plays back, a note, child mode, sync and export, then an offline restart keeps the note`, async () => {
   test.setTimeout(240_000);
   const app = new App(driver);
   await driver.get(server.url);
@@ -172,8 +187,31 @@ test(`${engine}: a visit, consent, a note and child mode, then an offline restar
   await app.button('Save consent');
   await app.sees('Consent given');
 
-  // A note in the carer's interview, saved on the tablet.
+  // The interview: a short recording that plays back here, then a note, saved on the tablet.
   await app.link(`Interview: ${carer}`);
+  await app.button('Record');
+  await app.find('//button[normalize-space()="Pause"]');
+  await driver.wait(async () => {
+    const [m, s] = (await (await app.testid('recorder-elapsed')).getText()).trim().split(':').map(Number);
+    return m * 60 + s >= 2;
+  }, WAIT, 'two seconds recorded');
+  await app.button('Stop');
+  // Played back: the player plays the recording to its end (muted), in this engine.
+  const duration = await driver.executeAsyncScript(`
+    const done = arguments[arguments.length - 1];
+    const started = Date.now();
+    (function poll() {
+      const a = document.querySelector('[data-testid="playback"] audio');
+      if (a && a.error) return done('error ' + a.error.code + ' ' + a.error.message);
+      if (a && a.readyState >= 1) {
+        a.muted = true;
+        a.addEventListener('ended', () => done(a.currentTime));
+        return a.play().catch((e) => done('does not play: ' + e));
+      }
+      if (Date.now() - started > 20000) return done('no playback');
+      setTimeout(poll, 100);
+    })();`);
+  expect(duration, 'the recording plays to its end').toBeGreaterThan(1);
   await app.fill('Notes', NOTE);
   await driver.wait(async () => (await (await app.testid('save-status')).getText()).includes('Saved on this tablet'), WAIT, 'the note saved');
   const interviewUrl = await driver.getCurrentUrl();
@@ -190,6 +228,34 @@ test(`${engine}: a visit, consent, a note and child mode, then an offline restar
   await app.fill('Fieldworker PIN or passphrase', PASSPHRASE);
   await app.button('Finish child mode');
   await app.testid('child-summary');
+
+  // Enrolled and synced: the recording reaches the export as a file of its own type.
+  const keyFile = studyInit(server);
+  const { code, fingerprint } = enrolCode(server, keyFile, 'Sam');
+  await app.nav('Sync');
+  await app.fill('Enrolment code', code);
+  await app.fill('Study fingerprint', fingerprint);
+  await app.click('//button[starts-with(normalize-space(), "Enrol this tablet")]');
+  await app.find('//h2[normalize-space()="Send your work to the research team"] | //h1[normalize-space()="Send your work to the research team"]');
+  await driver.wait(async () => {
+    const visits = await driver.findElements(By.css('[data-testid="sync-visit"]'));
+    if (visits.length === 0) return false;
+    for (const visit of visits) if (!(await visit.getText()).includes('Confirmed on the server')) return false;
+    return true;
+  }, 90_000, 'the visit confirmed on the server');
+  const out = mkdtempSync(join(tmpdir(), `attune-export-${engine}-`));
+  adminCli(server, ['export', '--key', keyFile, '--out', out]);
+  const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
+  expect(manifest.attachment_problems).toEqual([]);
+  expect(manifest.attachments).toHaveLength(1);
+  const recording = manifest.attachments[0];
+  const bytes = readFileSync(join(out, recording.name));
+  const signature = { webm: [0x1a, 0x45, 0xdf, 0xa3], m4a: [...Buffer.from('ftyp')], ogg: [...Buffer.from('OggS')] };
+  const extension = recording.name.split('.').pop() as keyof typeof signature;
+  expect(Object.keys(signature), `${recording.media_type} exported as .${extension}`).toContain(extension);
+  const at = extension === 'm4a' ? 4 : 0;
+  expect([...bytes.subarray(at, at + 4)], `${recording.name} is ${recording.media_type}`).toEqual(signature[extension]);
+  console.log(`${engine} recorded ${recording.media_type} (${bytes.length} bytes), exported as ${recording.name}`);
 
   // No server: the app starts from the service worker, unlocks, and the note is there.
   await server.stop();
