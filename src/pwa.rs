@@ -14,6 +14,18 @@ extern "C" {
     fn storage_status_js(request_persistence: bool) -> js_sys::Promise;
 }
 
+/// Whether the app was added to the Home Screen, where the browser says (`navigator.standalone`,
+/// which only iOS and iPadOS define): `Some(false)` on an iPad's Safari tab, where WebKit may
+/// clear a site's storage after seven days without use; `Some(true)` when opened from the
+/// Home Screen, where it does not; `None` in browsers without the property (they keep data by
+/// the storage persistence the home screen also reports).
+pub fn added_to_home_screen() -> Option<bool> {
+    let navigator = web_sys::window()?.navigator();
+    js_sys::Reflect::get(&navigator, &JsValue::from_str("standalone"))
+        .ok()?
+        .as_bool()
+}
+
 /// Whether the app can start without a network.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OfflineReadiness {

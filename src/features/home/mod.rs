@@ -56,6 +56,21 @@ pub fn HomePage() -> impl IntoView {
             "The browser may clear stored work when space runs low. Sync often.",
         ),
     };
+    // Feature detection: only iOS and iPadOS say whether the app runs from the Home Screen.
+    let home_screen_line = crate::pwa::added_to_home_screen().map(|added| {
+        if added {
+            (
+                "ok",
+                "Opened from the Home Screen: Safari keeps your work on this iPad.",
+            )
+        } else {
+            (
+                "warn",
+                "Add Attune to the Home Screen: tap Share, then Add to Home Screen, and open it \
+                 from there. In a Safari tab, work not opened for 7 days may be cleared.",
+            )
+        }
+    });
     view! {
         <section class="hero" data-testid="home">
             <p class="eyebrow">"Attune"</p>
@@ -107,6 +122,9 @@ pub fn HomePage() -> impl IntoView {
             <ul class="checklist">
                 <li class=move || offline_line().0 data-testid="offline-readiness">{move || offline_line().1}</li>
                 <li class=move || storage_line().0 data-testid="storage-persistence">{move || storage_line().1}</li>
+                {home_screen_line.map(|(class, text)| view! {
+                    <li class=class data-testid="home-screen">{text}</li>
+                })}
             </ul>
         </section>
         <div class="actions">

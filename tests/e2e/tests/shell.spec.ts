@@ -41,6 +41,40 @@ test('the home screen says what Attune is for and offers a first action, without
   }
 });
 
+test('on an iPad the home screen asks for the app to be added to the Home Screen, until it is', async ({ browser }) => {
+  // `navigator.standalone` as iPadOS defines it: false in a Safari tab, true from the Home
+  // Screen. Other browsers have no such property and get no such line.
+  const server = await startServer();
+  try {
+    for (const standalone of [false, true, undefined]) {
+      const context = await browser.newContext({ viewport: { width: 768, height: 1024 } });
+      if (standalone !== undefined) {
+        await context.addInitScript((value) => {
+          Object.defineProperty(Navigator.prototype, 'standalone', { get: () => value, configurable: true });
+        }, standalone);
+      }
+      const page = await context.newPage();
+      await page.goto(server.url);
+      await createProfile(page);
+      const line = page.getByTestId('home-screen');
+      if (standalone === false) {
+        await expect(line).toHaveClass(/\bwarn\b/);
+        await expect(line).toContainText('tap Share, then Add to Home Screen');
+        await screenshots(page, 'home-ipad-not-added');
+      } else if (standalone === true) {
+        await expect(line).toHaveClass(/\bok\b/);
+        await expect(line).toContainText('Opened from the Home Screen');
+      } else {
+        await expect(page.getByTestId('storage-persistence')).toBeVisible();
+        await expect(line).toHaveCount(0);
+      }
+      await context.close();
+    }
+  } finally {
+    await server.stop();
+  }
+});
+
 test('the manifest makes the app installable', async ({ request }) => {
   const server = await startServer();
   try {
