@@ -53,7 +53,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use attune_core::consent::{self, ConsentOutcome, UnknownConsentForm};
-use attune_core::export::{ExportInput, ExportRecord};
+use attune_core::export::{ExportInput, ExportRecord, path_segment};
 use attune_core::fieldwork::{ConsentBody, InterviewNoteBody};
 use attune_core::protocol::{Protocol, default_protocol};
 use attune_core::{
@@ -838,25 +838,6 @@ fn extension(media_type: &str) -> &'static str {
         "image/webp" => "webp",
         "image/svg+xml" => "svg",
         _ => "bin",
-    }
-}
-
-/// A participant code as one safe path segment.
-fn path_segment(code: &str) -> String {
-    let safe: String = code
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if safe.is_empty() || safe.chars().all(|c| c == '_') {
-        "unnamed".into()
-    } else {
-        safe
     }
 }
 

@@ -935,24 +935,10 @@ async fn protocol_list(store: &Arc<dyn Store>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `YYYY-MM-DD HH:MM` in UTC (days to civil date: Howard Hinnant's algorithm).
+/// `YYYY-MM-DD HH:MM` in UTC.
 fn utc_minute(at: Timestamp) -> String {
-    let secs = at.as_millis().div_euclid(1000);
-    let (days, of_day) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}",
-        of_day / 3600,
-        of_day % 3600 / 60
-    )
+    let iso = at.to_rfc3339();
+    format!("{} {}", &iso[..10], &iso[11..16])
 }
 
 /// From ATTUNE_STUDY_PASSPHRASE, or one line on stdin.

@@ -5,8 +5,7 @@
 //! heading to that heading (auto-coding by heading style), which gives one code per question.
 
 use super::xml::{Xml, escape};
-use super::{ExportError, ExportFile, Interview, Study, clock, zip};
-use crate::fieldwork::NoteFlag;
+use super::{ExportError, ExportFile, Interview, Study, zip};
 
 const CONTENT_TYPES: &str = r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 <Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">
@@ -113,22 +112,8 @@ fn document(study: &Study<'_>, interview: &Interview<'_>) -> String {
             }
             None => {}
         }
-        let mut marks: Vec<String> = NoteFlag::ALL
-            .iter()
-            .filter(|f| note.body.has_flag(**f))
-            .map(|f| format!("[{}]", f.label()))
-            .collect();
-        if study.quote_not_agreed(note) {
-            marks.push("[Not agreed for quotes]".to_owned());
-        }
-        if let Some(ms) = note.body.started_at_ms {
-            marks.push(format!("[At {} in the recording]", clock(ms)));
-        }
-        body.push_str(&paragraph(
-            None,
-            note.body.text.trim_end(),
-            &marks.join(" "),
-        ));
+        let marks = study.note_marks(note);
+        body.push_str(&paragraph(None, note.body.text.trim_end(), &marks));
     }
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\n\

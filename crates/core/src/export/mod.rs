@@ -355,6 +355,43 @@ impl<'a> Study<'a> {
         consent::quote_not_agreed(&note.body, consent)
     }
 
+    /// A note's marks in words, as printed after it in the documents: its flags, "Not agreed
+    /// for quotes", and where it is in the recording, e.g. `[Quote] [At 0:01:35 in the
+    /// recording]`.
+    pub(crate) fn note_marks(&self, note: &Item<'_, InterviewNoteBody>) -> String {
+        let mut marks: Vec<String> = crate::fieldwork::NoteFlag::ALL
+            .iter()
+            .filter(|f| note.body.has_flag(**f))
+            .map(|f| format!("[{}]", f.label()))
+            .collect();
+        if self.quote_not_agreed(note) {
+            marks.push("[Not agreed for quotes]".to_owned());
+        }
+        if let Some(ms) = note.body.started_at_ms {
+            marks.push(format!("[At {} in the recording]", clock(ms)));
+        }
+        marks.join(" ")
+    }
+
+    /// How many visits participant `id` was present at.
+    pub(crate) fn visit_count(&self, id: &str) -> usize {
+        self.visits
+            .iter()
+            .filter(|v| v.body.participants.iter().any(|x| x.to_string() == id))
+            .count()
+    }
+
+    /// The codes of the participants `body` links to (the id where one is not exported).
+    pub(crate) fn linked_codes(&self, body: &ParticipantBody) -> Vec<String> {
+        body.links
+            .iter()
+            .map(|l| {
+                self.participant(&l.to_string())
+                    .map_or_else(|| l.to_string(), |linked| linked.body.code.clone())
+            })
+            .collect()
+    }
+
     /// Every interview, by participant code, then date.
     pub(crate) fn interviews(&self) -> Vec<Interview<'_>> {
         let mut grouped: BTreeMap<(String, String, String), Vec<&Item<'a, InterviewNoteBody>>> =
@@ -425,7 +462,7 @@ impl<'a> Study<'a> {
         for interview in &mut interviews {
             let base = format!(
                 "{}-{}",
-                file_safe(&interview.code),
+                path_segment(&interview.code),
                 interview.date.date_utc()
             );
             let n = counts.entry(base.clone()).or_default();
@@ -436,8 +473,10 @@ impl<'a> Study<'a> {
     }
 }
 
-/// `text` safe as part of a file name: letters, digits, `-` and `_` kept, the rest `_`.
-pub(crate) fn file_safe(text: &str) -> String {
+/// `text` as one safe path segment (a participant code in a file or folder name): ASCII
+/// letters, digits, `-` and `_` kept, anything else `_`, so nothing can leave the folder it is
+/// put in; `unnamed` when nothing but `_` would be left.
+pub fn path_segment(text: &str) -> String {
     let safe: String = text
         .chars()
         .map(|c| {
@@ -448,8 +487,8 @@ pub(crate) fn file_safe(text: &str) -> String {
             }
         })
         .collect();
-    if safe.is_empty() {
-        "unknown".to_owned()
+    if safe.chars().all(|c| c == '_') {
+        "unnamed".to_owned()
     } else {
         safe
     }

@@ -78,19 +78,9 @@ pub(crate) fn interview_text(
         text.push(note.body.text.trim_end());
         spans.push((index, start, text.chars));
         text.push("\n");
-        let mut marks: Vec<String> = NoteFlag::ALL
-            .iter()
-            .filter(|f| note.body.has_flag(**f))
-            .map(|f| format!("[{}]", f.label()))
-            .collect();
-        if study.quote_not_agreed(note) {
-            marks.push("[Not agreed for quotes]".to_owned());
-        }
-        if let Some(ms) = note.body.started_at_ms {
-            marks.push(format!("[At {} in the recording]", super::clock(ms)));
-        }
+        let marks = study.note_marks(note);
         if !marks.is_empty() {
-            text.line(&marks.join(" "));
+            text.line(&marks);
         }
         text.blank();
     }
@@ -383,12 +373,7 @@ pub(crate) fn project(study: &Study<'_>) -> Result<ExportFile, ExportError> {
                     ("endPosition", &end),
                 ],
             );
-            for code in &codes {
-                sources
-                    .open("Coding", &[("guid", &guid(&["coding", &selection, code]))])
-                    .empty("CodeRef", &[("targetGUID", code)])
-                    .close();
-            }
+            codings(&mut sources, &selection, &codes);
             sources.close();
         }
         sources.close();
@@ -468,12 +453,7 @@ pub(crate) fn project(study: &Study<'_>) -> Result<ExportFile, ExportError> {
                         ("toSyncPoint", to),
                     ],
                 );
-                for code in &codes {
-                    sources
-                        .open("Coding", &[("guid", &guid(&["coding", &selection, code]))])
-                        .empty("CodeRef", &[("targetGUID", code)])
-                        .close();
-                }
+                codings(&mut sources, &selection, &codes);
                 sources.close();
             }
             sources.close();
@@ -496,12 +476,7 @@ pub(crate) fn project(study: &Study<'_>) -> Result<ExportFile, ExportError> {
                         ("end", &end_ms.to_string()),
                     ],
                 );
-                for code in &codes {
-                    sources
-                        .open("Coding", &[("guid", &guid(&["coding", &selection, code]))])
-                        .empty("CodeRef", &[("targetGUID", code)])
-                        .close();
-                }
+                codings(&mut sources, &selection, &codes);
                 sources.close();
             }
             sources.close();
@@ -601,10 +576,7 @@ pub(crate) fn project(study: &Study<'_>) -> Result<ExportFile, ExportError> {
                 ],
             );
             if known {
-                sources
-                    .open("Coding", &[("guid", &guid(&["coding", &selection, &code]))])
-                    .empty("CodeRef", &[("targetGUID", &code)])
-                    .close();
+                codings(&mut sources, &selection, std::slice::from_ref(&code));
             }
             sources.close();
         }
@@ -658,21 +630,8 @@ pub(crate) fn project(study: &Study<'_>) -> Result<ExportFile, ExportError> {
                 .group(&p.body.group)
                 .map_or(p.body.group.as_str(), |g| g.name.as_str());
             xml.text("Description", &[], &format!("{} ({group})", p.body.code));
-            let visits = study
-                .visits
-                .iter()
-                .filter(|v| v.body.participants.iter().any(|x| x.to_string() == id))
-                .count();
-            let links: Vec<String> = p
-                .body
-                .links
-                .iter()
-                .map(|l| {
-                    study
-                        .participant(&l.to_string())
-                        .map_or_else(|| l.to_string(), |x| x.body.code.clone())
-                })
-                .collect();
+            let visits = study.visit_count(&id);
+            let links = study.linked_codes(&p.body);
             let status = if p.body.is_active() {
                 "Taking part"
             } else {
@@ -723,6 +682,15 @@ pub(crate) fn project(study: &Study<'_>) -> Result<ExportFile, ExportError> {
         name: "attune.qdpx".into(),
         bytes: zip::zip(&entries)?,
     })
+}
+
+/// A `<Coding>` of `selection` at each of `codes`.
+fn codings(xml: &mut Xml, selection: &str, codes: &[String]) {
+    for code in codes {
+        xml.open("Coding", &[("guid", &guid(&["coding", selection, code]))])
+            .empty("CodeRef", &[("targetGUID", code)])
+            .close();
+    }
 }
 
 /// A selection's name: the question's number and words, or "Free note".

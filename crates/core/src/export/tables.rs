@@ -313,27 +313,14 @@ fn participants(study: &Study<'_>) -> Table {
     provenance(&mut t);
     for p in &study.participants {
         let id = p.id();
-        let links: Vec<String> = p
-            .body
-            .links
-            .iter()
-            .map(|l| {
-                study
-                    .participant(&l.to_string())
-                    .map_or_else(|| l.to_string(), |linked| linked.body.code.clone())
-            })
-            .collect();
+        let links = study.linked_codes(&p.body);
         let consent = study.latest_consent(&id);
         let status = match p.body.status {
             ParticipantStatus::Active => "active",
             ParticipantStatus::Withdrawn => "withdrawn",
         };
         let count = |n: usize| n.to_string();
-        let visits = study
-            .visits
-            .iter()
-            .filter(|v| v.body.participants.iter().any(|x| x.to_string() == id))
-            .count();
+        let visits = study.visit_count(&id);
         let mut row = vec![
             id.clone(),
             p.body.code.clone(),
