@@ -239,6 +239,9 @@ fn Interview(
                 }
             }
         };
+        // A flag that did not save says so: the button shows what the fieldworker tapped,
+        // and the note must not look flagged on the tablet when its record is not.
+        let flag_error = RwSignal::new(None::<String>);
         let toggle = move |flag: NoteFlag| {
             let state = state.clone();
             move |_| {
@@ -250,7 +253,12 @@ fn Interview(
                 flags.set(state.body.borrow().flags.clone());
                 let state = state.clone();
                 leptos::task::spawn_local(async move {
-                    let _ = state.save(sessions, recorder).await;
+                    match state.save(sessions, recorder).await {
+                        Ok(_) => flag_error.set(None),
+                        Err(error) => flag_error.set(Some(format!(
+                            "The flag was not saved on this tablet: {error}. Tap it again."
+                        ))),
+                    }
                 });
             }
         };
@@ -269,6 +277,9 @@ fn Interview(
                             on:click=toggle(flag)>{label}</button>
                     }).collect_view()}
                 </div>
+                {move || flag_error.get().map(|message| view! {
+                    <p class="notice error" role="alert" data-testid="flag-error">{message}</p>
+                })}
                 {move || (quotes_not_agreed && flags.get().contains(&NoteFlag::Quote)).then(|| view! {
                     <p class="notice gate" data-testid="quote-not-agreed">{format!(
                         "Not agreed for quotes: {} did not agree to direct quotes. The flag is kept, and exports mark this note; do not quote it.",
@@ -418,6 +429,8 @@ fn audio_panel(
     let sessions = use_sessions();
     let session = sessions.current()?;
     let attachment = StoredValue::new_local(None::<(Chain, AttachmentBody)>);
+    // A recording's record that did not save says so (the audio itself is in its chunks).
+    let save_error = RwSignal::new(None::<String>);
     let links = Links {
         participant: Some(participant),
         visit: Some(visit),
@@ -435,7 +448,14 @@ fn audio_panel(
         };
         attachment.set_value(Some((chain.clone(), body.clone())));
         leptos::task::spawn_local(async move {
-            let _ = chain.save(sessions, &body).await;
+            match chain.save(sessions, &body).await {
+                Ok(_) => save_error.set(None),
+                // The chain creates the record at the next save instead (when it stops).
+                Err(error) => save_error.set(Some(format!(
+                    "The recording goes on, but its record was not saved yet: {error}. It is \
+                     saved again when you stop."
+                ))),
+            }
         });
     };
     let on_stopped = move |summary: RecordingSummary| {
@@ -455,7 +475,19 @@ fn audio_panel(
                     .ok()
                     .map(|(sha256, _)| sha256);
             }
-            let _ = chain.save(sessions, &body).await;
+            // One retry: a write can fail for a moment (the store reopening, a busy disk).
+            let mut saved = chain.save(sessions, &body).await;
+            if saved.is_err() {
+                gloo_timers::future::TimeoutFuture::new(1_000).await;
+                saved = chain.save(sessions, &body).await;
+            }
+            match saved {
+                Ok(_) => save_error.set(None),
+                Err(error) => save_error.set(Some(format!(
+                    "The end of the recording was not saved: {error}. The audio is kept on \
+                     this tablet and the recording is finished the next time you unlock."
+                ))),
+            }
         });
         recordings.update(|r| r.push(entry));
     };
@@ -474,6 +506,9 @@ fn audio_panel(
     Some(view! {
         <div class="audio" data-testid="audio-allowed">
             <Recorder session=session handle=recorder on_started=on_started on_stopped=on_stopped />
+            {move || save_error.get().map(|message| view! {
+                <p class="notice error" role="alert" data-testid="recording-save-error">{message}</p>
+            })}
             {move || {
                 let list = recordings.get();
                 (!list.is_empty()).then(|| view! {
