@@ -82,7 +82,7 @@ pub use api::{
     PullResponse, PushOutcome, PushRequest, PushResponse, PushResult, ReserveRequest,
     ReserveResponse, ReserveWant, Revocation, StudyKeys, normalise_enrolment_code,
 };
-pub use api::{ConflictReason, MAX_PUSH_ENVELOPES};
+pub use api::{ConflictReason, ErrorBody, ErrorCode, MAX_PUSH_ENVELOPES};
 
 use crate::attachment::{UPLOAD_PIECE, seal_attachment, sha256_hex};
 use crate::codes::{CodeKeeper, CodePool, is_provisional, parse_provisional, provisional_counts};
@@ -107,8 +107,8 @@ pub enum TransportError {
     Status {
         /// The HTTP status.
         status: u16,
-        /// The server's machine-readable error code, e.g. `bad_signature`.
-        code: String,
+        /// The server's machine-readable error code, e.g. [`ErrorCode::BadSignature`].
+        code: ErrorCode,
         /// The server's explanation.
         message: String,
     },
@@ -175,7 +175,7 @@ pub trait Transport {
         let _ = request;
         Err(TransportError::Status {
             status: 404,
-            code: "not_found".into(),
+            code: ErrorCode::NotFound,
             message: "this transport cannot reserve participant codes".into(),
         })
     }

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use attune_core::codes::{MemoryCodeKeeper, POOL_TARGET};
 use attune_core::fieldwork::{ParticipantBody, ParticipantStatus};
+use attune_core::sync::ErrorCode;
 use attune_core::sync::{
     CodeBlock, CodeSync, ConflictReason, HoldReason, PullPosition, PullResponse, PushOutcome,
     PushRequest, PushResponse, PushResult, ReserveRequest, ReserveResponse, SyncFailure,
@@ -96,7 +97,7 @@ impl Transport for Link<'_> {
         if server.no_codes.get() {
             return Err(TransportError::Status {
                 status: 404,
-                code: "not_found".into(),
+                code: ErrorCode::NotFound,
                 message: "No API endpoint at /api/codes/reserve".into(),
             });
         }

@@ -32,8 +32,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use attune_core::sync::{
-    EnrolChallenge, EnrolRequest, EnrolResponse, MAX_PUSH_ENVELOPES, PullResponse, PushRequest,
-    PushResponse, PushResult, ReserveRequest, ReserveResponse, Revocation, StudyKeys,
+    EnrolChallenge, EnrolRequest, EnrolResponse, ErrorCode, MAX_PUSH_ENVELOPES, PullResponse,
+    PushRequest, PushResponse, PushResult, ReserveRequest, ReserveResponse, Revocation, StudyKeys,
     normalise_enrolment_code,
 };
 use attune_core::{DeviceId, DevicePublicKey, Timestamp};
@@ -243,7 +243,7 @@ pub async fn enrol(
         .await?
     {
         return Err(AppError::EnrolmentRefused {
-            code: "enrolment_challenge_unknown",
+            code: ErrorCode::EnrolmentChallengeUnknown,
             message: "The enrolment challenge is unknown, used or expired: start the \
                       enrolment again (an app too old to send one must be updated)",
         });
@@ -259,7 +259,7 @@ pub async fn enrol(
         .is_err()
     {
         return Err(AppError::EnrolmentRefused {
-            code: "enrolment_proof_invalid",
+            code: ErrorCode::EnrolmentProofInvalid,
             message: "The enrolment request is not signed by the key it registers",
         });
     }
@@ -290,13 +290,15 @@ pub async fn enrol(
                 study,
             }))
         }
-        EnrolOutcome::UnknownCode => refused("enrolment_code_unknown", "Unknown enrolment code"),
+        EnrolOutcome::UnknownCode => {
+            refused(ErrorCode::EnrolmentCodeUnknown, "Unknown enrolment code")
+        }
         EnrolOutcome::Expired => refused(
-            "enrolment_code_expired",
+            ErrorCode::EnrolmentCodeExpired,
             "This enrolment code has expired: ask for a new one",
         ),
         EnrolOutcome::AlreadyUsed => refused(
-            "enrolment_code_used",
+            ErrorCode::EnrolmentCodeUsed,
             "This enrolment code was already used: ask for a new one",
         ),
         EnrolOutcome::DeviceIdTaken => Err(AppError::DeviceIdTaken),

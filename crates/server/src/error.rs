@@ -1,9 +1,10 @@
 //! One error type for every API response, rendered as `{"error": code, "message": text}`.
 
+use attune_core::sync::api::UPLOAD_OFFSET;
+use attune_core::sync::{ErrorBody, ErrorCode};
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 use crate::store::StoreError;
 
@@ -51,7 +52,7 @@ pub enum AppError {
     /// The enrolment code is unknown, expired or used.
     #[error("{message}")]
     EnrolmentRefused {
-        code: &'static str,
+        code: ErrorCode,
         message: &'static str,
     },
     /// Another device is enrolled with this device id.
@@ -90,31 +91,31 @@ pub enum AppError {
 
 impl AppError {
     /// Stable machine-readable code clients can match on.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            AppError::NotFound { .. } => "not_found",
-            AppError::Store(_) => "database_unavailable",
-            AppError::MissingToken => "missing_token",
-            AppError::UnknownToken => "unknown_device",
-            AppError::DeviceRevoked { .. } => "device_revoked",
-            AppError::Malformed(_) => "malformed",
-            AppError::WrongDevice { .. } => "wrong_device",
-            AppError::BadSignature { .. } => "bad_signature",
-            AppError::TooLarge { .. } => "too_large",
-            AppError::TooManyEnvelopes { .. } => "too_many_envelopes",
-            AppError::UploadOfAnotherDevice => "upload_of_another_device",
-            AppError::RateLimited => "rate_limited",
-            AppError::EnrolmentRefused { code, .. } => code,
-            AppError::DeviceIdTaken => "device_id_taken",
-            AppError::StudyNotInitialised => "study_not_initialised",
-            AppError::StudyNotSigned => "study_not_signed",
-            AppError::UploadNotFound { .. } => "upload_not_found",
-            AppError::UploadConflict => "upload_conflict",
-            AppError::UploadOffsetMismatch { .. } => "upload_offset_mismatch",
-            AppError::UploadChecksumMismatch => "upload_checksum_mismatch",
-            AppError::UploadHashMismatch => "upload_hash_mismatch",
-            AppError::UnsupportedMediaType => "unsupported_media_type",
-            AppError::Blobs(_) => "blob_storage_failed",
+            AppError::NotFound { .. } => ErrorCode::NotFound,
+            AppError::Store(_) => ErrorCode::DatabaseUnavailable,
+            AppError::MissingToken => ErrorCode::MissingToken,
+            AppError::UnknownToken => ErrorCode::UnknownDevice,
+            AppError::DeviceRevoked { .. } => ErrorCode::DeviceRevoked,
+            AppError::Malformed(_) => ErrorCode::Malformed,
+            AppError::WrongDevice { .. } => ErrorCode::WrongDevice,
+            AppError::BadSignature { .. } => ErrorCode::BadSignature,
+            AppError::TooLarge { .. } => ErrorCode::TooLarge,
+            AppError::TooManyEnvelopes { .. } => ErrorCode::TooManyEnvelopes,
+            AppError::UploadOfAnotherDevice => ErrorCode::UploadOfAnotherDevice,
+            AppError::RateLimited => ErrorCode::RateLimited,
+            AppError::EnrolmentRefused { code, .. } => code.clone(),
+            AppError::DeviceIdTaken => ErrorCode::DeviceIdTaken,
+            AppError::StudyNotInitialised => ErrorCode::StudyNotInitialised,
+            AppError::StudyNotSigned => ErrorCode::StudyNotSigned,
+            AppError::UploadNotFound { .. } => ErrorCode::UploadNotFound,
+            AppError::UploadConflict => ErrorCode::UploadConflict,
+            AppError::UploadOffsetMismatch { .. } => ErrorCode::UploadOffsetMismatch,
+            AppError::UploadChecksumMismatch => ErrorCode::UploadChecksumMismatch,
+            AppError::UploadHashMismatch => ErrorCode::UploadHashMismatch,
+            AppError::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
+            AppError::Blobs(_) => ErrorCode::BlobStorageFailed,
         }
     }
 
@@ -160,19 +161,19 @@ impl IntoResponse for AppError {
         if let AppError::Blobs(err) = &self {
             tracing::error!(error = %err, "blob folder error");
         }
-        let mut body = json!({ "error": self.code(), "message": self.to_string() });
+        let mut body = ErrorBody::new(self.code(), self.to_string());
         if let AppError::DeviceRevoked { reason } = &self {
-            body["reason"] = json!(reason);
+            body.reason = Some(reason.clone());
         }
         if let AppError::TooManyEnvelopes { limit, .. } = &self {
-            body["limit"] = json!(limit);
+            body.limit = Some(*limit);
         }
         if let AppError::UploadOffsetMismatch { server_offset } = &self {
-            body["offset"] = json!(server_offset);
+            body.offset = Some(*server_offset);
             return (
                 self.status(),
                 [
-                    ("upload-offset", server_offset.to_string()),
+                    (UPLOAD_OFFSET, server_offset.to_string()),
                     ("cache-control", "no-store".to_owned()),
                 ],
                 Json(body),

@@ -19,6 +19,7 @@
 //! `PATCH` on it is refused (403 `upload_of_another_device`).
 
 use attune_core::attachment::{MAX_UPLOAD_LENGTH, MAX_UPLOAD_PIECE, is_sha256_hex};
+use attune_core::sync::api::{UPLOAD_CHECKSUM, UPLOAD_LENGTH, UPLOAD_OFFSET};
 use attune_core::{UploadCreate, UploadState};
 use axum::Json;
 use axum::body::Bytes;
@@ -80,8 +81,8 @@ pub async fn head(
     Ok((
         StatusCode::OK,
         [
-            ("upload-offset", current.offset.to_string()),
-            ("upload-length", current.length.to_string()),
+            (UPLOAD_OFFSET, current.offset.to_string()),
+            (UPLOAD_LENGTH, current.length.to_string()),
             (header::CACHE_CONTROL.as_str(), "no-store".to_owned()),
         ],
     )
@@ -159,7 +160,7 @@ pub async fn append(
     Ok((
         StatusCode::NO_CONTENT,
         [
-            ("upload-offset", new_offset.to_string()),
+            (UPLOAD_OFFSET, new_offset.to_string()),
             (header::CACHE_CONTROL.as_str(), "no-store".to_owned()),
         ],
     )
@@ -220,7 +221,7 @@ async fn upload_state(state: &AppState, upload: &Upload) -> Result<UploadState, 
 
 fn offset_header(headers: &HeaderMap) -> Result<u64, AppError> {
     headers
-        .get("upload-offset")
+        .get(UPLOAD_OFFSET)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.trim().parse().ok())
         .ok_or_else(|| AppError::Malformed("Upload-Offset must be a number of bytes".into()))
@@ -234,7 +235,7 @@ fn checksum_header(headers: &HeaderMap) -> Result<[u8; 32], AppError> {
         )
     };
     let value = headers
-        .get("upload-checksum")
+        .get(UPLOAD_CHECKSUM)
         .and_then(|value| value.to_str().ok())
         .ok_or_else(malformed)?;
     let (algorithm, digest) = value.trim().split_once(' ').ok_or_else(malformed)?;

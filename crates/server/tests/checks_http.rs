@@ -7,7 +7,9 @@
 mod support;
 
 use attune_core::attachment::upload_checksum;
+use attune_core::sync::ErrorCode;
 use attune_core::sync::MAX_PUSH_ENVELOPES;
+use attune_core::sync::api::{UPLOAD_CHECKSUM, UPLOAD_OFFSET};
 use attune_core::{
     Authorship, BlobId, DeviceId, DeviceKey, Envelope, Kind, Links, ProfileId, RecordId, Revision,
     Timestamp, seal_envelope,
@@ -225,7 +227,7 @@ async fn a_push_over_the_maximum_is_refused_whole() {
         .collect();
     let (status, answer) = tablet.push(&server, &envelopes).await;
     assert_eq!(status, 413, "{answer}");
-    assert_eq!(answer["error"], "too_many_envelopes");
+    assert_eq!(answer["error"], ErrorCode::TooManyEnvelopes.as_str());
     assert_eq!(answer["limit"], MAX_PUSH_ENVELOPES);
     assert!(server.store.envelopes().await.unwrap().is_empty());
     // The maximum itself is taken.
@@ -260,8 +262,8 @@ async fn an_upload_started_by_another_device_is_refused() {
         client
             .patch(format!("{base}/{sha256}"))
             .bearer_auth(token)
-            .header("upload-offset", "0")
-            .header("upload-checksum", upload_checksum(piece))
+            .header(UPLOAD_OFFSET, "0")
+            .header(UPLOAD_CHECKSUM, upload_checksum(piece))
             .header("content-type", "application/offset+octet-stream")
             .body(piece.to_vec())
     };
@@ -276,7 +278,7 @@ async fn an_upload_started_by_another_device_is_refused() {
         .unwrap();
     assert_eq!(announced.status(), 403);
     let body: Value = announced.json().await.unwrap();
-    assert_eq!(body["error"], "upload_of_another_device");
+    assert_eq!(body["error"], ErrorCode::UploadOfAnotherDevice.as_str());
     let head = client
         .head(format!("{base}/{sha256}"))
         .bearer_auth(&other.token)
@@ -287,7 +289,7 @@ async fn an_upload_started_by_another_device_is_refused() {
     let appended = patch(&other.token, &sealed[..1024]).send().await.unwrap();
     assert_eq!(appended.status(), 403);
     let body: Value = appended.json().await.unwrap();
-    assert_eq!(body["error"], "upload_of_another_device");
+    assert_eq!(body["error"], ErrorCode::UploadOfAnotherDevice.as_str());
 
     // Nothing was appended: the owner goes on from 0.
     let head = client
@@ -297,7 +299,7 @@ async fn an_upload_started_by_another_device_is_refused() {
         .await
         .unwrap();
     assert_eq!(head.status(), 200);
-    assert_eq!(head.headers()["upload-offset"], "0");
+    assert_eq!(head.headers()[UPLOAD_OFFSET], "0");
     let appended = patch(&owner.token, &sealed).send().await.unwrap();
     assert_eq!(appended.status(), 204);
 }

@@ -5,6 +5,7 @@
 
 mod support;
 
+use attune_core::sync::ErrorCode;
 use std::collections::HashSet;
 
 use attune_core::codes::{CodeKeeper, MAX_BLOCK, MemoryCodeKeeper, POOL_TARGET};
@@ -54,12 +55,12 @@ async fn only_an_enrolled_active_device_reserves_codes() {
     let (status, answer) = reserve(&server, None, &body).await;
     assert_eq!(
         (status, answer["error"].as_str()),
-        (401, Some("missing_token"))
+        (401, Some(ErrorCode::MissingToken.as_str()))
     );
     let (status, answer) = reserve(&server, Some("not-a-token"), &body).await;
     assert_eq!(
         (status, answer["error"].as_str()),
-        (401, Some("unknown_device"))
+        (401, Some(ErrorCode::UnknownDevice.as_str()))
     );
     assert!(server.store.code_blocks().await.unwrap().is_empty());
 
@@ -96,7 +97,7 @@ async fn only_an_enrolled_active_device_reserves_codes() {
         .unwrap();
     let (status, answer) = reserve(&server, Some(&token), &body).await;
     assert_eq!(status, 403);
-    assert_eq!(answer["error"], "device_revoked");
+    assert_eq!(answer["error"], ErrorCode::DeviceRevoked.as_str());
     assert_eq!(answer["reason"], "tablet lost");
     assert_eq!(server.store.code_blocks().await.unwrap().len(), 1);
 }
@@ -121,7 +122,7 @@ async fn bad_reservation_requests_are_refused_whole() {
     for body in bad {
         let (status, answer) = reserve(&server, Some(&token), body).await;
         assert_eq!(status, 400, "{body}: {answer}");
-        assert_eq!(answer["error"], "malformed", "{body}");
+        assert_eq!(answer["error"], ErrorCode::Malformed.as_str(), "{body}");
     }
     // Nothing was reserved, not even for the good items of a bad request.
     assert!(server.store.code_blocks().await.unwrap().is_empty());

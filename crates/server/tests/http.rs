@@ -3,6 +3,7 @@
 
 mod support;
 
+use attune_core::sync::ErrorCode;
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -301,7 +302,7 @@ async fn unknown_api_paths_get_a_json_error() {
         assert_eq!(
             reply.json(),
             serde_json::json!({
-                "error": "not_found",
+                "error": ErrorCode::NotFound.as_str(),
                 "message": format!("No API endpoint at {path}"),
             })
         );

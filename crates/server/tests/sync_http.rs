@@ -5,6 +5,7 @@
 
 mod support;
 
+use attune_core::sync::ErrorCode;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -241,7 +242,7 @@ async fn enrolment_returns_a_token_and_the_study_key_and_the_code_works_once() {
         )
         .await;
     assert_eq!(again.status, 403);
-    assert_eq!(again.body["error"], "enrolment_code_used");
+    assert_eq!(again.body["error"], ErrorCode::EnrolmentCodeUsed.as_str());
 }
 
 #[tokio::test]
@@ -253,13 +254,13 @@ async fn expired_and_unknown_codes_and_bad_keys_are_refused() {
     let reply = server.post("/api/enrol", None, &request).await;
     assert_eq!(
         (reply.status, reply.body["error"].as_str()),
-        (403, Some("enrolment_code_expired"))
+        (403, Some(ErrorCode::EnrolmentCodeExpired.as_str()))
     );
     let request = server.enrol_request("NOPE", &key, &key, None).await;
     let reply = server.post("/api/enrol", None, &request).await;
     assert_eq!(
         (reply.status, reply.body["error"].as_str()),
-        (403, Some("enrolment_code_unknown"))
+        (403, Some(ErrorCode::EnrolmentCodeUnknown.as_str()))
     );
     let mut request = server.enrol_request(CODE, &key, &key, None).await;
     request["device_public_key"] = json!("not-a-key");
@@ -278,7 +279,7 @@ async fn enrolment_attempts_are_rate_limited() {
     }
     let reply = server.post("/api/enrol", None, &request).await;
     assert_eq!(reply.status, 429);
-    assert_eq!(reply.body["error"], "rate_limited");
+    assert_eq!(reply.body["error"], ErrorCode::RateLimited.as_str());
 }
 
 #[tokio::test]
@@ -330,7 +331,7 @@ async fn a_bad_signature_refuses_the_whole_batch() {
         .post("/api/push", Some(&token), &batch(&[good, forged]))
         .await;
     assert_eq!(reply.status, 400);
-    assert_eq!(reply.body["error"], "bad_signature");
+    assert_eq!(reply.body["error"], ErrorCode::BadSignature.as_str());
     assert_eq!(server.stored_count().await, 0);
 }
 
@@ -347,7 +348,7 @@ async fn an_envelope_signed_by_another_key_is_refused() {
         .post("/api/push", Some(&token), &batch(&[envelope]))
         .await;
     assert_eq!(reply.status, 400);
-    assert_eq!(reply.body["error"], "bad_signature");
+    assert_eq!(reply.body["error"], ErrorCode::BadSignature.as_str());
     assert_eq!(server.stored_count().await, 0);
 }
 
@@ -406,7 +407,7 @@ async fn a_withdrawal_request_not_signed_by_the_enrolled_device_is_refused() {
         .post("/api/push", Some(&token), &batch(&[request_by(&impostor)]))
         .await;
     assert_eq!(reply.status, 400);
-    assert_eq!(reply.body["error"], "bad_signature");
+    assert_eq!(reply.body["error"], ErrorCode::BadSignature.as_str());
     let reply = server
         .post(
             "/api/push",
@@ -455,7 +456,7 @@ async fn an_envelope_from_another_device_id_is_refused() {
         .post("/api/push", Some(&token), &batch(&[envelope]))
         .await;
     assert_eq!(reply.status, 400);
-    assert_eq!(reply.body["error"], "wrong_device");
+    assert_eq!(reply.body["error"], ErrorCode::WrongDevice.as_str());
     assert_eq!(server.stored_count().await, 0);
 }
 
@@ -468,10 +469,10 @@ async fn unknown_or_missing_tokens_are_refused() {
         .post("/api/push", Some("0123456789abcdef"), &batch(&[envelope]))
         .await;
     assert_eq!(reply.status, 401);
-    assert_eq!(reply.body["error"], "unknown_device");
+    assert_eq!(reply.body["error"], ErrorCode::UnknownDevice.as_str());
     let reply = server.post("/api/push", None, &batch(&[])).await;
     assert_eq!(reply.status, 401);
-    assert_eq!(reply.body["error"], "missing_token");
+    assert_eq!(reply.body["error"], ErrorCode::MissingToken.as_str());
     assert_eq!(server.stored_count().await, 0);
 }
 
@@ -495,7 +496,7 @@ async fn a_revoked_device_is_refused_with_the_reason_and_told_on_pull() {
         .post("/api/push", Some(&token), &batch(&[envelope]))
         .await;
     assert_eq!(reply.status, 403);
-    assert_eq!(reply.body["error"], "device_revoked");
+    assert_eq!(reply.body["error"], ErrorCode::DeviceRevoked.as_str());
     assert_eq!(reply.body["reason"], "tablet stolen");
     assert_eq!(server.stored_count().await, 0);
     let pull = server.request("GET", "/api/pull", Some(&token), b"").await;
@@ -516,7 +517,7 @@ async fn malformed_envelopes_are_refused() {
         .request("POST", "/api/push", Some(&token), b"{not json")
         .await;
     assert_eq!(reply.status, 400);
-    assert_eq!(reply.body["error"], "malformed");
+    assert_eq!(reply.body["error"], ErrorCode::Malformed.as_str());
     let mut envelope =
         serde_json::to_value(device.envelope(&server, &device.revision("x"))).unwrap();
     envelope["sealed"] = json!("%%% not base64 %%%");
@@ -528,7 +529,7 @@ async fn malformed_envelopes_are_refused() {
         )
         .await;
     assert_eq!(reply.status, 400);
-    assert_eq!(reply.body["error"], "malformed");
+    assert_eq!(reply.body["error"], ErrorCode::Malformed.as_str());
     let reply = server
         .post(
             "/api/push",
@@ -605,7 +606,7 @@ async fn enrolling_with_another_devices_public_key_fails() {
     let reply = server.post("/api/enrol", None, &request).await;
     assert_eq!(
         (reply.status, reply.body["error"].as_str()),
-        (403, Some("enrolment_proof_invalid"))
+        (403, Some(ErrorCode::EnrolmentProofInvalid.as_str()))
     );
     assert!(server.store.list_devices().await.unwrap().is_empty());
     // A proof for other bytes (another device id) is refused too.
@@ -620,19 +621,25 @@ async fn enrolling_with_another_devices_public_key_fails() {
         "proof": victim.sign_enrolment(&challenge, CODE, other_id),
     });
     let reply = server.post("/api/enrol", None, &request).await;
-    assert_eq!(reply.body["error"], "enrolment_proof_invalid");
+    assert_eq!(
+        reply.body["error"],
+        ErrorCode::EnrolmentProofInvalid.as_str()
+    );
     // A challenge is good once, and a request without one is refused.
     let request = server.enrol_request(CODE, &victim, &victim, id).await;
     assert_eq!(server.post("/api/enrol", None, &request).await.status, 200);
     let reused = server.post("/api/enrol", None, &request).await;
     assert_eq!(
         (reused.status, reused.body["error"].as_str()),
-        (403, Some("enrolment_challenge_unknown"))
+        (403, Some(ErrorCode::EnrolmentChallengeUnknown.as_str()))
     );
     let mut unchallenged = server.enrol_request(CODE, &victim, &victim, id).await;
     unchallenged.as_object_mut().unwrap().remove("challenge");
     let reply = server.post("/api/enrol", None, &unchallenged).await;
-    assert_eq!(reply.body["error"], "enrolment_challenge_unknown");
+    assert_eq!(
+        reply.body["error"],
+        ErrorCode::EnrolmentChallengeUnknown.as_str()
+    );
     assert_eq!(server.store.list_devices().await.unwrap().len(), 1);
     // The re-enrolment rules still hold: the same device and key, its answer lost, enrols
     // again with the same code (and a fresh challenge); the attacker's key cannot.
@@ -643,7 +650,7 @@ async fn enrolling_with_another_devices_public_key_fails() {
     let reply = server.post("/api/enrol", None, &hijack).await;
     assert_eq!(
         (reply.status, reply.body["error"].as_str()),
-        (409, Some("device_id_taken"))
+        (409, Some(ErrorCode::DeviceIdTaken.as_str()))
     );
 }
 

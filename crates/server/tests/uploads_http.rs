@@ -5,6 +5,8 @@
 
 mod support;
 
+use attune_core::sync::ErrorCode;
+use attune_core::sync::api::{UPLOAD_LENGTH, UPLOAD_OFFSET};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -42,7 +44,7 @@ struct Reply {
 
 impl Reply {
     fn offset(&self) -> u64 {
-        self.headers["upload-offset"].parse().unwrap()
+        self.headers[UPLOAD_OFFSET].parse().unwrap()
     }
 }
 
@@ -232,7 +234,7 @@ async fn an_upload_is_created_appended_and_stored_under_its_hash() {
     let head = server.head(Some(&token), &sha).await;
     assert_eq!(head.status, 200);
     assert_eq!(head.offset(), 0);
-    assert_eq!(head.headers["upload-length"], bytes.len().to_string());
+    assert_eq!(head.headers[UPLOAD_LENGTH], bytes.len().to_string());
     assert_eq!(head.headers["cache-control"], "no-store");
 
     let first = server.patch(&token, &sha, 0, &bytes[..UPLOAD_PIECE]).await;
@@ -288,7 +290,10 @@ async fn a_piece_at_the_wrong_offset_is_refused_with_the_server_offset() {
         let reply = server.patch(&token, &sha, wrong, &bytes[..1000]).await;
         assert_eq!(reply.status, 409, "offset {wrong}");
         assert_eq!(reply.offset(), 1000);
-        assert_eq!(reply.body["error"], "upload_offset_mismatch");
+        assert_eq!(
+            reply.body["error"],
+            ErrorCode::UploadOffsetMismatch.as_str()
+        );
         assert_eq!(reply.body["offset"], 1000);
     }
     assert_eq!(server.head(Some(&token), &sha).await.offset(), 1000);
@@ -302,7 +307,10 @@ async fn a_piece_with_a_bad_checksum_appends_nothing() {
     let head = Server::patch_head(Some(&token), &sha, 0, &[9u8; 1000]);
     let reply = server.send(&head, &bytes[..1000]).await;
     assert_eq!(reply.status, 460, "{}", reply.body);
-    assert_eq!(reply.body["error"], "upload_checksum_mismatch");
+    assert_eq!(
+        reply.body["error"],
+        ErrorCode::UploadChecksumMismatch.as_str()
+    );
     assert_eq!(server.head(Some(&token), &sha).await.offset(), 0);
     // No checksum at all is refused too.
     let head = Server::head_of(
@@ -329,7 +337,7 @@ async fn an_upload_whose_bytes_do_not_match_its_name_is_discarded() {
     assert!(server.part_file(&sha).exists());
     let last = server.patch(&token, &sha, 2000, &other[2000..]).await;
     assert_eq!(last.status, 422, "{}", last.body);
-    assert_eq!(last.body["error"], "upload_hash_mismatch");
+    assert_eq!(last.body["error"], ErrorCode::UploadHashMismatch.as_str());
     assert!(
         !server.part_file(&sha).exists(),
         "the partial upload is gone"
@@ -353,12 +361,12 @@ async fn uploads_need_an_active_enrolled_device() {
     let no_token = server.create(None, &request).await;
     assert_eq!(
         (no_token.status, &no_token.body["error"]),
-        (401, &json!("missing_token"))
+        (401, &json!(ErrorCode::MissingToken.as_str()))
     );
     let unknown = server.create(Some("not-a-token"), &request).await;
     assert_eq!(
         (unknown.status, &unknown.body["error"]),
-        (401, &json!("unknown_device"))
+        (401, &json!(ErrorCode::UnknownDevice.as_str()))
     );
     assert_eq!(server.head(None, &sha).await.status, 401);
     let head = Server::patch_head(Some("not-a-token"), &sha, 0, &bytes);
@@ -379,7 +387,7 @@ async fn uploads_need_an_active_enrolled_device() {
         .unwrap();
     let revoked = server.create(Some(&token), &request).await;
     assert_eq!(revoked.status, 403);
-    assert_eq!(revoked.body["error"], "device_revoked");
+    assert_eq!(revoked.body["error"], ErrorCode::DeviceRevoked.as_str());
     assert_eq!(server.head(Some(&token), &sha).await.status, 403);
     assert_eq!(server.patch(&token, &sha, 0, &bytes).await.status, 403);
     assert!(!server.part_file(&sha).exists(), "nothing appended");
@@ -394,7 +402,7 @@ async fn malformed_and_oversized_uploads_are_refused() {
     let reply = server.create(Some(&token), &huge).await;
     assert_eq!(
         (reply.status, &reply.body["error"]),
-        (413, &json!("too_large"))
+        (413, &json!(ErrorCode::TooLarge.as_str()))
     );
     assert!(
         server
@@ -425,7 +433,7 @@ async fn malformed_and_oversized_uploads_are_refused() {
     let reply = server.create(Some(&token), &clash).await;
     assert_eq!(
         (reply.status, &reply.body["error"]),
-        (409, &json!("upload_conflict"))
+        (409, &json!(ErrorCode::UploadConflict.as_str()))
     );
     // A piece over 8 MiB.
     let reply = server.patch(&token, &sha, 0, &bytes).await;

@@ -15,7 +15,7 @@
 //! server knows it as the same device.
 
 use attune_core::sync::enrol::{EnrolDetails, EnrolError, EnrolTransport};
-use attune_core::sync::{EnrolChallenge, EnrolRequest, EnrolResponse, TransportError};
+use attune_core::sync::{EnrolChallenge, EnrolRequest, EnrolResponse, ErrorCode, TransportError};
 use attune_core::{
     DeviceId, DeviceKey, SigningError, StudyFingerprint, StudyPublicKey, StudyVerifyingKey,
     Timestamp,
@@ -243,38 +243,38 @@ fn explain_enrol_error(error: &EnrolError, server: &str, device: DeviceId) -> St
         TransportError::Network(_) => format!(
             "The server at {server} cannot be reached. Check the Wi-Fi, then try again."
         ),
-        TransportError::Status { code, message, .. } => match code.as_str() {
-            "enrolment_code_unknown" => {
+        TransportError::Status { code, message, .. } => match code {
+            ErrorCode::EnrolmentCodeUnknown => {
                 "That code is not right. Check it letter by letter, or ask for a new one.".into()
             }
-            "enrolment_code_expired" => {
+            ErrorCode::EnrolmentCodeExpired => {
                 "That code has expired. Ask your study team for a new one.".into()
             }
-            "enrolment_code_used" => {
+            ErrorCode::EnrolmentCodeUsed => {
                 "That code was already used. Each code works once: ask for a new one.".into()
             }
-            "rate_limited" => "Too many tries. Wait a minute, then try again.".into(),
-            "device_id_taken" => format!(
+            ErrorCode::RateLimited => "Too many tries. Wait a minute, then try again.".into(),
+            ErrorCode::DeviceIdTaken => format!(
                 "The server already has this profile's device ({device}). An earlier try may \
                  have been cut off, or another profile on this tablet shares its id. Ask your \
                  study team to check `attune-server device list`."
             ),
-            "study_not_initialised" => {
+            ErrorCode::StudyNotInitialised => {
                 "The server has no study key yet: the study team must run `attune-server study init`."
                     .into()
             }
-            "study_not_signed" => {
+            ErrorCode::StudyNotSigned => {
                 "The server's study has no signing key yet: the study team must run `attune-server study upgrade-key`."
                     .into()
             }
-            "enrolment_challenge_unknown" => {
+            ErrorCode::EnrolmentChallengeUnknown => {
                 "The enrolment took too long or was cut off. Try again.".into()
             }
-            "enrolment_proof_invalid" => {
+            ErrorCode::EnrolmentProofInvalid => {
                 "The server did not accept this tablet's key. Try again; if it happens again, tell your study team."
                     .into()
             }
-            "unreadable_answer" => format!("The server's answer could not be read: {message}"),
+            ErrorCode::UnreadableAnswer => format!("The server's answer could not be read: {message}"),
             _ => format!("The server refused: {message}"),
         },
         other => format!("Enrolment failed: {other}"),

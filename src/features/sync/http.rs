@@ -1,6 +1,8 @@
 //! The few HTTP calls sync makes, with the browser's `fetch` (through gloo-net, which the
 //! router already brings in). Errors keep the server's `{"error", "message"}` body.
 
+use attune_core::sync::api::UPLOAD_OFFSET;
+use attune_core::sync::{ErrorBody, ErrorCode};
 use gloo_net::http::{Request, RequestBuilder, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -14,8 +16,9 @@ pub enum HttpError {
     Status {
         /// The HTTP status.
         status: u16,
-        /// The server's error code (`error` in the body), or empty.
-        code: String,
+        /// The server's error code (`error` in the body); [`ErrorCode::Unknown`] with an empty
+        /// code when the body is not an error body (a proxy's page).
+        code: ErrorCode,
         /// The server's message, or the status text.
         message: String,
         /// `reason` in the body (a revoked device's reason).
@@ -56,14 +59,22 @@ pub async fn send(request: Result<Request, gloo_net::Error>) -> Result<Response,
     }
     let status = response.status();
     let upload_offset = upload_offset(&response);
-    let body: serde_json::Value = response.json().await.unwrap_or_default();
-    let text = |key: &str| body.get(key).and_then(|v| v.as_str()).map(str::to_owned);
-    Err(HttpError::Status {
-        status,
-        code: text("error").unwrap_or_default(),
-        message: text("message").unwrap_or_else(|| format!("HTTP status {status}")),
-        reason: text("reason"),
-        upload_offset,
+    let body: Option<ErrorBody> = response.json().await.ok();
+    Err(match body {
+        Some(body) => HttpError::Status {
+            status,
+            code: body.error,
+            message: body.message,
+            reason: body.reason,
+            upload_offset,
+        },
+        None => HttpError::Status {
+            status,
+            code: ErrorCode::Unknown(String::new()),
+            message: format!("HTTP status {status}"),
+            reason: None,
+            upload_offset,
+        },
     })
 }
 
@@ -71,7 +82,7 @@ pub async fn send(request: Result<Request, gloo_net::Error>) -> Result<Response,
 pub fn upload_offset(response: &Response) -> Option<u64> {
     response
         .headers()
-        .get("Upload-Offset")
+        .get(UPLOAD_OFFSET)
         .and_then(|v| v.trim().parse().ok())
 }
 

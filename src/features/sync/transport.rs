@@ -2,8 +2,9 @@
 //! Content-Security-Policy allows no other).
 
 use attune_core::attachment::upload_checksum;
+use attune_core::sync::api::{UPLOAD_CHECKSUM, UPLOAD_OFFSET};
 use attune_core::sync::{
-    PullResponse, PushRequest, PushResponse, ReserveRequest, ReserveResponse, Transport,
+    ErrorCode, PullResponse, PushRequest, PushResponse, ReserveRequest, ReserveResponse, Transport,
     TransportError, UploadCreate, UploadState,
 };
 
@@ -55,7 +56,7 @@ pub(super) fn to_transport_error(error: HttpError) -> TransportError {
         HttpError::Network(message) => TransportError::Network(message),
         HttpError::Body(message) => TransportError::Status {
             status: 200,
-            code: "unreadable_answer".into(),
+            code: ErrorCode::UnreadableAnswer,
             message,
         },
         HttpError::Status {
@@ -64,8 +65,8 @@ pub(super) fn to_transport_error(error: HttpError) -> TransportError {
             message,
             reason,
             upload_offset,
-        } => match (code.as_str(), upload_offset) {
-            ("device_revoked", _) => TransportError::Revoked {
+        } => match (&code, upload_offset) {
+            (ErrorCode::DeviceRevoked, _) => TransportError::Revoked {
                 reason: reason.unwrap_or(message),
             },
             (_, Some(server_offset)) if status == 409 => {
@@ -121,8 +122,8 @@ impl Transport for FetchTransport {
     ) -> Result<u64, TransportError> {
         let path = format!("/api/uploads/{sha256}");
         let headers = [
-            ("Upload-Offset", offset.to_string()),
-            ("Upload-Checksum", upload_checksum(piece)),
+            (UPLOAD_OFFSET, offset.to_string()),
+            (UPLOAD_CHECKSUM, upload_checksum(piece)),
             ("Content-Type", "application/offset+octet-stream".to_owned()),
         ];
         // Not retried here: after a lost answer the piece may be on the server, and only
@@ -132,7 +133,7 @@ impl Transport for FetchTransport {
             .map_err(to_transport_error)?;
         http::upload_offset(&response).ok_or_else(|| TransportError::Status {
             status: response.status(),
-            code: "no_upload_offset".into(),
+            code: ErrorCode::UnreadableAnswer,
             message: "the server's answer has no Upload-Offset".into(),
         })
     }

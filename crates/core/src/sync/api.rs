@@ -368,3 +368,219 @@ pub struct CodeBlock {
     /// How many numbers.
     pub count: u32,
 }
+
+/// The header in which the server says how many bytes of an upload it holds (tus's
+/// `Upload-Offset`): on `HEAD`, after a `PATCH`, and with `409 upload_offset_mismatch`.
+pub const UPLOAD_OFFSET: &str = "upload-offset";
+/// The header naming an upload's whole length (`HEAD`).
+pub const UPLOAD_LENGTH: &str = "upload-length";
+/// The header carrying a piece's checksum (`sha256 <base64>`, tus's checksum extension).
+pub const UPLOAD_CHECKSUM: &str = "upload-checksum";
+
+macro_rules! error_codes {
+    ($($(#[$doc:meta])* $name:ident = $code:literal,)*) => {
+        /// The machine-readable code of an error answer (`error` in [`ErrorBody`]), matched by
+        /// the app and the tests; the sentence for people is the body's `message`.
+        ///
+        /// Serialised as its snake_case string. A code this version does not know (from a
+        /// newer server) reads as [`ErrorCode::Unknown`] with the code kept.
+        #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+        pub enum ErrorCode {
+            $($(#[$doc])* $name,)*
+            /// A code this version does not know.
+            Unknown(String),
+        }
+
+        impl ErrorCode {
+            /// Every known code, in declaration order.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$name,)*];
+
+            /// The code on the wire, e.g. `device_revoked`.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $(ErrorCode::$name => $code,)*
+                    ErrorCode::Unknown(code) => code,
+                }
+            }
+
+            /// The code read from the wire (never fails: unknown codes are kept).
+            pub fn parse(code: &str) -> ErrorCode {
+                match code {
+                    $($code => ErrorCode::$name,)*
+                    other => ErrorCode::Unknown(other.to_owned()),
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    /// No such API path or resource.
+    NotFound = "not_found",
+    /// The server's database is unavailable (503): retry later.
+    DatabaseUnavailable = "database_unavailable",
+    /// No device token was sent.
+    MissingToken = "missing_token",
+    /// The device token is unknown.
+    UnknownDevice = "unknown_device",
+    /// The study team revoked this device (the body's `reason` says why).
+    DeviceRevoked = "device_revoked",
+    /// The request body is not what the API expects.
+    Malformed = "malformed",
+    /// An envelope names another device than the one pushing.
+    WrongDevice = "wrong_device",
+    /// An envelope's signature does not verify.
+    BadSignature = "bad_signature",
+    /// The body is over the size limit.
+    TooLarge = "too_large",
+    /// More envelopes than a push may carry (the body's `limit`).
+    TooManyEnvelopes = "too_many_envelopes",
+    /// An upload made by another device.
+    UploadOfAnotherDevice = "upload_of_another_device",
+    /// Too many requests of this kind: wait a minute.
+    RateLimited = "rate_limited",
+    /// The enrolment code is not known.
+    EnrolmentCodeUnknown = "enrolment_code_unknown",
+    /// The enrolment code has expired.
+    EnrolmentCodeExpired = "enrolment_code_expired",
+    /// The enrolment code was already used.
+    EnrolmentCodeUsed = "enrolment_code_used",
+    /// The enrolment challenge is unknown, used or expired.
+    EnrolmentChallengeUnknown = "enrolment_challenge_unknown",
+    /// The enrolment request is not signed by the key it registers.
+    EnrolmentProofInvalid = "enrolment_proof_invalid",
+    /// Another device is enrolled with this device id.
+    DeviceIdTaken = "device_id_taken",
+    /// The server has no study key yet (`attune-server study init`).
+    StudyNotInitialised = "study_not_initialised",
+    /// The server's study key is not signed by a study signing key yet.
+    StudyNotSigned = "study_not_signed",
+    /// No such upload.
+    UploadNotFound = "upload_not_found",
+    /// The upload exists with other details.
+    UploadConflict = "upload_conflict",
+    /// A piece was sent at another offset than the server holds (`Upload-Offset` says
+    /// which).
+    UploadOffsetMismatch = "upload_offset_mismatch",
+    /// A piece's checksum does not match its bytes (460).
+    UploadChecksumMismatch = "upload_checksum_mismatch",
+    /// The whole upload's SHA-256 is not the one announced (422).
+    UploadHashMismatch = "upload_hash_mismatch",
+    /// The request's content type is not the one this endpoint takes.
+    UnsupportedMediaType = "unsupported_media_type",
+    /// The server could not store the upload.
+    BlobStorageFailed = "blob_storage_failed",
+    /// Not from the server: its answer could not be read (the client's own code).
+    UnreadableAnswer = "unreadable_answer",
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for ErrorCode {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ErrorCode {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let code = String::deserialize(deserializer)?;
+        Ok(ErrorCode::parse(&code))
+    }
+}
+
+/// Every error answer's JSON body: `{"error": code, "message": sentence}`, with the details
+/// some errors carry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// What went wrong, for programs.
+    pub error: ErrorCode,
+    /// What went wrong, for people.
+    pub message: String,
+    /// [`ErrorCode::DeviceRevoked`]: the study team's reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// [`ErrorCode::TooManyEnvelopes`]: how many a push may carry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+    /// [`ErrorCode::UploadOffsetMismatch`]: how many bytes the server holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
+}
+
+impl ErrorBody {
+    /// A body with `error` and `message` only.
+    pub fn new(error: ErrorCode, message: impl Into<String>) -> Self {
+        ErrorBody {
+            error,
+            message: message.into(),
+            reason: None,
+            limit: None,
+            offset: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod error_code_tests {
+    use super::*;
+
+    #[test]
+    fn error_codes_keep_their_wire_names_and_unknown_ones_are_kept() {
+        // The wire names are a contract with every deployed app: never change one.
+        let names: Vec<&str> = ErrorCode::ALL.iter().map(ErrorCode::as_str).collect();
+        assert_eq!(
+            names,
+            [
+                "not_found",
+                "database_unavailable",
+                "missing_token",
+                "unknown_device",
+                "device_revoked",
+                "malformed",
+                "wrong_device",
+                "bad_signature",
+                "too_large",
+                "too_many_envelopes",
+                "upload_of_another_device",
+                "rate_limited",
+                "enrolment_code_unknown",
+                "enrolment_code_expired",
+                "enrolment_code_used",
+                "enrolment_challenge_unknown",
+                "enrolment_proof_invalid",
+                "device_id_taken",
+                "study_not_initialised",
+                "study_not_signed",
+                "upload_not_found",
+                "upload_conflict",
+                "upload_offset_mismatch",
+                "upload_checksum_mismatch",
+                "upload_hash_mismatch",
+                "unsupported_media_type",
+                "blob_storage_failed",
+                "unreadable_answer",
+            ]
+        );
+        for code in ErrorCode::ALL {
+            assert_eq!(&ErrorCode::parse(code.as_str()), code);
+        }
+        let body: ErrorBody = serde_json::from_str(
+            r#"{"error":"device_revoked","message":"Revoked","reason":"lost","extra":1}"#,
+        )
+        .unwrap();
+        assert_eq!(body.error, ErrorCode::DeviceRevoked);
+        assert_eq!(body.reason.as_deref(), Some("lost"));
+        let newer: ErrorBody =
+            serde_json::from_str(r#"{"error":"quota_exceeded","message":"Full"}"#).unwrap();
+        assert_eq!(newer.error, ErrorCode::Unknown("quota_exceeded".into()));
+        assert_eq!(
+            serde_json::to_string(&ErrorBody::new(ErrorCode::RateLimited, "Wait")).unwrap(),
+            r#"{"error":"rate_limited","message":"Wait"}"#
+        );
+    }
+}

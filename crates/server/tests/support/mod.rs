@@ -10,12 +10,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use attune_core::attachment::upload_checksum;
+use attune_core::sync::api::{UPLOAD_CHECKSUM, UPLOAD_OFFSET};
 use attune_core::sync::enrol::{EnrolDetails, EnrolError, EnrolTransport, Enrolled, enrol};
 use attune_core::sync::{
     ControlKind, EnrolChallenge, EnrolRequest, EnrolResponse, PullResponse, PushRequest,
     PushResponse, ReserveRequest, ReserveResponse, Transport, TransportError, UploadCreate,
     UploadState,
 };
+use attune_core::sync::{ErrorBody, ErrorCode};
 use attune_core::{
     DeviceId, DeviceKey, StudyFingerprint, StudyKeyPair, StudySigningKey, Timestamp,
 };
@@ -278,20 +280,20 @@ impl HttpTransport {
 async fn error_of(response: reqwest::Response) -> TransportError {
     let status = response.status().as_u16();
     let offset = upload_offset(&response);
-    let body: serde_json::Value = match response.bytes().await {
-        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
+    let body: ErrorBody = match response.bytes().await {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| ErrorBody::new(ErrorCode::UnreadableAnswer, "not an error body")),
         Err(error) => return TransportError::Network(error.to_string()),
     };
-    let text = |field: &str| body[field].as_str().unwrap_or_default().to_owned();
-    match (status, text("error").as_str(), offset) {
-        (403, "device_revoked", _) => TransportError::Revoked {
-            reason: text("reason"),
+    match (status, &body.error, offset) {
+        (403, ErrorCode::DeviceRevoked, _) => TransportError::Revoked {
+            reason: body.reason.unwrap_or_default(),
         },
         (409, _, Some(server_offset)) => TransportError::OffsetMismatch { server_offset },
         _ => TransportError::Status {
             status,
-            code: text("error"),
-            message: text("message"),
+            code: body.error,
+            message: body.message,
         },
     }
 }
@@ -299,7 +301,7 @@ async fn error_of(response: reqwest::Response) -> TransportError {
 fn upload_offset(response: &reqwest::Response) -> Option<u64> {
     response
         .headers()
-        .get("upload-offset")?
+        .get(UPLOAD_OFFSET)?
         .to_str()
         .ok()?
         .parse()
@@ -368,8 +370,8 @@ impl Transport for HttpTransport {
             || {
                 self.client
                     .patch(format!("{}/api/uploads/{sha256}", self.base))
-                    .header("upload-offset", offset.to_string())
-                    .header("upload-checksum", upload_checksum(piece))
+                    .header(UPLOAD_OFFSET, offset.to_string())
+                    .header(UPLOAD_CHECKSUM, upload_checksum(piece))
                     .header("content-type", "application/offset+octet-stream")
                     .body(piece.to_vec())
             },
@@ -379,7 +381,7 @@ impl Transport for HttpTransport {
                 }
                 upload_offset(&response).ok_or_else(|| TransportError::Status {
                     status: 204,
-                    code: String::new(),
+                    code: ErrorCode::UnreadableAnswer,
                     message: "no Upload-Offset in the answer".into(),
                 })
             },
