@@ -42,7 +42,7 @@ pub mod encoding;
 pub mod envelope;
 pub mod export;
 pub mod fieldwork;
-mod hex;
+pub mod hex;
 pub mod ids;
 pub mod lock;
 pub mod notes;

@@ -55,8 +55,7 @@ pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
 /// SHA-256 hex: how tokens and enrolment codes are stored.
 pub fn sha256_hex(text: &str) -> String {
-    let digest = Sha256::digest(text.as_bytes());
-    digest.iter().map(|byte| format!("{byte:02x}")).collect()
+    attune_core::hex::encode(&Sha256::digest(text.as_bytes()))
 }
 
 /// Enrolment codes are typed by hand: case, spaces and dashes do not matter.
@@ -80,7 +79,7 @@ pub fn now() -> Timestamp {
 pub fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0; bytes];
     getrandom::fill(&mut buf).expect("the OS random source failed");
-    buf.iter().map(|byte| format!("{byte:02x}")).collect()
+    attune_core::hex::encode(&buf)
 }
 
 /// A fixed-window limit on enrolment attempts per client address.

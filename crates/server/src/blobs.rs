@@ -204,11 +204,7 @@ fn sha256_of_file(path: &Path) -> io::Result<String> {
         }
         hasher.update(&buffer[..read]);
     }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect())
+    Ok(attune_core::hex::encode(&hasher.finalize()))
 }
 
 /// Creates `dir` (and its parents) if missing, fsyncing each new directory's parent.

@@ -52,6 +52,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use attune_core::attachment::sha256_hex;
 use attune_core::consent::{self, ConsentOutcome, UnknownConsentForm};
 use attune_core::export::{ExportInput, ExportRecord, path_segment};
 use attune_core::fieldwork::{ConsentBody, InterviewNoteBody};
@@ -63,7 +64,6 @@ use attune_core::{
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use crate::blobs::BlobFolder;
 use crate::store::{ConflictReason, ExportLogEntry, Store, StoredEnvelope};
@@ -228,13 +228,6 @@ fn problem_json(stored: &StoredEnvelope, what: &str, problem: &Problem) -> Value
 
 fn csv_field(text: &str) -> String {
     format!("\"{}\"", text.replace('"', "\"\""))
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
 }
 
 /// Decrypts everything in `store` (attachments from `blobs`) into `out` (created if missing)

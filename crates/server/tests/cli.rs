@@ -222,10 +222,7 @@ async fn study_init_then_export_decrypts_latest_revisions_and_leaves_out_withdra
         serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
     for file in manifest["files"].as_array().unwrap() {
         let bytes = std::fs::read(out.join(file["name"].as_str().unwrap())).unwrap();
-        let hash: String = Sha256::digest(&bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let hash = attune_core::hex::encode(&Sha256::digest(&bytes));
         assert_eq!(file["sha256"], hash);
     }
 

@@ -362,11 +362,7 @@ async fn content_digest(
         hasher.update(&plain);
         bytes += plain.len() as u64;
     }
-    let sha256 = hasher
-        .finalize()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect();
+    let sha256 = attune_core::hex::encode(&hasher.finalize());
     Ok((sha256, bytes))
 }
 
