@@ -54,7 +54,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use attune_core::attachment::sha256_hex;
 use attune_core::consent::{self, ConsentOutcome, UnknownConsentForm};
-use attune_core::export::{ExportInput, ExportRecord, path_segment};
+use attune_core::export::{ExportInput, ExportRecord, Format, path_segment};
 use attune_core::fieldwork::{ConsentBody, InterviewNoteBody};
 use attune_core::protocol::{Protocol, default_protocol};
 use attune_core::{
@@ -245,6 +245,7 @@ pub async fn export(
     out: &Path,
     who: &str,
     now: Timestamp,
+    formats: &[Format],
 ) -> Result<ExportSummary> {
     let withdrawn = Withdrawn::of(store).await?;
     let devices = Devices::new(&store.list_devices().await?);
@@ -457,6 +458,7 @@ pub async fn export(
         exported_at: now,
         base_path: &base_path.to_string_lossy(),
         withdrawn_participants: withdrawn.count(),
+        formats,
     })?;
     for file in &analysis {
         write_private(&out.join(&file.name), &file.bytes).await?;

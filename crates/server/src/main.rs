@@ -1,5 +1,6 @@
 //! attune-server: the command line around the `attune_server` library.
 
+use attune_core::export::Format;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -119,12 +120,24 @@ enum Command {
         /// The study key file made by `study init`
         #[arg(long)]
         key: PathBuf,
-        /// Directory to write records.csv, records.json, manifest.json and attachments/ into
+        /// Directory to write the export into: the analysis files, records.csv,
+        /// records.json, manifest.json, attachments/ and drawings/
         #[arg(long)]
         out: PathBuf,
+        /// Only these analysis files, comma separated: csv (tidy CSVs, codebook, R and SPSS
+        /// loaders), qdpx (REFI-QDA project), docx (a document per interview), eaf (ELAN);
+        /// all of them if left out. The records, manifest and media are always written
+        #[arg(long, value_delimiter = ',', value_parser = parse_format)]
+        only: Vec<Format>,
         #[command(flatten)]
         db: DbArgs,
     },
+}
+
+/// An export format's name (`--only`).
+fn parse_format(name: &str) -> Result<Format, String> {
+    Format::parse(name)
+        .ok_or_else(|| format!("{name:?} is not an export format: use csv, qdpx, docx or eaf"))
 }
 
 #[derive(Subcommand)]
@@ -462,10 +475,15 @@ fn run_admin(command: Command) -> anyhow::Result<()> {
                 Command::Protocol(ProtocolCommand::List { db }) => {
                     with_store(&db, |store| async move { protocol_list(&store).await }).await
                 }
-                Command::Export { key, out, db } => {
+                Command::Export { key, out, only, db } => {
                     let blobs = BlobFolder::new(&db.data_dir);
+                    let formats = if only.is_empty() {
+                        Format::ALL.to_vec()
+                    } else {
+                        only
+                    };
                     with_store(&db, |store| async move {
-                        export(&key, &out, &store, &blobs).await
+                        export(&key, &out, &store, &blobs, &formats).await
                     })
                     .await
                 }
@@ -1392,6 +1410,7 @@ async fn export(
     out: &Path,
     store: &Arc<dyn Store>,
     blobs: &BlobFolder,
+    formats: &[Format],
 ) -> anyhow::Result<()> {
     let bytes = std::fs::read(key).with_context(|| format!("cannot read {}", key.display()))?;
     let passphrase = study_passphrase()?;
@@ -1400,7 +1419,8 @@ async fn export(
         .or_else(|_| std::env::var("LOGNAME"))
         .unwrap_or_else(|_| "unknown".into());
     let summary =
-        attune_server::export::export(store.as_ref(), blobs, &private, out, &who, now()).await?;
+        attune_server::export::export(store.as_ref(), blobs, &private, out, &who, now(), formats)
+            .await?;
     println!(
         "Exported {} records ({} revisions, {} conflicts, {} attachments) to {}; {} envelopes \
          of withdrawn participants left out.",
@@ -1411,12 +1431,23 @@ async fn export(
         out.display(),
         summary.withdrawn_envelopes_excluded
     );
-    println!(
-        "For analysis: attune.qdpx (NVivo, ATLAS.ti, MAXQDA), {} interview documents in \
-         interviews/, {} ELAN files in elan/, tidy CSVs with codebook.csv, load_attune.R and \
-         load_attune.sps. README.txt says which file is which.",
-        summary.interview_documents, summary.elan_files
-    );
+    let written: Vec<String> = formats
+        .iter()
+        .map(|format| match format {
+            Format::Tables => {
+                "tidy CSVs with codebook.csv, README.txt, load_attune.R and load_attune.sps".into()
+            }
+            Format::Qdpx => "attune.qdpx (NVivo, ATLAS.ti, MAXQDA)".into(),
+            Format::Documents => format!(
+                "{} interview documents in interviews/",
+                summary.interview_documents
+            ),
+            Format::Elan => format!("{} ELAN files in elan/", summary.elan_files),
+        })
+        .collect();
+    if !written.is_empty() {
+        println!("For analysis: {}.", written.join("; "));
+    }
     if summary.pending_withdrawal_requests > 0 {
         eprintln!(
             "warning: {} withdrawal requests from tablets are pending (not yet confirmed with \

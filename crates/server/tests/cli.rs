@@ -387,6 +387,41 @@ async fn the_export_lays_out_an_interview_with_its_question_words_for_analysis()
     assert!(out.join("interviews/C01-2025-06-15-1.docx").is_file());
     let readme = std::fs::read_to_string(out.join("README.txt")).unwrap();
     assert!(readme.contains("interview_notes.csv (1 row)"), "{readme}");
+
+    // Narrowed to the project: the records and manifest still, no other analysis files; a
+    // format that does not exist is refused in words.
+    let narrow = dir.path().join("narrow");
+    let said = stdout(&run(
+        &data,
+        &[
+            "export",
+            "--key",
+            key_file.to_str().unwrap(),
+            "--out",
+            narrow.to_str().unwrap(),
+            "--only",
+            "qdpx",
+        ],
+    ));
+    assert!(said.contains("For analysis: attune.qdpx"), "{said}");
+    assert!(narrow.join("attune.qdpx").is_file() && narrow.join("records.csv").is_file());
+    assert!(!narrow.join("interview_notes.csv").exists() && !narrow.join("interviews").exists());
+    let refused = run_failing(
+        &data,
+        &[
+            "export",
+            "--key",
+            key_file.to_str().unwrap(),
+            "--out",
+            narrow.to_str().unwrap(),
+            "--only",
+            "pdf",
+        ],
+    );
+    assert!(
+        refused.contains("\"pdf\" is not an export format"),
+        "{refused}"
+    );
 }
 
 #[test]

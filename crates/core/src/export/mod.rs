@@ -71,6 +71,51 @@ pub struct ExportInput<'a> {
     pub base_path: &'a str,
     /// How many participants withdrew and were left out (for the README).
     pub withdrawn_participants: usize,
+    /// Which files to make ([`Format::ALL`] for every one).
+    pub formats: &'a [Format],
+}
+
+/// A family of analysis files ([`analysis_files`] makes those asked for).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// The tidy CSVs with `codebook.csv`, `README.txt`, `load_attune.R`, `load_attune.sps`
+    /// and `spss/` (`csv`).
+    Tables,
+    /// `attune.qdpx`, the REFI-QDA project (`qdpx`).
+    Qdpx,
+    /// `interviews/*.docx` (`docx`).
+    Documents,
+    /// `elan/*.eaf` (`eaf`).
+    Elan,
+}
+
+impl Format {
+    /// Every format, in the order the files are made.
+    pub const ALL: [Format; 4] = [
+        Format::Tables,
+        Format::Qdpx,
+        Format::Documents,
+        Format::Elan,
+    ];
+
+    /// The format's name on the command line: `csv`, `qdpx`, `docx` or `eaf`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Tables => "csv",
+            Format::Qdpx => "qdpx",
+            Format::Documents => "docx",
+            Format::Elan => "eaf",
+        }
+    }
+
+    /// The format named `name` ([`Format::name`]; `elan` too); `None` for another word.
+    pub fn parse(name: &str) -> Option<Format> {
+        let name = name.trim().to_ascii_lowercase();
+        Format::ALL
+            .into_iter()
+            .find(|f| f.name() == name)
+            .or_else(|| (name == "elan").then_some(Format::Elan))
+    }
 }
 
 /// A file of the export: its path inside the export folder and its bytes.
@@ -99,10 +144,18 @@ pub enum ExportError {
 /// [`ExportError`] when no protocol is given or a zip would exceed the zip format's limits.
 pub fn analysis_files(input: &ExportInput<'_>) -> Result<Vec<ExportFile>, ExportError> {
     let study = Study::of(input)?;
-    let mut files = tables::files(&study);
-    files.push(qdpx::project(&study)?);
-    files.extend(docx::documents(&study)?);
-    files.extend(eaf::transcriptions(&study));
+    let mut files = Vec::new();
+    for format in Format::ALL {
+        if !input.formats.contains(&format) {
+            continue;
+        }
+        match format {
+            Format::Tables => files.extend(tables::files(&study)),
+            Format::Qdpx => files.push(qdpx::project(&study)?),
+            Format::Documents => files.extend(docx::documents(&study)?),
+            Format::Elan => files.extend(eaf::transcriptions(&study)),
+        }
+    }
     Ok(files)
 }
 

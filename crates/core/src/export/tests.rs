@@ -194,6 +194,7 @@ pub(crate) fn export(fixture: &Fixture) -> Vec<ExportFile> {
         exported_at: Timestamp(1_764_600_000_000),
         base_path: "/data/export",
         withdrawn_participants: 1,
+        formats: &Format::ALL,
     })
     .unwrap()
 }
@@ -232,6 +233,26 @@ fn the_export_is_the_same_bytes_for_the_same_data_in_any_order() {
     ] {
         assert!(names.contains(&expected), "{expected} in {names:?}");
     }
+}
+
+#[test]
+fn only_the_formats_asked_for_are_made() {
+    let fixture = fixture();
+    let protocols = [default_protocol()];
+    let files = analysis_files(&ExportInput {
+        records: &fixture.records,
+        protocols: &protocols,
+        exported_at: Timestamp(1),
+        base_path: "/data/export",
+        withdrawn_participants: 0,
+        formats: &[Format::Qdpx, Format::Elan],
+    })
+    .unwrap();
+    let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["attune.qdpx", "elan/C01-2025-11-30-1.eaf"]);
+    assert_eq!(Format::parse(" DOCX"), Some(Format::Documents));
+    assert_eq!(Format::parse("elan"), Some(Format::Elan));
+    assert_eq!(Format::parse("pdf"), None);
 }
 
 #[test]
