@@ -5,7 +5,7 @@
 //! else at the end of the recording, else 30 seconds on. Notes with no time in the recording
 //! are left out here (they are in `interview_notes.csv` and the other files).
 
-use super::qdpx::note_times;
+use super::layout::note_times;
 use super::xml::Xml;
 use super::{ExportFile, Interview, Study};
 use crate::fieldwork::NoteFlag;
@@ -58,7 +58,8 @@ struct Tier {
     annotations: Vec<(u64, u64, String)>,
 }
 
-fn document(study: &Study<'_>, interview: &Interview<'_>, media_type: &str, file: &str) -> String {
+/// The tiers: one per question with a timed note (in guide order), free notes, and the flags.
+fn tiers(study: &Study<'_>, interview: &Interview<'_>) -> Vec<Tier> {
     let times = note_times(interview);
     let mut tiers: Vec<Tier> = Vec::new();
     let mut flags = Tier {
@@ -94,7 +95,11 @@ fn document(study: &Study<'_>, interview: &Interview<'_>, media_type: &str, file
         }
     }
     tiers.push(flags);
+    tiers
+}
 
+fn document(study: &Study<'_>, interview: &Interview<'_>, media_type: &str, file: &str) -> String {
+    let tiers = tiers(study, interview);
     let mut xml = Xml::new();
     let date = study.input.exported_at.to_rfc3339();
     let author = format!("Attune {}", crate::VERSION);

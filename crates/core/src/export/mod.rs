@@ -19,6 +19,7 @@
 
 mod docx;
 mod eaf;
+mod layout;
 mod qdpx;
 mod tables;
 mod xml;

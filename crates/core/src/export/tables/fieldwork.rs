@@ -23,7 +23,8 @@ pub(super) fn group_name(study: &Study<'_>, id: &str) -> String {
         .map_or_else(|| id.to_owned(), |g| g.name.clone())
 }
 
-pub(super) fn participants(study: &Study<'_>) -> Table {
+/// The columns of `participants.csv`.
+fn participants_columns(study: &Study<'_>) -> Table {
     let mut t = Table::new(
         "participants.csv",
         "participants",
@@ -81,6 +82,11 @@ pub(super) fn participants(study: &Study<'_>) -> Table {
         "When the participant record was last changed.",
     );
     provenance(&mut t);
+    t
+}
+
+pub(super) fn participants(study: &Study<'_>) -> Table {
+    let mut t = participants_columns(study);
     for p in &study.participants {
         let id = p.id();
         let links = study.linked_codes(&p.body);
@@ -155,7 +161,8 @@ pub(super) fn role_codes() -> Type {
     )
 }
 
-pub(super) fn consents(study: &Study<'_>) -> Table {
+/// The columns of `consents.csv`.
+fn consents_columns() -> Table {
     let mut t = Table::new(
         "consents.csv",
         "consents",
@@ -221,6 +228,11 @@ pub(super) fn consents(study: &Study<'_>) -> Table {
         "Why the participant gave verbal consent instead of signing.",
     );
     provenance(&mut t);
+    t
+}
+
+pub(super) fn consents(study: &Study<'_>) -> Table {
+    let mut t = consents_columns();
     for (index, c) in study.consents.iter().enumerate() {
         let id = c.id();
         let participant = c.participant_id();
@@ -379,7 +391,8 @@ pub(super) fn visits(study: &Study<'_>) -> Table {
     t
 }
 
-pub(super) fn interview_notes(study: &Study<'_>, interviews: &[Interview<'_>]) -> Table {
+/// The columns of `interview_notes.csv`.
+fn interview_notes_columns(study: &Study<'_>) -> Table {
     let mut t = Table::new(
         "interview_notes.csv",
         "interview_notes",
@@ -441,6 +454,11 @@ pub(super) fn interview_notes(study: &Study<'_>, interviews: &[Interview<'_>]) -
         "The interview's .docx, relative to this folder.",
     );
     provenance(&mut t);
+    t
+}
+
+pub(super) fn interview_notes(study: &Study<'_>, interviews: &[Interview<'_>]) -> Table {
+    let mut t = interview_notes_columns(study);
     for interview in interviews {
         let group = study
             .participant(&interview.participant_id)

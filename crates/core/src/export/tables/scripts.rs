@@ -171,105 +171,107 @@ pub(super) fn spss_syntax(tables: &[Table]) -> String {
          CD '.'.\n",
     );
     for table in tables {
-        // Text widths: the longest value in bytes (SPSS counts bytes in UTF-8 mode).
-        let mut widths: HashMap<usize, usize> = HashMap::new();
-        for row in &table.rows {
-            for (i, cell) in row.iter().enumerate() {
-                let width = neutralise(&one_line(cell)).len();
-                let entry = widths.entry(i).or_insert(1);
-                *entry = (*entry).max(width);
-            }
-        }
-        let variables: Vec<String> = table
-            .columns
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                let width = widths.get(&i).copied().unwrap_or(1).clamp(1, 32_767);
-                match c.ty {
-                    Type::Text | Type::Code(_) => format!("{} A{width}", c.name),
-                    Type::Integer | Type::Boolean => format!("{} F8.0", c.name),
-                    Type::DateTime => format!("{}_iso A29", c.name),
-                }
-            })
-            .collect();
-        let _ = write!(
-            out,
-            "\nGET DATA /TYPE=TXT /FILE={} /ENCODING='UTF8'\n  /ARRANGEMENT=DELIMITED /DELCASE=LINE /FIRSTCASE=2\n  /DELIMITERS=\",\" /QUALIFIER='\"'\n  /VARIABLES=\n    {}.\n",
-            spss_string(&format!("spss/{}", table.file)),
-            variables.join("\n    ")
-        );
-        for c in &table.columns {
-            match c.ty {
-                Type::DateTime => {
-                    let _ = write!(
-                        out,
-                        "COMPUTE {0} = NUMBER(REPLACE(SUBSTR({0}_iso, 1, 19), 'T', ' '), YMDHMS19).\n\
-                         FORMATS {0} (DATETIME20).\n",
-                        c.name
-                    );
-                }
-                Type::Text | Type::Code(_) => {
-                    let _ = writeln!(
-                        out,
-                        "IF (SUBSTR({0}, 1, 1) = \"'\") {0} = SUBSTR({0}, 2).",
-                        c.name
-                    );
-                }
-                _ => {}
-            }
-        }
-        let _ = writeln!(out, "EXECUTE.");
-        let dates: Vec<String> = table
-            .columns
-            .iter()
-            .filter(|c| matches!(c.ty, Type::DateTime))
-            .map(|c| format!("{}_iso", c.name))
-            .collect();
-        if !dates.is_empty() {
-            let _ = writeln!(out, "DELETE VARIABLES {}.", dates.join(" "));
-        }
-        let labels: Vec<String> = table
-            .columns
-            .iter()
-            .map(|c| {
-                format!(
-                    "{} {}",
-                    c.name,
-                    spss_string(&c.about.chars().take(250).collect::<String>())
-                )
-            })
-            .collect();
-        let _ = writeln!(out, "VARIABLE LABELS\n  {}.", labels.join("\n  /"));
-        let values: Vec<String> = table
-            .columns
-            .iter()
-            .filter_map(|c| match &c.ty {
-                Type::Code(pairs) => Some(format!(
-                    "{} {}",
-                    c.name,
-                    pairs
-                        .iter()
-                        .map(|(code, label)| format!(
-                            "{} {}",
-                            spss_string(code),
-                            spss_string(label)
-                        ))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                )),
-                Type::Boolean => Some(format!("{} 1 'Yes' 0 'No'", c.name)),
-                _ => None,
-            })
-            .collect();
-        if !values.is_empty() {
-            let _ = writeln!(out, "VALUE LABELS\n  {}.", values.join("\n  /"));
-        }
-        // A copy keeps each table open (GET DATA replaces the active dataset).
-        let _ = writeln!(out, "DATASET COPY {}.", table.name);
+        spss_table(&mut out, table);
     }
     if let Some(first) = tables.first() {
         let _ = writeln!(out, "\nDATASET ACTIVATE {}.", first.name);
     }
     out
+}
+
+/// The syntax that loads one table: GET DATA, the date-times, the leading `'` taken away,
+/// variable and value labels, and a named copy of the dataset.
+fn spss_table(out: &mut String, table: &Table) {
+    // Text widths: the longest value in bytes (SPSS counts bytes in UTF-8 mode).
+    let mut widths: HashMap<usize, usize> = HashMap::new();
+    for row in &table.rows {
+        for (i, cell) in row.iter().enumerate() {
+            let width = neutralise(&one_line(cell)).len();
+            let entry = widths.entry(i).or_insert(1);
+            *entry = (*entry).max(width);
+        }
+    }
+    let variables: Vec<String> = table
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let width = widths.get(&i).copied().unwrap_or(1).clamp(1, 32_767);
+            match c.ty {
+                Type::Text | Type::Code(_) => format!("{} A{width}", c.name),
+                Type::Integer | Type::Boolean => format!("{} F8.0", c.name),
+                Type::DateTime => format!("{}_iso A29", c.name),
+            }
+        })
+        .collect();
+    let _ = write!(
+        out,
+        "\nGET DATA /TYPE=TXT /FILE={} /ENCODING='UTF8'\n  /ARRANGEMENT=DELIMITED /DELCASE=LINE /FIRSTCASE=2\n  /DELIMITERS=\",\" /QUALIFIER='\"'\n  /VARIABLES=\n    {}.\n",
+        spss_string(&format!("spss/{}", table.file)),
+        variables.join("\n    ")
+    );
+    for c in &table.columns {
+        match c.ty {
+            Type::DateTime => {
+                let _ = write!(
+                    out,
+                    "COMPUTE {0} = NUMBER(REPLACE(SUBSTR({0}_iso, 1, 19), 'T', ' '), YMDHMS19).\n\
+                     FORMATS {0} (DATETIME20).\n",
+                    c.name
+                );
+            }
+            Type::Text | Type::Code(_) => {
+                let _ = writeln!(
+                    out,
+                    "IF (SUBSTR({0}, 1, 1) = \"'\") {0} = SUBSTR({0}, 2).",
+                    c.name
+                );
+            }
+            _ => {}
+        }
+    }
+    let _ = writeln!(out, "EXECUTE.");
+    let dates: Vec<String> = table
+        .columns
+        .iter()
+        .filter(|c| matches!(c.ty, Type::DateTime))
+        .map(|c| format!("{}_iso", c.name))
+        .collect();
+    if !dates.is_empty() {
+        let _ = writeln!(out, "DELETE VARIABLES {}.", dates.join(" "));
+    }
+    let labels: Vec<String> = table
+        .columns
+        .iter()
+        .map(|c| {
+            format!(
+                "{} {}",
+                c.name,
+                spss_string(&c.about.chars().take(250).collect::<String>())
+            )
+        })
+        .collect();
+    let _ = writeln!(out, "VARIABLE LABELS\n  {}.", labels.join("\n  /"));
+    let values: Vec<String> = table
+        .columns
+        .iter()
+        .filter_map(|c| match &c.ty {
+            Type::Code(pairs) => Some(format!(
+                "{} {}",
+                c.name,
+                pairs
+                    .iter()
+                    .map(|(code, label)| format!("{} {}", spss_string(code), spss_string(label)))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )),
+            Type::Boolean => Some(format!("{} 1 'Yes' 0 'No'", c.name)),
+            _ => None,
+        })
+        .collect();
+    if !values.is_empty() {
+        let _ = writeln!(out, "VALUE LABELS\n  {}.", values.join("\n  /"));
+    }
+    // A copy keeps each table open (GET DATA replaces the active dataset).
+    let _ = writeln!(out, "DATASET COPY {}.", table.name);
 }
