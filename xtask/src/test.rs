@@ -227,7 +227,9 @@ fn wait_for_status(port: u16) -> bool {
     use std::io::{Read, Write};
     for _ in 0..60 {
         if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
-            let _ = stream.write_all(b"GET /status HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+            // With the port: geckodriver refuses a Host header without it (500).
+            let request = format!("GET /status HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n");
+            let _ = stream.write_all(request.as_bytes());
             let mut answer = String::new();
             let _ = stream.read_to_string(&mut answer);
             if answer.starts_with("HTTP/1.1 200") || answer.starts_with("HTTP/1.0 200") {

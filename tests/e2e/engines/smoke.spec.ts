@@ -172,8 +172,9 @@ test(`${engine}: a visit, consent, a recording that plays back, a note, child mo
 
   // The carer's consent: every item yes, signed with a finger on the pad.
   await app.link(`Consent: ${carer}`);
-  const items = await driver.findElements(By.css('fieldset.consent-item'));
-  expect(items.length).toBeGreaterThan(5);
+  // The form renders after the consent screen loads: wait for its items.
+  let items: WebElement[] = [];
+  await driver.wait(async () => (items = await driver.findElements(By.css('fieldset.consent-item'))).length > 5, WAIT, 'the consent items');
   for (const item of items) {
     const yes = await item.findElement(By.xpath(`.//label[normalize-space(span)="Yes"]//input`));
     await driver.executeScript('arguments[0].scrollIntoView({block: "center"})', yes);
