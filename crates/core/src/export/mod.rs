@@ -193,6 +193,22 @@ impl<T> Item<'_, T> {
     }
 }
 
+impl Item<'_, ActivityResponseBody> {
+    /// Where the response's activity and prompt come in its protocol (unknown ones last).
+    pub(crate) fn protocol_order(&self) -> (usize, usize) {
+        let activity = self
+            .protocol
+            .activities
+            .iter()
+            .position(|a| a.id == self.body.activity_id);
+        let prompt = self
+            .protocol
+            .activity(&self.body.activity_id)
+            .and_then(|a| a.prompts.iter().position(|p| p.id == self.body.prompt_id));
+        (activity.unwrap_or(usize::MAX), prompt.unwrap_or(usize::MAX))
+    }
+}
+
 /// A record whose body could not be read: kept in records.csv and records.json, named in
 /// the README, left out of the tables.
 pub(crate) struct Unreadable {

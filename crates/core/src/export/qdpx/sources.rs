@@ -189,22 +189,7 @@ impl Project<'_, '_> {
                 .push(r);
         }
         for ((code, participant, visit), mut responses) in sessions {
-            responses.sort_by_key(|r| {
-                let activity = r
-                    .protocol
-                    .activities
-                    .iter()
-                    .position(|a| a.id == r.body.activity_id);
-                let prompt = r
-                    .protocol
-                    .activity(&r.body.activity_id)
-                    .and_then(|a| a.prompts.iter().position(|p| p.id == r.body.prompt_id));
-                (
-                    activity.unwrap_or(usize::MAX),
-                    prompt.unwrap_or(usize::MAX),
-                    r.body.time,
-                )
-            });
+            responses.sort_by_key(|r| (r.protocol_order(), r.body.time));
             self.child_session(&code, &participant, &visit, &responses);
             self.pictures(&code, &participant, &responses);
         }

@@ -12,20 +12,10 @@ pub(super) fn ordered_responses<'s>(
 ) -> Vec<&'s Item<'s, ActivityResponseBody>> {
     let mut responses: Vec<_> = study.responses.iter().collect();
     let order = |r: &Item<'_, ActivityResponseBody>| {
-        let activity = r
-            .protocol
-            .activities
-            .iter()
-            .position(|a| a.id == r.body.activity_id);
-        let prompt = r
-            .protocol
-            .activity(&r.body.activity_id)
-            .and_then(|a| a.prompts.iter().position(|p| p.id == r.body.prompt_id));
         (
             study.code_of(r),
             r.visit_id(),
-            activity.unwrap_or(usize::MAX),
-            prompt.unwrap_or(usize::MAX),
+            r.protocol_order(),
             r.body.time,
         )
     };
