@@ -401,7 +401,8 @@ fn the_project_holds_the_interview_text_coded_by_question_and_flag() {
     );
     let safeguarding = guid(&["code", "flag", NoteFlag::Safeguarding.code()]);
     assert!(qde.contains(&format!("<CodeRef targetGUID=\"{safeguarding}\"/>")));
-    assert!(qde.contains("path=\"relative://attachments/C01-x/rec.webm\""));
+    assert!(qde.contains("path=\"relative:///attachments/C01-x/rec.webm\""));
+    assert!(qde.contains("currentPath=\"absolute:///data/export/attachments/C01-x/rec.webm\""));
     assert!(
         qde.contains("<AudioSelection") && qde.contains("begin=\"95000\" end=\"180000\""),
         "ends with the recording"
@@ -554,7 +555,7 @@ fn the_files_open_in_the_researchers_tools() {
     assert_eq!(carer["variables"]["Visits"], "1");
     assert_eq!(carer["sources"], 2, "the interview's text and audio");
     let audio = &qdpx["audio"][0];
-    assert_eq!(audio["path"], "relative://attachments/C01-x/rec.webm");
+    assert_eq!(audio["path"], "relative:///attachments/C01-x/rec.webm");
     assert_eq!(audio["selections"].as_array().unwrap().len(), 2);
     assert_eq!(audio["sync_points"], 4);
     assert_eq!(qdpx["pictures"].as_array().unwrap().len(), 1);

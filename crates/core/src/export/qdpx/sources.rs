@@ -95,7 +95,16 @@ impl Project<'_, '_> {
             &[
                 ("guid", &audio),
                 ("name", &format!("{} (audio)", interview.title())),
-                ("path", &format!("relative://{path}")),
+                // As the specification writes them: `relative:///` + the path under
+                // `basePath`, and where it is now as `absolute:///`.
+                ("path", &format!("relative:///{path}")),
+                (
+                    "currentPath",
+                    &format!(
+                        "absolute:///{}/{path}",
+                        study.input.base_path.trim_matches('/')
+                    ),
+                ),
                 ("creationDateTime", &self.created),
             ],
         );
