@@ -150,9 +150,11 @@ fn core_properties(study: &Study<'_>, interview: &Interview<'_>) -> String {
     xml.finish()
 }
 
-pub(crate) fn documents(study: &Study<'_>) -> Result<Vec<ExportFile>, ExportError> {
-    study
-        .interviews()
+pub(crate) fn documents(
+    study: &Study<'_>,
+    interviews: &[Interview<'_>],
+) -> Result<Vec<ExportFile>, ExportError> {
+    interviews
         .iter()
         .map(|interview| {
             let entries = vec![

@@ -37,9 +37,8 @@ fn file_url(path: &str) -> String {
     out
 }
 
-pub(crate) fn transcriptions(study: &Study<'_>) -> Vec<ExportFile> {
-    study
-        .interviews()
+pub(crate) fn transcriptions(study: &Study<'_>, interviews: &[Interview<'_>]) -> Vec<ExportFile> {
+    interviews
         .iter()
         .filter_map(|interview| {
             let recording = interview.recording?;

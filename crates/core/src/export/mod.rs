@@ -145,16 +145,18 @@ pub enum ExportError {
 /// [`ExportError`] when no protocol is given or a zip would exceed the zip format's limits.
 pub fn analysis_files(input: &ExportInput<'_>) -> Result<Vec<ExportFile>, ExportError> {
     let study = Study::of(input)?;
+    // Grouped once: every format lays out the same interviews.
+    let interviews = study.interviews();
     let mut files = Vec::new();
     for format in Format::ALL {
         if !input.formats.contains(&format) {
             continue;
         }
         match format {
-            Format::Tables => files.extend(tables::files(&study)),
-            Format::Qdpx => files.push(qdpx::project(&study)?),
-            Format::Documents => files.extend(docx::documents(&study)?),
-            Format::Elan => files.extend(eaf::transcriptions(&study)),
+            Format::Tables => files.extend(tables::files(&study, &interviews)),
+            Format::Qdpx => files.push(qdpx::project(&study, &interviews)?),
+            Format::Documents => files.extend(docx::documents(&study, &interviews)?),
+            Format::Elan => files.extend(eaf::transcriptions(&study, &interviews)),
         }
     }
     Ok(files)

@@ -23,7 +23,7 @@ mod sources;
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::xml::Xml;
-use super::{ExportError, ExportFile, Study, guid, zip};
+use super::{ExportError, ExportFile, Interview, Study, guid, zip};
 
 const NAMESPACE: &str = "urn:QDA-XML:project:1.0";
 
@@ -193,7 +193,10 @@ fn variable(name: &str) -> String {
 
 /// `attune.qdpx`: `project.qde` (in the schema's element order: users, codebook, variables,
 /// cases, sources) and the sources' files.
-pub(crate) fn project(study: &Study<'_>) -> Result<ExportFile, ExportError> {
+pub(crate) fn project(
+    study: &Study<'_>,
+    interviews: &[Interview<'_>],
+) -> Result<ExportFile, ExportError> {
     let mut project = Project {
         study,
         created: study.input.exported_at.to_rfc3339(),
@@ -201,8 +204,8 @@ pub(crate) fn project(study: &Study<'_>) -> Result<ExportFile, ExportError> {
         sources: Xml::fragment(2),
         owned: BTreeMap::new(),
     };
-    for interview in study.interviews() {
-        project.interview(&interview);
+    for interview in interviews {
+        project.interview(interview);
     }
     project.child_sessions();
 

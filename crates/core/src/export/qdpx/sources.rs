@@ -31,6 +31,8 @@ struct Timed {
     to: String,
     start_ms: u64,
     end_ms: u64,
+    /// Its codes (question, flags), the same on the transcript and the audio.
+    codes: Vec<String>,
 }
 
 impl Project<'_, '_> {
@@ -143,6 +145,7 @@ impl Project<'_, '_> {
                 to,
                 start_ms,
                 end_ms,
+                codes: codes::of_note(study, interview, note),
             });
         }
         for t in &timed {
@@ -156,11 +159,7 @@ impl Project<'_, '_> {
                     ("toSyncPoint", &t.to),
                 ],
             );
-            codes::codings(
-                &mut self.sources,
-                &selection,
-                &codes::of_note(study, interview, t.note),
-            );
+            codes::codings(&mut self.sources, &selection, &t.codes);
             self.sources.close();
         }
         self.sources.close();
@@ -175,11 +174,7 @@ impl Project<'_, '_> {
                     ("end", &t.end_ms.to_string()),
                 ],
             );
-            codes::codings(
-                &mut self.sources,
-                &selection,
-                &codes::of_note(study, interview, t.note),
-            );
+            codes::codings(&mut self.sources, &selection, &t.codes);
             self.sources.close();
         }
         self.sources.close();

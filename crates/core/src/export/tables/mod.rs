@@ -13,15 +13,14 @@ mod fieldwork;
 mod scripts;
 mod table;
 
-use super::{ExportFile, Study};
+use super::{ExportFile, Interview, Study};
 
-pub(crate) fn files(study: &Study<'_>) -> Vec<ExportFile> {
-    let interviews = study.interviews();
+pub(crate) fn files(study: &Study<'_>, interviews: &[Interview<'_>]) -> Vec<ExportFile> {
     let tables = vec![
         fieldwork::participants(study),
         fieldwork::consents(study),
         fieldwork::visits(study),
-        fieldwork::interview_notes(study, &interviews),
+        fieldwork::interview_notes(study, interviews),
         children::activity_responses(study),
         children::card_choices(study),
         children::assents(study),
