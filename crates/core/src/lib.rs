@@ -52,6 +52,7 @@ pub mod profile;
 pub mod protocol;
 pub mod record;
 pub mod recording;
+pub mod review;
 pub mod signing;
 pub mod store;
 pub mod sync;

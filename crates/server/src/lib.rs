@@ -11,7 +11,6 @@ mod error;
 pub mod export;
 pub mod store;
 pub mod uploads;
-pub mod verify;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -31,6 +30,8 @@ use tracing::Level;
 
 pub use app_assets::{CachePolicy, cache_policy, has_content_hash};
 pub use error::AppError;
+/// Verification moved to core (the console runs it in the browser); the old path stays.
+pub use attune_core::review::verify;
 pub use store::{DATABASE_FILE, DatabaseConfig, Store, StoreError, connect, open_store};
 
 /// The version reported by `/healthz` and `--version`.

@@ -24,7 +24,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use attune_core::{Envelope, ParticipantId, Timestamp};
+use attune_core::{Envelope, Timestamp};
+pub use attune_core::review::{
+    Device, DeviceStatus, KeptConflict, StoredEnvelope, WithdrawalRecord, same_fieldworker,
+};
 // The API's message types are defined once, in attune-core, for the server and devices.
 pub use attune_core::sync::{
     CodeBlock, ConflictReason, ControlKind, ControlMessage, PushOutcome, ReserveWant,
@@ -123,26 +126,7 @@ pub async fn open_store(data_dir: &Path) -> Result<Arc<dyn Store>, StoreError> {
     Ok(Arc::new(SqliteStore::open(data_dir).await?))
 }
 
-/// Whether a device may push.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DeviceStatus {
-    Active,
-    Revoked,
-}
 
-/// An enrolled device.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Device {
-    pub id: String,
-    pub fieldworker: String,
-    pub name: String,
-    /// Ed25519 public key, base64.
-    pub public_key: String,
-    pub status: DeviceStatus,
-    pub revoked_reason: Option<String>,
-    pub enrolled_at: Timestamp,
-}
 
 /// A device to register when an enrolment code is redeemed.
 #[derive(Clone, Debug)]
@@ -174,13 +158,6 @@ pub enum EnrolOutcome {
     DeviceIdTaken,
 }
 
-/// An envelope as the server holds it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoredEnvelope {
-    pub envelope: Envelope,
-    pub device_id: String,
-    pub received_at: Timestamp,
-}
 
 /// What the store did with one pushed envelope ([`Store::push_checked`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -190,21 +167,7 @@ pub struct Pushed {
     pub reason: Option<ConflictReason>,
 }
 
-/// A kept conflict with why it was kept ([`Store::kept_conflicts`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KeptConflict {
-    pub stored: StoredEnvelope,
-    pub reason: ConflictReason,
-    /// What the check found, in words (e.g. "rev 2 of this record is not stored").
-    pub detail: Option<String>,
-}
 
-/// Whether two devices' fieldworkers are the same person: the names given to `enrol create`,
-/// compared without case or surrounding spaces. A record may be continued on another device of
-/// its fieldworker (a re-enrolled tablet), never on another fieldworker's.
-pub fn same_fieldworker(a: &str, b: &str) -> bool {
-    a.trim().to_lowercase() == b.trim().to_lowercase()
-}
 
 /// One export, as logged.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -290,20 +253,6 @@ pub struct StudyRecord {
     pub public_key_signature: Option<String>,
 }
 
-/// A withdrawal as stored: signed (by participant id) or from before signing (code only).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WithdrawalRecord {
-    /// The control message.
-    pub message_id: i64,
-    /// Its instruction number; `None` for a withdrawal from before signing.
-    pub seq: Option<u64>,
-    /// The participant; `None` for a withdrawal from before signing, which named a code.
-    pub participant_id: Option<ParticipantId>,
-    /// The participant's code, as recorded.
-    pub participant_code: String,
-    /// When it was recorded.
-    pub created_at: Timestamp,
-}
 
 /// A block of participant-code numbers as the server keeps it: for which device, and when.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -11,9 +11,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
-use attune_core::{DevicePublicKey, Kind, ParticipantId, RecordId, Timestamp};
+use crate::envelope::DevicePublicKey;
+use crate::ids::{ParticipantId, RecordId};
+use crate::record::Kind;
+use crate::time::Timestamp;
 
-use crate::store::{Device, StoredEnvelope, WithdrawalRecord, same_fieldworker};
+use super::{Device, StoredEnvelope, WithdrawalRecord, same_fieldworker};
 
 /// The enrolled devices, by id.
 #[derive(Debug, Default)]
@@ -27,6 +30,8 @@ struct Enrolled {
 }
 
 impl Devices {
+    /// The devices as the server listed them (revoked ones included: what they signed
+    /// before revocation still verifies).
     pub fn new(devices: &[Device]) -> Self {
         Self(
             devices
@@ -58,22 +63,38 @@ pub enum Problem {
     /// The signature does not verify with the key of the device enrolled under its device id.
     BadSignature,
     /// No device is enrolled under the envelope's device id.
-    UnknownDevice { device: String },
+    UnknownDevice {
+        /// The device id the envelope names.
+        device: String,
+    },
     /// The envelope names one device and was stored as pushed by another.
-    PushedByAnotherDevice { device: String, pushed_by: String },
+    PushedByAnotherDevice {
+        /// The device the envelope names.
+        device: String,
+        /// The device whose token pushed it.
+        pushed_by: String,
+    },
     /// The revision before it is not stored (deleted, or never arrived).
-    Gap { missing: u32 },
+    Gap {
+        /// The first rev not stored.
+        missing: u32,
+    },
     /// Its parent hash is not the hash of the previous revision.
     ParentMismatch,
     /// The record was created on another device, of another fieldworker.
     OwnedByAnotherDevice {
+        /// The device of revision 1.
         owner: String,
+        /// Its fieldworker.
         owner_fieldworker: String,
     },
     /// The envelope does not open with the study key (export only).
     CannotOpen(String),
     /// An earlier revision of the record failed: the chain is broken from there.
-    AfterFailure { rev: u32 },
+    AfterFailure {
+        /// The first revision that failed.
+        rev: u32,
+    },
 }
 
 impl Problem {
@@ -210,6 +231,7 @@ pub fn chains(
 /// A participant code held by more than one participant record.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DuplicateCode {
+    /// The participant code.
     pub code: String,
     /// Each record holding it (first arrived first), with the device that created it.
     pub records: Vec<(RecordId, String)>,
@@ -247,10 +269,13 @@ pub fn duplicate_codes(stored: &[StoredEnvelope]) -> Vec<DuplicateCode> {
 /// A record continued on a device other than the one that created it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SecondDevice {
+    /// The record.
     pub record_id: RecordId,
     /// The first revision from the other device.
     pub rev: u32,
+    /// The device of revision 1.
     pub owner: String,
+    /// The other device.
     pub device: String,
     /// Whether both devices are the same fieldworker's (a re-enrolled tablet: allowed).
     pub same_fieldworker: bool,
@@ -346,7 +371,7 @@ pub fn withdrawal_requests(
     devices: &Devices,
     withdrawals: &[WithdrawalRecord],
 ) -> Vec<WithdrawalRequest> {
-    use attune_core::fieldwork::withdrawal_request_record;
+    use crate::fieldwork::withdrawal_request_record;
     // Participant ids, the code and the device of their first revision, by request id.
     let mut by_request: HashMap<RecordId, (ParticipantId, Option<String>, String)> = HashMap::new();
     for item in participants {
@@ -427,13 +452,13 @@ pub fn withdrawal_requests(
 
 #[cfg(test)]
 mod tests {
-    use attune_core::{
+    use crate::{
         Authorship, DeviceId, DeviceKey, Links, ProfileId, Revision, StudyKeyPair, Timestamp,
         seal_envelope,
     };
 
     use super::*;
-    use crate::store::DeviceStatus;
+    use crate::review::DeviceStatus;
 
     fn device(fieldworker: &str) -> (Device, DeviceKey, Authorship) {
         let id = DeviceId::new(Timestamp(1));
