@@ -58,16 +58,16 @@ use attune_core::export::{ExportInput, ExportRecord, Format, path_segment};
 use attune_core::fieldwork::{ConsentBody, InterviewNoteBody};
 use attune_core::protocol::{Protocol, default_protocol};
 use attune_core::{
-    AttachmentBody, Envelope, Kind, ParticipantId, Revision, StudyPrivateKey, Timestamp,
-    open_attachment,
+    AttachmentBody, Kind, ParticipantId, Revision, StudyPrivateKey, Timestamp, open_attachment,
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Value, json};
 
 use crate::blobs::BlobFolder;
-use crate::store::{ConflictReason, ExportLogEntry, Store, StoredEnvelope};
+use crate::store::{ConflictReason, ExportLogEntry, Store, StoredEnvelope, WithdrawalRecord};
 use crate::verify::{self, Devices, Problem};
+use attune_core::review::open::{Held, OpenedRevision, Withdrawn, open_all};
 
 /// What an export wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,87 +97,32 @@ pub struct ExportSummary {
     pub elan_files: usize,
 }
 
-struct Opened {
-    revision: Revision,
-    participant_code: Option<String>,
-    /// The device that made, signed and pushed it.
-    device: String,
-    /// The fieldworker that device was enrolled for.
-    fieldworker: String,
-}
+type Opened = OpenedRevision;
 
-/// Who is left out of the export.
-#[derive(Default)]
-struct Withdrawn {
-    /// Participants with a signed withdrawal.
-    ids: HashSet<ParticipantId>,
-    /// Codes of withdrawals from before signing that no signed withdrawal resolved: every
-    /// participant with one of these codes is left out.
-    legacy_codes: HashSet<String>,
-    /// The manifest's `legacy_withdrawals`.
-    legacy: Vec<Value>,
-}
-
-impl Withdrawn {
-    async fn of(store: &dyn Store) -> Result<Self> {
-        let withdrawals = store.withdrawals().await?;
-        let signed_codes: HashSet<&str> = withdrawals
-            .iter()
-            .filter(|w| w.participant_id.is_some())
-            .map(|w| w.participant_code.as_str())
-            .collect();
-        let mut withdrawn = Withdrawn::default();
-        for withdrawal in &withdrawals {
-            match withdrawal.participant_id {
-                Some(id) => {
-                    withdrawn.ids.insert(id);
-                }
-                None => {
-                    let resolved = signed_codes.contains(withdrawal.participant_code.as_str());
-                    if !resolved {
-                        withdrawn
-                            .legacy_codes
-                            .insert(withdrawal.participant_code.clone());
-                    }
-                    withdrawn.legacy.push(json!({
-                        "message_id": withdrawal.message_id,
-                        "participant_code": withdrawal.participant_code,
-                        "created_at": withdrawal.created_at.as_millis(),
-                        "applies_to": if resolved {
-                            "the participant named by the signed withdrawal for this code"
-                        } else {
-                            "every participant with this code"
-                        },
-                    }));
-                }
-            }
-        }
-        Ok(withdrawn)
-    }
-
-    fn count(&self) -> usize {
-        self.ids.len() + self.legacy_codes.len()
-    }
-
-    fn excludes(&self, envelope_code: Option<&str>, revision: &Revision) -> bool {
-        revision
-            .participant
-            .is_some_and(|id| self.ids.contains(&id))
-            || envelope_code.is_some_and(|code| self.legacy_codes.contains(code))
-    }
-}
-
-/// Whether `envelope` (opened as `revision`, if it opens) is about a withdrawn participant:
-/// left out of the export, and out of its problems. By participant id (a participant
-/// record's own id included); by code only for withdrawals from before signing.
-fn is_withdrawn(envelope: &Envelope, revision: Option<&Revision>, withdrawn: &Withdrawn) -> bool {
-    match revision {
-        Some(revision) => withdrawn.excludes(envelope.participant_code.as_deref(), revision),
-        None => envelope
-            .participant_code
-            .as_deref()
-            .is_some_and(|code| withdrawn.legacy_codes.contains(code)),
-    }
+/// The manifest's `legacy_withdrawals`: withdrawals from before signing, which named a code.
+fn legacy_withdrawals(withdrawals: &[WithdrawalRecord]) -> Vec<Value> {
+    let signed_codes: HashSet<&str> = withdrawals
+        .iter()
+        .filter(|w| w.participant_id.is_some())
+        .map(|w| w.participant_code.as_str())
+        .collect();
+    withdrawals
+        .iter()
+        .filter(|w| w.participant_id.is_none())
+        .map(|withdrawal| {
+            let resolved = signed_codes.contains(withdrawal.participant_code.as_str());
+            json!({
+                "message_id": withdrawal.message_id,
+                "participant_code": withdrawal.participant_code,
+                "created_at": withdrawal.created_at.as_millis(),
+                "applies_to": if resolved {
+                    "the participant named by the signed withdrawal for this code"
+                } else {
+                    "every participant with this code"
+                },
+            })
+        })
+        .collect()
 }
 
 fn body_value(body: &[u8]) -> Value {
@@ -247,95 +192,37 @@ pub async fn export(
     now: Timestamp,
     formats: &[Format],
 ) -> Result<ExportSummary> {
-    let withdrawn = Withdrawn::of(store).await?;
+    let withdrawals = store.withdrawals().await?;
+    let withdrawn = Withdrawn::of(&withdrawals);
     let devices = Devices::new(&store.list_devices().await?);
-    let fieldworker = |device: &str| devices.fieldworker(device).unwrap_or("").to_owned();
-    let mut excluded = 0;
-    let mut problems: Vec<Value> = Vec::new();
-    let mut failed_records: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-
     let stored = store.envelopes().await?;
+    let kept = store.kept_conflicts().await?;
     let withdrawal_requests = {
         let mut participants = stored.clone();
         participants.extend(store.conflicts().await?);
-        verify::withdrawal_requests(
-            &stored,
-            &participants,
-            &devices,
-            &store.withdrawals().await?,
-        )
+        verify::withdrawal_requests(&stored, &participants, &devices, &withdrawals)
     };
-    let opened: Vec<Result<Revision, String>> = stored
+    let opened = open_all(&stored, &kept, &devices, &withdrawn, key);
+    let excluded = opened.withdrawn_excluded;
+    let mut failed_records: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    let mut problems: Vec<Value> = Vec::new();
+    for failed in &opened.failed {
+        let listed = problem_json(&failed.stored, failed.held.as_str(), &failed.problem);
+        if failed.held == Held::Revision {
+            failed_records
+                .entry(failed.stored.envelope.record_id.to_string())
+                .or_default()
+                .push(listed.clone());
+        }
+        problems.push(listed);
+    }
+    let revisions = &opened.revisions;
+    let conflicts: Vec<(&Opened, ConflictReason, Option<String>)> = opened
+        .conflicts
         .iter()
-        .map(|item| item.envelope.open(key).map_err(|error| error.to_string()))
+        .map(|c| (&c.opened, c.reason, c.detail.clone()))
         .collect();
-    let verdicts = verify::chains(&stored, &devices, &|index| {
-        opened[index]
-            .as_ref()
-            .err()
-            .cloned()
-            .map(Problem::CannotOpen)
-    });
-    let mut revisions = Vec::new();
-    for ((item, opened), verdict) in stored.iter().zip(opened).zip(verdicts) {
-        if is_withdrawn(&item.envelope, opened.as_ref().ok(), &withdrawn) {
-            excluded += 1;
-            continue;
-        }
-        match (opened, verdict) {
-            (Ok(revision), Ok(())) => revisions.push(Opened {
-                revision,
-                participant_code: item.envelope.participant_code.clone(),
-                device: item.device_id.clone(),
-                fieldworker: fieldworker(&item.device_id),
-            }),
-            (opened, verdict) => {
-                let problem = verdict
-                    .err()
-                    .or_else(|| opened.err().map(Problem::CannotOpen))
-                    .unwrap_or(Problem::BadSignature);
-                let listed = problem_json(item, "revision", &problem);
-                failed_records
-                    .entry(item.envelope.record_id.to_string())
-                    .or_default()
-                    .push(listed.clone());
-                problems.push(listed);
-            }
-        }
-    }
-    let mut conflicts = Vec::new();
-    for kept in store.kept_conflicts().await? {
-        let item = &kept.stored;
-        let opened = item.envelope.open(key);
-        if is_withdrawn(&item.envelope, opened.as_ref().ok(), &withdrawn) {
-            excluded += 1;
-            continue;
-        }
-        let checked = verify::signature(item, &devices)
-            .and_then(|()| opened.map_err(|error| Problem::CannotOpen(error.to_string())));
-        match checked {
-            Ok(revision) => conflicts.push((
-                Opened {
-                    revision,
-                    participant_code: item.envelope.participant_code.clone(),
-                    device: item.device_id.clone(),
-                    fieldworker: fieldworker(&item.device_id),
-                },
-                kept.reason,
-                kept.detail,
-            )),
-            Err(problem) => problems.push(problem_json(item, "conflict", &problem)),
-        }
-    }
-
-    // Records in id order (UUIDv7: creation order), revisions in rev order.
-    let mut records: BTreeMap<String, Vec<&Opened>> = BTreeMap::new();
-    for opened in &revisions {
-        records
-            .entry(opened.revision.record_id.to_string())
-            .or_default()
-            .push(opened);
-    }
+    let records = opened.histories();
     let published: Vec<Protocol> = store
         .published_protocols()
         .await?
@@ -353,8 +240,7 @@ pub async fn export(
     let mut json_records = Vec::new();
     let mut analysis_records = Vec::new();
     let mut attachments = Attachments::default();
-    for (record_id, history) in &mut records {
-        history.sort_by_key(|opened| opened.revision.rev);
+    for (record_id, history) in &records {
         let Some(latest) = history.last() else {
             continue;
         };
@@ -514,7 +400,7 @@ pub async fn export(
         "conflicts": summary.conflicts,
         "withdrawn_participants": withdrawn.count(),
         "withdrawn_envelopes_excluded": summary.withdrawn_envelopes_excluded,
-        "legacy_withdrawals": withdrawn.legacy,
+        "legacy_withdrawals": legacy_withdrawals(&withdrawals),
         "withdrawal_requests": requests_json,
         "pending_withdrawal_requests": summary.pending_withdrawal_requests,
         "files": files,

@@ -29,9 +29,9 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 pub use app_assets::{CachePolicy, cache_policy, has_content_hash};
-pub use error::AppError;
 /// Verification moved to core (the console runs it in the browser); the old path stays.
 pub use attune_core::review::verify;
+pub use error::AppError;
 pub use store::{DATABASE_FILE, DatabaseConfig, Store, StoreError, connect, open_store};
 
 /// The version reported by `/healthz` and `--version`.

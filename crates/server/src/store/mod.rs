@@ -24,10 +24,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use attune_core::{Envelope, Timestamp};
 pub use attune_core::review::{
     Device, DeviceStatus, KeptConflict, StoredEnvelope, WithdrawalRecord, same_fieldworker,
 };
+use attune_core::{Envelope, Timestamp};
 // The API's message types are defined once, in attune-core, for the server and devices.
 pub use attune_core::sync::{
     CodeBlock, ConflictReason, ControlKind, ControlMessage, PushOutcome, ReserveWant,
@@ -126,8 +126,6 @@ pub async fn open_store(data_dir: &Path) -> Result<Arc<dyn Store>, StoreError> {
     Ok(Arc::new(SqliteStore::open(data_dir).await?))
 }
 
-
-
 /// A device to register when an enrolment code is redeemed.
 #[derive(Clone, Debug)]
 pub struct NewDevice {
@@ -158,7 +156,6 @@ pub enum EnrolOutcome {
     DeviceIdTaken,
 }
 
-
 /// What the store did with one pushed envelope ([`Store::push_checked`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pushed {
@@ -166,8 +163,6 @@ pub struct Pushed {
     /// Why it was kept as a conflict (only for [`PushOutcome::Conflict`]).
     pub reason: Option<ConflictReason>,
 }
-
-
 
 /// One export, as logged.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -252,7 +247,6 @@ pub struct StudyRecord {
     /// The signing key's signature over the public key (base64), with `signing_public_key`.
     pub public_key_signature: Option<String>,
 }
-
 
 /// A block of participant-code numbers as the server keeps it: for which device, and when.
 #[derive(Clone, Debug, PartialEq, Eq)]
