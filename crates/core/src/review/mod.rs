@@ -80,6 +80,32 @@ pub struct WithdrawalRecord {
     pub created_at: Timestamp,
 }
 
+/// `GET /api/console/snapshot` ([`SNAPSHOT_PATH`]): everything the server holds for the study
+/// team to review, still sealed. The console verifies ([`verify`]) and opens
+/// ([`open::open_all`]) it in the browser with the study key, which never reaches the server.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Every device ever enrolled (revoked ones too: what they signed before still verifies).
+    pub devices: Vec<Device>,
+    /// Every stored revision, in the order the server received them.
+    pub envelopes: Vec<StoredEnvelope>,
+    /// Revisions kept beside their record's chain.
+    pub conflicts: Vec<KeptConflict>,
+    /// Withdrawals the study team recorded.
+    pub withdrawals: Vec<WithdrawalRecord>,
+    /// Protocol versions published after the built-in one, as their JSON files.
+    pub protocols: Vec<String>,
+}
+
+/// Where the console reads the [`Snapshot`].
+pub const SNAPSHOT_PATH: &str = "/api/console/snapshot";
+
+/// Where the console reads a recording's sealed bytes (as uploaded by the tablet), by the
+/// blob id in its attachment record.
+pub fn blob_path(blob: &crate::ids::BlobId) -> String {
+    format!("/api/console/blobs/{blob}")
+}
+
 /// Whether two devices' fieldworkers are the same person: the names given to `enrol create`,
 /// compared without case or surrounding spaces. A record may be continued on another device of
 /// its fieldworker (a re-enrolled tablet), never on another fieldworker's.

@@ -1,0 +1,286 @@
+//! The study as the console shows it: the server's sealed snapshot verified and opened in the
+//! page with the study key (core's `review`), then read into participants, timelines and
+//! safeguarding flags. Nothing here talks to the server.
+
+use std::collections::BTreeMap;
+
+use attune_core::fieldwork::{AttachmentBody, InterviewNoteBody, ParticipantBody, VisitBody};
+use attune_core::protocol::{Protocol, default_protocol};
+use attune_core::review::open::{Opened, OpenedRevision, Withdrawn, open_all};
+use attune_core::review::verify::Devices;
+use attune_core::review::{Device, Snapshot};
+use attune_core::{Kind, StudyPrivateKey, Timestamp};
+use serde::de::DeserializeOwned;
+
+/// A record as the console shows it: its latest verified revision and its history.
+#[derive(Clone, Debug)]
+pub struct Record {
+    /// The latest revision that verified.
+    pub latest: OpenedRevision,
+    /// Every verified revision, oldest first (device, time, author of each).
+    pub history: Vec<OpenedRevision>,
+    /// Whether every revision the server holds verified.
+    pub verified: bool,
+}
+
+impl Record {
+    /// The latest body read as `T`, if it reads.
+    pub fn body<T: DeserializeOwned>(&self) -> Option<T> {
+        serde_json::from_slice(&self.latest.revision.body).ok()
+    }
+
+    /// The record id as text.
+    pub fn id(&self) -> String {
+        self.latest.revision.record_id.to_string()
+    }
+
+    /// The record's kind.
+    pub fn kind(&self) -> Kind {
+        self.latest.revision.kind
+    }
+
+    /// When the latest revision was made (the tablet's clock).
+    pub fn time(&self) -> Timestamp {
+        self.latest.revision.time
+    }
+}
+
+/// A participant in the list.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParticipantRow {
+    /// The participant id (the participant record's id).
+    pub id: String,
+    /// The pseudonymous code, e.g. `C01`.
+    pub code: String,
+    /// The group's display name.
+    pub group: String,
+    /// Still taking part.
+    pub active: bool,
+    /// Whether a consent (or assent) is recorded.
+    pub consented: bool,
+    /// Visits they were part of.
+    pub visits: usize,
+    /// Notes flagged as a safeguarding concern about them.
+    pub safeguarding: usize,
+}
+
+/// A note flagged as a safeguarding concern.
+#[derive(Clone, Debug)]
+pub struct FlaggedNote {
+    /// The note record.
+    pub record: Record,
+    /// Its body.
+    pub note: InterviewNoteBody,
+    /// The participant's code.
+    pub code: String,
+    /// The participant id.
+    pub participant: String,
+    /// The question the note answers, in the guide's words.
+    pub question: Option<String>,
+}
+
+/// The opened study.
+#[derive(Clone, Debug)]
+pub struct Study {
+    /// Every record, in creation order.
+    pub records: Vec<Record>,
+    /// The devices, as enrolled.
+    pub devices: Vec<Device>,
+    /// The built-in protocol, then every published version that parses.
+    pub protocols: Vec<Protocol>,
+    /// Revisions left out because they did not verify or open, with why.
+    pub problems: Vec<String>,
+    /// Envelopes left out because their participant withdrew.
+    pub withdrawn_excluded: usize,
+    /// Withdrawn participants.
+    pub withdrawn: usize,
+}
+
+impl Study {
+    /// Verifies and opens `snapshot` with `key`.
+    pub fn open(snapshot: &Snapshot, key: &StudyPrivateKey) -> Self {
+        let devices = Devices::new(&snapshot.devices);
+        let withdrawn = Withdrawn::of(&snapshot.withdrawals);
+        let opened: Opened = open_all(
+            &snapshot.envelopes,
+            &snapshot.conflicts,
+            &devices,
+            &withdrawn,
+            key,
+        );
+        let records = opened
+            .histories()
+            .into_iter()
+            .filter_map(|(id, history)| {
+                Some(Record {
+                    latest: (*history.last()?).clone(),
+                    history: history.into_iter().cloned().collect(),
+                    verified: opened.record_verified(&id),
+                })
+            })
+            .collect();
+        let mut protocols = vec![default_protocol().clone()];
+        protocols.extend(
+            snapshot
+                .protocols
+                .iter()
+                .filter_map(|json| Protocol::parse(json).ok()),
+        );
+        Study {
+            records,
+            devices: snapshot.devices.clone(),
+            protocols,
+            problems: opened
+                .failed
+                .iter()
+                .map(|failed| {
+                    format!(
+                        "{} rev {}: {}",
+                        failed.stored.envelope.kind.as_str(),
+                        failed.stored.envelope.rev,
+                        failed.problem
+                    )
+                })
+                .collect(),
+            withdrawn_excluded: opened.withdrawn_excluded,
+            withdrawn: withdrawn.count(),
+        }
+    }
+
+    /// The newest protocol: labels and steps come from it.
+    pub fn protocol(&self) -> &Protocol {
+        self.protocols.last().unwrap_or_else(|| default_protocol())
+    }
+
+    /// The protocol a record was captured under (the newest if it names none known).
+    pub fn protocol_of(&self, record: &Record) -> &Protocol {
+        record
+            .latest
+            .revision
+            .protocol
+            .as_ref()
+            .and_then(|reference| self.protocols.iter().find(|p| p.is(reference)))
+            .unwrap_or_else(|| self.protocol())
+    }
+
+    fn of_kind(&self, kind: Kind) -> impl Iterator<Item = &Record> {
+        self.records.iter().filter(move |r| r.kind() == kind)
+    }
+
+    /// A participant's code by id.
+    pub fn codes(&self) -> BTreeMap<String, String> {
+        self.of_kind(Kind::Participant)
+            .filter_map(|r| Some((r.id(), r.body::<ParticipantBody>()?.code)))
+            .collect()
+    }
+
+    /// The records about `participant`, oldest first: their own record, consents, notes,
+    /// activities, recordings, and the visits they were part of.
+    pub fn timeline(&self, participant: &str) -> Vec<&Record> {
+        let mut items: Vec<&Record> = self
+            .records
+            .iter()
+            .filter(|r| {
+                r.id() == participant
+                    || r.latest
+                        .revision
+                        .participant
+                        .is_some_and(|p| p.to_string() == participant)
+                    || (r.kind() == Kind::Visit
+                        && r.body::<VisitBody>().is_some_and(|v| {
+                            v.participants.iter().any(|p| p.to_string() == participant)
+                        }))
+            })
+            .collect();
+        items.sort_by_key(|r| r.history.first().map(|h| h.revision.time).unwrap_or(r.time()));
+        items
+    }
+
+    /// The participants, by code.
+    pub fn participants(&self) -> Vec<ParticipantRow> {
+        let flagged = self.safeguarding();
+        let mut rows: Vec<ParticipantRow> = self
+            .of_kind(Kind::Participant)
+            .filter_map(|r| {
+                let body = r.body::<ParticipantBody>()?;
+                let id = r.id();
+                let timeline = self.timeline(&id);
+                let group = self
+                    .protocol()
+                    .group(&body.group)
+                    .map_or(body.group.clone(), |g| g.name.clone());
+                Some(ParticipantRow {
+                    consented: timeline
+                        .iter()
+                        .any(|t| matches!(t.kind(), Kind::Consent | Kind::Assent)),
+                    visits: timeline.iter().filter(|t| t.kind() == Kind::Visit).count(),
+                    safeguarding: flagged.iter().filter(|f| f.participant == id).count(),
+                    active: body.is_active(),
+                    code: body.code,
+                    group,
+                    id,
+                })
+            })
+            .collect();
+        rows.sort_by(|a, b| a.code.cmp(&b.code));
+        rows
+    }
+
+    /// Every note flagged as a safeguarding concern, newest first.
+    pub fn safeguarding(&self) -> Vec<FlaggedNote> {
+        let codes = self.codes();
+        let mut flagged: Vec<FlaggedNote> = self
+            .of_kind(Kind::InterviewNote)
+            .filter_map(|r| {
+                let note = r.body::<InterviewNoteBody>()?;
+                if !note.is_safeguarding() {
+                    return None;
+                }
+                let participant = r.latest.revision.participant?.to_string();
+                let question = self.question_text(r, &note);
+                Some(FlaggedNote {
+                    code: codes.get(&participant).cloned().unwrap_or_else(|| "?".into()),
+                    participant,
+                    question,
+                    note,
+                    record: r.clone(),
+                })
+            })
+            .collect();
+        flagged.sort_by(|a, b| b.record.time().cmp(&a.record.time()));
+        flagged
+    }
+
+    /// The words of the question a note answers.
+    pub fn question_text(&self, record: &Record, note: &InterviewNoteBody) -> Option<String> {
+        let guide = self.protocol_of(record).guide(&note.guide_id)?;
+        let question = guide.question(note.question_id.as_deref()?)?;
+        Some(question.text.clone())
+    }
+
+    /// The audio recording made of `participant` in `visit`, if one arrived.
+    pub fn recording(&self, participant: &str, visit: &str) -> Option<(&Record, AttachmentBody)> {
+        self.of_kind(Kind::Attachment).find_map(|r| {
+            let revision = &r.latest.revision;
+            let same = revision.participant.is_some_and(|p| p.to_string() == participant)
+                && revision.visit.is_some_and(|v| v.to_string() == visit);
+            let body = r.body::<AttachmentBody>()?;
+            (same && body.media_type.starts_with("audio/")).then_some((r, body))
+        })
+    }
+
+    /// How many records of each kind arrived, for the overview.
+    pub fn counts(&self) -> BTreeMap<&'static str, usize> {
+        let mut counts = BTreeMap::new();
+        for record in &self.records {
+            *counts.entry(record.kind().as_str()).or_default() += 1;
+        }
+        counts
+    }
+}
+
+/// `m:ss` for a time in a recording.
+pub fn clock(ms: u64) -> String {
+    let seconds = ms / 1000;
+    format!("{}:{:02}", seconds / 60, seconds % 60)
+}
