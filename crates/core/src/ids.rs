@@ -124,6 +124,11 @@ uuid_id! {
 }
 
 uuid_id! {
+    /// Identifies a study team member of the researcher console ([`crate::team`]).
+    MemberId
+}
+
+uuid_id! {
     /// Identifies a participant (carer, child, professional, manager). The participant's
     /// pseudonymous code such as `C07` is data, not the id.
     ParticipantId

@@ -31,6 +31,7 @@
 //!   REFI-QDA project, Word documents, ELAN files) made from decrypted records.
 //! - [`sync`]: the sync engine ([`sync::Syncer`]) and the sync API's bodies, shared with the
 //!   server.
+//! - [`team`]: study team members of the researcher console (roles) and `/api/team`'s bodies.
 
 #![warn(missing_docs)]
 
@@ -56,6 +57,7 @@ pub mod review;
 pub mod signing;
 pub mod store;
 pub mod sync;
+pub mod team;
 pub mod time;
 pub mod vault;
 
@@ -72,7 +74,9 @@ pub use fieldwork::{
     GroupProgress, InterviewNoteBody, NoteFlag, ParticipantBody, ParticipantStatus, PurgeBody,
     ReflectionBody, ResponseStatus, VisitBody, WithdrawalBody,
 };
-pub use ids::{BlobId, DeviceId, ParseIdError, ParticipantId, ProfileId, RecordId, VisitId};
+pub use ids::{
+    BlobId, DeviceId, MemberId, ParseIdError, ParticipantId, ProfileId, RecordId, VisitId,
+};
 pub use lock::{AutoLock, AutoLockMinutes};
 pub use passphrase::{PassphraseCheck, Strength, passphrase_strength};
 pub use profile::{NameError, Profile, human_bytes, validate_name};

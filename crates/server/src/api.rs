@@ -101,7 +101,7 @@ impl RateLimiter {
     }
 
     /// Counts an attempt; false if over the limit.
-    fn allow(&self, ip: IpAddr) -> bool {
+    pub(crate) fn allow(&self, ip: IpAddr) -> bool {
         let now = Instant::now();
         let mut seen = self
             .seen
@@ -121,7 +121,7 @@ impl RateLimiter {
 }
 
 /// The client's address, when the server was started with connect info.
-pub struct ClientIp(IpAddr);
+pub struct ClientIp(pub IpAddr);
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     type Rejection = AppError;

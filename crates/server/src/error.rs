@@ -87,6 +87,24 @@ pub enum AppError {
     /// The blob folder failed; details go to the log.
     #[error("The server could not store the upload")]
     Blobs(#[from] std::io::Error),
+    /// A console request without a valid session (cookie missing, unknown or expired).
+    #[error("Sign in to the console first")]
+    SignInRequired,
+    /// The signed-in member's role does not allow this.
+    #[error("Your role ({role}) does not allow this")]
+    Forbidden { role: &'static str },
+    /// The invitation is unknown, used or expired.
+    #[error("{message}")]
+    InvitationInvalid { message: &'static str },
+    /// A passkey ceremony was refused (why, without secrets).
+    #[error("The passkey was refused: {0}")]
+    PasskeyRefused(String),
+    /// A state-changing console request from another origin (or naming none).
+    #[error(
+        "This request did not come from the console's own page (Origin header missing or \
+         foreign): refused"
+    )]
+    CrossSiteRefused,
 }
 
 impl AppError {
@@ -116,6 +134,7 @@ impl AppError {
             AppError::UploadHashMismatch => ErrorCode::UploadHashMismatch,
             AppError::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
             AppError::Blobs(_) => ErrorCode::BlobStorageFailed,
+            team => crate::team::code_of(team).unwrap_or(ErrorCode::Malformed),
         }
     }
 
@@ -149,6 +168,11 @@ impl AppError {
             AppError::UploadHashMismatch => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::Blobs(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            AppError::SignInRequired => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden { .. }
+            | AppError::InvitationInvalid { .. }
+            | AppError::PasskeyRefused(_)
+            | AppError::CrossSiteRefused => StatusCode::FORBIDDEN,
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod blobs;
 mod error;
 pub mod export;
 pub mod store;
+pub mod team;
 pub mod uploads;
 
 use std::path::PathBuf;
@@ -61,6 +62,11 @@ pub struct AppState {
     pub challenge_limiter: Arc<api::RateLimiter>,
     /// Where attachment uploads are kept (`uploads/`, `blobs/` in the data directory).
     pub blobs: blobs::BlobFolder,
+    /// The console's origin and WebAuthn RP id (`--public-url`); `None`: only
+    /// `http://localhost:PORT` (see [`team::PublicOrigin`]).
+    pub public_origin: Option<team::PublicOrigin>,
+    /// Passkey ceremony requests (start and finish) per client address.
+    pub team_limiter: Arc<api::RateLimiter>,
 }
 
 impl AppState {
@@ -74,7 +80,16 @@ impl AppState {
             enrol_limiter: Arc::new(api::RateLimiter::new(10, Duration::from_secs(60))),
             challenge_limiter: Arc::new(api::RateLimiter::new(30, Duration::from_secs(60))),
             blobs: blobs::BlobFolder::new("./data"),
+            public_origin: None,
+            team_limiter: Arc::new(api::RateLimiter::new(60, Duration::from_secs(60))),
         }
+    }
+
+    /// Serves the console at this public URL (`https://research.example.org`): its origin is
+    /// the one passkeys and state-changing requests must come from.
+    pub fn with_public_url(mut self, url: &str) -> Result<Self, String> {
+        self.public_origin = Some(team::PublicOrigin::parse(url)?);
+        Ok(self)
     }
 
     /// Keeps uploads in this data directory (also with PostgreSQL: blobs are files).
@@ -92,6 +107,7 @@ pub fn router(state: AppState) -> Router {
         .route("/push", post(api::push))
         .route("/pull", get(api::pull))
         .route("/codes/reserve", post(api::reserve_codes))
+        .nest("/team", team::router(state.clone()))
         .route("/uploads", post(uploads::create))
         .route(
             "/uploads/{sha256}",

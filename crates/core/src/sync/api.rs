@@ -472,6 +472,16 @@ error_codes! {
     BlobStorageFailed = "blob_storage_failed",
     /// Not from the server: its answer could not be read (the client's own code).
     UnreadableAnswer = "unreadable_answer",
+    /// The console request needs a signed-in study team member (401).
+    SignInRequired = "sign_in_required",
+    /// The signed-in member's role does not allow this (403).
+    Forbidden = "forbidden",
+    /// The invitation is unknown, used or expired (403).
+    InvitationInvalid = "invitation_invalid",
+    /// The passkey ceremony was refused (the message says why).
+    PasskeyRefused = "passkey_refused",
+    /// A state-changing request that did not come from the console's own origin (403).
+    CrossSiteRefused = "cross_site_refused",
 }
 
 impl std::fmt::Display for ErrorCode {
@@ -564,6 +574,11 @@ mod error_code_tests {
                 "unsupported_media_type",
                 "blob_storage_failed",
                 "unreadable_answer",
+                "sign_in_required",
+                "forbidden",
+                "invitation_invalid",
+                "passkey_refused",
+                "cross_site_refused",
             ]
         );
         for code in ErrorCode::ALL {

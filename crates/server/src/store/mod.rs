@@ -17,6 +17,10 @@ mod sql;
 mod sqlite;
 #[doc(hidden)]
 pub mod suite;
+#[doc(hidden)]
+pub mod suite_team;
+pub(crate) mod team;
+mod team_sql;
 pub(crate) mod uploads;
 
 use std::fmt;
@@ -36,6 +40,10 @@ use serde::{Deserialize, Serialize};
 
 pub use postgres::PostgresStore;
 pub use sqlite::{DATABASE_FILE, SqliteStore};
+pub use team::{
+    Ceremony, CeremonyKind, InvitationState, NewTeamInvitation, NewTeamMember, Passkey,
+    RegisterOutcome, TeamMember, TeamStore,
+};
 pub use uploads::{NewUpload, Upload, UploadStore};
 
 /// Why the store failed.
@@ -262,7 +270,7 @@ pub struct ReservedBlock {
 /// The server's storage. Implemented by [`SqliteStore`] and [`PostgresStore`]; the uploads
 /// table is its supertrait [`UploadStore`].
 #[async_trait]
-pub trait Store: UploadStore + Send + Sync + fmt::Debug {
+pub trait Store: UploadStore + TeamStore + Send + Sync + fmt::Debug {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     /// Runs a trivial query: whether the database answers.

@@ -1,0 +1,1 @@
+//! The study team's part of the shared store suite (see [`super::suite`]).

@@ -1,0 +1,1 @@
+//! A minimal CBOR (RFC 8949) reader for WebAuthn.
