@@ -32,6 +32,8 @@ self.addEventListener('fetch', (event) => {
   if (url.origin !== self.location.origin) return;
   // The API and health check always go to the network: they are the server's answer or nothing.
   if (url.pathname.startsWith('/api/') || url.pathname === '/healthz') return;
+  // The researcher console is another app, online by design: never the tablets' shell.
+  if (url.pathname === '/console' || url.pathname.startsWith('/console/')) return;
   if (request.mode === 'navigate') {
     // Every app route is the same shell; serve it from the cache so the app starts offline.
     event.respondWith(caches.open(CACHE).then((c) => c.match('/index.html')).then((r) => r || fetch(request)));

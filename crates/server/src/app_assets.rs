@@ -4,7 +4,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, VARY};
 use axum::http::{HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use tower_http::services::{ServeDir, ServeFile};
 
 use crate::AppState;
@@ -76,9 +76,37 @@ fn is_app_route(path: &str) -> bool {
     !file_name(path).contains('.')
 }
 
-/// Fallback handler for everything that is not the API: files from the dist directory, and
-/// `index.html` for app routes such as `/visits/123` so that deep links and reloads work.
+/// Fallback handler for everything that is not the API: the console under `/console/`
+/// ([`serve_console`]), otherwise files from the dist directory, and `index.html` for app
+/// routes such as `/visits/123` so that deep links and reloads work.
 pub(crate) async fn serve_app(State(state): State<AppState>, request: Request) -> Response {
+    let path = request.uri().path();
+    if path == "/console" {
+        return Redirect::permanent("/console/").into_response();
+    }
+    if path.starts_with("/console/") {
+        return serve_console(&state, request).await;
+    }
+    serve_from(&state.dist_dir, request, APP_NOT_BUILT).await
+}
+
+const APP_NOT_BUILT: &str =
+    "The Attune app is not built: run `cargo xtask run` (or build it into the dist directory).\n";
+const CONSOLE_NOT_BUILT: &str = "The researcher console is not built: run `cargo xtask run` \
+(or build console/ into the console directory).\n";
+
+/// The researcher console: files from its own directory (`--console-dir`), `/console/` taken
+/// off the path, and its `index.html` for its routes.
+async fn serve_console(state: &AppState, mut request: Request) -> Response {
+    let inner = request.uri().path()["/console".len()..].to_owned();
+    let Ok(uri) = inner.parse() else {
+        return (StatusCode::BAD_REQUEST, "Bad path\n").into_response();
+    };
+    *request.uri_mut() = uri;
+    serve_from(&state.console_dir, request, CONSOLE_NOT_BUILT).await
+}
+
+async fn serve_from(dir: &std::path::Path, request: Request, not_built: &'static str) -> Response {
     let path = request.uri().path().to_owned();
     // ServeDir consumes the request; keep what the index.html fallback needs
     // (method for HEAD, headers for conditional requests).
@@ -88,9 +116,7 @@ pub(crate) async fn serve_app(State(state): State<AppState>, request: Request) -
 
     // The build writes `.br` and `.gz` beside each text and wasm file (xtask/pwa/
     // postbuild.mjs): a browser that accepts them gets a third of the bytes.
-    let mut files = ServeDir::new(&state.dist_dir)
-        .precompressed_br()
-        .precompressed_gzip();
+    let mut files = ServeDir::new(dir).precompressed_br().precompressed_gzip();
     let served = match files.try_call(request).await {
         Ok(response) => response.map(Body::new),
         Err(error) => return file_error(error),
@@ -101,11 +127,11 @@ pub(crate) async fn serve_app(State(state): State<AppState>, request: Request) -
     if !is_app_route(&path) {
         return (StatusCode::NOT_FOUND, "Not found\n").into_response();
     }
-    let mut index = ServeFile::new(state.dist_dir.join("index.html"))
+    let mut index = ServeFile::new(dir.join("index.html"))
         .precompressed_br()
         .precompressed_gzip();
     match index.try_call(fallback_request).await {
-        Ok(response) if response.status() == StatusCode::NOT_FOUND => app_not_built(),
+        Ok(response) if response.status() == StatusCode::NOT_FOUND => not_yet_built(not_built),
         Ok(response) => with_cache_rules(response.map(Body::new), "/index.html"),
         Err(error) => file_error(error),
     }
@@ -129,12 +155,12 @@ fn with_cache_rules(mut response: Response, path: &str) -> Response {
     response
 }
 
-fn app_not_built() -> Response {
-    tracing::warn!("app route requested but the dist directory has no index.html");
+fn not_yet_built(message: &'static str) -> Response {
+    tracing::warn!("{}", message.trim_end());
     (
         StatusCode::SERVICE_UNAVAILABLE,
         [(CACHE_CONTROL, "no-store")],
-        "The Attune app is not built: run `cargo xtask run` (or build it into the dist directory).\n",
+        message,
     )
         .into_response()
 }

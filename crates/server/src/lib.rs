@@ -6,6 +6,7 @@
 
 pub mod api;
 mod app_assets;
+pub mod console;
 pub mod blobs;
 mod error;
 pub mod export;
@@ -55,6 +56,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// The built PWA (`dist/`), served as static files.
     pub dist_dir: PathBuf,
+    /// The built researcher console (`dist-console/`), served under `/console/`.
+    pub console_dir: PathBuf,
     /// Enrolment attempts per client address.
     pub enrol_limiter: Arc<api::RateLimiter>,
     /// Enrolment challenges per client address (each is a database row until used or
@@ -76,6 +79,7 @@ impl AppState {
     pub fn new(store: Arc<dyn Store>, dist_dir: impl Into<PathBuf>) -> Self {
         Self {
             store,
+            console_dir: PathBuf::from("./dist-console"),
             dist_dir: dist_dir.into(),
             enrol_limiter: Arc::new(api::RateLimiter::new(10, Duration::from_secs(60))),
             challenge_limiter: Arc::new(api::RateLimiter::new(30, Duration::from_secs(60))),
@@ -92,11 +96,25 @@ impl AppState {
         Ok(self)
     }
 
+    /// Serves the researcher console from this directory (default `./dist-console`).
+    pub fn with_console_dir(mut self, console_dir: impl Into<PathBuf>) -> Self {
+        self.console_dir = console_dir.into();
+        self
+    }
+
     /// Keeps uploads in this data directory (also with PostgreSQL: blobs are files).
     pub fn with_data_dir(mut self, data_dir: impl Into<PathBuf>) -> Self {
         self.blobs = blobs::BlobFolder::new(data_dir);
         self
     }
+}
+
+/// `/api/console`: reads only today, behind the same cross-site guard as `/api/team`.
+fn console_router(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/snapshot", get(console::snapshot))
+        .route("/blobs/{blob_id}", get(console::blob))
+        .layer(middleware::from_fn_with_state(state, team::same_origin_only))
 }
 
 /// The whole HTTP surface: health check, API, and the PWA's files.
@@ -108,6 +126,7 @@ pub fn router(state: AppState) -> Router {
         .route("/pull", get(api::pull))
         .route("/codes/reserve", post(api::reserve_codes))
         .nest("/team", team::router(state.clone()))
+        .nest("/console", console_router(state.clone()))
         .route("/uploads", post(uploads::create))
         .route(
             "/uploads/{sha256}",

@@ -272,6 +272,9 @@ struct ServeArgs {
     /// Directory of the built app (index.html, sw.js, assets)
     #[arg(long, env = "ATTUNE_DIST", default_value = "./dist")]
     dist: PathBuf,
+    /// The built researcher console (`cargo xtask run` builds it), served at /console/.
+    #[arg(long, env = "ATTUNE_CONSOLE_DIST", default_value = "./dist-console")]
+    console_dist: PathBuf,
     /// How log lines on stderr are written
     #[arg(long, env = "ATTUNE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -370,7 +373,11 @@ async fn serve(args: ServeArgs, addr_origin: &str) -> anyhow::Result<()> {
     tracing::info!(addr = %local_addr, backend = db.backend(), "listening");
     announce(&format!("Attune server listening on http://{local_addr}"));
 
-    let app = router(AppState::new(db.clone(), args.dist).with_data_dir(&args.db.data_dir));
+    let app = router(
+        AppState::new(db.clone(), args.dist)
+            .with_console_dir(args.console_dist)
+            .with_data_dir(&args.db.data_dir),
+    );
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
