@@ -1,5 +1,7 @@
 // Trunk post-build step (see Trunk.toml), also runnable by hand on any built directory:
-//   node xtask/pwa/postbuild.mjs DIR
+//   node xtask/pwa/postbuild.mjs [--console] DIR
+// With --console (console/Trunk.toml) the build is the researcher console, served at
+// /console/: step 2 is skipped (the console has no service worker, it is online by design).
 // 1. Moves Trunk's inline start-up <script> into a hashed file, so the Content-Security-Policy
 //    can forbid inline scripts.
 // 2. Writes sw.js: the service worker with the list of every built file to precache and a
@@ -12,7 +14,10 @@ import { readFileSync, writeFileSync, readdirSync, statSync, rmSync, existsSync 
 import { join, relative, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const dir = process.argv[2] || process.env.TRUNK_STAGING_DIR;
+const args = process.argv.slice(2);
+const isConsole = args.includes('--console');
+const base = isConsole ? '/console/' : '/';
+const dir = args.find((a) => !a.startsWith('--')) || process.env.TRUNK_STAGING_DIR;
 if (!dir) { console.error('postbuild: give the built directory (or run from trunk)'); process.exit(2); }
 const here = dirname(fileURLToPath(import.meta.url));
 const sha256 = (data) => createHash('sha256').update(data).digest('hex');
@@ -27,7 +32,7 @@ if (match) {
   const body = match[1].trim() + '\n';
   const name = `boot-${sha256(body).slice(0, 16)}.js`;
   writeFileSync(join(dir, name), body);
-  html = html.replace(inline, `<script type="module" src="/${name}"></script>`);
+  html = html.replace(inline, `<script type="module" src="${base}${name}"></script>`);
   writeFileSync(indexPath, html);
 }
 if (/<script(?![^>]*\bsrc=)[^>]*>/.test(html)) {
@@ -35,7 +40,7 @@ if (/<script(?![^>]*\bsrc=)[^>]*>/.test(html)) {
   process.exit(1);
 }
 
-// 2. Service worker.
+// 2. Service worker (the tablets' app only).
 const files = [];
 const walk = (d) => {
   for (const name of readdirSync(d).sort()) {
@@ -49,21 +54,24 @@ const compressed = /\.(br|gz)$/;
 const assets = files
   .map((p) => '/' + relative(dir, p).split('\\').join('/'))
   .filter((u) => u !== '/sw.js' && !u.endsWith('.map') && !compressed.test(u));
-const hash = createHash('sha256');
-for (const u of assets) { hash.update(u); hash.update(readFileSync(join(dir, u.slice(1)))); }
-const version = hash.digest('hex').slice(0, 12);
-const template = readFileSync(join(here, '..', '..', 'src', 'service_worker.js'), 'utf8');
-const sw = template
-  .replace("'__ATTUNE_VERSION__'", JSON.stringify(version))
-  .replace('__ATTUNE_ASSETS__', JSON.stringify(['/', ...assets], null, 2));
-writeFileSync(join(dir, 'sw.js'), sw);
-console.log(`postbuild: sw.js version ${version}, ${assets.length} files precached`);
+if (!isConsole) writeServiceWorker();
+function writeServiceWorker() {
+  const hash = createHash('sha256');
+  for (const u of assets) { hash.update(u); hash.update(readFileSync(join(dir, u.slice(1)))); }
+  const version = hash.digest('hex').slice(0, 12);
+  const template = readFileSync(join(here, '..', '..', 'src', 'service_worker.js'), 'utf8');
+  const sw = template
+    .replace("'__ATTUNE_VERSION__'", JSON.stringify(version))
+    .replace('__ATTUNE_ASSETS__', JSON.stringify(['/', ...assets], null, 2));
+  writeFileSync(join(dir, 'sw.js'), sw);
+  console.log(`postbuild: sw.js version ${version}, ${assets.length} files precached`);
+}
 
 // 3. Precompressed copies (rewritten on every run, so a changed file never keeps a stale one).
 const compressible = /\.(html|js|mjs|css|wasm|webmanifest|json|svg)$/;
 let saved = 0;
 for (const p of files) if (compressed.test(p) && !existsSync(p.replace(compressed, ''))) rmSync(p);
-for (const u of ['/sw.js', ...assets]) {
+for (const u of isConsole ? assets : ['/sw.js', ...assets]) {
   if (!compressible.test(u)) continue;
   const path = join(dir, u.slice(1));
   const data = readFileSync(path);

@@ -75,6 +75,7 @@ fn run() -> Result<ExitCode> {
         .arg("serve")
         .env("ATTUNE_ADDR", &addr)
         .env("ATTUNE_DIST", root().join("dist"))
+        .env("ATTUNE_CONSOLE_DIST", build::console_dist())
         .env("ATTUNE_DATA_DIR", root().join("data"))
         .current_dir(root())
         .status()

@@ -401,6 +401,7 @@ fn playwright(
     command
         .current_dir(root().join("tests/e2e"))
         .env("ATTUNE_DIST", dist)
+        .env("ATTUNE_CONSOLE_DIST", crate::build::console_dist())
         .env("ATTUNE_SERVER_BIN", server);
     for (key, value) in env {
         command.env(key, value);

@@ -1,0 +1,8 @@
+//! The console's screens.
+
+pub mod key;
+pub mod overview;
+pub mod participants;
+pub mod safeguarding;
+pub mod signin;
+pub mod timeline;
