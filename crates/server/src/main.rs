@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context, anyhow};
 use attune_core::protocol::{Protocol, default_protocol};
 use attune_core::sync::ControlKind;
+use attune_core::team::Role;
 use attune_core::{
     DeviceId, ParticipantId, StudyKeyFile, StudyPrivateKeys, StudySigningKey, StudyVerifyingKey,
     Timestamp,
@@ -61,6 +62,9 @@ enum Command {
     /// Enrolled devices
     #[command(subcommand)]
     Device(DeviceCommand),
+    /// The study team of the researcher console (members sign in with passkeys)
+    #[command(subcommand)]
+    Team(TeamCommand),
     /// Record a participant's withdrawal, signed with the study signing key: devices purge
     /// that participant's data on next sync and exports leave them out. The code is resolved
     /// to one participant (by opening their records with the study key); an unknown or shared
@@ -216,6 +220,42 @@ enum ProtocolCommand {
 }
 
 #[derive(Subcommand)]
+enum TeamCommand {
+    /// Print a single-use invitation link to the console for a new member with a role
+    /// (admin, researcher or coder), and when it expires
+    Invite {
+        /// admin (devices, enrolment, withdrawals, protocol, team), researcher (review,
+        /// safeguarding, conflicts, export) or coder (assigned recordings only)
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// Who the invitation is for (they give their own name when registering)
+        #[arg(long)]
+        name: Option<String>,
+        /// The server's public address, as the member's browser reaches it
+        #[arg(
+            long,
+            env = "ATTUNE_PUBLIC_URL",
+            default_value = "http://localhost:8080"
+        )]
+        url: String,
+        /// Hours until the invitation expires
+        #[arg(long, default_value_t = attune_server::team::http::INVITATION_HOURS)]
+        valid_hours: u32,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// List the study team's members
+    List {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+fn parse_role(text: &str) -> Result<Role, String> {
+    Role::parse(text).ok_or_else(|| format!("{text:?} is not a role: admin, researcher or coder"))
+}
+
+#[derive(Subcommand)]
 enum DeviceCommand {
     /// List enrolled devices
     List {
@@ -275,6 +315,11 @@ struct ServeArgs {
     /// The built researcher console (`cargo xtask run` builds it), served at /console/.
     #[arg(long, env = "ATTUNE_CONSOLE_DIST", default_value = "./dist-console")]
     console_dist: PathBuf,
+    /// The address the study team's browsers use (https://research.example.org): the origin
+    /// passkeys and console requests must come from. Without it only a console at
+    /// http://localhost:PORT works
+    #[arg(long, env = "ATTUNE_PUBLIC_URL", value_name = "URL")]
+    public_url: Option<String>,
     /// How log lines on stderr are written
     #[arg(long, env = "ATTUNE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -373,11 +418,15 @@ async fn serve(args: ServeArgs, addr_origin: &str) -> anyhow::Result<()> {
     tracing::info!(addr = %local_addr, backend = db.backend(), "listening");
     announce(&format!("Attune server listening on http://{local_addr}"));
 
-    let app = router(
-        AppState::new(db.clone(), args.dist)
-            .with_console_dir(args.console_dist)
-            .with_data_dir(&args.db.data_dir),
-    );
+    let mut state = AppState::new(db.clone(), args.dist)
+        .with_console_dir(args.console_dist)
+        .with_data_dir(&args.db.data_dir);
+    if let Some(url) = &args.public_url {
+        state = state
+            .with_public_url(url)
+            .map_err(|problem| anyhow!("--public-url: {problem}"))?;
+    }
+    let app = router(state);
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -415,6 +464,7 @@ fn run_admin(command: Command) -> anyhow::Result<()> {
                     println!("{}", signing.fingerprint());
                     Ok(())
                 }
+                Command::Team(command) => team_command(command).await,
                 Command::Enrol(EnrolCommand::Create {
                     key,
                     fieldworker,
@@ -500,6 +550,64 @@ fn run_admin(command: Command) -> anyhow::Result<()> {
 
 /// Runs one administration command on the store and closes it before the process exits, so
 /// every write is on disk and the database is left clean for the next command.
+async fn team_command(command: TeamCommand) -> anyhow::Result<()> {
+    match command {
+        TeamCommand::Invite {
+            role,
+            name,
+            url,
+            valid_hours,
+            db,
+        } => {
+            with_store(&db, |store| async move {
+                let printed =
+                    attune_server::team::cli::invite(store.as_ref(), role, name, &url, valid_hours)
+                        .await?;
+                println!("Invitation link:   {}", printed.link);
+                println!(
+                    "For:               {} ({})",
+                    printed.invitation.name,
+                    printed.invitation.role.label()
+                );
+                println!(
+                    "Expires:           {}",
+                    printed.invitation.expires_at.to_rfc3339()
+                );
+                println!(
+                    "Single use: send it to them privately. They open it in a browser and \
+                     register a passkey."
+                );
+                Ok(())
+            })
+            .await
+        }
+        TeamCommand::List { db } => {
+            with_store(&db, |store| async move {
+                let members = attune_server::team::cli::list(store.as_ref()).await?;
+                if members.is_empty() {
+                    println!(
+                        "No study team members yet: `attune-server team invite --role admin`."
+                    );
+                }
+                for member in members {
+                    println!(
+                        "{}  {:<11} {:<30} passkeys: {}  last sign-in: {}",
+                        member.member_id,
+                        member.role.as_str(),
+                        member.name,
+                        member.passkeys,
+                        member
+                            .last_sign_in
+                            .map_or_else(|| "never".to_owned(), |at| at.to_rfc3339())
+                    );
+                }
+                Ok(())
+            })
+            .await
+        }
+    }
+}
+
 async fn with_store<F, Fut>(db: &DbArgs, command: F) -> anyhow::Result<()>
 where
     F: FnOnce(Arc<dyn Store>) -> Fut,

@@ -1578,3 +1578,78 @@ async fn withdrawals_lists_tablet_requests_as_pending_until_the_study_team_confi
         .unwrap();
     assert_eq!(c01["status"], "confirmed");
 }
+
+#[path = "support/authenticator.rs"]
+mod authenticator;
+#[path = "support/console.rs"]
+mod console;
+
+/// `team invite` prints a link whose token registers a passkey with the role over real HTTP,
+/// valid for `--valid-hours`; `team list` then lists the member.
+#[tokio::test]
+async fn team_invite_prints_a_working_single_use_link_and_team_list_lists_the_member() {
+    use attune_core::team::Role;
+    let dir = tempfile::TempDir::new().unwrap();
+    let data = dir.path().to_path_buf();
+    let store: std::sync::Arc<dyn Store> =
+        std::sync::Arc::new(SqliteStore::open(&data).await.unwrap());
+    let console = console::Console::serve(dir, store, |state| state).await;
+    let printed = stdout(&run(
+        &data,
+        &[
+            "team",
+            "invite",
+            "--role",
+            "admin",
+            "--name",
+            "Ana",
+            "--url",
+            &format!("{}/", console.origin),
+            "--valid-hours",
+            "2",
+        ],
+    ));
+    let link = printed
+        .lines()
+        .find_map(|line| line.strip_prefix("Invitation link:"))
+        .map(str::trim)
+        .unwrap_or_else(|| panic!("no link in {printed}"));
+    let token = link
+        .strip_prefix(&format!("{}/console/#invite=", console.origin))
+        .unwrap_or_else(|| panic!("{link}"));
+    assert!(printed.contains("Ana (Study admin)"), "{printed}");
+    let expires = printed
+        .lines()
+        .find_map(|line| line.strip_prefix("Expires:"))
+        .map(str::trim)
+        .unwrap();
+    let in_two_hours =
+        attune_core::Timestamp(attune_server::api::now().as_millis() + 2 * 3_600_000);
+    assert_eq!(
+        &expires[..13],
+        &in_two_hours.to_rfc3339()[..13],
+        "{printed}"
+    );
+
+    let client = authenticator::Client::honest(&console.origin);
+    let mut passkey = authenticator::Authenticator::new(authenticator::Alg::Es256);
+    let joined = console.register_with(&mut passkey, token, &client).await;
+    assert_eq!(joined.status, reqwest::StatusCode::OK, "{}", joined.body);
+    assert_eq!(joined.body["role"], Role::Admin.as_str());
+    let twice = console
+        .call(
+            "POST",
+            "/api/team/register/start",
+            Some(serde_json::json!({"token": token, "name": "Eve"})),
+            None,
+        )
+        .await;
+    assert_eq!(twice.code(), "invitation_invalid");
+
+    let listed = stdout(&run(&data, &["team", "list"]));
+    assert!(listed.contains("admin"), "{listed}");
+    assert!(listed.contains("Ana Researcher"), "{listed}");
+    assert!(listed.contains("passkeys: 1"), "{listed}");
+    let refused = run_failing(&data, &["team", "invite", "--role", "owner"]);
+    assert!(refused.contains("admin, researcher or coder"), "{refused}");
+}

@@ -15,6 +15,8 @@ use super::{
     RevokeOutcome, Store, StudyRecord, WithdrawalRecord,
 };
 
+pub use super::suite_team::*;
+
 const NOW: Timestamp = Timestamp(1_750_000_000_000);
 
 /// Generates one `#[tokio::test]` per suite function, each on a fresh store from `$get_store`
@@ -52,6 +54,11 @@ macro_rules! store_conformance_tests {
             devices_reserving_codes_at_once_get_disjoint_numbers,
             a_device_holds_at_most_the_outstanding_cap_of_unused_codes,
             a_withdrawal_request_counts_only_when_the_participants_fieldworkers_device_signed_it,
+            a_team_invitation_registers_one_member_once_and_not_after_it_expires,
+            a_ceremony_is_taken_once_and_not_after_it_expires,
+            a_sign_in_moves_the_counter_forward_only,
+            a_team_session_ends_when_it_expires_or_is_deleted,
+            the_team_audit_log_is_read_newest_first,
         );
     };
     (@tests $get_store:path; $($name:ident),* $(,)?) => {

@@ -4,8 +4,7 @@
 use attune_core::Timestamp;
 use attune_core::team::{Invitation, MemberSummary, NewInvitation, Role, invitation_link_path};
 
-use super::{Member, audit};
-use crate::AppState;
+use super::Member;
 use crate::api::{now, random_hex, sha256_hex};
 use crate::error::AppError;
 use crate::store::{NewTeamInvitation, Store};
@@ -26,7 +25,7 @@ pub fn clean_name(name: &str) -> Result<String, AppError> {
 
 /// Makes an invitation valid for `valid_hours`, stores its hash and audits it.
 pub async fn new_invitation(
-    state: &AppState,
+    store: &dyn Store,
     by: Option<&Member>,
     request: NewInvitation,
     valid_hours: u32,
@@ -36,8 +35,7 @@ pub async fn new_invitation(
     // 256 bits from the OS; only the SHA-256 is stored.
     let token = random_hex(32);
     let expires_at = Timestamp(now.as_millis() + i64::from(valid_hours) * 3_600_000);
-    state
-        .store
+    store
         .create_team_invitation(
             &NewTeamInvitation {
                 token_hash: sha256_hex(&token),
@@ -49,17 +47,14 @@ pub async fn new_invitation(
             now,
         )
         .await?;
-    audit(
-        state,
-        by,
-        "invitation_created",
-        &format!(
-            "{} invited as {}, valid {valid_hours} h",
-            name,
-            request.role.label()
-        ),
-    )
-    .await?;
+    let detail = format!(
+        "{name} invited as {}, valid {valid_hours} h",
+        request.role.label()
+    );
+    let who = by.map(|member| (member.id.as_str(), member.name.as_str()));
+    store
+        .add_team_audit(now, who, "invitation_created", &detail)
+        .await?;
     Ok(Invitation {
         link_path: invitation_link_path(&token),
         token,
@@ -79,7 +74,7 @@ pub struct PrintedInvitation {
 
 /// `attune-server team invite --role ROLE [--name NAME] [--url URL] [--valid-hours H]`.
 pub async fn invite(
-    state: &AppState,
+    store: &dyn Store,
     role: Role,
     name: Option<String>,
     url: &str,
@@ -91,7 +86,7 @@ pub async fn invite(
         ));
     }
     let name = name.unwrap_or_else(|| role.label().to_owned());
-    let invitation = new_invitation(state, None, NewInvitation { role, name }, valid_hours).await?;
+    let invitation = new_invitation(store, None, NewInvitation { role, name }, valid_hours).await?;
     Ok(PrintedInvitation {
         link: format!(
             "{}{}",

@@ -67,8 +67,13 @@ pub async fn create_invitation(
 ) -> Result<Json<Invitation>, AppError> {
     member.require(&[Role::Admin])?;
     let request: NewInvitation = json_body(body)?;
-    let invitation =
-        super::cli::new_invitation(&state, Some(&member), request, INVITATION_HOURS).await?;
+    let invitation = super::cli::new_invitation(
+        state.store.as_ref(),
+        Some(&member),
+        request,
+        INVITATION_HOURS,
+    )
+    .await?;
     Ok(Json(invitation))
 }
 

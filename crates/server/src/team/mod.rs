@@ -13,7 +13,7 @@
 mod cbor;
 mod ceremonies;
 pub mod cli;
-mod http;
+pub mod http;
 mod origin;
 mod session;
 mod webauthn;
