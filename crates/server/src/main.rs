@@ -546,6 +546,7 @@ fn run_admin(command: Command) -> anyhow::Result<()> {
 /// Runs one administration command on the store and closes it before the process exits, so
 /// every write is on disk and the database is left clean for the next command.
 async fn team_command(command: TeamCommand) -> anyhow::Result<()> {
+    use attune_server::team::cli;
     match command {
         TeamCommand::Invite {
             role,
@@ -555,46 +556,22 @@ async fn team_command(command: TeamCommand) -> anyhow::Result<()> {
             db,
         } => {
             with_store(&db, |store| async move {
-                let printed =
-                    attune_server::team::cli::invite(store.as_ref(), role, name, &url, valid_hours)
-                        .await?;
-                println!("Invitation link:   {}", printed.link);
-                println!(
-                    "For:               {} ({})",
-                    printed.invitation.name,
-                    printed.invitation.role.label()
-                );
-                println!(
-                    "Expires:           {}",
-                    printed.invitation.expires_at.to_rfc3339()
-                );
-                println!(
-                    "Single use: send it to them privately. They open it in a browser and \
-                     register a passkey."
-                );
+                let printed = cli::invite(store.as_ref(), role, name, &url, valid_hours).await?;
+                println!("{printed}");
                 Ok(())
             })
             .await
         }
         TeamCommand::List { db } => {
             with_store(&db, |store| async move {
-                let members = attune_server::team::cli::list(store.as_ref()).await?;
+                let members = cli::list(store.as_ref()).await?;
                 if members.is_empty() {
                     println!(
                         "No study team members yet: `attune-server team invite --role admin`."
                     );
                 }
-                for member in members {
-                    println!(
-                        "{}  {:<11} {:<30} passkeys: {}  last sign-in: {}",
-                        member.member_id,
-                        member.role.as_str(),
-                        member.name,
-                        member.passkeys,
-                        member
-                            .last_sign_in
-                            .map_or_else(|| "never".to_owned(), |at| at.to_rfc3339())
-                    );
+                for member in &members {
+                    println!("{}", cli::member_line(member));
                 }
                 Ok(())
             })

@@ -114,7 +114,7 @@ async fn the_session_cookie_carries_its_flags_and_is_stored_hashed() {
     store
         .create_team_session(
             &sha256_hex("old"),
-            &answer.body["member_id"].as_str().unwrap(),
+            answer.body["member_id"].as_str().unwrap(),
             Timestamp(now - 1),
             Timestamp(now - 10),
         )
