@@ -134,7 +134,11 @@ impl AppError {
             AppError::UploadHashMismatch => ErrorCode::UploadHashMismatch,
             AppError::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
             AppError::Blobs(_) => ErrorCode::BlobStorageFailed,
-            team => crate::team::code_of(team).unwrap_or(ErrorCode::Malformed),
+            AppError::SignInRequired => ErrorCode::SignInRequired,
+            AppError::Forbidden { .. } => ErrorCode::Forbidden,
+            AppError::InvitationInvalid { .. } => ErrorCode::InvitationInvalid,
+            AppError::PasskeyRefused(_) => ErrorCode::PasskeyRefused,
+            AppError::CrossSiteRefused => ErrorCode::CrossSiteRefused,
         }
     }
 
