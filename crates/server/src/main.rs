@@ -358,6 +358,10 @@ fn addr_origin(matches: &ArgMatches) -> &'static str {
 
 fn run_serve(args: ServeArgs, addr_origin: &'static str) -> anyhow::Result<()> {
     check_listen_address(&args.addr, addr_origin)?;
+    if let Some(url) = &args.public_url {
+        attune_server::team::PublicOrigin::parse(url)
+            .map_err(|problem| anyhow!("--public-url (ATTUNE_PUBLIC_URL): {problem}"))?;
+    }
     init_logging(args.log_format);
     tokio::runtime::Runtime::new()
         .context("cannot start the async runtime")?
@@ -419,7 +423,7 @@ async fn serve(args: ServeArgs, addr_origin: &str) -> anyhow::Result<()> {
     if let Some(url) = &args.public_url {
         state = state
             .with_public_url(url)
-            .map_err(|problem| anyhow!("--public-url: {problem}"))?;
+            .map_err(|problem| anyhow!("--public-url (ATTUNE_PUBLIC_URL): {problem}"))?;
     }
     let app = router(state);
     axum::serve(
