@@ -101,8 +101,8 @@ pub enum AppError {
     PasskeyRefused(String),
     /// A state-changing console request from another origin (or naming none).
     #[error(
-        "This request did not come from the console's own page (Origin header missing or \
-         foreign): refused"
+        "This request did not come from the console's own page (its Origin header is missing \
+         or foreign, or this address is not the server's --public-url): refused"
     )]
     CrossSiteRefused,
 }
@@ -134,7 +134,11 @@ impl AppError {
             AppError::UploadHashMismatch => ErrorCode::UploadHashMismatch,
             AppError::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
             AppError::Blobs(_) => ErrorCode::BlobStorageFailed,
-            team => crate::team::code_of(team).unwrap_or(ErrorCode::Malformed),
+            AppError::SignInRequired => ErrorCode::SignInRequired,
+            AppError::Forbidden { .. } => ErrorCode::Forbidden,
+            AppError::InvitationInvalid { .. } => ErrorCode::InvitationInvalid,
+            AppError::PasskeyRefused(_) => ErrorCode::PasskeyRefused,
+            AppError::CrossSiteRefused => ErrorCode::CrossSiteRefused,
         }
     }
 

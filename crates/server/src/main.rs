@@ -361,6 +361,10 @@ fn addr_origin(matches: &ArgMatches) -> &'static str {
 
 fn run_serve(args: ServeArgs, addr_origin: &'static str) -> anyhow::Result<()> {
     check_listen_address(&args.addr, addr_origin)?;
+    if let Some(url) = &args.public_url {
+        attune_server::team::PublicOrigin::parse(url)
+            .map_err(|problem| anyhow!("--public-url (ATTUNE_PUBLIC_URL): {problem}"))?;
+    }
     init_logging(args.log_format);
     tokio::runtime::Runtime::new()
         .context("cannot start the async runtime")?
@@ -424,7 +428,7 @@ async fn serve(args: ServeArgs, addr_origin: &str) -> anyhow::Result<()> {
     if let Some(url) = &args.public_url {
         state = state
             .with_public_url(url)
-            .map_err(|problem| anyhow!("--public-url: {problem}"))?;
+            .map_err(|problem| anyhow!("--public-url (ATTUNE_PUBLIC_URL): {problem}"))?;
     }
     let app = router(state);
     axum::serve(
@@ -551,6 +555,7 @@ fn run_admin(command: Command) -> anyhow::Result<()> {
 /// Runs one administration command on the store and closes it before the process exits, so
 /// every write is on disk and the database is left clean for the next command.
 async fn team_command(command: TeamCommand) -> anyhow::Result<()> {
+    use attune_server::team::cli;
     match command {
         TeamCommand::Invite {
             role,
@@ -560,46 +565,22 @@ async fn team_command(command: TeamCommand) -> anyhow::Result<()> {
             db,
         } => {
             with_store(&db, |store| async move {
-                let printed =
-                    attune_server::team::cli::invite(store.as_ref(), role, name, &url, valid_hours)
-                        .await?;
-                println!("Invitation link:   {}", printed.link);
-                println!(
-                    "For:               {} ({})",
-                    printed.invitation.name,
-                    printed.invitation.role.label()
-                );
-                println!(
-                    "Expires:           {}",
-                    printed.invitation.expires_at.to_rfc3339()
-                );
-                println!(
-                    "Single use: send it to them privately. They open it in a browser and \
-                     register a passkey."
-                );
+                let printed = cli::invite(store.as_ref(), role, name, &url, valid_hours).await?;
+                println!("{printed}");
                 Ok(())
             })
             .await
         }
         TeamCommand::List { db } => {
             with_store(&db, |store| async move {
-                let members = attune_server::team::cli::list(store.as_ref()).await?;
+                let members = cli::list(store.as_ref()).await?;
                 if members.is_empty() {
                     println!(
                         "No study team members yet: `attune-server team invite --role admin`."
                     );
                 }
-                for member in members {
-                    println!(
-                        "{}  {:<11} {:<30} passkeys: {}  last sign-in: {}",
-                        member.member_id,
-                        member.role.as_str(),
-                        member.name,
-                        member.passkeys,
-                        member
-                            .last_sign_in
-                            .map_or_else(|| "never".to_owned(), |at| at.to_rfc3339())
-                    );
+                for member in &members {
+                    println!("{}", cli::member_line(member));
                 }
                 Ok(())
             })

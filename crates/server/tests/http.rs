@@ -519,6 +519,20 @@ fn a_bad_listen_address_is_refused_with_a_clear_error() {
 }
 
 #[test]
+fn a_bad_public_url_is_refused_before_anything_is_written() {
+    let dir = TempDir::new().expect("temp dir");
+    let mut command = server_command(dir.path(), "127.0.0.1:0");
+    command
+        .env_remove("ATTUNE_PUBLIC_URL")
+        .args(["--public-url", "research.example.org"]);
+    let (status, stderr) = run_to_completion(&mut command);
+    assert!(!status.success());
+    assert!(stderr.contains("--public-url"), "{stderr}");
+    assert!(stderr.contains("https://"), "{stderr}");
+    assert!(!dir.path().join("data").exists());
+}
+
+#[test]
 fn a_port_already_in_use_is_reported_clearly() {
     let dir = TempDir::new().expect("temp dir");
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

@@ -75,6 +75,25 @@ async fn a_member_registers_signs_out_and_signs_in_again_with_es256_and_eddsa() 
             .await;
         assert_eq!(answer.body["name"], "Ana Researcher");
     }
+    // Signing in and out is in the audit log, by whom, newest first.
+    let (admin, _) = console
+        .member(Role::Admin, &mut Authenticator::new(Alg::Es256))
+        .await;
+    let answer = console
+        .call("GET", "/api/team/audit", None, Some(&admin))
+        .await;
+    let entries = answer.body.as_array().unwrap();
+    let of = |action: &str| entries.iter().filter(|e| e["action"] == action).count();
+    assert_eq!(
+        (of("signed_out"), of("signed_in"), of("member_registered")),
+        (2, 2, 3)
+    );
+    let signed_out = entries
+        .iter()
+        .find(|e| e["action"] == "signed_out")
+        .unwrap();
+    assert_eq!(signed_out["member"], "Ana Researcher");
+    assert_eq!(entries[0]["action"], "member_registered");
 }
 
 #[tokio::test]
@@ -114,7 +133,7 @@ async fn the_session_cookie_carries_its_flags_and_is_stored_hashed() {
     store
         .create_team_session(
             &sha256_hex("old"),
-            &answer.body["member_id"].as_str().unwrap(),
+            answer.body["member_id"].as_str().unwrap(),
             Timestamp(now - 1),
             Timestamp(now - 10),
         )

@@ -478,7 +478,7 @@ error_codes! {
     Forbidden = "forbidden",
     /// The invitation is unknown, used or expired (403).
     InvitationInvalid = "invitation_invalid",
-    /// The passkey ceremony was refused (the message says why).
+    /// The passkey ceremony was refused (403; the message says why).
     PasskeyRefused = "passkey_refused",
     /// A state-changing request that did not come from the console's own origin (403).
     CrossSiteRefused = "cross_site_refused",

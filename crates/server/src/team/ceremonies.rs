@@ -41,7 +41,20 @@ fn limit(state: &AppState, ip: std::net::IpAddr) -> Result<(), AppError> {
     }
 }
 
-fn refused_invitation(state: InvitationState) -> AppError {
+/// Audits a registration refused for its invitation and returns the answer.
+async fn refused_invitation(app: &AppState, state: InvitationState) -> AppError {
+    let why = match state {
+        InvitationState::Used => "the invitation was already used",
+        InvitationState::Expired => "the invitation has expired",
+        _ => "the invitation is unknown",
+    };
+    if let Err(error) = app
+        .store
+        .add_team_audit(now(), None, "registration_refused", why)
+        .await
+    {
+        return error.into();
+    }
     invitation_invalid(match state {
         InvitationState::Used => {
             "This invitation was already used: ask a study admin for a new one"
@@ -147,7 +160,7 @@ pub async fn register_start(
     let invitation_hash = sha256_hex(request.token.trim());
     match state.store.team_invitation(&invitation_hash, now()).await? {
         InvitationState::Usable { .. } => {}
-        other => return Err(refused_invitation(other)),
+        other => return Err(refused_invitation(&state, other).await),
     }
     let ceremony = new_ceremony(
         &state,
@@ -225,7 +238,9 @@ pub async fn register_finish(
         .await?
     {
         RegisterOutcome::Registered(member) => member,
-        RegisterOutcome::Invitation(state) => return Err(refused_invitation(state)),
+        RegisterOutcome::Invitation(outcome) => {
+            return Err(refused_invitation(&state, outcome).await);
+        }
         RegisterOutcome::CredentialTaken => {
             return Err(refused(&state, ACTION, None, "this passkey is already registered").await);
         }

@@ -97,6 +97,43 @@ pub async fn invite(
     })
 }
 
+impl std::fmt::Display for PrintedInvitation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let invitation = &self.invitation;
+        writeln!(f, "Invitation link:   {}", self.link)?;
+        writeln!(
+            f,
+            "For:               {} ({})",
+            invitation.name,
+            invitation.role.label()
+        )?;
+        writeln!(
+            f,
+            "Expires:           {}",
+            invitation.expires_at.to_rfc3339()
+        )?;
+        write!(
+            f,
+            "Single use: send it to them privately. They open it in a browser and register a \
+             passkey."
+        )
+    }
+}
+
+/// One line of `team list`.
+pub fn member_line(member: &MemberSummary) -> String {
+    format!(
+        "{}  {:<11} {:<30} passkeys: {}  last sign-in: {}",
+        member.member_id,
+        member.role.as_str(),
+        member.name,
+        member.passkeys,
+        member
+            .last_sign_in
+            .map_or_else(|| "never".to_owned(), |at| at.to_rfc3339())
+    )
+}
+
 /// `attune-server team list`.
 pub async fn list(store: &dyn Store) -> Result<Vec<MemberSummary>, AppError> {
     Ok(store.team_members().await?)

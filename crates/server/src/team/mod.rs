@@ -19,7 +19,6 @@ mod session;
 mod webauthn;
 
 use attune_core::Timestamp;
-use attune_core::sync::ErrorCode;
 use attune_core::team::Role;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
@@ -157,16 +156,4 @@ pub(crate) fn passkey_refused(reason: impl Into<String>) -> AppError {
 /// The error answer of an invitation that cannot be used.
 pub(crate) fn invitation_invalid(message: &'static str) -> AppError {
     AppError::InvitationInvalid { message }
-}
-
-/// Stable code of a team refusal, for [`AppError::code`].
-pub(crate) fn code_of(error: &AppError) -> Option<ErrorCode> {
-    Some(match error {
-        AppError::SignInRequired => ErrorCode::SignInRequired,
-        AppError::Forbidden { .. } => ErrorCode::Forbidden,
-        AppError::InvitationInvalid { .. } => ErrorCode::InvitationInvalid,
-        AppError::PasskeyRefused(_) => ErrorCode::PasskeyRefused,
-        AppError::CrossSiteRefused => ErrorCode::CrossSiteRefused,
-        _ => return None,
-    })
 }

@@ -383,3 +383,7 @@ fn signature_verifies(key: &CredentialKey, message: &[u8], signature: &[u8]) -> 
         _ => false,
     }
 }
+
+#[cfg(test)]
+#[path = "webauthn_tests.rs"]
+mod tests;
