@@ -54,6 +54,8 @@ pub struct Console {
     pub unlocked: RwSignal<Option<Unlocked>, LocalStorage>,
     /// The screen shown.
     pub page: RwSignal<Page>,
+    /// The invitation token from the link, until it is spent.
+    pub invite: RwSignal<Option<String>>,
 }
 
 impl Console {
@@ -70,9 +72,9 @@ pub fn App() -> impl IntoView {
         me: RwSignal::new(None),
         unlocked: RwSignal::new_local(None),
         page: RwSignal::new(Page::Overview),
+        invite: RwSignal::new(invitation_token()),
     };
     provide_context(console);
-    let invite = invitation_token();
     let checked = RwSignal::new(false);
     let problem = RwSignal::new(None::<Error>);
     leptos::task::spawn_local(async move {
@@ -97,7 +99,7 @@ pub fn App() -> impl IntoView {
                         return view! { <p class="muted">"Checking your session…"</p> }.into_any();
                     }
                     match (console.me.get(), console.unlocked.get()) {
-                        (None, _) => match invite.clone() {
+                        (None, _) => match console.invite.get() {
                             Some(token) => view! { <signin::Register token=token /> }.into_any(),
                             None => view! { <signin::SignIn /> }.into_any(),
                         },

@@ -35,7 +35,7 @@ async fn file_bytes(input: &web_sys::HtmlInputElement) -> Result<Vec<u8>, Error>
 pub async fn open(bytes: Vec<u8>, passphrase: String) -> Result<Unlocked, Error> {
     let keys = StudyKeyFile::open_keys(&bytes, &passphrase).map_err(|error| {
         Error::Key(match error {
-            attune_core::EnvelopeError::CannotOpen => {
+            attune_core::EnvelopeError::WrongPassphrase => {
                 "The passphrase does not open this key file. Check it and try again.".to_owned()
             }
             other => format!("This is not a study key file that Attune can open: {other}"),

@@ -111,6 +111,7 @@ pub fn Register(token: String) -> impl IntoView {
             match register(token, chosen).await {
                 Ok(me) => {
                     clear_fragment();
+                    console.invite.set(None);
                     console.me.set(Some(me));
                 }
                 Err(error) => problem.set(Some(error)),
