@@ -37,9 +37,9 @@ impl fmt::Display for Error {
                 "The research server cannot be reached. Check the connection and try again.",
             ),
             Error::SignedOut => f.write_str("Your session has ended. Sign in again."),
-            Error::Forbidden => f.write_str(
-                "Your role in the study team does not allow this. Ask a study admin.",
-            ),
+            Error::Forbidden => {
+                f.write_str("Your role in the study team does not allow this. Ask a study admin.")
+            }
             Error::Refused { message, .. } => f.write_str(message),
             Error::Unreadable(what) => write!(f, "The server's answer could not be read: {what}"),
             Error::Passkey(why) | Error::Key(why) => f.write_str(why),

@@ -192,7 +192,12 @@ impl Study {
                         }))
             })
             .collect();
-        items.sort_by_key(|r| r.history.first().map(|h| h.revision.time).unwrap_or(r.time()));
+        items.sort_by_key(|r| {
+            r.history
+                .first()
+                .map(|h| h.revision.time)
+                .unwrap_or(r.time())
+        });
         items
     }
 
@@ -239,7 +244,10 @@ impl Study {
                 let participant = r.latest.revision.participant?.to_string();
                 let question = self.question_text(r, &note);
                 Some(FlaggedNote {
-                    code: codes.get(&participant).cloned().unwrap_or_else(|| "?".into()),
+                    code: codes
+                        .get(&participant)
+                        .cloned()
+                        .unwrap_or_else(|| "?".into()),
                     participant,
                     question,
                     note,
@@ -247,7 +255,7 @@ impl Study {
                 })
             })
             .collect();
-        flagged.sort_by(|a, b| b.record.time().cmp(&a.record.time()));
+        flagged.sort_by_key(|f| std::cmp::Reverse(f.record.time()));
         flagged
     }
 
@@ -262,7 +270,9 @@ impl Study {
     pub fn recording(&self, participant: &str, visit: &str) -> Option<(&Record, AttachmentBody)> {
         self.of_kind(Kind::Attachment).find_map(|r| {
             let revision = &r.latest.revision;
-            let same = revision.participant.is_some_and(|p| p.to_string() == participant)
+            let same = revision
+                .participant
+                .is_some_and(|p| p.to_string() == participant)
                 && revision.visit.is_some_and(|v| v.to_string() == visit);
             let body = r.body::<AttachmentBody>()?;
             (same && body.media_type.starts_with("audio/")).then_some((r, body))

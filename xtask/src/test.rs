@@ -73,7 +73,8 @@ pub fn test() -> Result<ExitCode> {
     };
     let app = wasm_clippy(&["-p", "attune", "--all-targets"]);
     let core = wasm_clippy(&["-p", "attune-core", "--lib", "--all-features"]);
-    record("clippy wasm32", Tally::one(app && core));
+    let console = wasm_clippy(&["-p", "attune-console"]);
+    record("clippy wasm32", Tally::one(app && core && console));
 
     step("start PostgreSQL for the store tests");
     // Kept alive until the end of this function; dropping it stops and deletes the cluster,

@@ -35,7 +35,7 @@ pub fn Overview(unlocked: Unlocked) -> impl IntoView {
     let counts = study
         .counts()
         .into_iter()
-        .map(|(kind, n)| view! { <li>{format!("{n} {}", kind.replace('_', " "))}</li> })
+        .map(|(kind, n)| view! { <li>{arrived(kind, n)}</li> })
         .collect_view();
     let devices = study
         .devices
@@ -43,10 +43,9 @@ pub fn Overview(unlocked: Unlocked) -> impl IntoView {
         .map(|d| {
             let status = match d.status {
                 DeviceStatus::Active => "Active".to_owned(),
-                DeviceStatus::Revoked => format!(
-                    "Revoked: {}",
-                    d.revoked_reason.clone().unwrap_or_default()
-                ),
+                DeviceStatus::Revoked => {
+                    format!("Revoked: {}", d.revoked_reason.clone().unwrap_or_default())
+                }
             };
             view! {
                 <tr>
@@ -100,4 +99,22 @@ pub fn Overview(unlocked: Unlocked) -> impl IntoView {
             </div>
         </section>
     }
+}
+
+/// "3 interview notes", "1 consent".
+fn arrived(kind: &str, n: usize) -> String {
+    let (one, many) = match kind {
+        "participant" => ("participant", "participants"),
+        "visit" => ("visit", "visits"),
+        "consent" => ("consent", "consents"),
+        "assent" => ("child's assent answer", "children's assent answers"),
+        "interview_note" => ("interview note", "interview notes"),
+        "activity_response" => ("activity answer", "activity answers"),
+        "reflection" => ("reflection", "reflections"),
+        "field_note" => ("field note", "field notes"),
+        "attachment" => ("recording", "recordings"),
+        "withdrawal" => ("withdrawal request", "withdrawal requests"),
+        other => (other, other),
+    };
+    format!("{n} {}", if n == 1 { one } else { many })
 }

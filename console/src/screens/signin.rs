@@ -9,7 +9,8 @@ use crate::error::Error;
 use crate::passkey;
 
 async fn sign_in() -> Result<Me, Error> {
-    let options: CeremonyOptions = api::post("/api/team/login/start", &serde_json::json!({})).await?;
+    let options: CeremonyOptions =
+        api::post("/api/team/login/start", &serde_json::json!({})).await?;
     let credential = passkey::get(&options.public_key).await?;
     api::post(
         "/api/team/login/finish",

@@ -7,8 +7,8 @@ use std::rc::Rc;
 
 use attune_core::consent::form_given_on;
 use attune_core::fieldwork::{
-    ActivityResponseBody, AttachmentBody, ConsentBody, ConsentSignature, InterviewNoteBody,
-    ParticipantBody, ReflectionBody, VisitBody,
+    ActivityResponseBody, AssentAnswer, AssentBody, AttachmentBody, ConsentBody, ConsentSignature,
+    InterviewNoteBody, ParticipantBody, ReflectionBody, VisitBody,
 };
 use attune_core::review::blob_path;
 use attune_core::{Kind, StudyPrivateKey, open_attachment};
@@ -30,13 +30,19 @@ pub fn Timeline(unlocked: Unlocked, participant: String) -> impl IntoView {
         .iter()
         .find(|r| r.kind() == Kind::Participant)
         .and_then(|r| r.body::<ParticipantBody>());
-    let title = own.as_ref().map_or("Participant".to_owned(), |p| p.code.clone());
+    let title = own
+        .as_ref()
+        .map_or("Participant".to_owned(), |p| p.code.clone());
     let group = own
         .as_ref()
         .and_then(|p| study.protocol().group(&p.group))
         .map(|g| g.name.clone())
         .unwrap_or_default();
-    let visits: Vec<&Record> = items.iter().copied().filter(|r| r.kind() == Kind::Visit).collect();
+    let visits: Vec<&Record> = items
+        .iter()
+        .copied()
+        .filter(|r| r.kind() == Kind::Visit)
+        .collect();
     let in_a_visit = |r: &Record| {
         r.latest
             .revision
@@ -94,17 +100,26 @@ fn VisitSection(
     let date = body.as_ref().map(|v| v.date.date_utc()).unwrap_or_default();
     let visit_id = visit.id();
     let audio = NodeRef::<leptos::html::Audio>::new();
-    let recording = study.recording(&participant, &visit_id).map(|(_, body)| body);
+    let recording = study
+        .recording(&participant, &visit_id)
+        .map(|(_, body)| body);
     let mut records: Vec<Record> = study
         .timeline(&participant)
         .into_iter()
         .filter(|r| r.kind() != Kind::Visit)
-        .filter(|r| r.latest.revision.visit.is_some_and(|v| v.to_string() == visit_id))
+        .filter(|r| {
+            r.latest
+                .revision
+                .visit
+                .is_some_and(|v| v.to_string() == visit_id)
+        })
         .cloned()
         .collect();
+    // Consent first, then the interview in recording order, then the rest as it happened.
     records.sort_by_key(|r| {
         let started = r.body::<InterviewNoteBody>().and_then(|n| n.started_at_ms);
-        (started.is_none(), started, r.time())
+        let first = r.history.first().map_or(r.time(), |h| h.revision.time);
+        (r.kind() != Kind::Consent, started.is_none(), started, first)
     });
     let has_recording = recording.is_some();
     let cards = records
@@ -193,13 +208,28 @@ fn RecordCard(
         Kind::InterviewNote => record
             .body::<InterviewNoteBody>()
             .map(|note| note_view(&study, &record, note, audio)),
-        Kind::Consent => record.body::<ConsentBody>().map(|c| consent_view(&study, c)),
+        Kind::Consent => record
+            .body::<ConsentBody>()
+            .map(|c| consent_view(&study, c)),
         Kind::ActivityResponse => record
             .body::<ActivityResponseBody>()
             .map(|r| activity_view(&study, &record, r)),
-        Kind::Reflection => record.body::<ReflectionBody>().map(|r| {
-            view! { <h3>"Reflection"</h3><p class="note-text">{r.text}</p> }.into_any()
+        Kind::Assent => record.body::<AssentBody>().map(|a| {
+            let answer = match a.answer {
+                AssentAnswer::Yes => "Yes",
+                AssentAnswer::NotSure => "Not sure",
+                AssentAnswer::No => "No",
+            };
+            let when = if a.activity.is_some() {
+                "Asked again before an activity"
+            } else {
+                "Asked at the start"
+            };
+            view! { <h3>{format!("Assent: {answer}")}</h3><p class="muted">{when}</p> }.into_any()
         }),
+        Kind::Reflection => record
+            .body::<ReflectionBody>()
+            .map(|r| view! { <h3>"Reflection"</h3><p class="note-text">{r.text}</p> }.into_any()),
         _ => None,
     };
     let content = content.unwrap_or_else(|| {
@@ -226,7 +256,11 @@ fn note_view(
         .flags
         .iter()
         .map(|f| {
-            let class = if f.code() == "safeguarding" { "badge danger" } else { "badge" };
+            let class = if f.code() == "safeguarding" {
+                "badge danger"
+            } else {
+                "badge"
+            };
             view! { <span class=class>{f.label()}</span> }
         })
         .collect_view();
@@ -254,7 +288,9 @@ fn note_view(
 
 fn consent_view(study: &Study, consent: ConsentBody) -> AnyView {
     let form = form_given_on(&consent, study.protocols.iter()).cloned();
-    let title = form.as_ref().map_or(consent.form_id.clone(), |f| f.title.clone());
+    let title = form
+        .as_ref()
+        .map_or(consent.form_id.clone(), |f| f.title.clone());
     let answers = consent
         .answers
         .0
@@ -303,8 +339,7 @@ fn activity_view(study: &Study, record: &Record, response: ActivityResponseBody)
                     src=format!("data:image/png;base64,{png}") />
             }
         });
-    let words = drawing
-        .is_none()
+    let words = (drawing.is_none() && response.answered())
         .then(|| response.answer_words(activity))
         .filter(|w| !w.is_empty());
     view! {
@@ -339,7 +374,10 @@ fn History(record: Record) -> impl IntoView {
     view! {
         <details class="history">
             <summary>
-                {format!("History ({} revisions)", record.history.len())}
+                {match record.history.len() {
+                    1 => "History (1 revision)".to_owned(),
+                    n => format!("History ({n} revisions)"),
+                }}
                 {if verified { " · verified" } else { " · a later revision did not verify" }}
             </summary>
             <ul class="plain">{rows}</ul>

@@ -21,10 +21,7 @@ const REVIEWERS: &[Role] = &[Role::Admin, Role::Researcher];
 
 /// `GET /api/console/snapshot`: every device, stored envelope, kept conflict, withdrawal and
 /// published protocol.
-pub async fn snapshot(
-    State(state): State<AppState>,
-    member: Member,
-) -> Result<Response, AppError> {
+pub async fn snapshot(State(state): State<AppState>, member: Member) -> Result<Response, AppError> {
     member.require(REVIEWERS)?;
     let store = &state.store;
     let snapshot = Snapshot {
@@ -69,7 +66,13 @@ pub async fn blob(
     }
     for upload in state.store.uploads_of_blob(&blob_id).await? {
         if let Some(sealed) = state.blobs.read(&upload.sha256).await? {
-            audit(&state, Some(&member), "recording_read", &format!("blob {blob_id}")).await?;
+            audit(
+                &state,
+                Some(&member),
+                "recording_read",
+                &format!("blob {blob_id}"),
+            )
+            .await?;
             return Ok((
                 [
                     (CACHE_CONTROL, "no-store"),

@@ -6,8 +6,8 @@
 
 pub mod api;
 mod app_assets;
-pub mod console;
 pub mod blobs;
+pub mod console;
 mod error;
 pub mod export;
 pub mod store;
@@ -114,7 +114,10 @@ fn console_router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/snapshot", get(console::snapshot))
         .route("/blobs/{blob_id}", get(console::blob))
-        .layer(middleware::from_fn_with_state(state, team::same_origin_only))
+        .layer(middleware::from_fn_with_state(
+            state,
+            team::same_origin_only,
+        ))
 }
 
 /// The whole HTTP surface: health check, API, and the PWA's files.

@@ -424,3 +424,98 @@ async fn ceremonies_are_rate_limited_per_address() {
     assert!(statuses[..60].iter().all(|s| *s == StatusCode::OK));
     assert_eq!(statuses[60], StatusCode::TOO_MANY_REQUESTS);
 }
+
+/// `/api/console`: only admins and researchers read the sealed data, every read is audited,
+/// and nothing in the answer is plaintext (the server has none).
+#[tokio::test]
+async fn the_console_api_serves_reviewers_only_and_audits_each_read() {
+    let console = Console::start().await;
+    let paths = [
+        "/api/console/snapshot",
+        "/api/console/blobs/01900000-0000-7000-8000-000000000000",
+    ];
+    for path in paths {
+        let answer = console.call("GET", path, None, None).await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{path}");
+        assert_eq!(answer.code(), "sign_in_required");
+    }
+    let (coder, _) = console
+        .member(Role::Coder, &mut Authenticator::new(Alg::Es256))
+        .await;
+    for path in paths {
+        let answer = console.call("GET", path, None, Some(&coder)).await;
+        assert_eq!(answer.status, StatusCode::FORBIDDEN, "{path}");
+        assert_eq!(answer.code(), "forbidden");
+    }
+    let (researcher, _) = console
+        .member(Role::Researcher, &mut Authenticator::new(Alg::EdDsa))
+        .await;
+    let answer = console
+        .call("GET", "/api/console/snapshot", None, Some(&researcher))
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert_eq!(answer.headers["cache-control"], "no-store");
+    let snapshot: attune_core::review::Snapshot = serde_json::from_value(answer.body).unwrap();
+    assert_eq!(snapshot, attune_core::review::Snapshot::default());
+    // A blob that was never uploaded, and a path that is no blob id.
+    for path in [paths[1], "/api/console/blobs/..%2Fstudy.db"] {
+        let answer = console.call("GET", path, None, Some(&researcher)).await;
+        assert_eq!(answer.status, StatusCode::NOT_FOUND, "{path}");
+    }
+    let (admin, _) = console
+        .member(Role::Admin, &mut Authenticator::new(Alg::Es256))
+        .await;
+    let actions = console.audit_actions(&admin).await;
+    assert!(
+        actions
+            .iter()
+            .any(|(action, detail)| action == "data_read" && detail.contains("0 sealed revisions")),
+        "{actions:?}"
+    );
+}
+
+/// The console is served from its own directory under `/console/`, its routes answered with
+/// its `index.html`; the tablets' app is not.
+#[tokio::test]
+async fn the_console_is_served_under_console_from_its_own_directory() {
+    let built = tempfile::TempDir::new().unwrap();
+    std::fs::write(built.path().join("index.html"), "<title>console</title>").unwrap();
+    std::fs::write(built.path().join("app-0123456789abcdef.js"), "//").unwrap();
+    let dir = built.path().to_owned();
+    let console = Console::start_with(move |state| state.with_console_dir(dir)).await;
+    let get = |path: &'static str| {
+        let url = format!("http://{}{path}", console.addr);
+        async move {
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap()
+                .get(url)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let moved = get("/console").await;
+    assert_eq!(moved.status(), StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(moved.headers()["location"], "/console/");
+    for path in ["/console/", "/console/participants"] {
+        let page = get(path).await;
+        assert_eq!(page.status(), StatusCode::OK, "{path}");
+        assert_eq!(page.headers()["cache-control"], "no-cache");
+        assert!(page.headers().contains_key("content-security-policy"));
+        assert_eq!(page.text().await.unwrap(), "<title>console</title>");
+    }
+    let script = get("/console/app-0123456789abcdef.js").await;
+    assert_eq!(script.status(), StatusCode::OK);
+    assert!(
+        script.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("immutable")
+    );
+    assert_eq!(
+        get("/console/missing.js").await.status(),
+        StatusCode::NOT_FOUND
+    );
+}
