@@ -294,3 +294,12 @@ pub fn clock(ms: u64) -> String {
     let seconds = ms / 1000;
     format!("{}:{:02}", seconds / 60, seconds % 60)
 }
+
+/// A time as the console shows it: `2026-12-03 14:56 UTC`.
+pub fn when(time: Timestamp) -> String {
+    let text = time.to_rfc3339();
+    match (text.get(..10), text.get(11..16)) {
+        (Some(date), Some(clock)) => format!("{date} {clock} UTC"),
+        _ => text,
+    }
+}

@@ -69,6 +69,12 @@ fn run() -> Result<ExitCode> {
     step(&format!(
         "starting attune-server on {addr} (Ctrl-C stops it)"
     ));
+    let port = addr.rsplit(':').next().unwrap_or("8080");
+    println!(
+        "   the researcher console: http://localhost:{port}/console/ (passkeys need a name, not \
+         127.0.0.1); invite the first admin with\n   \
+         target/debug/attune-server team invite --role admin --url http://localhost:{port}"
+    );
     // The server prints the URL it listens on; Ctrl-C reaches it too (same process group)
     // and it shuts down cleanly.
     let status = Command::new(&server)

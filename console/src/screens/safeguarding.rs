@@ -4,6 +4,7 @@
 use leptos::prelude::*;
 
 use crate::app::{Console, Page, Unlocked};
+use crate::study::when;
 
 /// The safeguarding screen.
 #[component]
@@ -22,7 +23,7 @@ pub fn Safeguarding(unlocked: Unlocked) -> impl IntoView {
                 <li class="card flagged" data-testid="safeguarding-note">
                     <div class="meta">
                         <strong>{f.code.clone()}</strong>
-                        <span>{format!("{} · {}", latest.fieldworker, latest.revision.time.to_rfc3339())}</span>
+                        <span>{format!("{} · {}", latest.fieldworker, when(latest.revision.time))}</span>
                     </div>
                     {f.question.clone().map(|q| view! { <p class="question">{q}</p> })}
                     <p class="note-text">{f.note.text.clone()}</p>
@@ -39,7 +40,8 @@ pub fn Safeguarding(unlocked: Unlocked) -> impl IntoView {
             <div class="card steps">
                 <h2>"What to do"</h2>
                 <ol>{steps.steps.iter().map(|s| view! { <li>{s.clone()}</li> }).collect_view()}</ol>
-                <p>{format!("Contact: {}. {}", steps.contact, steps.deadline)}</p>
+                <p><strong>"Contact: "</strong>{steps.contact.trim_end_matches('.').to_owned()}</p>
+                <p><strong>"By when: "</strong>{steps.deadline.clone()}</p>
             </div>
             {if empty {
                 view! { <p class="muted">"No note is flagged as a safeguarding concern."</p> }.into_any()

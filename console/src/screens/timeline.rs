@@ -18,7 +18,7 @@ use wasm_bindgen::JsCast;
 use crate::api;
 use crate::app::{Console, Page, Unlocked};
 use crate::error::Error;
-use crate::study::{Record, Study, clock};
+use crate::study::{Record, Study, clock, when};
 
 /// The timeline screen.
 #[component]
@@ -364,7 +364,7 @@ fn History(record: Record) -> impl IntoView {
                 <li>{format!(
                     "rev {} · {} · {} · device {}",
                     h.revision.rev,
-                    h.revision.time.to_rfc3339(),
+                    when(h.revision.time),
                     h.fieldworker,
                     h.device
                 )}</li>
