@@ -5,12 +5,12 @@
 use std::rc::Rc;
 
 use attune_core::StudyPrivateKey;
-use attune_core::team::Me;
+use attune_core::team::{Me, Role};
 use leptos::prelude::*;
 
 use crate::api;
 use crate::error::Error;
-use crate::screens::{key, overview, participants, safeguarding, signin};
+use crate::screens::{key, overview, participants, safeguarding, signin, team};
 use crate::study::Study;
 
 /// The study, opened in this page.
@@ -33,6 +33,8 @@ pub enum Page {
     Participants,
     /// One participant's timeline.
     Participant(String),
+    /// The study team and its audit log (study admins).
+    Team,
 }
 
 impl Page {
@@ -41,6 +43,7 @@ impl Page {
             Page::Overview => "Overview",
             Page::Safeguarding => "Safeguarding",
             Page::Participants | Page::Participant(_) => "Participants",
+            Page::Team => "Team",
         }
     }
 }
@@ -120,6 +123,7 @@ fn screen(page: Page, unlocked: Unlocked) -> AnyView {
         Page::Participant(id) => {
             view! { <participants::Timeline unlocked=unlocked participant=id /> }.into_any()
         }
+        Page::Team => view! { <team::Team /> }.into_any(),
     }
 }
 
@@ -127,9 +131,15 @@ fn screen(page: Page, unlocked: Unlocked) -> AnyView {
 #[component]
 fn Nav() -> impl IntoView {
     let console = expect_context::<Console>();
-    let pages = [Page::Overview, Page::Safeguarding, Page::Participants];
     move || {
         console.unlocked.with(Option::is_some).then(|| {
+            let mut pages = vec![Page::Overview, Page::Safeguarding, Page::Participants];
+            if console
+                .me
+                .with(|me| me.as_ref().is_some_and(|m| m.role == Role::Admin))
+            {
+                pages.push(Page::Team);
+            }
             let current = console.page.get();
             view! {
                 <nav aria-label="Screens">

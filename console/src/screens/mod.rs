@@ -5,4 +5,5 @@ pub mod overview;
 pub mod participants;
 pub mod safeguarding;
 pub mod signin;
+pub mod team;
 pub mod timeline;

@@ -245,6 +245,20 @@ test('a researcher signs in with a passkey, opens the key in the page and review
   expect(await drawingImage.evaluate((img: HTMLImageElement) => img.naturalWidth)).toBeGreaterThan(0);
   await consoleShots(page, 'child-timeline');
 
+  // A study admin invites a coder from the console and reads the audit log.
+  await page.getByRole('navigation', { name: 'Screens' }).getByRole('button', { name: 'Team' }).click();
+  await page.getByLabel('Their name').fill('Dee Coder');
+  await page.getByRole('radio', { name: 'Coder' }).check();
+  await page.getByRole('button', { name: 'Make an invitation link' }).click();
+  await expect(page.getByTestId('invitation-link')).toContainText(`${origin}/console/#invite=`);
+  await expect(page.getByRole('row', { name: /Rosa Lead Study admin/ })).toBeVisible();
+  const log = page.getByTestId('audit');
+  await expect(log).toContainText('invitation created');
+  await expect(log).toContainText('data read');
+  await expect(log).toContainText('recording read');
+  await accessible(page, 'team');
+  await consoleShots(page, 'team');
+
   // Decryption happened here: the note's words crossed the network in no request and no
   // response.
   expect(traffic.length).toBeGreaterThan(5);
