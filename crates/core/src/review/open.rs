@@ -265,3 +265,127 @@ pub fn open_all(
     }
     result
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::envelope::{DeviceKey, StudyKeyPair, seal_envelope};
+    use crate::ids::{DeviceId, ParticipantId, ProfileId, RecordId};
+    use crate::record::{Authorship, Kind, Links};
+    use crate::review::{Device, DeviceStatus};
+    use crate::time::Timestamp;
+
+    struct Tablet {
+        device: Device,
+        key: DeviceKey,
+        by: Authorship,
+    }
+
+    fn tablet(fieldworker: &str) -> Tablet {
+        let id = DeviceId::new(Timestamp(1));
+        let key = DeviceKey::generate().unwrap();
+        Tablet {
+            device: Device {
+                id: id.to_string(),
+                fieldworker: fieldworker.into(),
+                name: "Tablet".into(),
+                public_key: key.public_key().to_text(),
+                status: DeviceStatus::Active,
+                revoked_reason: None,
+                enrolled_at: Timestamp(0),
+            },
+            key,
+            by: Authorship {
+                device: id,
+                author: ProfileId::new(Timestamp(1)),
+                time: Timestamp(2),
+            },
+        }
+    }
+
+    fn stored(revision: &Revision, study: &StudyKeyPair, tablet: &Tablet) -> StoredEnvelope {
+        let envelope = seal_envelope(
+            revision,
+            Some("C01".into()),
+            &study.public_key(),
+            &tablet.key,
+        )
+        .unwrap();
+        StoredEnvelope {
+            device_id: envelope.device_id.to_string(),
+            envelope,
+            received_at: Timestamp(3),
+        }
+    }
+
+    #[test]
+    fn opens_what_verifies_lists_what_does_not_and_leaves_out_the_withdrawn() {
+        let study = StudyKeyPair::generate();
+        let ana = tablet("Ana");
+        let stay = ParticipantId::new(Timestamp(1));
+        let gone = ParticipantId::new(Timestamp(1));
+        let note = |participant, text: &[u8]| {
+            Revision::first(
+                RecordId::new(Timestamp(1)),
+                Kind::InterviewNote,
+                Links {
+                    participant: Some(participant),
+                    ..Links::default()
+                },
+                text.to_vec(),
+                ana.by,
+            )
+        };
+        let kept = note(stay, b"kept");
+        let kept_2 = kept.next(b"kept, edited".to_vec(), ana.by).unwrap();
+        let forged = note(stay, b"forged");
+        let forged_2 = forged.next(b"after the forgery".to_vec(), ana.by).unwrap();
+        let withdrawn = note(gone, b"withdrawn");
+        let mut bad = stored(&forged, &study, &ana);
+        // Another device's key signed it: the signature does not verify.
+        bad.envelope =
+            seal_envelope(&forged, None, &study.public_key(), &tablet("Bo").key).unwrap();
+        let all = vec![
+            stored(&kept, &study, &ana),
+            stored(&kept_2, &study, &ana),
+            bad,
+            stored(&forged_2, &study, &ana),
+            stored(&withdrawn, &study, &ana),
+        ];
+        let out = Withdrawn::of(&[WithdrawalRecord {
+            message_id: 1,
+            seq: Some(1),
+            participant_id: Some(gone),
+            participant_code: "C02".into(),
+            created_at: Timestamp(4),
+        }]);
+        let opened = open_all(
+            &all,
+            &[],
+            &Devices::new(&[ana.device.clone()]),
+            &out,
+            study.private_key(),
+        );
+        assert_eq!(opened.withdrawn_excluded, 1);
+        assert_eq!(opened.failed.len(), 2, "the forgery and what follows it");
+        assert!(opened.failed.iter().all(|f| f.held == Held::Revision));
+        assert_eq!(opened.failed[1].problem, Problem::AfterFailure { rev: 1 });
+        let latest = opened.latest_records();
+        assert_eq!(latest.len(), 1);
+        assert_eq!(latest[0].revision.body, b"kept, edited");
+        assert!(latest[0].verified);
+        assert_eq!(latest[0].fieldworker, "Ana");
+        assert!(!opened.record_verified(&forged.record_id.to_string()));
+        // Opened with another study's key: nothing opens, everything is listed.
+        let other = StudyKeyPair::generate();
+        let none = open_all(
+            &all[..2],
+            &[],
+            &Devices::new(&[ana.device]),
+            &out,
+            other.private_key(),
+        );
+        assert!(none.revisions.is_empty());
+        assert!(matches!(none.failed[0].problem, Problem::CannotOpen(_)));
+    }
+}
