@@ -362,7 +362,7 @@ mod tests {
         let opened = open_all(
             &all,
             &[],
-            &Devices::new(&[ana.device.clone()]),
+            &Devices::new(std::slice::from_ref(&ana.device)),
             &out,
             study.private_key(),
         );
