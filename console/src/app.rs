@@ -10,7 +10,7 @@ use leptos::prelude::*;
 
 use crate::api;
 use crate::error::Error;
-use crate::screens::{key, overview, participants, safeguarding, signin, team};
+use crate::screens::{conflicts, key, overview, participants, safeguarding, signin, team};
 use crate::study::Study;
 
 /// The study, opened in this page.
@@ -33,6 +33,8 @@ pub enum Page {
     Participants,
     /// One participant's timeline.
     Participant(String),
+    /// Revisions kept beside their record's chain.
+    Conflicts,
     /// The study team and its audit log (study admins).
     Team,
 }
@@ -43,6 +45,7 @@ impl Page {
             Page::Overview => "Overview",
             Page::Safeguarding => "Safeguarding",
             Page::Participants | Page::Participant(_) => "Participants",
+            Page::Conflicts => "Conflicts",
             Page::Team => "Team",
         }
     }
@@ -123,6 +126,7 @@ fn screen(page: Page, unlocked: Unlocked) -> AnyView {
         Page::Participant(id) => {
             view! { <participants::Timeline unlocked=unlocked participant=id /> }.into_any()
         }
+        Page::Conflicts => view! { <conflicts::Conflicts unlocked=unlocked /> }.into_any(),
         Page::Team => view! { <team::Team /> }.into_any(),
     }
 }
@@ -133,7 +137,12 @@ fn Nav() -> impl IntoView {
     let console = expect_context::<Console>();
     move || {
         console.unlocked.with(Option::is_some).then(|| {
-            let mut pages = vec![Page::Overview, Page::Safeguarding, Page::Participants];
+            let mut pages = vec![
+                Page::Overview,
+                Page::Safeguarding,
+                Page::Participants,
+                Page::Conflicts,
+            ];
             if console
                 .me
                 .with(|me| me.as_ref().is_some_and(|m| m.role == Role::Admin))

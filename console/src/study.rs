@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use attune_core::fieldwork::{AttachmentBody, InterviewNoteBody, ParticipantBody, VisitBody};
 use attune_core::protocol::{Protocol, default_protocol};
-use attune_core::review::open::{Opened, OpenedRevision, Withdrawn, open_all};
+use attune_core::review::open::{Opened, OpenedConflict, OpenedRevision, Withdrawn, open_all};
 use attune_core::review::verify::Devices;
 use attune_core::review::{Device, Snapshot};
 use attune_core::{Kind, StudyPrivateKey, Timestamp};
@@ -94,6 +94,8 @@ pub struct Study {
     pub withdrawn_excluded: usize,
     /// Withdrawn participants.
     pub withdrawn: usize,
+    /// Revisions the server kept beside their record's chain, verified and opened.
+    pub conflicts: Vec<OpenedConflict>,
 }
 
 impl Study {
@@ -144,7 +146,13 @@ impl Study {
                 .collect(),
             withdrawn_excluded: opened.withdrawn_excluded,
             withdrawn: withdrawn.count(),
+            conflicts: opened.conflicts.clone(),
         }
+    }
+
+    /// A record by id.
+    pub fn record(&self, id: &str) -> Option<&Record> {
+        self.records.iter().find(|r| r.id() == id)
     }
 
     /// The newest protocol: labels and steps come from it.
@@ -279,6 +287,46 @@ impl Study {
         })
     }
 
+    /// What looks unfinished: visits never closed, consents with no interview notes for a
+    /// group that is interviewed, recordings whose file the server does not list.
+    pub fn missing(&self) -> Vec<String> {
+        let codes = self.codes();
+        let code = |id: &str| codes.get(id).cloned().unwrap_or_else(|| "?".into());
+        let mut missing = Vec::new();
+        for visit in self.of_kind(Kind::Visit) {
+            if let Some(body) = visit.body::<VisitBody>()
+                && body.closed.is_none()
+            {
+                let who: Vec<String> = body
+                    .participants
+                    .iter()
+                    .map(|p| code(&p.to_string()))
+                    .collect();
+                missing.push(format!(
+                    "A visit on {} with {} was never closed.",
+                    body.date.date_utc(),
+                    who.join(", ")
+                ));
+            }
+        }
+        for participant in self.of_kind(Kind::Participant) {
+            let Some(body) = participant.body::<ParticipantBody>() else {
+                continue;
+            };
+            let interviewed = self.protocol().guide_for(&body.group).is_some();
+            let timeline = self.timeline(&participant.id());
+            let consented = timeline.iter().any(|r| r.kind() == Kind::Consent);
+            let noted = timeline.iter().any(|r| r.kind() == Kind::InterviewNote);
+            if interviewed && consented && !noted && body.is_active() {
+                missing.push(format!(
+                    "{} gave consent but has no interview notes yet.",
+                    body.code
+                ));
+            }
+        }
+        missing
+    }
+
     /// How many records of each kind arrived, for the overview.
     pub fn counts(&self) -> BTreeMap<&'static str, usize> {
         let mut counts = BTreeMap::new();
@@ -301,5 +349,17 @@ pub fn when(time: Timestamp) -> String {
     match (text.get(..10), text.get(11..16)) {
         (Some(date), Some(clock)) => format!("{date} {clock} UTC"),
         _ => text,
+    }
+}
+
+/// A revision's body as a person reads it: a note's or reflection's text, otherwise its JSON
+/// laid out.
+pub fn readable_body(body: &[u8]) -> String {
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return String::from_utf8_lossy(body).into_owned();
+    };
+    match value.get("text").and_then(|t| t.as_str()) {
+        Some(text) => text.to_owned(),
+        None => serde_json::to_string_pretty(&value).unwrap_or_default(),
     }
 }

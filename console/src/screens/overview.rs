@@ -58,6 +58,7 @@ pub fn Overview(unlocked: Unlocked) -> impl IntoView {
         })
         .collect_view();
     let problems = study.problems.clone();
+    let missing = study.missing();
     view! {
         <section>
             <h1>"Overview"</h1>
@@ -89,6 +90,14 @@ pub fn Overview(unlocked: Unlocked) -> impl IntoView {
                         )}</p>
                     })}
                 </div>
+            </div>
+            <div class="card">
+                <h2>"Still to do"</h2>
+                {if missing.is_empty() {
+                    view! { <p class="muted">"Nothing looks unfinished."</p> }.into_any()
+                } else {
+                    view! { <ul data-testid="missing">{missing.into_iter().map(|m| view! { <li>{m}</li> }).collect_view()}</ul> }.into_any()
+                }}
             </div>
             <div class="card">
                 <h2>"Devices"</h2>

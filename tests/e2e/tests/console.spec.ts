@@ -202,6 +202,8 @@ test('a researcher signs in with a passkey, opens the key in the page and review
   await expect(page.getByRole('heading', { name: 'Overview' })).toBeVisible({ timeout: 30_000 });
   await expect(page.getByRole('row', { name: /Carers 1 9/ })).toBeVisible();
   await expect(page.getByRole('row', { name: /Ana Field/ })).toBeVisible();
+  // The fieldworker never closed the visit: the overview says so.
+  await expect(page.getByTestId('missing')).toContainText('was never closed');
   await accessible(page, 'overview');
   await consoleShots(page, 'overview');
 
@@ -244,6 +246,12 @@ test('a researcher signs in with a passkey, opens the key in the page and review
   await expect(drawingImage).toBeVisible();
   expect(await drawingImage.evaluate((img: HTMLImageElement) => img.naturalWidth)).toBeGreaterThan(0);
   await consoleShots(page, 'child-timeline');
+
+  // No two tablets edited the same record: no conflict.
+  await page.getByRole('navigation', { name: 'Screens' }).getByRole('button', { name: 'Conflicts' }).click();
+  await expect(page.getByText('No conflicts: every revision fitted its record.')).toBeVisible();
+  await accessible(page, 'conflicts');
+  await consoleShots(page, 'conflicts');
 
   // A study admin invites a coder from the console and reads the audit log.
   await page.getByRole('navigation', { name: 'Screens' }).getByRole('button', { name: 'Team' }).click();
