@@ -15,6 +15,16 @@ const toB64url = (buffer) => {
   return btoa(bin).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 };
 const withIds = (list) => (list || []).map((c) => ({ ...c, id: toBytes(c.id) }));
+/** A credential as the server reads it (PublicKeyCredential.toJSON's shape), `response`
+ *  being the ceremony's own fields. */
+const asJson = (credential, response) => JSON.stringify({
+  id: credential.id,
+  rawId: toB64url(credential.rawId),
+  type: credential.type,
+  authenticatorAttachment: credential.authenticatorAttachment || null,
+  clientExtensionResults: credential.getClientExtensionResults(),
+  response,
+});
 
 export function passkeysSupported() {
   return typeof window.PublicKeyCredential === 'function' && !!navigator.credentials;
@@ -31,17 +41,10 @@ export async function createPasskey(optionsJson) {
   };
   const credential = await navigator.credentials.create({ publicKey });
   const r = credential.response;
-  return JSON.stringify({
-    id: credential.id,
-    rawId: toB64url(credential.rawId),
-    type: credential.type,
-    authenticatorAttachment: credential.authenticatorAttachment || null,
-    clientExtensionResults: credential.getClientExtensionResults(),
-    response: {
-      clientDataJSON: toB64url(r.clientDataJSON),
-      attestationObject: toB64url(r.attestationObject),
-      transports: typeof r.getTransports === 'function' ? r.getTransports() : [],
-    },
+  return asJson(credential, {
+    clientDataJSON: toB64url(r.clientDataJSON),
+    attestationObject: toB64url(r.attestationObject),
+    transports: typeof r.getTransports === 'function' ? r.getTransports() : [],
   });
 }
 
@@ -55,17 +58,10 @@ export async function getPasskey(optionsJson) {
   };
   const credential = await navigator.credentials.get({ publicKey });
   const r = credential.response;
-  return JSON.stringify({
-    id: credential.id,
-    rawId: toB64url(credential.rawId),
-    type: credential.type,
-    authenticatorAttachment: credential.authenticatorAttachment || null,
-    clientExtensionResults: credential.getClientExtensionResults(),
-    response: {
-      clientDataJSON: toB64url(r.clientDataJSON),
-      authenticatorData: toB64url(r.authenticatorData),
-      signature: toB64url(r.signature),
-      userHandle: r.userHandle ? toB64url(r.userHandle) : null,
-    },
+  return asJson(credential, {
+    clientDataJSON: toB64url(r.clientDataJSON),
+    authenticatorData: toB64url(r.authenticatorData),
+    signature: toB64url(r.signature),
+    userHandle: r.userHandle ? toB64url(r.userHandle) : null,
   });
 }

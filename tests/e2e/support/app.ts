@@ -1,5 +1,6 @@
 // Helpers shared by the end-to-end tests: waiting for the app, catching errors, screenshots.
 import { expect, type Page } from '@playwright/test';
+import AxeBuilder from '@axe-core/playwright';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
@@ -29,4 +30,11 @@ export async function screenshots(page: Page, name: string): Promise<void> {
     await page.screenshot({ path: join(screenshotDir, `${name}-${w}x${h}.png`), fullPage: true });
   }
   await page.setViewportSize({ width: 768, height: 1024 });
+}
+
+/** No serious or critical accessibility violation (axe-core) on the screen shown. */
+export async function expectAccessible(page: Page, screen: string): Promise<void> {
+  const results = await new AxeBuilder({ page }).analyze();
+  const bad = results.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  expect(bad.map((v) => `${screen}: ${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`)).toEqual([]);
 }

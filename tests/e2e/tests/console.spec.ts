@@ -4,11 +4,10 @@
 // the browser. Every request and response of the console is recorded: the note's words are
 // in none of them, so the decryption happened in the page.
 import { test, expect, type Page, type BrowserContext, type CDPSession } from '@playwright/test';
-import AxeBuilder from '@axe-core/playwright';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { adminCli, startServer, STUDY_PASSPHRASE, type RunningServer } from '../support/server';
-import { screenshotDir, waitForOfflineReady, watchErrors } from '../support/app';
+import { expectAccessible, screenshotDir, waitForOfflineReady, watchErrors } from '../support/app';
 import { createProfile, PASSPHRASE } from '../support/profile';
 import { giveConsent, newParticipant, recordFor, startVisit } from '../support/visit';
 import { initStudy, enrolTablet, syncNow, type Study } from '../support/team';
@@ -25,11 +24,7 @@ let server: RunningServer;
 test.beforeAll(async () => { server = await startServer(); });
 test.afterAll(async () => { await server.stop(); });
 
-async function accessible(page: Page, screen: string) {
-  const results = await new AxeBuilder({ page }).analyze();
-  const bad = results.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  expect(bad.map((v) => `${screen}: ${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`)).toEqual([]);
-}
+const accessible = expectAccessible;
 
 /** Screenshots of a console screen at desk and tablet sizes. */
 async function consoleShots(page: Page, name: string) {
