@@ -10,7 +10,9 @@ use leptos::prelude::*;
 
 use crate::api;
 use crate::error::Error;
-use crate::screens::{conflicts, key, overview, participants, safeguarding, signin, team};
+use crate::screens::{
+    conflicts, key, overview, participants, safeguarding, signin, team, withdrawals,
+};
 use crate::study::Study;
 
 /// The study, opened in this page.
@@ -35,6 +37,8 @@ pub enum Page {
     Participant(String),
     /// Revisions kept beside their record's chain.
     Conflicts,
+    /// Withdrawals and tablets' withdrawal requests.
+    Withdrawals,
     /// The study team and its audit log (study admins).
     Team,
 }
@@ -46,6 +50,7 @@ impl Page {
             Page::Safeguarding => "Safeguarding",
             Page::Participants | Page::Participant(_) => "Participants",
             Page::Conflicts => "Conflicts",
+            Page::Withdrawals => "Withdrawals",
             Page::Team => "Team",
         }
     }
@@ -127,6 +132,7 @@ fn screen(page: Page, unlocked: Unlocked) -> AnyView {
             view! { <participants::Timeline unlocked=unlocked participant=id /> }.into_any()
         }
         Page::Conflicts => view! { <conflicts::Conflicts unlocked=unlocked /> }.into_any(),
+        Page::Withdrawals => view! { <withdrawals::Withdrawals unlocked=unlocked /> }.into_any(),
         Page::Team => view! { <team::Team /> }.into_any(),
     }
 }
@@ -142,6 +148,7 @@ fn Nav() -> impl IntoView {
                 Page::Safeguarding,
                 Page::Participants,
                 Page::Conflicts,
+                Page::Withdrawals,
             ];
             if console
                 .me

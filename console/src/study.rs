@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use attune_core::fieldwork::{AttachmentBody, InterviewNoteBody, ParticipantBody, VisitBody};
 use attune_core::protocol::{Protocol, default_protocol};
 use attune_core::review::open::{Opened, OpenedConflict, OpenedRevision, Withdrawn, open_all};
-use attune_core::review::verify::Devices;
-use attune_core::review::{Device, Snapshot};
+use attune_core::review::verify::{Devices, WithdrawalRequest, withdrawal_requests};
+use attune_core::review::{Device, Snapshot, WithdrawalRecord};
 use attune_core::{Kind, StudyPrivateKey, Timestamp};
 use serde::de::DeserializeOwned;
 
@@ -96,6 +96,10 @@ pub struct Study {
     pub withdrawn: usize,
     /// Revisions the server kept beside their record's chain, verified and opened.
     pub conflicts: Vec<OpenedConflict>,
+    /// Withdrawals the study team recorded (signed), newest first.
+    pub withdrawals: Vec<WithdrawalRecord>,
+    /// Withdrawal requests recorded on tablets, with whether the team confirmed them.
+    pub requests: Vec<WithdrawalRequest>,
 }
 
 impl Study {
@@ -147,6 +151,21 @@ impl Study {
             withdrawn_excluded: opened.withdrawn_excluded,
             withdrawn: withdrawn.count(),
             conflicts: opened.conflicts.clone(),
+            withdrawals: {
+                let mut list = snapshot.withdrawals.clone();
+                list.sort_by_key(|w| std::cmp::Reverse(w.created_at));
+                list
+            },
+            requests: {
+                let mut participants = snapshot.envelopes.clone();
+                participants.extend(snapshot.conflicts.iter().map(|c| c.stored.clone()));
+                withdrawal_requests(
+                    &snapshot.envelopes,
+                    &participants,
+                    &devices,
+                    &snapshot.withdrawals,
+                )
+            },
         }
     }
 

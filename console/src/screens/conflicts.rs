@@ -16,9 +16,7 @@ fn reason_words(reason: ConflictReason) -> &'static str {
             "It was made on a device of another fieldworker than the record's"
         }
         ConflictReason::CodeTaken => "Another participant already holds this code",
-        _ => {
-            "The server kept it apart for a reason this console does not know"
-        }
+        _ => "The server kept it apart for a reason this console does not know",
     }
 }
 

@@ -8,3 +8,4 @@ pub mod safeguarding;
 pub mod signin;
 pub mod team;
 pub mod timeline;
+pub mod withdrawals;

@@ -248,6 +248,11 @@ test('a researcher signs in with a passkey, opens the key in the page and review
   await accessible(page, 'conflicts');
   await consoleShots(page, 'conflicts');
 
+  await page.getByRole('navigation', { name: 'Screens' }).getByRole('button', { name: 'Withdrawals' }).click();
+  await expect(page.getByText('No participant has withdrawn.')).toBeVisible();
+  await accessible(page, 'withdrawals');
+  await consoleShots(page, 'withdrawals');
+
   // A study admin invites a coder from the console and reads the audit log.
   await page.getByRole('navigation', { name: 'Screens' }).getByRole('button', { name: 'Team' }).click();
   await page.getByLabel('Their name').fill('Dee Coder');
