@@ -9,7 +9,7 @@
 // then the server is stopped and the app starts again from its service worker, unlocks, and
 // the note is there.
 import { test, expect } from '@playwright/test';
-import { By, Capabilities, until, WebDriver, type WebElement } from 'selenium-webdriver';
+import { By, Capabilities, error, WebDriver, type WebElement } from 'selenium-webdriver';
 import { Executor, HttpClient } from 'selenium-webdriver/http';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -51,10 +51,30 @@ const lit = (s: string) => `"${s}"`;
 class App {
   constructor(readonly d: WebDriver) {}
 
+  /**
+   * Waits until `cond` holds. The app re-renders as it loads and syncs, so an element found a
+   * moment ago may be gone (stale) or not there yet: both mean "not yet", never a failure.
+   */
+  async poll<T>(cond: () => Promise<T>, message: string, timeout = WAIT): Promise<T> {
+    return this.d.wait(async () => {
+      try {
+        return await cond();
+      } catch (e) {
+        if (e instanceof error.StaleElementReferenceError || e instanceof error.NoSuchElementError) return false as T;
+        throw e;
+      }
+    }, timeout, message);
+  }
+
   async find(xpath: string): Promise<WebElement> {
-    const el = await this.d.wait(until.elementLocated(By.xpath(xpath)), WAIT, `nothing matches ${xpath}`);
-    await this.d.wait(until.elementIsVisible(el), WAIT, `not visible: ${xpath}`);
-    return el;
+    let found: WebElement | undefined;
+    await this.poll(async () => {
+      const el = await this.d.findElement(By.xpath(xpath));
+      if (!(await el.isDisplayed())) return false;
+      found = el;
+      return true;
+    }, `nothing visible matches ${xpath}`);
+    return found!;
   }
 
   /** An input or textarea by the words of its label (the label wraps a span and the field). */
@@ -70,10 +90,14 @@ class App {
   }
 
   async click(xpath: string) {
-    const el = await this.find(xpath);
-    await this.d.executeScript('arguments[0].scrollIntoView({block: "center"})', el);
-    await this.d.wait(until.elementIsEnabled(el), WAIT, `not enabled: ${xpath}`);
-    await el.click();
+    // Found again if it re-renders between being found and being clicked.
+    await this.poll(async () => {
+      const el = await this.find(xpath);
+      await this.d.executeScript('arguments[0].scrollIntoView({block: "center"})', el);
+      if (!(await el.isEnabled())) return false;
+      await el.click();
+      return true;
+    }, `not enabled: ${xpath}`);
   }
 
   /** A button by its accessible name: its text, or its aria-label (picture buttons such as child mode's Stop). */
@@ -82,7 +106,11 @@ class App {
   choose(start: string) { return this.click(`//label[starts-with(normalize-space(), ${lit(start)})][.//input]`); }
   nav(name: string) { return this.click(`//nav[@aria-label="Main"]//a[normalize-space()=${lit(name)}]`); }
 
-  async text(xpath: string): Promise<string> { return (await this.find(xpath)).getText(); }
+  async text(xpath: string): Promise<string> {
+    let text = '';
+    await this.poll(async () => { text = await (await this.find(xpath)).getText(); return true; }, `the text of ${xpath}`);
+    return text;
+  }
   async sees(words: string) { await this.find(`//*[normalize-space()=${lit(words)}]`); }
   testid(id: string) { return this.find(`//*[@data-testid=${lit(id)}]`); }
 
@@ -126,7 +154,7 @@ class App {
     await this.choose('Sam');
     await this.fill('Passphrase', PASSPHRASE);
     await this.button('Unlock');
-    await this.d.wait(async () => (await (await this.testid('profile-name')).getText()) === 'Sam', WAIT, 'unlocked');
+    await this.poll(async () => (await (await this.testid('profile-name')).getText()) === 'Sam', 'unlocked');
   }
 }
 
@@ -157,7 +185,7 @@ test(`${engine}: a visit, consent, a recording that plays back, a note, child mo
   await app.fill('Passphrase', PASSPHRASE);
   await app.fill('Passphrase again', PASSPHRASE);
   await app.button('Create profile');
-  await driver.wait(async () => (await (await app.testid('profile-name')).getText()) === 'Sam', WAIT, 'the new profile');
+  await app.poll(async () => (await (await app.testid('profile-name')).getText()) === 'Sam', 'the new profile');
 
   // A carer, their child, a visit with both.
   const carer = await app.newParticipant('Carers');
@@ -174,7 +202,7 @@ test(`${engine}: a visit, consent, a recording that plays back, a note, child mo
   await app.link(`Consent: ${carer}`);
   // The form renders after the consent screen loads: wait for its items.
   let items: WebElement[] = [];
-  await driver.wait(async () => (items = await driver.findElements(By.css('fieldset.consent-item'))).length > 5, WAIT, 'the consent items');
+  await app.poll(async () => (items = await driver.findElements(By.css('fieldset.consent-item'))).length > 5, 'the consent items');
   for (const item of items) {
     const yes = await item.findElement(By.xpath(`.//label[normalize-space(span)="Yes"]//input`));
     await driver.executeScript('arguments[0].scrollIntoView({block: "center"})', yes);
@@ -192,10 +220,10 @@ test(`${engine}: a visit, consent, a recording that plays back, a note, child mo
   await app.link(`Interview: ${carer}`);
   await app.button('Record');
   await app.find('//button[normalize-space()="Pause"]');
-  await driver.wait(async () => {
+  await app.poll(async () => {
     const [m, s] = (await (await app.testid('recorder-elapsed')).getText()).trim().split(':').map(Number);
     return m * 60 + s >= 2;
-  }, WAIT, 'two seconds recorded');
+  }, 'two seconds recorded');
   await app.button('Stop');
   // Played back: the player plays the recording to its end (muted), in this engine.
   const duration = await driver.executeAsyncScript(`
@@ -214,7 +242,7 @@ test(`${engine}: a visit, consent, a recording that plays back, a note, child mo
     })();`);
   expect(duration, 'the recording plays to its end').toBeGreaterThan(1);
   await app.fill('Notes', NOTE);
-  await driver.wait(async () => (await (await app.testid('save-status')).getText()).includes('Saved on this tablet'), WAIT, 'the note saved');
+  await app.poll(async () => (await (await app.testid('save-status')).getText()).includes('Saved on this tablet'), 'the note saved');
   const interviewUrl = await driver.getCurrentUrl();
   await app.link('Back to visit');
 
@@ -238,12 +266,12 @@ test(`${engine}: a visit, consent, a recording that plays back, a note, child mo
   await app.fill('Study fingerprint', fingerprint);
   await app.click('//button[starts-with(normalize-space(), "Enrol this tablet")]');
   await app.find('//h2[normalize-space()="Send your work to the research team"] | //h1[normalize-space()="Send your work to the research team"]');
-  await driver.wait(async () => {
+  await app.poll(async () => {
     const visits = await driver.findElements(By.css('[data-testid="sync-visit"]'));
     if (visits.length === 0) return false;
     for (const visit of visits) if (!(await visit.getText()).includes('Confirmed on the server')) return false;
     return true;
-  }, 90_000, 'the visit confirmed on the server');
+  }, 'the visit confirmed on the server', 90_000);
   const out = mkdtempSync(join(tmpdir(), `attune-export-${engine}-`));
   adminCli(server, ['export', '--key', keyFile, '--out', out]);
   const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
@@ -262,5 +290,5 @@ test(`${engine}: a visit, consent, a recording that plays back, a note, child mo
   await server.stop();
   await driver.get(interviewUrl);
   await app.unlock();
-  await driver.wait(async () => (await (await app.field('Notes')).getAttribute('value')) === NOTE, WAIT, 'the note after an offline restart');
+  await app.poll(async () => (await (await app.field('Notes')).getAttribute('value')) === NOTE, 'the note after an offline restart');
 });
