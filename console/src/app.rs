@@ -4,7 +4,7 @@
 
 use std::rc::Rc;
 
-use attune_core::StudyPrivateKey;
+use attune_core::{StudyPrivateKey, StudySigningKey};
 use attune_core::team::{Me, Role};
 use leptos::prelude::*;
 
@@ -20,6 +20,9 @@ use crate::study::Study;
 pub struct Unlocked {
     /// The study private key (never sent anywhere).
     pub key: Rc<StudyPrivateKey>,
+    /// The study signing key, which signs study instructions and the team's own records
+    /// (never sent anywhere); `None` for a version 1 key file, which opens for review only.
+    pub signing: Option<Rc<StudySigningKey>>,
     /// What the server held when the key was opened (or last refreshed), verified and opened.
     pub study: Rc<Study>,
 }

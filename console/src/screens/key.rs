@@ -42,9 +42,26 @@ pub async fn open(bytes: Vec<u8>, passphrase: String) -> Result<Unlocked, Error>
         })
     })?;
     let key = Rc::new(keys.private);
+    let signing = keys.signing.map(Rc::new);
     let snapshot: Snapshot = api::get(SNAPSHOT_PATH).await?;
     let study = Rc::new(Study::open(&snapshot, &key));
-    Ok(Unlocked { key, study })
+    Ok(Unlocked {
+        key,
+        signing,
+        study,
+    })
+}
+
+/// The study as the server holds it now, opened with the key already open (after the team
+/// acted: a revocation, a withdrawal, an acknowledgement).
+pub async fn reload(unlocked: &Unlocked) -> Result<Unlocked, Error> {
+    let snapshot: Snapshot = api::get(SNAPSHOT_PATH).await?;
+    let study = Rc::new(Study::open(&snapshot, &unlocked.key));
+    Ok(Unlocked {
+        key: unlocked.key.clone(),
+        signing: unlocked.signing.clone(),
+        study,
+    })
 }
 
 /// The key file and passphrase form.
