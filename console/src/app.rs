@@ -4,8 +4,8 @@
 
 use std::rc::Rc;
 
-use attune_core::{StudyPrivateKey, StudySigningKey};
 use attune_core::team::{Me, Role};
+use attune_core::{StudyPrivateKey, StudySigningKey};
 use leptos::prelude::*;
 
 use crate::api;

@@ -482,6 +482,13 @@ error_codes! {
     PasskeyRefused = "passkey_refused",
     /// A state-changing request that did not come from the console's own origin (403).
     CrossSiteRefused = "cross_site_refused",
+    /// Another study instruction took this number meanwhile (409): sign again with the next.
+    InstructionSeqTaken = "instruction_seq_taken",
+    /// The study instruction's signature is not the study signing key's (400).
+    InstructionSignatureInvalid = "instruction_signature_invalid",
+    /// The study instruction cannot be carried out (422; the message says why, e.g. a
+    /// protocol version not newer than the published one, an unknown device).
+    InstructionRefused = "instruction_refused",
 }
 
 impl std::fmt::Display for ErrorCode {
