@@ -586,6 +586,9 @@ mod error_code_tests {
                 "invitation_invalid",
                 "passkey_refused",
                 "cross_site_refused",
+                "instruction_seq_taken",
+                "instruction_signature_invalid",
+                "instruction_refused",
             ]
         );
         for code in ErrorCode::ALL {
