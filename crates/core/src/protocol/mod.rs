@@ -19,6 +19,7 @@ use crate::record::ProtocolRef;
 use json_path::{byte_offset, quoted_field, scan_json_path};
 
 mod codes;
+pub mod diff;
 mod json_path;
 #[cfg(test)]
 mod tests;
