@@ -11,7 +11,7 @@ use leptos::prelude::*;
 use crate::api;
 use crate::error::Error;
 use crate::screens::{
-    conflicts, key, overview, participants, safeguarding, signin, team, withdrawals,
+    conflicts, key, overview, participants, protocol, safeguarding, signin, team, withdrawals,
 };
 use crate::study::Study;
 
@@ -42,6 +42,8 @@ pub enum Page {
     Conflicts,
     /// Withdrawals and tablets' withdrawal requests.
     Withdrawals,
+    /// The protocol in use, and publishing a new version (study admins).
+    Protocol,
     /// The study team and its audit log (study admins).
     Team,
 }
@@ -54,6 +56,7 @@ impl Page {
             Page::Participants | Page::Participant(_) => "Participants",
             Page::Conflicts => "Conflicts",
             Page::Withdrawals => "Withdrawals",
+            Page::Protocol => "Protocol",
             Page::Team => "Team",
         }
     }
@@ -136,6 +139,7 @@ fn screen(page: Page, unlocked: Unlocked) -> AnyView {
         }
         Page::Conflicts => view! { <conflicts::Conflicts unlocked=unlocked /> }.into_any(),
         Page::Withdrawals => view! { <withdrawals::Withdrawals unlocked=unlocked /> }.into_any(),
+        Page::Protocol => view! { <protocol::ProtocolScreen unlocked=unlocked /> }.into_any(),
         Page::Team => view! { <team::Team /> }.into_any(),
     }
 }
@@ -157,6 +161,7 @@ fn Nav() -> impl IntoView {
                 .me
                 .with(|me| me.as_ref().is_some_and(|m| m.role == Role::Admin))
             {
+                pages.push(Page::Protocol);
                 pages.push(Page::Team);
             }
             let current = console.page.get();

@@ -4,6 +4,7 @@ pub mod conflicts;
 pub mod key;
 pub mod overview;
 pub mod participants;
+pub mod protocol;
 pub mod safeguarding;
 pub mod signin;
 pub mod team;
