@@ -9,6 +9,8 @@ mod error;
 #[cfg(target_arch = "wasm32")]
 mod instruct;
 #[cfg(target_arch = "wasm32")]
+mod keystore;
+#[cfg(target_arch = "wasm32")]
 mod passkey;
 #[cfg(target_arch = "wasm32")]
 mod screens;

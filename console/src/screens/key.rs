@@ -11,9 +11,10 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
 use crate::api;
-use crate::app::{Console, Unlocked};
+use crate::app::{Console, Page, Unlocked};
 use crate::error::Error;
-use crate::study::Study;
+use crate::keystore;
+use crate::study::{Study, when};
 
 async fn file_bytes(input: &web_sys::HtmlInputElement) -> Result<Vec<u8>, Error> {
     let file = input
@@ -64,38 +65,70 @@ pub async fn reload(unlocked: &Unlocked) -> Result<Unlocked, Error> {
     })
 }
 
-/// The key file and passphrase form.
+/// The key file and passphrase form. If the key file is remembered on this browser, only the
+/// passphrase is asked (with a way to forget it or use another file).
 #[component]
 pub fn OpenKey() -> impl IntoView {
     let console = expect_context::<Console>();
     let file = NodeRef::<leptos::html::Input>::new();
     let passphrase = RwSignal::new(String::new());
+    let remember = RwSignal::new(false);
     let busy = RwSignal::new(false);
     let problem = RwSignal::new(None::<Error>);
+    // `None` while looking; then the remembered file, if any.
+    let remembered = RwSignal::new(None::<Option<keystore::Remembered>>);
+    leptos::task::spawn_local(async move {
+        remembered.set(Some(keystore::remembered().await));
+    });
     let submit = move |event: leptos::ev::SubmitEvent| {
         event.prevent_default();
-        let Some(input) = file.get_untracked() else {
-            return;
-        };
-        let input: web_sys::HtmlInputElement = input.unchecked_into();
+        let saved = remembered.get_untracked().flatten();
+        let input: Option<web_sys::HtmlInputElement> =
+            file.get_untracked().map(|input| input.unchecked_into());
         busy.set(true);
         problem.set(None);
         leptos::task::spawn_local(async move {
             let secret = passphrase.get_untracked();
             // Let "Opening…" paint before Argon2 takes the main thread for a moment.
             gloo_timers::future::TimeoutFuture::new(30).await;
-            let result = match file_bytes(&input).await {
-                Ok(bytes) => open(bytes, secret).await,
+            let bytes = match (saved, input) {
+                (Some(saved), _) => Ok(saved.bytes),
+                (None, Some(input)) => file_bytes(&input).await,
+                (None, None) => Err(Error::Key(
+                    "Choose the study key file first (study.key).".into(),
+                )),
+            };
+            let result = match bytes {
+                Ok(bytes) => {
+                    let opened = open(bytes.clone(), secret).await;
+                    if opened.is_ok() && remember.get_untracked() {
+                        // Remembered only once it opened: a wrong file is never kept.
+                        if let Err(error) = keystore::remember(&bytes).await {
+                            problem.set(Some(error));
+                        }
+                    }
+                    opened
+                }
                 Err(error) => Err(error),
             };
             match result {
                 Ok(unlocked) => {
                     passphrase.set(String::new());
+                    // A study opens on its overview, whatever screen was shown before.
+                    console.go(Page::Overview);
                     console.unlocked.set(Some(unlocked));
                 }
                 Err(error) => problem.set(Some(error)),
             }
             busy.set(false);
+        });
+    };
+    let forget = move |_| {
+        leptos::task::spawn_local(async move {
+            match keystore::forget().await {
+                Ok(()) => remembered.set(Some(None)),
+                Err(error) => problem.set(Some(error)),
+            }
         });
     };
     view! {
@@ -106,8 +139,18 @@ pub fn OpenKey() -> impl IntoView {
                 "unlocked in this page only, and never sent to the server."
             </p>
             <form on:submit=submit>
-                <label for="key-file">"Study key file"</label>
-                <input id="key-file" type="file" node_ref=file accept=".key,application/octet-stream" />
+                {move || match remembered.get() {
+                    None => view! { <p class="muted">"Looking for a remembered key…"</p> }.into_any(),
+                    Some(Some(saved)) => view! {
+                        <p class="notice" data-testid="key-remembered">
+                            {format!("The study key file is remembered on this browser (since {}). Type its passphrase to open it.", when(saved.saved_at))}
+                        </p>
+                    }.into_any(),
+                    Some(None) => view! {
+                        <label for="key-file">"Study key file"</label>
+                        <input id="key-file" type="file" node_ref=file accept=".key,application/octet-stream" />
+                    }.into_any(),
+                }}
                 <label for="key-passphrase">"Passphrase"</label>
                 <input
                     id="key-passphrase"
@@ -116,10 +159,23 @@ pub fn OpenKey() -> impl IntoView {
                     prop:value=move || passphrase.get()
                     on:input=move |ev| passphrase.set(event_target_value(&ev))
                 />
+                {move || (remembered.get() == Some(None)).then(|| view! {
+                    <label class="choice">
+                        <input type="checkbox" prop:checked=move || remember.get() on:change=move |ev| remember.set(event_target_checked(&ev)) />
+                        "Remember the key file on this browser"
+                    </label>
+                    <p class="muted">
+                        "Only on a computer that you alone use. The file stays locked by its passphrase, "
+                        "which is never stored: you type it each time."
+                    </p>
+                })}
                 <button class="primary" type="submit" disabled=move || busy.get()>
                     {move || if busy.get() { "Opening…" } else { "Open the study" }}
                 </button>
             </form>
+            {move || matches!(remembered.get(), Some(Some(_))).then(|| view! {
+                <button class="secondary" on:click=forget>"Forget the key on this browser"</button>
+            })}
             {move || problem.get().map(|e| view! { <p class="error" role="alert">{e.to_string()}</p> })}
         </section>
     }

@@ -267,6 +267,61 @@ test('a researcher signs in with a passkey, opens the key in the page and review
   await accessible(page, 'team');
   await consoleShots(page, 'team');
 
+  // The protocol: a file with a mistake is refused, named by where it is; a newer version
+  // shows its changes in words before anything is published.
+  await page.getByRole('navigation', { name: 'Screens' }).getByRole('button', { name: 'Protocol' }).click();
+  await expect(page.getByTestId('protocol-in-use')).toContainText(`version ${protocol.version}`);
+  const protocolFile = (value: unknown) => page.getByLabel('Protocol file (.json)').setInputFiles({
+    name: 'protocol.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(value, null, 2)),
+  });
+  const broken = structuredClone(protocol);
+  broken.version += 1;
+  broken.groups[0].target = 0;
+  await protocolFile(broken);
+  await expect(page.getByTestId('protocol-problems')).toContainText('groups[0].target');
+  await expect(page.getByTestId('protocol-problems')).toContainText('Nothing was published');
+  await protocolFile(protocol);
+  await expect(page.getByRole('alert')).toContainText(`version ${protocol.version} is already in use`);
+  const next = structuredClone(protocol);
+  next.version += 1;
+  next.safeguarding.contact = 'The study safeguarding lead, 0123 456 789';
+  await protocolFile(next);
+  const changes = page.getByTestId('protocol-changes');
+  await expect(changes.getByRole('row', { name: /Changed Safeguarding › who to call/ })).toContainText('The study safeguarding lead, 0123 456 789');
+  await expect(changes.getByRole('button', { name: `Publish version ${next.version}` })).toBeVisible();
+  await accessible(page, 'protocol');
+  await consoleShots(page, 'protocol');
+
+  // The key file remembered on this browser: next time only the passphrase is asked; it can
+  // be forgotten.
+  await page.getByRole('button', { name: 'Close the key' }).click();
+  await page.getByLabel('Study key file').setInputFiles(study.keyFile);
+  await page.getByLabel('Passphrase').fill(STUDY_PASSPHRASE);
+  await page.getByRole('checkbox', { name: 'Remember the key file on this browser' }).check();
+  await page.getByRole('button', { name: 'Open the study' }).click();
+  await expect(page.getByRole('heading', { name: 'Overview' })).toBeVisible({ timeout: 30_000 });
+  await page.getByRole('button', { name: 'Close the key' }).click();
+  await expect(page.getByTestId('key-remembered')).toBeVisible();
+  await expect(page.getByLabel('Study key file')).toHaveCount(0);
+  await accessible(page, 'remembered key');
+  await consoleShots(page, 'remembered-key');
+  await page.getByLabel('Passphrase').fill('not the passphrase');
+  await page.getByRole('button', { name: 'Open the study' }).click();
+  await expect(page.getByRole('alert')).toContainText('The passphrase does not open this key file', { timeout: 30_000 });
+  await page.getByLabel('Passphrase').fill(STUDY_PASSPHRASE);
+  await page.getByRole('button', { name: 'Open the study' }).click();
+  await expect(page.getByRole('heading', { name: 'Overview' })).toBeVisible({ timeout: 30_000 });
+  await page.getByRole('button', { name: 'Close the key' }).click();
+  await page.getByRole('button', { name: 'Forget the key on this browser' }).click();
+  await expect(page.getByLabel('Study key file')).toBeVisible();
+  expect(await page.evaluate(() => new Promise((resolve) => {
+    const open = indexedDB.open('attune-console');
+    open.onsuccess = () => {
+      const get = open.result.transaction('keys').objectStore('keys').count();
+      get.onsuccess = () => resolve(get.result);
+    };
+  }))).toBe(0);
+
   // Decryption happened here: the note's words crossed the network in no request and no
   // response.
   expect(traffic.length).toBeGreaterThan(5);
