@@ -1,5 +1,6 @@
 //! The console's screens.
 
+pub mod activity;
 pub mod conflicts;
 pub mod key;
 pub mod overview;

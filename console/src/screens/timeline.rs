@@ -342,10 +342,12 @@ fn activity_view(study: &Study, record: &Record, response: ActivityResponseBody)
     let words = (drawing.is_none() && response.answered())
         .then(|| response.answer_words(activity))
         .filter(|w| !w.is_empty());
+    let pictures = super::activity::pictures(activity, &response);
     view! {
         <h3>{title}</h3>
         <p class="question">{prompt}</p>
         {drawing}
+        {pictures}
         {words.map(|w| view! { <p class="note-text">{w}</p> })}
         <p class="muted">{response.status().label()}</p>
     }

@@ -48,6 +48,7 @@ pub mod ids;
 pub mod lock;
 pub mod notes;
 pub mod passphrase;
+pub mod pictures;
 pub mod pin;
 pub mod profile;
 pub mod protocol;

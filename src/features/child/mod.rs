@@ -6,7 +6,6 @@
 //! the app render [`ChildRoot`] instead of any route, with no top bar: a reload, a typed
 //! address or the back button all land back here.
 
-pub mod pictures;
 pub mod screens;
 pub mod summary;
 

@@ -7,13 +7,13 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
 use wasm_bindgen::prelude::*;
 
-use super::pictures::svg;
 use super::{
     ChildMode, Ending, Screen, attach_drawing, column_at, save_assent, save_response, say, screens,
     trap_history, use_child,
 };
 use crate::records::Chain;
 use crate::session::use_sessions;
+use attune_core::pictures::svg;
 
 /// A pictogram, decorative (the button around it carries the name).
 fn pic(name: &str) -> impl IntoView + use<> {

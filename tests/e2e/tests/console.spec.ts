@@ -110,9 +110,11 @@ async function tabletVisit(tablet: BrowserContext, study: Study) {
     await yes();
   };
   await recheck();
-  for (const p of faces.prompts) {
+  for (const [i, p] of faces.prompts.entries()) {
     await expect(page.getByText(p.text, { exact: true })).toBeVisible();
-    await page.getByRole('button', { name: 'Skip' }).tap();
+    // The first face is chosen (the console draws it in its row); the rest are skipped.
+    if (i === 0) await page.getByRole('button', { name: 'Happy', exact: true }).tap();
+    else await page.getByRole('button', { name: 'Skip' }).tap();
   }
   await recheck();
   await expect(page.getByText(sort.prompts[0].text, { exact: true })).toBeVisible();
@@ -240,6 +242,12 @@ test('a researcher signs in with a passkey, opens the key in the page and review
   const drawingImage = page.getByTestId('drawing');
   await expect(drawingImage).toBeVisible();
   expect(await drawingImage.evaluate((img: HTMLImageElement) => img.naturalWidth)).toBeGreaterThan(0);
+  // The face the child chose, drawn in the row of faces the child saw.
+  const faceRow = page.getByTestId('answer-pictures').first();
+  await expect(faceRow.locator('figure')).toHaveCount(protocol.activities[0].cards.length);
+  await expect(faceRow.locator('figure.chosen')).toHaveText('Happy');
+  await expect(faceRow.locator('figure.chosen svg')).toBeVisible();
+  await accessible(page, 'child timeline');
   await consoleShots(page, 'child-timeline');
 
   // No two tablets edited the same record: no conflict.

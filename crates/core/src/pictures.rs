@@ -1,6 +1,7 @@
-//! The child-mode pictograms: simple inline SVGs in one style (thick dark outlines, soft
-//! fills, 100x100), keyed by the protocol card's `picture` name. Nothing is loaded from
-//! outside the app. Unknown names get a friendly star.
+//! The child-mode pictograms, shared by the app (child mode) and the researcher console (the
+//! child's answers drawn as the child saw them): simple inline SVGs in one style (thick dark
+//! outlines, soft fills, 100x100), keyed by the protocol card's `picture` name. Nothing is
+//! loaded from outside the app. Unknown names get a friendly star.
 
 const O: &str = r##"fill="none" stroke="#1b1d1f" stroke-width="5" stroke-linecap="round" stroke-linejoin="round""##;
 
@@ -144,7 +145,7 @@ mod tests {
     #[test]
     fn every_protocol_picture_has_its_own_pictogram() {
         let fallback = super::svg("no-such-picture");
-        for activity in &attune_core::protocol::default_protocol().activities {
+        for activity in &crate::protocol::default_protocol().activities {
             for card in &activity.cards {
                 assert_ne!(super::svg(&card.picture), fallback, "{}", card.picture);
             }
