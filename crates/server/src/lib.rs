@@ -6,6 +6,7 @@
 
 pub mod api;
 mod app_assets;
+pub mod backup;
 pub mod blobs;
 pub mod console;
 mod error;

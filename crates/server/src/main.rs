@@ -136,6 +136,26 @@ enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Write one backup file: a consistent copy of the SQLite database and every complete
+    /// attachment, made while the server keeps serving (on PostgreSQL use pg_dump, see
+    /// docs/admin.md)
+    Backup {
+        /// The new backup file (never overwritten), e.g. attune-2026-12-03.tar
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Restore a backup file into a new, empty data directory (checked whole before anything
+    /// is moved into place)
+    Restore {
+        /// The backup file made by `backup`
+        #[arg(long)]
+        from: PathBuf,
+        /// The new data directory to restore into (must not hold a study)
+        #[arg(long, env = "ATTUNE_DATA_DIR")]
+        data_dir: PathBuf,
+    },
 }
 
 /// An export format's name (`--only`).
@@ -536,6 +556,20 @@ fn run_admin(command: Command) -> anyhow::Result<()> {
                 Command::Protocol(ProtocolCommand::List { db }) => {
                     with_store(&db, |store| async move { protocol_list(&store).await }).await
                 }
+                Command::Backup { out, db } => backup_command(&db, &out).await,
+                Command::Restore { from, data_dir } => {
+                    let manifest = attune_server::backup::restore(&from, &data_dir).await?;
+                    println!(
+                        "Restored {} into {}: the database as of {} and {} attachments. Start \
+                         the server with --data-dir {}.",
+                        from.display(),
+                        data_dir.display(),
+                        manifest.created_at,
+                        manifest.attachments,
+                        data_dir.display()
+                    );
+                    Ok(())
+                }
                 Command::Export { key, out, only, db } => {
                     let blobs = BlobFolder::new(&db.data_dir);
                     let formats = if only.is_empty() {
@@ -550,6 +584,29 @@ fn run_admin(command: Command) -> anyhow::Result<()> {
                 }
             }
         })
+}
+
+/// `attune-server backup`: SQLite only; PostgreSQL has its own tools.
+async fn backup_command(db: &DbArgs, out: &Path) -> anyhow::Result<()> {
+    if db.database_url.is_some() {
+        return Err(anyhow!(
+            "this server uses PostgreSQL: back up the database with `pg_dump --format=custom` \
+             and the attachments in {}/blobs with your file backups (see docs/admin.md); \
+             nothing was written",
+            db.data_dir.display()
+        ));
+    }
+    let manifest = attune_server::backup::backup(&db.data_dir, out).await?;
+    println!(
+        "Backup written to {}: the database ({} bytes, SHA-256 {}) and {} attachments ({} \
+         bytes). It holds what the server holds, still sealed: keep it with the server's backups, never beside the study key.",
+        out.display(),
+        manifest.database_bytes,
+        manifest.database_sha256,
+        manifest.attachments,
+        manifest.attachment_bytes
+    );
+    Ok(())
 }
 
 /// Runs one administration command on the store and closes it before the process exits, so

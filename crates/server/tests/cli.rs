@@ -1653,3 +1653,171 @@ async fn team_invite_prints_a_working_single_use_link_and_team_list_lists_the_me
     let refused = run_failing(&data, &["team", "invite", "--role", "owner"]);
     assert!(refused.contains("admin, researcher or coder"), "{refused}");
 }
+
+/// Every file under `dir`, as (path relative to `dir`, bytes).
+fn files_of(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<_> = walk(dir)
+        .into_iter()
+        .filter(|p| p.is_file())
+        .map(|p| {
+            let name = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read(&p).unwrap())
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[tokio::test]
+async fn a_backup_made_while_devices_push_restores_whole_and_exports_the_same() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    let key_file = study_init(dir.path(), &data);
+    let store = SqliteStore::open(&data).await.unwrap();
+    let study =
+        StudyPublicKey::from_text(&store.study_public_key().await.unwrap().unwrap()).unwrap();
+    let (device_id, device_key, by) = enrolled_device(&store).await;
+    let participant = ParticipantId::new(Timestamp(1));
+    let sealed = |i: i64| {
+        let revision = Revision::first(
+            RecordId::new(Timestamp(i)),
+            Kind::InterviewNote,
+            Links {
+                participant: Some(participant),
+                ..Links::default()
+            },
+            serde_json::json!({ "text": format!("note {i}") })
+                .to_string()
+                .into_bytes(),
+            by,
+        );
+        seal_envelope(&revision, Some("C01".into()), &study, &device_key).unwrap()
+    };
+    let batch = |from: i64| (from..from + 20).map(sealed).collect::<Vec<_>>();
+    store
+        .push(&device_id.to_string(), &batch(1), Timestamp(5))
+        .await
+        .unwrap();
+    // A complete attachment and an upload still arriving.
+    let blobs = attune_server::blobs::BlobFolder::new(&data);
+    let bytes = b"sealed recording bytes".to_vec();
+    let sha = attune_core::hex::encode(&Sha256::digest(&bytes));
+    blobs
+        .append(&sha, bytes.len() as u64, 0, bytes.clone().into())
+        .await
+        .unwrap();
+    let partial = b"half of another".to_vec();
+    let partial_sha = attune_core::hex::encode(&Sha256::digest(b"half of another upload"));
+    blobs
+        .append(&partial_sha, 22, 0, partial.into())
+        .await
+        .unwrap();
+
+    // Devices keep pushing while the backup is made.
+    let before = store.envelopes().await.unwrap().len();
+    let writer = {
+        let device = device_id.to_string();
+        let batches: Vec<_> = (1..=10).map(|n| batch(1000 * n)).collect();
+        let data = data.clone();
+        tokio::spawn(async move {
+            let store = SqliteStore::open(&data).await.unwrap();
+            for envelopes in batches {
+                store.push(&device, &envelopes, Timestamp(6)).await.unwrap();
+            }
+            store.close().await;
+        })
+    };
+    let file = dir.path().join("attune.tar");
+    let data_for_backup = data.clone();
+    let file_for_backup = file.clone();
+    let printed = tokio::task::spawn_blocking(move || {
+        stdout(&run(
+            &data_for_backup,
+            &["backup", "--out", file_for_backup.to_str().unwrap()],
+        ))
+    })
+    .await
+    .unwrap();
+    writer.await.unwrap();
+    assert!(printed.contains("1 attachments"), "{printed}");
+    let after = store.envelopes().await.unwrap().len();
+    store.close().await;
+
+    // A second backup to the same file is refused; nothing is overwritten.
+    let refused = run_failing(&data, &["backup", "--out", file.to_str().unwrap()]);
+    assert!(refused.contains("already exists"), "{refused}");
+
+    // Restored: the database as of one moment between the first and the last push, whole.
+    let restored = dir.path().join("restored");
+    run(&restored, &["restore", "--from", file.to_str().unwrap()]);
+    let copy = SqliteStore::open(&restored).await.unwrap();
+    let held = copy.envelopes().await.unwrap().len();
+    copy.close().await;
+    assert!(
+        (before..=after).contains(&held),
+        "{before} <= {held} <= {after}"
+    );
+    run(&restored, &["check"]);
+    let blob = format!("blobs/{}/{sha}", &sha[..2]);
+    assert_eq!(std::fs::read(restored.join(&blob)).unwrap(), bytes);
+    assert!(
+        !restored.join("uploads").exists(),
+        "an upload still arriving is left out"
+    );
+
+    // Restoring over a study is refused; so is a damaged or altered file, leaving nothing.
+    let over = run_failing(&restored, &["restore", "--from", file.to_str().unwrap()]);
+    assert!(over.contains("already holds a study"), "{over}");
+    let mut tampered = std::fs::read(&file).unwrap();
+    let at = tampered
+        .windows(bytes.len())
+        .position(|w| w == bytes.as_slice())
+        .unwrap();
+    tampered[at] ^= 1;
+    let tampered_file = dir.path().join("tampered.tar");
+    std::fs::write(&tampered_file, &tampered).unwrap();
+    let fresh = dir.path().join("fresh");
+    let damaged = run_failing(
+        &fresh,
+        &["restore", "--from", tampered_file.to_str().unwrap()],
+    );
+    assert!(damaged.contains("does not match its SHA-256"), "{damaged}");
+    assert!(!fresh.join("attune.db").exists() && !fresh.join("blobs").exists());
+    let not_backup = dir.path().join("notes.txt");
+    std::fs::write(&not_backup, "not a backup").unwrap();
+    let refused = run_failing(&fresh, &["restore", "--from", not_backup.to_str().unwrap()]);
+    assert!(
+        refused.contains("is not an Attune backup file"),
+        "{refused}"
+    );
+
+    // A quiet backup restores to a server that exports exactly the same.
+    let quiet = dir.path().join("quiet.tar");
+    run(&data, &["backup", "--out", quiet.to_str().unwrap()]);
+    let again = dir.path().join("again");
+    run(&again, &["restore", "--from", quiet.to_str().unwrap()]);
+    let key = key_file.to_str().unwrap();
+    let (out_a, out_b) = (dir.path().join("export-a"), dir.path().join("export-b"));
+    run(
+        &data,
+        &["export", "--key", key, "--out", out_a.to_str().unwrap()],
+    );
+    run(
+        &again,
+        &["export", "--key", key, "--out", out_b.to_str().unwrap()],
+    );
+    let (a, b) = (files_of(&out_a), files_of(&out_b));
+    assert_eq!(
+        a.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+        b.iter().map(|(n, _)| n).collect::<Vec<_>>()
+    );
+    // Every file is the same but those that carry the export's own time.
+    let differing: Vec<&String> = a
+        .iter()
+        .zip(&b)
+        .filter(|((_, a), (_, b))| a != b)
+        .map(|((name, _), _)| name)
+        .collect();
+    assert_eq!(differing, ["README.txt", "attune.qdpx", "manifest.json"]);
+    assert!(a.iter().any(|(name, _)| name == "records.csv"));
+}
