@@ -11,6 +11,7 @@ pub mod blobs;
 pub mod console;
 mod error;
 pub mod export;
+pub mod listen;
 pub mod store;
 pub mod team;
 pub mod uploads;

@@ -15,13 +15,13 @@ use attune_core::{
 };
 use attune_server::api::{normalise_code, now, sha256_hex};
 use attune_server::blobs::BlobFolder;
+use attune_server::listen::Limits;
 use attune_server::store::{
     AddOutcome, DeviceStatus, NewControlMessage, PublishOutcome, RevokeOutcome,
 };
 use attune_server::{AppState, DatabaseConfig, Store, connect, router};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
@@ -451,13 +451,9 @@ async fn serve(args: ServeArgs, addr_origin: &str) -> anyhow::Result<()> {
             .map_err(|problem| anyhow!("--public-url (ATTUNE_PUBLIC_URL): {problem}"))?;
     }
     let app = router(state);
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown.wait())
-    .await
-    .context("the server stopped with an error")?;
+    attune_server::listen::serve(listener, app, Limits::default(), shutdown.wait())
+        .await
+        .context("the server stopped with an error")?;
     db.close().await;
     tracing::info!("stopped");
     Ok(())

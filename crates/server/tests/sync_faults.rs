@@ -575,3 +575,93 @@ async fn a_thousand_records_sync_through_a_faulty_network_exactly_once() {
         assert!(counts.get(fault).is_some_and(|&n| n > 0), "no {fault}");
     }
 }
+
+/// Slow clients: 200 connections that send half a request's headers and then nothing, and 20
+/// that send headers and then stop in the body, are held open while a real device syncs (its
+/// notes and a recording) through the same server; the server closes every one of them once
+/// its limit passes, and answers normally afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_syncs_while_200_slow_clients_hold_connections_and_each_is_cut_off() {
+    let dir = tempfile::TempDir::new().expect("temp dir");
+    let data_dir = dir.path().join("data");
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&data_dir).await.expect("store"));
+    let limits = attune_server::listen::Limits {
+        header_read: Duration::from_secs(2),
+        body_idle: Duration::from_secs(2),
+    };
+    let server = TestServer::start_with(store, data_dir, limits).await;
+    let device = Device::new();
+    let token = server.enrol(&device.key, device.id).await;
+    let participant = device.participant("C01").await;
+    for n in 0..50 {
+        device.note(participant, format!("note {n}")).await;
+    }
+    device.attachment(participant, 64 * 1024).await;
+
+    let mut slow = Vec::new();
+    for n in 0..200 {
+        let mut stream = TcpStream::connect(server.addr).await.expect("connect");
+        stream
+            .write_all(format!("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow-{n}: ").as_bytes())
+            .await
+            .unwrap();
+        slow.push(stream);
+    }
+    for _ in 0..20 {
+        let mut stream = TcpStream::connect(server.addr).await.expect("connect");
+        stream
+            .write_all(
+                b"POST /api/push HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+                  Content-Length: 100000\r\n\r\n{\"envelopes\": [",
+            )
+            .await
+            .unwrap();
+        slow.push(stream);
+    }
+
+    // The device syncs everything while they hang.
+    let study_key = server.study.public_key();
+    let signing_key = server.signing.public_key();
+    let transport = HttpTransport::new(server.addr, &token);
+    let clock = now;
+    let syncer = Syncer::new(
+        &device.store,
+        &transport,
+        SyncIdentity {
+            vault: &device.vault,
+            device_key: &device.key,
+            study_key: &study_key,
+            study_signing_key: &signing_key,
+            device: device.id,
+            author: device.author,
+        },
+        &clock,
+    );
+    let report = syncer
+        .run(attune_core::sync::PullPosition::default(), |_| {})
+        .await
+        .expect("the device syncs while slow clients hang");
+    assert!(report.held.is_empty(), "{:?}", report.held);
+    assert_eq!(device.store.count_unsynced().await.unwrap(), 0);
+
+    // Every slow connection is closed by the server (end of stream or reset), none answered
+    // with anything but a refusal.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    for (n, mut stream) in slow.into_iter().enumerate() {
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout_at(deadline, stream.read_to_end(&mut answer)).await;
+        assert!(
+            read.is_ok(),
+            "slow connection {n} still open after its limit"
+        );
+        let text = String::from_utf8_lossy(&answer);
+        assert!(
+            answer.is_empty() || text.starts_with("HTTP/1.1 4") || text.starts_with("HTTP/1.1 5"),
+            "slow connection {n} was answered: {text}"
+        );
+    }
+    let health = reqwest::get(format!("http://{}/healthz", server.addr))
+        .await
+        .expect("the server still answers");
+    assert!(health.status().is_success());
+}

@@ -29,15 +29,19 @@ use tokio::net::TcpListener;
 /// Serves `app` on 127.0.0.1, port 0 (with the client's address, for the enrolment rate
 /// limit) until the test ends; returns where.
 pub async fn serve(app: axum::Router) -> SocketAddr {
+    serve_with(app, attune_server::listen::Limits::default()).await
+}
+
+/// [`serve`] with these limits on slow clients, as `attune-server serve` serves.
+pub async fn serve_with(app: axum::Router, limits: attune_server::listen::Limits) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("local addr");
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-    });
+    tokio::spawn(attune_server::listen::serve(
+        listener,
+        app,
+        limits,
+        std::future::pending(),
+    ));
     addr
 }
 
@@ -72,12 +76,21 @@ pub struct TestServer {
 impl TestServer {
     /// Serves `store` (study initialised here) on 127.0.0.1, port 0. `data_dir` holds blobs.
     pub async fn start(store: Arc<dyn Store>, data_dir: std::path::PathBuf) -> Self {
+        Self::start_with(store, data_dir, attune_server::listen::Limits::default()).await
+    }
+
+    /// [`TestServer::start`] with these limits on slow clients.
+    pub async fn start_with(
+        store: Arc<dyn Store>,
+        data_dir: std::path::PathBuf,
+        limits: attune_server::listen::Limits,
+    ) -> Self {
         let study = StudyKeyPair::generate();
         let signing = StudySigningKey::generate().expect("signing key");
         init_study(store.as_ref(), &study, &signing).await;
         let app =
             router(AppState::new(store.clone(), data_dir.join("dist")).with_data_dir(&data_dir));
-        let addr = serve(app).await;
+        let addr = serve_with(app, limits).await;
         Self {
             addr,
             store,
