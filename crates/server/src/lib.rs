@@ -28,7 +28,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, head, post};
 use axum::{Json, Router, middleware};
 use serde::Serialize;
+use tower::util::option_layer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
@@ -138,7 +140,17 @@ pub fn router(state: AppState) -> Router {
             head(uploads::head).patch(uploads::append),
         )
         .fallback(api_not_found)
-        .layer(DefaultBodyLimit::max(api::MAX_BODY_BYTES));
+        .layer(DefaultBodyLimit::max(api::MAX_BODY_BYTES))
+        // No API answer is kept by a browser or a proxy, unless the handler says otherwise.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ));
+    // Served as https (the public URL says so, behind a TLS proxy): browsers must keep to it.
+    let hsts = state
+        .public_origin
+        .as_ref()
+        .is_some_and(|origin| origin.origin.starts_with("https://"));
     let x_request_id = HeaderName::from_static("x-request-id");
     // Layers run outermost-last: the request id is set first, so the trace span can name it.
     Router::new()
@@ -147,6 +159,12 @@ pub fn router(state: AppState) -> Router {
         .fallback(app_assets::serve_app)
         .with_state(state)
         .layer(middleware::map_response(add_security_headers))
+        .layer(option_layer(hsts.then(|| {
+            SetResponseHeaderLayer::overriding(
+                header::STRICT_TRANSPORT_SECURITY,
+                HeaderValue::from_static("max-age=31536000"),
+            )
+        })))
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
         .layer(
             TraceLayer::new_for_http()

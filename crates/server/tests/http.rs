@@ -284,6 +284,37 @@ async fn every_response_carries_the_content_security_policy() {
 }
 
 #[tokio::test]
+async fn api_answers_are_never_cached_and_https_servers_send_hsts() {
+    let server = TestServer::start().await;
+    for path in ["/api/nothing-here", "/api/pull", "/api/team/me"] {
+        let reply = server.get(path).await;
+        assert_eq!(reply.header("cache-control"), Some("no-store"), "{path}");
+        assert_eq!(reply.header("strict-transport-security"), None, "{path}");
+    }
+    // The app's own files keep their cache rules.
+    let reply = server.get("/icons/icon-192.png").await;
+    assert_eq!(reply.header("cache-control"), Some("public, max-age=3600"));
+
+    // Behind a TLS proxy (the public URL is https): every answer says to keep to https.
+    let dir = TempDir::new().expect("temp dir");
+    let db = open_store(&dir.path().join("data"))
+        .await
+        .expect("open store");
+    let state = AppState::new(db, dir.path().join("dist"))
+        .with_public_url("https://research.example.org")
+        .unwrap();
+    let addr = support::serve(router(state)).await;
+    for path in ["/", "/api/pull", "/healthz"] {
+        let reply = http(addr, "GET", path, &[]).await;
+        assert_eq!(
+            reply.header("strict-transport-security"),
+            Some("max-age=31536000"),
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn unknown_api_paths_get_a_json_error() {
     let server = TestServer::start().await;
     for (method, path) in [
