@@ -127,6 +127,21 @@ pub fn own_origin() -> String {
         .unwrap_or_default()
 }
 
+/// Why this page may not enrol: it was opened over plain `http://` from another machine than
+/// this one. Enrolment sends the one-time code and receives the tablet's token, and the
+/// browser would keep no service worker (so no offline use) on such a page. `None` on
+/// `https://` and on `http://localhost`, which browsers treat as secure.
+pub fn insecure_connection() -> Option<String> {
+    let window = web_sys::window()?;
+    if window.is_secure_context() {
+        return None;
+    }
+    Some(format!(
+        "This page was opened over plain http ({}), so anyone on the network could read the          enrolment code and this tablet's key to the server, and the tablet could not work          offline. Ask your study team for the server's https:// address and open Attune from          there.",
+        own_origin()
+    ))
+}
+
 /// Checks the typed server address: it must be this app's own origin.
 fn check_server(typed: &str) -> Result<String, String> {
     let typed = typed.trim().trim_end_matches('/');
@@ -160,6 +175,9 @@ pub async fn enrol(
     code: &str,
     fingerprint: &str,
 ) -> Result<Enrolment, String> {
+    if let Some(why) = insecure_connection() {
+        return Err(why);
+    }
     let server = check_server(server)?;
     let code = code.trim();
     if code.is_empty() {

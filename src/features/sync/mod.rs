@@ -89,6 +89,9 @@ fn EnrolForm(again: bool) -> impl IntoView {
             {again.then(|| view! {
                 <p class="notice warn" role="status" data-testid="enrol-again">{enrolment::REENROL_WORDS}</p>
             })}
+            {enrolment::insecure_connection().map(|why| view! {
+                <p class="notice error" role="alert" data-testid="enrol-insecure">{why}</p>
+            })}
             <p>"Before this tablet can send your work to the research team, it needs a one-time code and the study fingerprint from your study team. "
                "Your work stays on this tablet, encrypted, until then."</p>
             <label class="field">

@@ -1,6 +1,6 @@
 // Sync with a real attune-server: enrolment, a visit captured offline reaching the server
 // sealed, the export that opens it, and a withdrawal made with the CLI reaching the tablet.
-import { test, expect, type Page } from '@playwright/test';
+import { test, expect, chromium, type Page } from '@playwright/test';
 import AxeBuilder from '@axe-core/playwright';
 import { mkdtempSync, readFileSync, readdirSync, statSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,7 +9,7 @@ import { adminCli, enrolCode, startServer, studyInit, type RunningServer } from 
 import { enrolTablet, fillEnrolment } from '../support/sync';
 import { screenshots, waitForOfflineReady } from '../support/app';
 import { createProfile, unlock } from '../support/profile';
-import { freshProfileDir, launchTablet } from '../support/browser';
+import { chromiumArgs, chromiumPath, freshProfileDir, launchTablet } from '../support/browser';
 import { giveConsent, nav, newParticipant, recordFor, startVisit } from '../support/visit';
 
 let server: RunningServer;
@@ -320,4 +320,29 @@ test('a study instruction altered on the way is refused, a withheld one is missi
   await expect(page.getByTestId('sync-purged')).toContainText(first);
   await expect(page.getByTestId('sync-purged')).toContainText(second);
   await expect(instructions).toHaveCount(0);
+});
+
+test('opened over plain http from another machine, the tablet refuses to enrol and says why', async () => {
+  // attune.test resolves to this machine, but the browser sees a plain-http page from another
+  // host: not a secure context (unlike http://localhost).
+  const browser = await chromium.launch({
+    executablePath: chromiumPath,
+    args: [...chromiumArgs, '--host-resolver-rules=MAP attune.test 127.0.0.1'],
+  });
+  try {
+    const page = await browser.newPage({ viewport: { width: 768, height: 1024 } });
+    await page.goto(`http://attune.test:${server.port}/`);
+    expect(await page.evaluate(() => window.isSecureContext)).toBe(false);
+    await createProfile(page);
+    await nav(page, 'Sync');
+    await expect(page.getByTestId('enrol-insecure')).toContainText('opened over plain http');
+    await expect(page.getByTestId('enrol-insecure')).toContainText('https://');
+    const { code, fingerprint } = enrolCode(server, keyFile, 'Noor');
+    await fillEnrolment(page, code, fingerprint);
+    await expect(page.getByTestId('enrol-error')).toContainText('opened over plain http');
+    await expect(page.getByRole('heading', { name: 'Enrol this tablet' })).toBeVisible();
+    await screenshots(page, 'enrol-insecure');
+  } finally {
+    await browser.close();
+  }
 });
