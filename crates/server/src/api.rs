@@ -120,20 +120,56 @@ impl RateLimiter {
     }
 }
 
-/// The client's address, when the server was started with connect info.
+/// The client's address: the connection's peer, or, when the peer is a trusted reverse
+/// proxy, the address it forwarded ([`client_address`]).
 pub struct ClientIp(pub IpAddr);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+impl FromRequestParts<AppState> for ClientIp {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, AppError> {
-        Ok(ClientIp(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip()),
-        ))
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip());
+        let forwarded: Vec<&str> = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .collect();
+        Ok(ClientIp(client_address(
+            peer,
+            &forwarded,
+            &state.trusted_proxies,
+        )))
     }
+}
+
+/// Who the client is. A peer that is not a trusted proxy is the client, whatever it claims
+/// in `X-Forwarded-For`. From a trusted proxy, the forwarded addresses are read from the
+/// right (the nearest hop first): the first that is not itself a trusted proxy is the
+/// client. Anything unreadable stops the walk at the last address known to be true.
+pub fn client_address(peer: IpAddr, forwarded_for: &[&str], trusted: &[IpAddr]) -> IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let hops: Vec<&str> = forwarded_for
+        .iter()
+        .flat_map(|header| header.split(','))
+        .map(str::trim)
+        .collect();
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        let Ok(address) = hop.parse::<IpAddr>() else {
+            return client;
+        };
+        client = address;
+        if !trusted.contains(&address) {
+            return address;
+        }
+    }
+    client
 }
 
 /// The device whose `Authorization: Bearer` token was sent, whatever its status.
@@ -429,4 +465,52 @@ pub async fn reserve_codes(
         .reserve_codes(&device.id, &request.prefixes, now())
         .await?;
     Ok(Json(ReserveResponse { blocks }))
+}
+
+#[cfg(test)]
+mod client_address_tests {
+    use super::client_address;
+    use std::net::IpAddr;
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn a_forwarded_address_counts_only_from_a_trusted_proxy() {
+        let proxy = ip("10.0.0.2");
+        let trusted = [proxy];
+        // A client that is not the proxy cannot choose its address.
+        assert_eq!(
+            client_address(ip("203.0.113.9"), &["198.51.100.1"], &trusted),
+            ip("203.0.113.9")
+        );
+        // Through the proxy: the address it saw.
+        assert_eq!(
+            client_address(proxy, &["198.51.100.1"], &trusted),
+            ip("198.51.100.1")
+        );
+        // A client that sends its own X-Forwarded-For through the proxy: the proxy appends
+        // the real one, which is read first.
+        assert_eq!(
+            client_address(proxy, &["1.2.3.4, 198.51.100.1"], &trusted),
+            ip("198.51.100.1")
+        );
+        assert_eq!(
+            client_address(proxy, &["1.2.3.4", "198.51.100.1"], &trusted),
+            ip("198.51.100.1")
+        );
+        // Two proxies in a row, both trusted; garbage stops at the last true address.
+        let both = [proxy, ip("10.0.0.3")];
+        assert_eq!(
+            client_address(proxy, &["198.51.100.1, 10.0.0.3"], &both),
+            ip("198.51.100.1")
+        );
+        assert_eq!(client_address(proxy, &["not-an-ip"], &trusted), proxy);
+        assert_eq!(client_address(proxy, &[], &trusted), proxy);
+        assert_eq!(
+            client_address(proxy, &["2001:db8::1"], &trusted),
+            ip("2001:db8::1")
+        );
+    }
 }

@@ -74,6 +74,9 @@ pub struct AppState {
     pub public_origin: Option<team::PublicOrigin>,
     /// Passkey ceremony requests (start and finish) per client address.
     pub team_limiter: Arc<api::RateLimiter>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (`--trusted-proxy`); from
+    /// any other peer the header is ignored.
+    pub trusted_proxies: Arc<[std::net::IpAddr]>,
 }
 
 impl AppState {
@@ -90,7 +93,15 @@ impl AppState {
             blobs: blobs::BlobFolder::new("./data"),
             public_origin: None,
             team_limiter: Arc::new(api::RateLimiter::new(60, Duration::from_secs(60))),
+            trusted_proxies: Arc::from([]),
         }
+    }
+
+    /// Takes the client's address from `X-Forwarded-For` when the connection comes from one
+    /// of these reverse proxies (the rate limits then count each tablet, not the proxy).
+    pub fn with_trusted_proxies(mut self, proxies: &[std::net::IpAddr]) -> Self {
+        self.trusted_proxies = Arc::from(proxies);
+        self
     }
 
     /// Serves the console at this public URL (`https://research.example.org`): its origin is

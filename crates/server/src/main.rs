@@ -340,6 +340,16 @@ struct ServeArgs {
     /// http://localhost:PORT works
     #[arg(long, env = "ATTUNE_PUBLIC_URL", value_name = "URL")]
     public_url: Option<String>,
+    /// A reverse proxy (nginx, Caddy) in front of this server, by IP address: requests from
+    /// it are counted by the client address in its X-Forwarded-For (the rate limits on
+    /// enrolment and sign-in). Repeat for several; from any other address the header is ignored
+    #[arg(
+        long = "trusted-proxy",
+        env = "ATTUNE_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        value_name = "IP"
+    )]
+    trusted_proxies: Vec<std::net::IpAddr>,
     /// How log lines on stderr are written
     #[arg(long, env = "ATTUNE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -444,6 +454,7 @@ async fn serve(args: ServeArgs, addr_origin: &str) -> anyhow::Result<()> {
 
     let mut state = AppState::new(db.clone(), args.dist)
         .with_console_dir(args.console_dist)
+        .with_trusted_proxies(&args.trusted_proxies)
         .with_data_dir(&args.db.data_dir);
     if let Some(url) = &args.public_url {
         state = state

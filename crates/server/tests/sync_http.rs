@@ -283,6 +283,43 @@ async fn enrolment_attempts_are_rate_limited() {
 }
 
 #[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_enrolment_limit() {
+    let dir = TempDir::new().expect("temp dir");
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(&dir.path().join("data"))
+            .await
+            .expect("open store"),
+    );
+    let localhost: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    let behind = support::serve(router(
+        AppState::new(store.clone(), dir.path().join("dist")).with_trusted_proxies(&[localhost]),
+    ))
+    .await;
+    let direct = support::serve(router(AppState::new(store, dir.path().join("dist")))).await;
+    let client = reqwest::Client::new();
+    let attempt = |addr: SocketAddr, forwarded: &'static str| {
+        client
+            .post(format!("http://{addr}/api/enrol"))
+            .header("x-forwarded-for", forwarded)
+            .json(&json!({ "code": "WRONG", "device_public_key": "x", "device_name": "T" }))
+            .send()
+    };
+    // Behind the proxy: one tablet uses up its attempts; another still has its own.
+    for _ in 0..10 {
+        assert_ne!(attempt(behind, "198.51.100.1").await.unwrap().status(), 429);
+    }
+    assert_eq!(attempt(behind, "198.51.100.1").await.unwrap().status(), 429);
+    assert_ne!(attempt(behind, "198.51.100.2").await.unwrap().status(), 429);
+    // Not trusted: the header is the client's claim and is ignored, so changing it does not
+    // buy more attempts.
+    for n in 0..10 {
+        let forwarded = ["192.0.2.1", "192.0.2.2"][n % 2];
+        assert_ne!(attempt(direct, forwarded).await.unwrap().status(), 429);
+    }
+    assert_eq!(attempt(direct, "192.0.2.3").await.unwrap().status(), 429);
+}
+
+#[tokio::test]
 async fn a_push_is_stored_a_resend_is_already_stored_and_a_conflict_is_kept() {
     let server = Server::start().await;
     let (device, token) = server.enrolled_device().await;
