@@ -81,6 +81,12 @@ pub enum AppError {
     /// The whole upload's SHA-256 does not match its name: the partial upload was deleted.
     #[error("The uploaded bytes do not match their SHA-256: the upload was discarded, start again")]
     UploadHashMismatch,
+    /// The device has too many unfinished uploads, or too many bytes in them.
+    #[error(
+        "This tablet has {uploads} uploads ({megabytes} MB) started and not finished: the \
+         server takes no more until those are sent (sync again to finish them)"
+    )]
+    UploadQuotaExceeded { uploads: u64, megabytes: u64 },
     /// A PATCH body that is not `application/offset+octet-stream`.
     #[error("Upload pieces must be sent as Content-Type: application/offset+octet-stream")]
     UnsupportedMediaType,
@@ -132,6 +138,7 @@ impl AppError {
             AppError::UploadOffsetMismatch { .. } => ErrorCode::UploadOffsetMismatch,
             AppError::UploadChecksumMismatch => ErrorCode::UploadChecksumMismatch,
             AppError::UploadHashMismatch => ErrorCode::UploadHashMismatch,
+            AppError::UploadQuotaExceeded { .. } => ErrorCode::UploadQuotaExceeded,
             AppError::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
             AppError::Blobs(_) => ErrorCode::BlobStorageFailed,
             AppError::SignInRequired => ErrorCode::SignInRequired,
@@ -170,6 +177,7 @@ impl AppError {
                 StatusCode::from_u16(460).unwrap_or(StatusCode::BAD_REQUEST)
             }
             AppError::UploadHashMismatch => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::UploadQuotaExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::Blobs(_) => StatusCode::INTERNAL_SERVER_ERROR,
             AppError::SignInRequired => StatusCode::UNAUTHORIZED,

@@ -39,6 +39,14 @@ use crate::store::{Device, NewUpload, Upload};
 
 const OFFSET_MEDIA_TYPE: &str = "application/offset+octet-stream";
 
+/// The most uploads one device may have announced and not finished. A tablet sends one
+/// upload at a time and resumes an interrupted one under the same name, so it never comes
+/// near this; a device that announces upload after upload without sending them is stopped.
+pub const MAX_UNFINISHED_UPLOADS: u64 = 32;
+
+/// The most bytes one device's unfinished uploads may announce (8 GiB: a few long videos).
+pub const MAX_UNFINISHED_BYTES: u64 = 8 << 30;
+
 /// `POST /api/uploads`.
 pub async fn create(
     State(state): State<AppState>,
@@ -52,6 +60,19 @@ pub async fn create(
         return Err(AppError::TooLarge {
             limit: usize::try_from(MAX_UPLOAD_LENGTH).unwrap_or(usize::MAX),
         });
+    }
+    // A new upload only while the device's unfinished ones stay within its quota (a device
+    // announcing the same upload again, to resume it, always may).
+    if state.store.upload(&request.sha256).await?.is_none() {
+        let (uploads, bytes) = state.store.unfinished_uploads(&device.id).await?;
+        if uploads >= MAX_UNFINISHED_UPLOADS
+            || bytes.saturating_add(request.length) > MAX_UNFINISHED_BYTES
+        {
+            return Err(AppError::UploadQuotaExceeded {
+                uploads,
+                megabytes: bytes / 1_000_000,
+            });
+        }
     }
     let wanted = NewUpload {
         sha256: request.sha256,

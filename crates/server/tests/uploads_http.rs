@@ -456,6 +456,59 @@ async fn malformed_and_oversized_uploads_are_refused() {
 }
 
 #[tokio::test]
+async fn a_device_announcing_upload_after_upload_without_sending_is_stopped() {
+    use attune_server::uploads::{MAX_UNFINISHED_BYTES, MAX_UNFINISHED_UPLOADS};
+    let server = Server::start().await;
+    let token = server.device().await;
+    let other = server.device().await;
+    let blob = BlobId::new(Timestamp(1));
+    let announce = |n: u64, length: u64| {
+        json!({
+            "blob_id": blob,
+            "length": length,
+            "sha256": format!("{n:064x}"),
+        })
+    };
+    for n in 0..MAX_UNFINISHED_UPLOADS {
+        let reply = server.create(Some(&token), &announce(n, 10)).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+    }
+    let refused = server.create(Some(&token), &announce(999, 10)).await;
+    assert_eq!(
+        (refused.status, &refused.body["error"]),
+        (429, &json!(ErrorCode::UploadQuotaExceeded.as_str()))
+    );
+    assert!(
+        refused.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("sync again")
+    );
+    // Resuming one already announced is always allowed; other devices have their own quota.
+    assert_eq!(
+        server.create(Some(&token), &announce(0, 10)).await.status,
+        200
+    );
+    assert_eq!(
+        server.create(Some(&other), &announce(999, 10)).await.status,
+        200
+    );
+    // So are bytes: a few huge announcements use up the device's quota.
+    let big = 1u64 << 30;
+    for n in 0..MAX_UNFINISHED_BYTES / big - 1 {
+        assert_eq!(
+            server
+                .create(Some(&other), &announce(2000 + n, big))
+                .await
+                .status,
+            200
+        );
+    }
+    let over = server.create(Some(&other), &announce(3000, big)).await;
+    assert_eq!(over.status, 429, "{}", over.body);
+}
+
+#[tokio::test]
 async fn two_pieces_at_once_on_one_upload_append_once() {
     let server = Arc::new(Server::start().await);
     let token = server.device().await;

@@ -466,6 +466,9 @@ error_codes! {
     UploadChecksumMismatch = "upload_checksum_mismatch",
     /// The whole upload's SHA-256 is not the one announced (422).
     UploadHashMismatch = "upload_hash_mismatch",
+    /// The device has too many uploads (or bytes) announced and not finished (429): finish
+    /// those before announcing more.
+    UploadQuotaExceeded = "upload_quota_exceeded",
     /// The request's content type is not the one this endpoint takes.
     UnsupportedMediaType = "unsupported_media_type",
     /// The server could not store the upload.
@@ -578,6 +581,7 @@ mod error_code_tests {
                 "upload_offset_mismatch",
                 "upload_checksum_mismatch",
                 "upload_hash_mismatch",
+                "upload_quota_exceeded",
                 "unsupported_media_type",
                 "blob_storage_failed",
                 "unreadable_answer",

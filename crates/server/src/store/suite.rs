@@ -699,6 +699,18 @@ pub async fn a_completed_upload_keeps_its_first_completion_time(store: &dyn Stor
     );
     assert_eq!(listed[0].completed_at, Some(done_at));
     assert_eq!(listed[1], older);
+    // Only the unfinished one counts against the device's quota, with its bytes.
+    assert_eq!(
+        store
+            .unfinished_uploads(&device.id.to_string())
+            .await
+            .unwrap(),
+        (1, 3)
+    );
+    assert_eq!(
+        store.unfinished_uploads("no-such-device").await.unwrap(),
+        (0, 0)
+    );
 }
 
 pub async fn the_study_signing_key_is_set_once_after_the_study_key(store: &dyn Store) {

@@ -46,6 +46,8 @@ pub trait UploadStore: Send + Sync {
     async fn mark_upload_complete(&self, sha256: &str, now: Timestamp) -> Result<bool, StoreError>;
     /// The uploads of one attachment, complete ones first, then oldest first.
     async fn uploads_of_blob(&self, blob_id: &str) -> Result<Vec<Upload>, StoreError>;
+    /// How many uploads `device_id` announced and has not finished, and their bytes.
+    async fn unfinished_uploads(&self, device_id: &str) -> Result<(u64, u64), StoreError>;
 }
 
 pub(crate) fn upload_from_row<'r, R>(row: &'r R) -> Result<Upload, StoreError>
@@ -149,6 +151,23 @@ macro_rules! impl_upload_store {
                 rows.iter()
                     .map(|row| $crate::store::uploads::upload_from_row(row))
                     .collect()
+            }
+
+            async fn unfinished_uploads(
+                &self,
+                device_id: &str,
+            ) -> Result<(u64, u64), $crate::store::StoreError> {
+                let (count, bytes): (i64, i64) = sqlx::query_as(
+                    "SELECT COUNT(*), CAST(COALESCE(SUM(length), 0) AS BIGINT) FROM uploads \
+                     WHERE device_id = $1 AND completed_at IS NULL",
+                )
+                .bind(device_id)
+                .fetch_one(&self.pool)
+                .await?;
+                Ok((
+                    u64::try_from(count).unwrap_or(0),
+                    u64::try_from(bytes).unwrap_or(0),
+                ))
             }
         }
     };
