@@ -11,7 +11,7 @@ use leptos::prelude::*;
 use crate::api;
 use crate::error::Error;
 use crate::screens::{
-    conflicts, key, overview, participants, safeguarding, signin, team, withdrawals,
+    conflicts, devices, key, overview, participants, safeguarding, signin, team, withdrawals,
 };
 use crate::study::Study;
 
@@ -44,6 +44,8 @@ pub enum Page {
     Withdrawals,
     /// The study team and its audit log (study admins).
     Team,
+    /// Enrolled tablets, revoking them, enrolment codes (study admins).
+    Devices,
 }
 
 impl Page {
@@ -55,6 +57,7 @@ impl Page {
             Page::Conflicts => "Conflicts",
             Page::Withdrawals => "Withdrawals",
             Page::Team => "Team",
+            Page::Devices => "Devices",
         }
     }
 }
@@ -137,6 +140,7 @@ fn screen(page: Page, unlocked: Unlocked) -> AnyView {
         Page::Conflicts => view! { <conflicts::Conflicts unlocked=unlocked /> }.into_any(),
         Page::Withdrawals => view! { <withdrawals::Withdrawals unlocked=unlocked /> }.into_any(),
         Page::Team => view! { <team::Team /> }.into_any(),
+        Page::Devices => view! { <devices::Devices unlocked=unlocked /> }.into_any(),
     }
 }
 
@@ -157,6 +161,7 @@ fn Nav() -> impl IntoView {
                 .me
                 .with(|me| me.as_ref().is_some_and(|m| m.role == Role::Admin))
             {
+                pages.push(Page::Devices);
                 pages.push(Page::Team);
             }
             let current = console.page.get();

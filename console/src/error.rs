@@ -28,6 +28,8 @@ pub enum Error {
     Key(String),
     /// A recording could not be fetched or opened.
     Recording(String),
+    /// A form is not filled in as it must be: what to change.
+    Form(String),
 }
 
 impl fmt::Display for Error {
@@ -42,7 +44,7 @@ impl fmt::Display for Error {
             }
             Error::Refused { message, .. } => f.write_str(message),
             Error::Unreadable(what) => write!(f, "The server's answer could not be read: {what}"),
-            Error::Passkey(why) | Error::Key(why) => f.write_str(why),
+            Error::Passkey(why) | Error::Key(why) | Error::Form(why) => f.write_str(why),
             Error::Recording(why) => write!(f, "The recording cannot be played: {why}"),
         }
     }

@@ -1,9 +1,12 @@
 //! The console's screens.
 
 pub mod conflicts;
+pub mod devices;
+pub mod enrolment;
 pub mod key;
 pub mod overview;
 pub mod participants;
+pub mod qr;
 pub mod safeguarding;
 pub mod signin;
 pub mod team;
