@@ -45,9 +45,9 @@ pub fn Devices(unlocked: Unlocked) -> impl IntoView {
             view! {
                 <tr data-testid="device">
                     <th scope="row">{d.fieldworker.clone()}</th>
-                    <td>{d.name.clone()}<br /><span class="muted small">{d.id.clone()}</span></td>
-                    <td>{when(d.enrolled_at)}</td>
-                    <td>{last}</td>
+                    <td>{d.name.clone()}<br /><span class="muted small device-id">{d.id.clone()}</span></td>
+                    <td class="when">{when(d.enrolled_at)}</td>
+                    <td class="when">{last}</td>
                     <td>{status}</td>
                     <td>{active.then(|| view! {
                         <button class="secondary danger" aria-label=label.clone()
@@ -77,11 +77,11 @@ pub fn Devices(unlocked: Unlocked) -> impl IntoView {
                             </tr></thead>
                             <tbody>{rows}</tbody>
                         </table>
+                        <p class="muted">"Newest record: when the newest record that tablet sent was made, by the tablet's clock."</p>
                     }.into_any()
                 } else {
                     view! { <p class="muted">"No tablet is enrolled yet. Make an enrolment code below."</p> }.into_any()
                 }}
-                <p class="muted">"Newest record: when the newest record that tablet sent was made, by the tablet's clock."</p>
             </div>
             {move || revoking.get().map(|device| view! {
                 <Revoke unlocked=kept.get_value() device=device revoking=revoking />

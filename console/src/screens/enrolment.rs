@@ -88,7 +88,9 @@ pub fn NewCode(unlocked: Unlocked) -> impl IntoView {
         <div class="card">
             <h2>"New enrolment code"</h2>
             <p>"A code enrols one tablet, once, for the fieldworker named here."</p>
-            <form on:submit=submit>
+            // The checks and their words are core's (`NewEnrolmentCode::checked`), not the
+            // browser's bubbles.
+            <form on:submit=submit novalidate>
                 <label for="enrol-name">"Fieldworker's name"</label>
                 <input id="enrol-name" type="text" maxlength=MAX_FIELDWORKER_CHARS.to_string()
                     prop:value=move || name.get()

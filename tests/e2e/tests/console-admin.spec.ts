@@ -43,7 +43,6 @@ test('an admin enrols a tablet, confirms its withdrawal request and revokes it, 
   await expect(qr).toBeVisible();
   expect(await qr.evaluate((img: HTMLImageElement) => img.naturalWidth)).toBeGreaterThan(100);
   await expectAccessible(page, 'devices with a code');
-  await consoleShots(page, 'devices-code');
 
   // The tablet enrols with what the screen shows, makes a participant with a consent, asks
   // for their withdrawal, and syncs.
@@ -66,9 +65,23 @@ test('an admin enrols a tablet, confirms its withdrawal request and revokes it, 
   await syncAndRead(tablet);
   await expect(tablet.getByTestId('sync-waiting')).toContainText('Nothing is waiting', { timeout: 60_000 });
 
-  // The admin opens the study again (the page keeps no data) and confirms the request.
+  // The admin opens the study again (the page keeps no data): the tablet is listed, active.
   await page.reload();
   await openKey(page, study);
+  await screen(page, 'Devices');
+  await expect(page.getByTestId('device').filter({ hasText: 'Ana Field' })).toContainText('Active');
+  await page.getByLabel("Fieldworker's name").fill('Ben Field');
+  await page.getByLabel('Hours it stays valid (1 to 168)').fill('169');
+  await page.getByRole('button', { name: 'Make an enrolment code' }).click();
+  await expect(page.getByRole('alert')).toContainText('between 1 and 168 hours');
+  await page.getByLabel('Hours it stays valid (1 to 168)').fill('48');
+  await page.getByRole('button', { name: 'Make an enrolment code' }).click();
+  await expect(page.getByRole('status').filter({ hasText: 'Give this code to Ben Field only' })).toContainText('for 48 hours');
+  await expect(page.getByTestId('study-fingerprint')).toHaveText(fingerprint);
+  await expectAccessible(page, 'devices');
+  await consoleShots(page, 'devices-code');
+
+  // The admin confirms the tablet's withdrawal request.
   await screen(page, 'Withdrawals');
   const request = page.getByTestId('withdrawal-request').filter({ hasText: carer });
   await expect(request).toContainText('Waiting for the study team');
@@ -105,8 +118,9 @@ test('an admin enrols a tablet, confirms its withdrawal request and revokes it, 
   await expectAccessible(page, 'devices revoked');
   await consoleShots(page, 'devices-revoked');
 
-  // The tablet's next sync says it was revoked, and why.
-  await syncNow(tablet);
+  // The tablet's next sync says it was revoked, and why (and "Sync now" stays off).
+  await nav(tablet, 'Sync');
+  await tablet.getByRole('button', { name: 'Sync now' }).click();
   await expect(tablet.getByTestId('sync-revoked')).toContainText('Tablet lost on the bus', { timeout: 30_000 });
 
   const sessionCheck = (e: string) => e.includes('status of 401');
