@@ -95,7 +95,12 @@ fn described(kind: &ControlKind) -> String {
             participant_id,
             participant_code,
         } => format!("withdrew {participant_code} ({participant_id})"),
-        ControlKind::ProtocolUpdate { .. } => "published a protocol version".into(),
+        ControlKind::ProtocolUpdate { protocol } => {
+            match attune_core::protocol::Protocol::parse(protocol) {
+                Ok(p) => format!("published protocol {:?} version {}", p.id, p.version),
+                Err(_) => "published a protocol version that does not parse".into(),
+            }
+        }
         ControlKind::Unknown => "an unknown instruction".into(),
     }
 }

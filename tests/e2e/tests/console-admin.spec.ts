@@ -89,6 +89,8 @@ test('an admin enrols a tablet, confirms its withdrawal request and revokes it, 
   const confirm = page.getByRole('region', { name: `Confirm the withdrawal of ${carer}` });
   await expect(confirm).toContainText('This cannot be undone.');
   await expect(confirm).toContainText('Every tablet deletes everything about this participant at its next sync.');
+  await expectAccessible(page, 'withdrawal confirm');
+  await consoleShots(page, 'withdrawal-confirm');
   await confirm.getByRole('button', { name: 'Yes, withdraw this participant' }).click();
   await expect(page.getByRole('status').filter({ hasText: `Withdrawal of ${carer}` })).toContainText('recorded');
   await expect(page.getByTestId('withdrawal-request').filter({ hasText: carer })).toContainText('Confirmed by the study team');
