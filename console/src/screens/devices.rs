@@ -139,11 +139,18 @@ fn Revoke(unlocked: Unlocked, device: Device, revoking: RwSignal<Option<Device>>
             busy.set(false);
         });
     };
+    // Keyboard and screen reader users land on the step that opened.
+    let heading = NodeRef::<leptos::html::H2>::new();
+    Effect::new(move || {
+        if let Some(h2) = heading.get() {
+            let _ = h2.focus();
+        }
+    });
     let title = format!("Revoke {who}");
     let question = format!("Revoke {who}?");
     view! {
         <div class="card steps" role="region" aria-label=title.clone()>
-            <h2>{title.clone()}</h2>
+            <h2 tabindex="-1" node_ref=heading>{title.clone()}</h2>
             <form on:submit=ask>
                 <label for="revoke-reason">"Reason (the tablet shows it to the fieldworker)"</label>
                 <input id="revoke-reason" type="text" maxlength="300"

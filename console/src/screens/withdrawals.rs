@@ -146,10 +146,17 @@ fn Confirm(
             busy.set(false);
         });
     };
+    // Keyboard and screen reader users land on the step that opened.
+    let heading = NodeRef::<leptos::html::H2>::new();
+    Effect::new(move || {
+        if let Some(h2) = heading.get() {
+            let _ = h2.focus();
+        }
+    });
     let title = format!("Confirm the withdrawal of {code}");
     view! {
         <div class="card steps" role="region" aria-label=title.clone()>
-            <h2>{title.clone()}</h2>
+            <h2 tabindex="-1" node_ref=heading>{title.clone()}</h2>
             <p>{format!(
                 "{code} (participant {}) asked to withdraw, recorded by {} on {}.",
                 request.participant_id, request.fieldworker, when(request.requested_at)
