@@ -11,7 +11,8 @@ use leptos::prelude::*;
 use crate::api;
 use crate::error::Error;
 use crate::screens::{
-    conflicts, key, overview, participants, protocol, safeguarding, signin, team, withdrawals,
+    conflicts, devices, key, overview, participants, protocol, safeguarding, signin, team,
+    withdrawals,
 };
 use crate::study::Study;
 
@@ -46,6 +47,8 @@ pub enum Page {
     Protocol,
     /// The study team and its audit log (study admins).
     Team,
+    /// Enrolled tablets, revoking them, enrolment codes (study admins).
+    Devices,
 }
 
 impl Page {
@@ -58,6 +61,7 @@ impl Page {
             Page::Withdrawals => "Withdrawals",
             Page::Protocol => "Protocol",
             Page::Team => "Team",
+            Page::Devices => "Devices",
         }
     }
 }
@@ -141,6 +145,7 @@ fn screen(page: Page, unlocked: Unlocked) -> AnyView {
         Page::Withdrawals => view! { <withdrawals::Withdrawals unlocked=unlocked /> }.into_any(),
         Page::Protocol => view! { <protocol::ProtocolScreen unlocked=unlocked /> }.into_any(),
         Page::Team => view! { <team::Team /> }.into_any(),
+        Page::Devices => view! { <devices::Devices unlocked=unlocked /> }.into_any(),
     }
 }
 
@@ -161,6 +166,7 @@ fn Nav() -> impl IntoView {
                 .me
                 .with(|me| me.as_ref().is_some_and(|m| m.role == Role::Admin))
             {
+                pages.push(Page::Devices);
                 pages.push(Page::Protocol);
                 pages.push(Page::Team);
             }

@@ -2,10 +2,13 @@
 
 pub mod activity;
 pub mod conflicts;
+pub mod devices;
+pub mod enrolment;
 pub mod key;
 pub mod overview;
 pub mod participants;
 pub mod protocol;
+pub mod qr;
 pub mod safeguarding;
 pub mod signin;
 pub mod team;

@@ -104,7 +104,7 @@ pub fn ProtocolScreen(unlocked: Unlocked) -> impl IntoView {
     let file = NodeRef::<leptos::html::Input>::new();
     let checked = RwSignal::new(None::<Checked>);
     let problem = RwSignal::new(None::<Error>);
-    let done = RwSignal::new(None::<String>);
+    let done = RwSignal::new(instruct::take_flash());
     let busy = RwSignal::new(false);
     let current_for_check = current.clone();
     let on_change = move |_| {
@@ -134,19 +134,19 @@ pub fn ProtocolScreen(unlocked: Unlocked) -> impl IntoView {
         busy.set(true);
         problem.set(None);
         leptos::task::spawn_local(async move {
-            let result = async {
-                let key = instruct::signing_key(unlocked.signing.as_deref())?;
-                instruct::send(key, ControlKind::ProtocolUpdate { protocol: json }).await
-            }
-            .await;
+            let result =
+                instruct::send(&unlocked, ControlKind::ProtocolUpdate { protocol: json }).await;
             match result {
                 Ok(_) => {
-                    checked.set(None);
-                    done.set(Some(format!(
+                    let words = format!(
                         "Version {} of \"{}\" is published. Each tablet takes it at its next \
                          sync and uses it for visits started from then on.",
                         protocol.version, protocol.title
-                    )));
+                    );
+                    checked.set(None);
+                    done.set(Some(words.clone()));
+                    // The screen is drawn again with the refreshed study: the words go with it.
+                    instruct::flash(words);
                     if let Ok(fresh) = key::reload(&unlocked).await {
                         console.unlocked.set(Some(fresh));
                     }

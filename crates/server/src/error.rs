@@ -111,6 +111,18 @@ pub enum AppError {
          or foreign, or this address is not the server's --public-url): refused"
     )]
     CrossSiteRefused,
+    /// Another study instruction took this number meanwhile: sign again with the next.
+    #[error(
+        "Another study instruction took number {seq} meanwhile: nothing was recorded, sign it \
+         again with the next number"
+    )]
+    InstructionSeqTaken { seq: u64 },
+    /// The instruction's signature is not the study signing key's, or it is not current.
+    #[error("{0}")]
+    InstructionSignatureInvalid(String),
+    /// The instruction breaks a rule (in words): nothing was recorded.
+    #[error("Nothing was recorded: {0}")]
+    InstructionRefused(String),
 }
 
 impl AppError {
@@ -146,6 +158,9 @@ impl AppError {
             AppError::InvitationInvalid { .. } => ErrorCode::InvitationInvalid,
             AppError::PasskeyRefused(_) => ErrorCode::PasskeyRefused,
             AppError::CrossSiteRefused => ErrorCode::CrossSiteRefused,
+            AppError::InstructionSeqTaken { .. } => ErrorCode::InstructionSeqTaken,
+            AppError::InstructionSignatureInvalid(_) => ErrorCode::InstructionSignatureInvalid,
+            AppError::InstructionRefused(_) => ErrorCode::InstructionRefused,
         }
     }
 
@@ -185,6 +200,9 @@ impl AppError {
             | AppError::InvitationInvalid { .. }
             | AppError::PasskeyRefused(_)
             | AppError::CrossSiteRefused => StatusCode::FORBIDDEN,
+            AppError::InstructionSeqTaken { .. } => StatusCode::CONFLICT,
+            AppError::InstructionSignatureInvalid(_) => StatusCode::BAD_REQUEST,
+            AppError::InstructionRefused(_) => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
 }

@@ -4,11 +4,13 @@
 //! The binary (`main.rs`) only parses the command line, opens the store, binds and serves
 //! [`router`]; tests do the same on port 0.
 
+pub mod admin;
 pub mod api;
 mod app_assets;
 pub mod backup;
 pub mod blobs;
 pub mod console;
+mod console_admin;
 mod error;
 pub mod export;
 pub mod listen;
@@ -124,11 +126,26 @@ impl AppState {
     }
 }
 
-/// `/api/console`: reads only today, behind the same cross-site guard as `/api/team`.
+/// `/api/console`: the team's reads and the admins' instructions and enrolment codes, behind
+/// the same cross-site guard as `/api/team`.
 fn console_router(state: AppState) -> Router<AppState> {
+    use attune_core::review::{enrolment, instructions};
+    let under = |path: &'static str| path.trim_start_matches("/api/console");
     Router::new()
         .route("/snapshot", get(console::snapshot))
         .route("/blobs/{blob_id}", get(console::blob))
+        .route(
+            under(instructions::NEXT_SEQ_PATH),
+            get(console_admin::next_seq),
+        )
+        .route(
+            under(instructions::INSTRUCTIONS_PATH),
+            post(console_admin::record_instruction),
+        )
+        .route(
+            under(enrolment::ENROLMENT_CODES_PATH),
+            post(console_admin::create_enrolment_code),
+        )
         .layer(middleware::from_fn_with_state(
             state,
             team::same_origin_only,

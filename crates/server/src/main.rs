@@ -6,19 +6,19 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, anyhow};
-use attune_core::protocol::{Protocol, default_protocol};
+use attune_core::protocol::Protocol;
 use attune_core::sync::ControlKind;
 use attune_core::team::Role;
 use attune_core::{
     DeviceId, ParticipantId, StudyKeyFile, StudyPrivateKeys, StudySigningKey, StudyVerifyingKey,
     Timestamp,
 };
-use attune_server::api::{normalise_code, now, sha256_hex};
+use attune_server::admin::enrolment;
+use attune_server::admin::instructions::{self, InstructionError, Recorded, Refusal};
+use attune_server::api::now;
 use attune_server::blobs::BlobFolder;
 use attune_server::listen::Limits;
-use attune_server::store::{
-    AddOutcome, DeviceStatus, NewControlMessage, PublishOutcome, RevokeOutcome,
-};
+use attune_server::store::{DeviceStatus, NewControlMessage};
 use attune_server::{AppState, DatabaseConfig, Store, connect, router};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
@@ -690,53 +690,65 @@ async fn protocol_publish(
     key: &Path,
     store: &Arc<dyn Store>,
 ) -> anyhow::Result<()> {
-    let built_in = default_protocol();
-    if protocol.id == built_in.id && protocol.version <= built_in.version {
-        return Err(anyhow!(
-            "{} is version {} of {:?}, but the app has version {} built in: give the file a \
-             higher \"version\"; nothing was published",
-            file.display(),
-            protocol.version,
-            protocol.id,
-            built_in.version
-        ));
-    }
-    consent_forms_keep_their_meaning(protocol, store).await?;
-    let keys = open_signing_keys(key, store).await?;
     let kind = ControlKind::ProtocolUpdate {
         protocol: json.to_owned(),
     };
+    let refused = |error: InstructionError| protocol_refused(error, protocol, file);
+    instructions::check(store, &kind).await.map_err(refused)?;
+    let keys = open_signing_keys(key, store).await?;
     for _ in 0..SEQ_ATTEMPTS {
         let message = sign(store, &keys, kind.clone()).await?;
-        match store
-            .publish_protocol(&protocol.id, protocol.version, &message)
-            .await?
+        match instructions::record(store, &message)
+            .await
+            .map_err(refused)?
         {
-            PublishOutcome::Published(published) => {
+            Recorded::Done {
+                seq, message_id, ..
+            } => {
                 println!(
-                    "Protocol {:?} version {} published (study instruction {}, message {}): \
-                     devices use it for visits started after their next sync",
-                    published.protocol_id, published.version, message.seq, published.message_id
+                    "Protocol {:?} version {} published (study instruction {seq}, message \
+                     {message_id}): devices use it for visits started after their next sync",
+                    protocol.id, protocol.version
                 );
                 return Ok(());
             }
-            PublishOutcome::NotNewer { latest } => {
-                return Err(anyhow!(
-                    "{} is version {} of {:?}, but version {latest} was already published: \
-                     give the file a higher \"version\"; nothing was published",
-                    file.display(),
-                    protocol.version,
-                    protocol.id
-                ));
+            Recorded::AlreadyDone(sentence) => {
+                println!("{sentence}");
+                return Ok(());
             }
-            PublishOutcome::SeqTaken => continue,
+            Recorded::SeqTaken => continue,
         }
     }
     Err(seq_contention())
 }
 
-/// How many times a command signs again when another instruction took its number meanwhile.
-const SEQ_ATTEMPTS: usize = 5;
+/// A protocol update refused, in the command line's words (naming the file).
+fn protocol_refused(error: InstructionError, protocol: &Protocol, file: &Path) -> anyhow::Error {
+    let refusal = match error {
+        InstructionError::Store(error) => return error.into(),
+        InstructionError::Refused(refusal) => refusal,
+    };
+    let file = file.display();
+    match refusal {
+        Refusal::NotNewerThanBuiltIn { built_in, .. } => anyhow!(
+            "{file} is version {} of {:?}, but the app has version {built_in} built in: give \
+             the file a higher \"version\"; nothing was published",
+            protocol.version,
+            protocol.id,
+        ),
+        Refusal::NotNewerThanPublished { latest, .. } => anyhow!(
+            "{file} is version {} of {:?}, but version {latest} was already published: give \
+             the file a higher \"version\"; nothing was published",
+            protocol.version,
+            protocol.id
+        ),
+        other => anyhow!("{file}: {other}; nothing was published"),
+    }
+}
+
+/// How many times a command signs again when another instruction took its number meanwhile
+/// (the console's number).
+const SEQ_ATTEMPTS: usize = attune_core::review::instructions::SEQ_ATTEMPTS;
 
 fn seq_contention() -> anyhow::Error {
     anyhow!(
@@ -828,48 +840,35 @@ async fn device_revoke(
         .parse()
         .map_err(|_| anyhow!("{id:?} is not a device id (see `attune-server device list`)"))?;
     let reason = reason.trim();
-    if reason.is_empty() {
-        return Err(anyhow!("--reason needs the reason, shown on the tablet"));
-    }
-    if !store
-        .list_devices()
-        .await?
-        .iter()
-        .any(|d| d.id == device_id.to_string())
-    {
-        return Err(anyhow!(
-            "no device {id:?} (see `attune-server device list`)"
-        ));
-    }
-    let keys = open_signing_keys(key, store).await?;
     let kind = ControlKind::Revocation {
         device_id,
         reason: reason.to_owned(),
     };
+    let refused = |error: InstructionError| match error {
+        InstructionError::Refused(Refusal::NoReason) => {
+            anyhow!("--reason needs the reason, shown on the tablet")
+        }
+        InstructionError::Refused(Refusal::UnknownDevice { .. }) => {
+            anyhow!("no device {id:?} (see `attune-server device list`)")
+        }
+        other => anyhow!(other),
+    };
+    if let Some(already) = instructions::check(store, &kind).await.map_err(refused)? {
+        println!("{already}");
+        return Ok(());
+    }
+    let keys = open_signing_keys(key, store).await?;
     for _ in 0..SEQ_ATTEMPTS {
         let message = sign(store, &keys, kind.clone()).await?;
-        match store
-            .revoke_device(&device_id.to_string(), &message)
-            .await?
+        match instructions::record(store, &message)
+            .await
+            .map_err(refused)?
         {
-            RevokeOutcome::Revoked(message) => {
-                println!(
-                    "Device {device_id} revoked (study instruction {}): its next sync is \
-                     refused with: {reason}",
-                    message.seq
-                );
+            Recorded::Done { sentence, .. } | Recorded::AlreadyDone(sentence) => {
+                println!("{sentence}");
                 return Ok(());
             }
-            RevokeOutcome::UnknownDevice => {
-                return Err(anyhow!(
-                    "no device {id:?} (see `attune-server device list`)"
-                ));
-            }
-            RevokeOutcome::AlreadyRevoked => {
-                println!("Device {device_id} is already revoked: nothing changed.");
-                return Ok(());
-            }
-            RevokeOutcome::SeqTaken => continue,
+            Recorded::SeqTaken => continue,
         }
     }
     Err(seq_contention())
@@ -1025,69 +1024,50 @@ async fn withdraw(
             )
         })?,
     };
-    if let Some(earlier) = store
-        .withdrawals()
-        .await?
-        .into_iter()
-        .find(|w| w.participant_id == Some(candidate.id))
-    {
-        println!(
-            "{code} ({}) was already withdrawn (message {}): nothing changed.",
-            candidate.id, earlier.message_id
-        );
-        return Ok(());
-    }
     let kind = ControlKind::Withdrawal {
         participant_id: candidate.id,
         participant_code: code.to_owned(),
     };
     for _ in 0..SEQ_ATTEMPTS {
+        if let Some(already) = instructions::check(store, &kind)
+            .await
+            .map_err(withdraw_refused)?
+        {
+            println!("{already}");
+            return Ok(());
+        }
         let message = sign(store, &keys, kind.clone()).await?;
-        match store.add_withdrawal(&message).await? {
-            AddOutcome::Added(message) => {
+        match instructions::record(store, &message)
+            .await
+            .map_err(withdraw_refused)?
+        {
+            Recorded::Done {
+                seq, message_id, ..
+            } => {
                 println!(
                     "Withdrawal of {code} (participant {}, first seen from {} of {}) recorded \
-                     (study instruction {}, message {}): devices purge their data on next sync; \
-                     exports leave them out",
-                    candidate.id, candidate.device, candidate.fieldworker, message.seq, message.id
+                     (study instruction {seq}, message {message_id}): devices purge their data \
+                     on next sync; exports leave them out",
+                    candidate.id, candidate.device, candidate.fieldworker
                 );
                 return Ok(());
             }
-            AddOutcome::SeqTaken => continue,
+            Recorded::AlreadyDone(sentence) => {
+                println!("{sentence}");
+                return Ok(());
+            }
+            Recorded::SeqTaken => continue,
         }
     }
     Err(seq_contention())
 }
 
-/// Refuses a version that changes a consent form's items under the same form version
-/// (consents name their form by id and version), against the last version published, or
-/// the built-in one.
-async fn consent_forms_keep_their_meaning(
-    protocol: &Protocol,
-    store: &Arc<dyn Store>,
-) -> anyhow::Result<()> {
-    let published = store.published_protocols().await?;
-    let last = published
-        .iter()
-        .rev()
-        .find(|p| p.protocol_id == protocol.id)
-        .and_then(|p| Protocol::parse(&p.protocol).ok());
-    let built_in = default_protocol();
-    let base = match &last {
-        Some(last) => last,
-        None if built_in.id == protocol.id => built_in,
-        None => return Ok(()),
-    };
-    if let Some(form) = protocol.consent_form_changed_from(base) {
-        return Err(anyhow!(
-            "consent form {:?} changes its items but keeps version {:?}: consents name the \
-             form by its version, so give the changed form a new \"version\"; nothing was \
-             published",
-            form.id,
-            form.version
-        ));
+/// A withdrawal refused, saying nothing was recorded.
+fn withdraw_refused(error: InstructionError) -> anyhow::Error {
+    match error {
+        InstructionError::Refused(refusal) => anyhow!("{refusal}; nothing was recorded"),
+        InstructionError::Store(error) => error.into(),
     }
-    Ok(())
 }
 
 async fn protocol_list(store: &Arc<dyn Store>) -> anyhow::Result<()> {
@@ -1248,22 +1228,6 @@ async fn study_upgrade_key(
     Ok(())
 }
 
-/// 12 characters of Crockford's base32 (no I, L, O, U): 60 bits, read aloud easily.
-fn new_enrolment_code() -> String {
-    const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-    let mut bytes = [0u8; 12];
-    getrandom::fill(&mut bytes).expect("the OS random source failed");
-    let chars: Vec<char> = bytes
-        .iter()
-        .map(|byte| char::from(ALPHABET[usize::from(byte % 32)]))
-        .collect();
-    chars
-        .chunks(4)
-        .map(|chunk| chunk.iter().collect::<String>())
-        .collect::<Vec<_>>()
-        .join("-")
-}
-
 async fn enrol_create(
     key: &Path,
     fieldworker: &str,
@@ -1280,17 +1244,7 @@ async fn enrol_create(
         ));
     }
     let signing = checked_signing_key(key, store).await?;
-    let code = new_enrolment_code();
-    let now = now();
-    let expires = Timestamp(now.as_millis() + i64::from(expires_hours) * 3_600_000);
-    store
-        .create_enrolment_code(
-            &sha256_hex(&normalise_code(&code)),
-            fieldworker,
-            expires,
-            now,
-        )
-        .await?;
+    let (code, _) = enrolment::create(store, fieldworker, expires_hours, now()).await?;
     println!("Enrolment code:    {code}");
     println!("Study fingerprint: {}", signing.fingerprint());
     eprintln!(

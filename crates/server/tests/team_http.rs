@@ -6,6 +6,9 @@
 mod authenticator;
 #[path = "support/console.rs"]
 mod console;
+#[path = "team_http/instructions.rs"]
+mod instructions;
+mod support;
 
 use attune_core::Timestamp;
 use attune_core::team::{Invitation, MemberSummary, Role};

@@ -4,6 +4,7 @@
 //! the server's database; the researcher console uses it in the browser on what the server
 //! sent ([`crate::review::Snapshot`]), so a lying server is caught the same way in both.
 
+pub mod enrolment;
 pub mod instructions;
 pub mod open;
 pub mod verify;

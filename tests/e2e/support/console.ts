@@ -1,0 +1,65 @@
+// The researcher console's first steps, as a study admin takes them: an invitation from the
+// CLI, a passkey made with Chromium's virtual authenticator, and the study key opened in the
+// page. (console.spec.ts walks the same steps with its own checks on each screen.)
+import { expect, type Browser, type BrowserContext, type CDPSession, type Page } from '@playwright/test';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { adminCli, STUDY_PASSPHRASE, type RunningServer } from './server';
+import { screenshotDir } from './app';
+import type { Study } from './team';
+
+/** Chromium's virtual authenticator: a platform passkey with user verification. */
+export async function virtualAuthenticator(page: Page): Promise<CDPSession> {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('WebAuthn.enable');
+  await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: {
+      protocol: 'ctap2', transport: 'internal', hasResidentKey: true,
+      hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true,
+    },
+  });
+  return cdp;
+}
+
+/** Screenshots of a console screen at desk and tablet sizes. */
+export async function consoleShots(page: Page, name: string): Promise<void> {
+  mkdirSync(screenshotDir, { recursive: true });
+  for (const [w, h] of [[1280, 800], [768, 1024]] as const) {
+    await page.setViewportSize({ width: w, height: h });
+    await page.screenshot({ path: join(screenshotDir, `console-${name}-${w}x${h}.png`), fullPage: true });
+  }
+  await page.setViewportSize({ width: 1280, height: 800 });
+}
+
+/** Opens the study key file in the page (the console shows the Overview). */
+export async function openKey(page: Page, study: Study): Promise<void> {
+  await expect(page.getByRole('heading', { name: 'Open the study key' })).toBeVisible();
+  await page.getByLabel('Study key file').setInputFiles(study.keyFile);
+  await page.getByLabel('Passphrase').fill(STUDY_PASSPHRASE);
+  await page.getByRole('button', { name: 'Open the study' }).click();
+  await expect(page.getByRole('heading', { name: 'Overview' })).toBeVisible({ timeout: 30_000 });
+}
+
+/** A study admin invited with the CLI, registered with a passkey, the key opened: their page
+ *  (in its own desk-sized context) at the Overview. */
+export async function adminConsole(browser: Browser, server: RunningServer, study: Study, name: string): Promise<{ desk: BrowserContext; page: Page }> {
+  // Passkeys need a domain: the console is opened at localhost.
+  const origin = `http://localhost:${server.port}`;
+  const printed = adminCli(server, ['team', 'invite', '--role', 'admin', '--name', name, '--url', origin]);
+  const link = printed.match(/(http:\/\/\S+#invite=\S+)/)?.[1];
+  expect(link, printed).toBeTruthy();
+  const desk = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await desk.newPage();
+  await virtualAuthenticator(page);
+  await page.goto(link!);
+  await page.getByLabel('Your name').fill(name);
+  await page.getByRole('button', { name: 'Create my passkey' }).click();
+  await openKey(page, study);
+  return { desk, page };
+}
+
+/** Goes to a console screen by its name in the navigation. */
+export async function screen(page: Page, name: string): Promise<void> {
+  await page.getByRole('navigation', { name: 'Screens' }).getByRole('button', { name, exact: true }).click();
+  await expect(page.getByRole('heading', { level: 1, name })).toBeVisible();
+}
