@@ -17,6 +17,7 @@
 //! The caller has already verified the records, left out withdrawn participants and written
 //! the recordings and drawings to files (named in [`ExportRecord::file`]).
 
+pub mod bundle;
 mod docx;
 mod eaf;
 mod layout;
@@ -134,6 +135,17 @@ pub enum ExportError {
     /// A zip would be too large for the plain zip format.
     #[error("{0} is too large for a zip file (over 4 GiB or 65,535 files)")]
     TooLarge(String),
+    /// A zip would pass 4 GiB, which needs Zip64, which this zip writer does not write.
+    #[error(
+        "{what} would be {bytes} bytes, over the 4 GiB a zip without Zip64 can hold (this \
+         export's zip has no Zip64): export to a folder with `attune-server export` instead"
+    )]
+    NeedsZip64 {
+        /// The entry or the archive.
+        what: String,
+        /// How large it would be.
+        bytes: u64,
+    },
     /// There is no protocol to read the records against.
     #[error("no protocol is known: the records cannot be read")]
     NoProtocol,
