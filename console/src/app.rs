@@ -11,7 +11,7 @@ use leptos::prelude::*;
 use crate::api;
 use crate::error::Error;
 use crate::screens::{
-    conflicts, key, overview, participants, safeguarding, signin, team, withdrawals,
+    conflicts, export, key, overview, participants, safeguarding, signin, team, withdrawals,
 };
 use crate::study::Study;
 
@@ -42,6 +42,8 @@ pub enum Page {
     Conflicts,
     /// Withdrawals and tablets' withdrawal requests.
     Withdrawals,
+    /// The whole export, built in the page as one zip.
+    Export,
     /// The study team and its audit log (study admins).
     Team,
 }
@@ -54,6 +56,7 @@ impl Page {
             Page::Participants | Page::Participant(_) => "Participants",
             Page::Conflicts => "Conflicts",
             Page::Withdrawals => "Withdrawals",
+            Page::Export => "Export",
             Page::Team => "Team",
         }
     }
@@ -136,6 +139,7 @@ fn screen(page: Page, unlocked: Unlocked) -> AnyView {
         }
         Page::Conflicts => view! { <conflicts::Conflicts unlocked=unlocked /> }.into_any(),
         Page::Withdrawals => view! { <withdrawals::Withdrawals unlocked=unlocked /> }.into_any(),
+        Page::Export => view! { <export::Export unlocked=unlocked /> }.into_any(),
         Page::Team => view! { <team::Team /> }.into_any(),
     }
 }
@@ -152,6 +156,7 @@ fn Nav() -> impl IntoView {
                 Page::Participants,
                 Page::Conflicts,
                 Page::Withdrawals,
+                Page::Export,
             ];
             if console
                 .me

@@ -28,6 +28,8 @@ pub enum Error {
     Key(String),
     /// A recording could not be fetched or opened.
     Recording(String),
+    /// The export could not be built or offered (e.g. too large for a zip).
+    Export(String),
 }
 
 impl fmt::Display for Error {
@@ -44,6 +46,7 @@ impl fmt::Display for Error {
             Error::Unreadable(what) => write!(f, "The server's answer could not be read: {what}"),
             Error::Passkey(why) | Error::Key(why) => f.write_str(why),
             Error::Recording(why) => write!(f, "The recording cannot be played: {why}"),
+            Error::Export(why) => write!(f, "The export could not be built: {why}"),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The console's screens.
 
 pub mod conflicts;
+pub mod export;
 pub mod key;
 pub mod overview;
 pub mod participants;
