@@ -146,15 +146,17 @@ fn ready(done: Built) -> impl IntoView {
             <h2>"The export is ready"</h2>
             <p>
                 {format!(
-                    "{} files, {} of them recordings, {} in all.",
+                    "{} files, with {}, {} in all.",
                     done.files,
-                    done.recordings,
+                    count(done.recordings, "recording", "recordings"),
                     attune_core::human_bytes(done.bytes as f64)
                 )}
             </p>
-            <a class="primary button" href=done.url.clone() download=done.name.clone()>
-                {format!("Save {}", done.name)}
-            </a>
+            <p>
+                <a class="primary button" href=done.url.clone() download=done.name.clone()>
+                    {format!("Save {}", done.name)}
+                </a>
+            </p>
             {if problems.is_empty() {
                 view! { <p class="muted">"Everything the server holds was exported."</p> }.into_any()
             } else {
