@@ -39,7 +39,13 @@ fn fixture() -> Fixture {
     };
     let audio = b"not really webm, but bytes".to_vec();
     let blob = crate::ids::BlobId::new(Timestamp(3));
-    let sealed = seal_attachment(blob, &[audio.clone()], &study.public_key(), &[7; 32]).unwrap();
+    let sealed = seal_attachment(
+        blob,
+        std::slice::from_ref(&audio),
+        &study.public_key(),
+        &[7; 32],
+    )
+    .unwrap();
     let recording = RecordId::new(Timestamp(4));
     let revisions = [
         Revision::first(
@@ -174,7 +180,13 @@ fn a_recording_that_cannot_be_had_is_a_problem_and_the_export_goes_ahead() {
     let wanted = &prepared.attachments()[0];
     let other = StudyKeyPair::generate();
     let blob = wanted.blob;
-    let foreign = seal_attachment(blob, &[f.audio.clone()], &other.public_key(), &[1; 32]).unwrap();
+    let foreign = seal_attachment(
+        blob,
+        std::slice::from_ref(&f.audio),
+        &other.public_key(),
+        &[1; 32],
+    )
+    .unwrap();
     let uploads = vec![
         Upload {
             name: "upload a".into(),
