@@ -306,7 +306,29 @@ impl Prepared {
         };
         files.extend(analysis);
         let in_words = parts::problems_in_words(&problems, &attachments.problems);
-        let manifest = json!({
+        let manifest = self.manifest(options, &summary, listed, &attachments, problems);
+        files.push(ExportFile {
+            name: "manifest.json".into(),
+            bytes: parts::pretty(&manifest),
+        });
+        Ok(Bundle {
+            files,
+            summary,
+            problems: in_words,
+            withdrawn_participants: self.withdrawn.count(),
+        })
+    }
+
+    /// `manifest.json`: the numbers, withdrawals, every file with its hash, and every problem.
+    fn manifest(
+        &self,
+        options: &Options<'_>,
+        summary: &Summary,
+        listed: Vec<Value>,
+        attachments: &Attachments,
+        problems: Vec<Value>,
+    ) -> Value {
+        json!({
             "exported_at": options.exported_at.as_millis(),
             "exported_by": options.exported_by,
             "records": summary.records,
@@ -321,16 +343,6 @@ impl Prepared {
             "attachments": attachments.files,
             "attachment_problems": attachments.problems,
             "problems": problems,
-        });
-        files.push(ExportFile {
-            name: "manifest.json".into(),
-            bytes: parts::pretty(&manifest),
-        });
-        Ok(Bundle {
-            files,
-            summary,
-            problems: in_words,
-            withdrawn_participants: self.withdrawn.count(),
         })
     }
 }
