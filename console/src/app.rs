@@ -11,7 +11,7 @@ use leptos::prelude::*;
 use crate::api;
 use crate::error::Error;
 use crate::screens::{
-    conflicts, devices, key, overview, participants, protocol, safeguarding, signin, team,
+    conflicts, devices, export, key, overview, participants, protocol, safeguarding, signin, team,
     withdrawals,
 };
 use crate::study::Study;
@@ -45,6 +45,8 @@ pub enum Page {
     Withdrawals,
     /// The protocol in use, and publishing a new version (study admins).
     Protocol,
+    /// The whole export, built in the page as one zip.
+    Export,
     /// The study team and its audit log (study admins).
     Team,
     /// Enrolled tablets, revoking them, enrolment codes (study admins).
@@ -60,6 +62,7 @@ impl Page {
             Page::Conflicts => "Conflicts",
             Page::Withdrawals => "Withdrawals",
             Page::Protocol => "Protocol",
+            Page::Export => "Export",
             Page::Team => "Team",
             Page::Devices => "Devices",
         }
@@ -144,6 +147,7 @@ fn screen(page: Page, unlocked: Unlocked) -> AnyView {
         Page::Conflicts => view! { <conflicts::Conflicts unlocked=unlocked /> }.into_any(),
         Page::Withdrawals => view! { <withdrawals::Withdrawals unlocked=unlocked /> }.into_any(),
         Page::Protocol => view! { <protocol::ProtocolScreen unlocked=unlocked /> }.into_any(),
+        Page::Export => view! { <export::Export unlocked=unlocked /> }.into_any(),
         Page::Team => view! { <team::Team /> }.into_any(),
         Page::Devices => view! { <devices::Devices unlocked=unlocked /> }.into_any(),
     }
@@ -161,6 +165,7 @@ fn Nav() -> impl IntoView {
                 Page::Participants,
                 Page::Conflicts,
                 Page::Withdrawals,
+                Page::Export,
             ];
             if console
                 .me

@@ -30,6 +30,8 @@ pub enum Error {
     Recording(String),
     /// What was typed or chosen in a form cannot be used (the sentence says what to do).
     Form(String),
+    /// The export could not be built or offered (e.g. too large for a zip).
+    Export(String),
 }
 
 impl fmt::Display for Error {
@@ -46,6 +48,7 @@ impl fmt::Display for Error {
             Error::Unreadable(what) => write!(f, "The server's answer could not be read: {what}"),
             Error::Passkey(why) | Error::Key(why) | Error::Form(why) => f.write_str(why),
             Error::Recording(why) => write!(f, "The recording cannot be played: {why}"),
+            Error::Export(why) => write!(f, "The export could not be built: {why}"),
         }
     }
 }

@@ -4,6 +4,7 @@ pub mod activity;
 pub mod conflicts;
 pub mod devices;
 pub mod enrolment;
+pub mod export;
 pub mod key;
 pub mod overview;
 pub mod participants;

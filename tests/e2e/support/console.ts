@@ -63,3 +63,13 @@ export async function screen(page: Page, name: string): Promise<void> {
   await page.getByRole('navigation', { name: 'Screens' }).getByRole('button', { name, exact: true }).click();
   await expect(page.getByRole('heading', { level: 1, name })).toBeVisible();
 }
+
+/** [`adminConsole`]'s page (console-export.spec.ts). */
+export async function consoleWithKey(browser: Browser, server: RunningServer, study: Study, name: string): Promise<Page> {
+  return (await adminConsole(browser, server, study, name)).page;
+}
+
+/** Goes to a console screen by its navigation button (without waiting for its heading). */
+export async function consoleScreen(page: Page, name: string): Promise<void> {
+  await page.getByRole('navigation', { name: 'Screens' }).getByRole('button', { name, exact: true }).click();
+}

@@ -14,16 +14,21 @@
 //!   headings ([`docx`]);
 //! - `elan/<code>-<date>-<n>.eaf`, an ELAN transcription per recorded interview ([`eaf`]).
 //!
-//! The caller has already verified the records, left out withdrawn participants and written
-//! the recordings and drawings to files (named in [`ExportRecord::file`]).
+//! The caller has already verified the records, left out withdrawn participants and laid out
+//! the recordings and drawings as files (named in [`ExportRecord::file`]): [`bundle`] does all
+//! of that, and makes the whole export around these files.
 
+pub mod bundle;
 mod docx;
 mod eaf;
+mod format;
 mod layout;
 mod qdpx;
 mod tables;
 mod xml;
 pub mod zip;
+
+pub use format::Format;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -76,49 +81,6 @@ pub struct ExportInput<'a> {
     pub formats: &'a [Format],
 }
 
-/// A family of analysis files ([`analysis_files`] makes those asked for).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Format {
-    /// The tidy CSVs with `codebook.csv`, `README.txt`, `load_attune.R`, `load_attune.sps`
-    /// and `spss/` (`csv`).
-    Tables,
-    /// `attune.qdpx`, the REFI-QDA project (`qdpx`).
-    Qdpx,
-    /// `interviews/*.docx` (`docx`).
-    Documents,
-    /// `elan/*.eaf` (`eaf`).
-    Elan,
-}
-
-impl Format {
-    /// Every format, in the order the files are made.
-    pub const ALL: [Format; 4] = [
-        Format::Tables,
-        Format::Qdpx,
-        Format::Documents,
-        Format::Elan,
-    ];
-
-    /// The format's name on the command line: `csv`, `qdpx`, `docx` or `eaf`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Format::Tables => "csv",
-            Format::Qdpx => "qdpx",
-            Format::Documents => "docx",
-            Format::Elan => "eaf",
-        }
-    }
-
-    /// The format named `name` ([`Format::name`]; `elan` too); `None` for another word.
-    pub fn parse(name: &str) -> Option<Format> {
-        let name = name.trim().to_ascii_lowercase();
-        Format::ALL
-            .into_iter()
-            .find(|f| f.name() == name)
-            .or_else(|| (name == "elan").then_some(Format::Elan))
-    }
-}
-
 /// A file of the export: its path inside the export folder and its bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExportFile {
@@ -134,6 +96,17 @@ pub enum ExportError {
     /// A zip would be too large for the plain zip format.
     #[error("{0} is too large for a zip file (over 4 GiB or 65,535 files)")]
     TooLarge(String),
+    /// A zip would pass 4 GiB, which needs Zip64, which this zip writer does not write.
+    #[error(
+        "{what} would be {bytes} bytes, over the 4 GiB a zip without Zip64 can hold (this \
+         export's zip has no Zip64): export to a folder with `attune-server export` instead"
+    )]
+    NeedsZip64 {
+        /// The entry or the archive.
+        what: String,
+        /// How large it would be.
+        bytes: u64,
+    },
     /// There is no protocol to read the records against.
     #[error("no protocol is known: the records cannot be read")]
     NoProtocol,

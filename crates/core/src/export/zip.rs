@@ -2,6 +2,11 @@
 //! are stored (not compressed), named in UTF-8, dated 1980-01-01 00:00 (the earliest DOS
 //! date, so the same data always gives the same bytes) and marked owner-read/write only.
 //! Both formats are small text and PNG files; the audio stays outside, beside the project.
+//! The researcher console zips the whole export with it too ([`zip`], [`check_size`]).
+//!
+//! There is no Zip64: an entry or an archive over 4 GiB (or over 65,535 entries) is refused
+//! with [`ExportError::NeedsZip64`] (or [`ExportError::TooLarge`]) before anything is
+//! written, never written as a broken zip.
 
 use super::ExportError;
 
@@ -50,15 +55,57 @@ fn u32_of(n: usize, what: &str) -> Result<u32, ExportError> {
     u32::try_from(n).map_err(|_| ExportError::TooLarge(what.to_owned()))
 }
 
-/// A zip archive of `entries` (name, content), in the order given.
+/// The largest size a zip without Zip64 can give an entry, an offset or the archive.
+const LIMIT: u64 = u32::MAX as u64;
+
+/// The size in bytes of the zip [`zip`] writes for entries of these (name length, content
+/// length), checked against the format's limits before anything is allocated.
 ///
 /// # Errors
-/// [`ExportError::TooLarge`] when the archive would need Zip64 (over 4 GiB or 65,535
-/// entries), which these small files never do.
-pub(crate) fn zip(entries: &[(String, Vec<u8>)]) -> Result<Vec<u8>, ExportError> {
-    let mut out = Vec::new();
+/// [`ExportError::NeedsZip64`] when an entry or the archive would pass 4 GiB;
+/// [`ExportError::TooLarge`] for more than 65,535 entries or a name over 65,535 bytes.
+pub fn check_size(entries: impl IntoIterator<Item = (usize, u64)>) -> Result<u64, ExportError> {
+    let mut total: u64 = 22; // the end of central directory record
+    let mut count = 0usize;
+    for (name_len, data_len) in entries {
+        count += 1;
+        u16_of(name_len, "a file name")?;
+        if data_len > LIMIT {
+            return Err(ExportError::NeedsZip64 {
+                what: format!("file {count} of the zip"),
+                bytes: data_len,
+            });
+        }
+        let name = name_len as u64;
+        // Local header and data, then the central directory entry.
+        total = total.saturating_add(30 + name + data_len + 46 + name);
+    }
+    u16_of(count, "the number of files")?;
+    if total > LIMIT {
+        return Err(ExportError::NeedsZip64 {
+            what: "the zip".into(),
+            bytes: total,
+        });
+    }
+    Ok(total)
+}
+
+/// A zip archive of `entries` (name, content), in the order given: stored, CRC-32 of each
+/// entry written (and checked by [`unzip`]).
+///
+/// # Errors
+/// [`ExportError::NeedsZip64`] when an entry or the archive would pass 4 GiB,
+/// [`ExportError::TooLarge`] over 65,535 entries ([`check_size`]).
+pub fn zip<N: AsRef<str>, D: AsRef<[u8]>>(entries: &[(N, D)]) -> Result<Vec<u8>, ExportError> {
+    let size = check_size(
+        entries
+            .iter()
+            .map(|(name, data)| (name.as_ref().len(), data.as_ref().len() as u64)),
+    )?;
+    let mut out = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
     let mut central = Vec::new();
     for (name, data) in entries {
+        let (name, data) = (name.as_ref(), data.as_ref());
         let offset = u32_of(out.len(), name)?;
         let crc = crc32(data);
         let size = u32_of(data.len(), name)?;
