@@ -299,6 +299,13 @@ test('a researcher signs in with a passkey, opens the key in the page and review
   await expect(changes.getByRole('button', { name: `Publish version ${next.version}` })).toBeVisible();
   await accessible(page, 'protocol');
   await consoleShots(page, 'protocol');
+  // Published, signed in the page: the server lists it, and the screen shows it in use.
+  await changes.getByRole('button', { name: `Publish version ${next.version}` }).click();
+  await expect(page.getByRole('status')).toContainText(`Version ${next.version} of "${next.title}" is published`, { timeout: 30_000 });
+  await expect(page.getByTestId('protocol-in-use')).toContainText(`version ${next.version}`);
+  expect(adminCli(server, ['protocol', 'list'])).toContain(`${next.version}`);
+  await protocolFile(next);
+  await expect(page.getByRole('alert')).toContainText(`version ${next.version} is already in use`);
 
   // The key file remembered on this browser: next time only the passphrase is asked; it can
   // be forgotten.
