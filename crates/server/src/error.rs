@@ -105,6 +105,15 @@ pub enum AppError {
          or foreign, or this address is not the server's --public-url): refused"
     )]
     CrossSiteRefused,
+    /// A team record whose signature is not the study signing key's.
+    #[error(
+        "This team record is not signed by this study's signing key: open this study's key \
+         file in the console and save it again"
+    )]
+    TeamRecordSignatureInvalid,
+    /// Another team record is stored with this id.
+    #[error("Another team record is stored with this id: save it again to make a new one")]
+    TeamRecordIdTaken,
 }
 
 impl AppError {
@@ -139,6 +148,8 @@ impl AppError {
             AppError::InvitationInvalid { .. } => ErrorCode::InvitationInvalid,
             AppError::PasskeyRefused(_) => ErrorCode::PasskeyRefused,
             AppError::CrossSiteRefused => ErrorCode::CrossSiteRefused,
+            AppError::TeamRecordSignatureInvalid => ErrorCode::TeamRecordSignatureInvalid,
+            AppError::TeamRecordIdTaken => ErrorCode::TeamRecordIdTaken,
         }
     }
 
@@ -177,6 +188,8 @@ impl AppError {
             | AppError::InvitationInvalid { .. }
             | AppError::PasskeyRefused(_)
             | AppError::CrossSiteRefused => StatusCode::FORBIDDEN,
+            AppError::TeamRecordSignatureInvalid => StatusCode::BAD_REQUEST,
+            AppError::TeamRecordIdTaken => StatusCode::CONFLICT,
         }
     }
 }

@@ -12,6 +12,7 @@ mod error;
 pub mod export;
 pub mod store;
 pub mod team;
+pub mod team_records;
 pub mod uploads;
 
 use std::path::PathBuf;
@@ -109,11 +110,13 @@ impl AppState {
     }
 }
 
-/// `/api/console`: reads only today, behind the same cross-site guard as `/api/team`.
+/// `/api/console`: the sealed data and the team's own records, behind the same cross-site
+/// guard as `/api/team`.
 fn console_router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/snapshot", get(console::snapshot))
         .route("/blobs/{blob_id}", get(console::blob))
+        .route("/team-records", post(team_records::add))
         .layer(middleware::from_fn_with_state(
             state,
             team::same_origin_only,

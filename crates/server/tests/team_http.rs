@@ -6,6 +6,8 @@
 mod authenticator;
 #[path = "support/console.rs"]
 mod console;
+#[path = "team_http/records.rs"]
+mod records;
 
 use attune_core::Timestamp;
 use attune_core::team::{Invitation, MemberSummary, Role};
