@@ -28,6 +28,12 @@ pub enum Error {
     Key(String),
     /// A recording could not be fetched or opened.
     Recording(String),
+    /// The study key file has no signing key (version 1): the team cannot sign records.
+    NoSigningKey,
+    /// A team record could not be sealed or signed in the page.
+    Seal(String),
+    /// Something to fix in a form, in words.
+    Form(String),
 }
 
 impl fmt::Display for Error {
@@ -42,8 +48,14 @@ impl fmt::Display for Error {
             }
             Error::Refused { message, .. } => f.write_str(message),
             Error::Unreadable(what) => write!(f, "The server's answer could not be read: {what}"),
-            Error::Passkey(why) | Error::Key(why) => f.write_str(why),
+            Error::Passkey(why) | Error::Key(why) | Error::Form(why) => f.write_str(why),
             Error::Recording(why) => write!(f, "The recording cannot be played: {why}"),
+            Error::NoSigningKey => f.write_str(
+                "This study key file is version 1: it has no signing key, so nothing can be \
+                 signed with it. Ask a study admin to run `attune-server study upgrade-key`, \
+                 then open the new key file.",
+            ),
+            Error::Seal(why) => write!(f, "This could not be sealed in the page: {why}"),
         }
     }
 }

@@ -9,6 +9,8 @@ mod error;
 #[cfg(target_arch = "wasm32")]
 mod passkey;
 #[cfg(target_arch = "wasm32")]
+mod records;
+#[cfg(target_arch = "wasm32")]
 mod screens;
 #[cfg(target_arch = "wasm32")]
 mod study;
