@@ -68,7 +68,11 @@ pub fn Safeguarding(unlocked: Unlocked) -> impl IntoView {
 
 /// One flagged note: the note, its acknowledgements, and the form to add one.
 #[component]
-fn Flag(flag: FlaggedNote, acknowledged: Vec<OpenedTeamRecord>, unlocked: Unlocked) -> impl IntoView {
+fn Flag(
+    flag: FlaggedNote,
+    acknowledged: Vec<OpenedTeamRecord>,
+    unlocked: Unlocked,
+) -> impl IntoView {
     let console = expect_context::<Console>();
     let participant = flag.participant.clone();
     let latest = flag.record.latest.clone();
@@ -110,7 +114,11 @@ fn Flag(flag: FlaggedNote, acknowledged: Vec<OpenedTeamRecord>, unlocked: Unlock
             )));
             return;
         }
-        let by = console.me.get_untracked().map(|me| me.name).unwrap_or_default();
+        let by = console
+            .me
+            .get_untracked()
+            .map(|me| me.name)
+            .unwrap_or_default();
         let unlocked = unlocked.get_value();
         busy.set(true);
         problem.set(None);

@@ -5,7 +5,7 @@
 import { test, expect, type BrowserContext } from '@playwright/test';
 import { startServer, type RunningServer } from '../support/server';
 import { expectAccessible, waitForOfflineReady, watchErrors } from '../support/app';
-import { createProfile } from '../support/profile';
+import { createProfile, unlock } from '../support/profile';
 import { giveConsent, newParticipant, startVisit } from '../support/visit';
 import { initStudy, enrolTablet, syncNow, type Study } from '../support/team';
 import { consoleShots, openStudyKey, recordTraffic, registerAdmin, screen } from '../support/console';
@@ -104,4 +104,90 @@ test('a researcher acknowledges a safeguarding flag, sealed and signed in the pa
   const sessionCheck = (e: string) => e.includes('status of 401') || /^401 .*\/api\/team\/me$/.test(e);
   expect(errors.filter((e) => !sessionCheck(e))).toEqual([]);
   await desk.close();
+});
+
+// A real conflict: a tablet's state copied onto a second tablet (as a restored backup would
+// be), the same note edited on both while offline, then both synced. The server keeps the
+// second edit apart; the researcher keeps that version, and the timeline reads it.
+test('a researcher resolves a conflict by keeping one version; the timeline reads it', async ({ browser }) => {
+  test.setTimeout(150_000);
+  const own = await startServer();
+  try {
+    const study = initStudy(own);
+    const first = await browser.newContext({ hasTouch: true, viewport: { width: 768, height: 1024 } });
+    const a = await first.newPage();
+    await a.goto(own.url);
+    await waitForOfflineReady(a);
+    await createProfile(a);
+    await enrolTablet(a, study, 'Ana Field');
+    const carer = await newParticipant(a, 'Carers');
+    await startVisit(a, [carer]);
+    await giveConsent(a, carer);
+    await a.getByRole('link', { name: new RegExp(`Interview: ${carer}`) }).click();
+    const interview = a.url();
+    const write = async (page: typeof a, text: string) => {
+      await page.getByRole('navigation', { name: 'Questions' }).getByRole('button').nth(0).click();
+      await page.getByLabel('Notes', { exact: true }).fill(text);
+      await expect(page.getByTestId('save-status')).toContainText('Saved on this tablet');
+    };
+    await write(a, 'Version one of the note.');
+    await syncNow(a);
+    await expect(a.getByTestId('sync-waiting')).toContainText('Nothing is waiting', { timeout: 60_000 });
+
+    // The second tablet: the first one's storage, copied.
+    const state = await first.storageState({ indexedDB: true });
+    const second = await browser.newContext({ hasTouch: true, viewport: { width: 768, height: 1024 }, storageState: state });
+    const b = await second.newPage();
+    for (const page of [b, a]) {
+      await page.goto(interview);
+      await unlock(page);
+    }
+    await first.setOffline(true);
+    await second.setOffline(true);
+    await write(a, 'Edited on the first tablet.');
+    await write(b, 'Edited on the second tablet.');
+    await first.setOffline(false);
+    await syncNow(a);
+    await expect(a.getByTestId('sync-waiting')).toContainText('Nothing is waiting', { timeout: 60_000 });
+    await second.setOffline(false);
+    await syncNow(b);
+    await expect(b.getByTestId('sync-waiting')).toContainText('Nothing is waiting', { timeout: 60_000 });
+    await first.close();
+    await second.close();
+
+    const desk = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const page = await desk.newPage();
+    const errors = watchErrors(page);
+    await registerAdmin(page, study, 'Rosa Lead');
+    await openStudyKey(page, study);
+    await screen(page, 'Conflicts');
+    const conflict = page.getByTestId('conflict');
+    await expect(conflict).toHaveCount(1);
+    await expect(conflict).toContainText('Edited on the first tablet.');
+    await expect(conflict).toContainText('Edited on the second tablet.');
+    await expectAccessible(page, 'conflicts');
+    await consoleShots(page, 'conflicts-kept');
+    await conflict.getByLabel('Why (optional').fill('The second tablet has the fuller note.');
+    await conflict.locator('.version').nth(1).getByRole('button', { name: 'Keep this version' }).click();
+    await expect(page.getByTestId('resolution')).toContainText('Resolved by Rosa Lead on', { timeout: 30_000 });
+    await expect(page.getByTestId('resolution')).toContainText('kept the version from');
+    await expect(page.getByTestId('resolution')).toContainText('The second tablet has the fuller note.');
+    // Both versions are still shown.
+    await expect(conflict).toContainText('Edited on the first tablet.');
+    await expect(conflict).toContainText('Edited on the second tablet.');
+    await expectAccessible(page, 'conflicts resolved');
+    await consoleShots(page, 'conflicts-resolved');
+
+    await screen(page, 'Participants');
+    await page.getByRole('button', { name: carer }).click();
+    const note = page.locator('.record[data-kind="interview_note"]');
+    await expect(note.getByTestId('note-text')).toHaveText('Edited on the second tablet.');
+    await expect(note.getByTestId('resolved-in-console')).toContainText('Resolved in the console');
+    await consoleShots(page, 'timeline-resolved');
+    const sessionCheck = (e: string) => e.includes('status of 401');
+    expect(errors.filter((e) => !sessionCheck(e))).toEqual([]);
+    await desk.close();
+  } finally {
+    await own.stop();
+  }
 });
