@@ -95,6 +95,19 @@ pub fn resolution_words(study: &Study, resolution: &OpenedTeamRecord) -> String 
     )
 }
 
+/// How the conflict whose kept-apart revision has `hash` was resolved, if it was.
+fn resolution_view(study: &Study, hash: &attune_core::ContentHash) -> Option<AnyView> {
+    study.team.resolution_of(hash).map(|r| {
+        view! {
+            <div class="resolved" data-testid="resolution" role="status">
+                <p>{resolution_words(study, r)}</p>
+                {(!r.body.note.is_empty()).then(|| view! { <p class="note-text">{format!("Why: {}", r.body.note)}</p> })}
+            </div>
+        }
+        .into_any()
+    })
+}
+
 /// One kept conflict: both versions, how it was resolved, and the ways to resolve it.
 #[component]
 fn ConflictCard(conflict: OpenedConflict, unlocked: Unlocked) -> impl IntoView {
@@ -110,17 +123,8 @@ fn ConflictCard(conflict: OpenedConflict, unlocked: Unlocked) -> impl IntoView {
         .participant
         .and_then(|p| study.codes().get(&p.to_string()).cloned())
         .unwrap_or_else(|| "no participant".into());
-    let resolution = study.team.resolution_of(&conflict_hash).map(|r| {
-        view! {
-            <div class="resolved" data-testid="resolution" role="status">
-                <p>{resolution_words(&study, r)}</p>
-                {(!r.body.note.is_empty()).then(|| view! { <p class="note-text">{format!("Why: {}", r.body.note)}</p> })}
-            </div>
-        }
-    });
+    let resolution = resolution_view(&study, &conflict_hash);
     let why = RwSignal::new(String::new());
-    let merging = RwSignal::new(false);
-    let merged = RwSignal::new(String::new());
     let busy = RwSignal::new(false);
     let problem = RwSignal::new(None::<Error>);
     let unlocked = StoredValue::new_local(unlocked);
@@ -199,34 +203,51 @@ fn ConflictCard(conflict: OpenedConflict, unlocked: Unlocked) -> impl IntoView {
                 <textarea id=why_id rows="2" prop:value=move || why.get()
                     on:input=move |ev| why.set(event_target_value(&ev))></textarea>
                 {is_note.then(|| view! {
-                    {move || (!merging.get()).then(|| {
-                        let prefill = prefill.clone();
-                        view! {
-                            <button class="secondary" on:click=move |_| { merged.set(prefill.clone()); merging.set(true); }>
-                                "Merge the text…"
-                            </button>
-                        }
-                    })}
-                    {move || merging.get().then(|| {
-                        let merge_id = merge_id.clone();
-                        view! {
-                            <label for=merge_id.clone()>"The merged text (both versions to start with: edit it)"</label>
-                            <textarea id=merge_id rows="6" prop:value=move || merged.get()
-                                on:input=move |ev| merged.set(event_target_value(&ev))></textarea>
-                            <button class="primary" disabled=move || busy.get() on:click=move |_| {
-                                let text = merged.get_untracked();
-                                if text.trim().is_empty() {
-                                    problem.set(Some(Error::Form("The merged text is empty: write the note as it should read.".into())));
-                                } else {
-                                    resolve(Outcome::Merged { text });
-                                }
-                            }>"Save the merged text"</button>
-                            <button class="secondary" on:click=move |_| merging.set(false)>"Cancel"</button>
-                        }
-                    })}
+                    <MergeForm id=merge_id prefill=prefill busy=busy problem=problem
+                        save=Callback::new(resolve) />
                 })}
             </div>
             {move || problem.get().map(|e| view! { <p class="error" role="alert">{e.to_string()}</p> })}
         </li>
+    }
+}
+
+/// "Merge the text…": a box with both versions' text to edit, and "Save the merged text".
+#[component]
+fn MergeForm(
+    id: String,
+    prefill: String,
+    busy: RwSignal<bool>,
+    problem: RwSignal<Option<Error>>,
+    save: Callback<Outcome>,
+) -> impl IntoView {
+    let merging = RwSignal::new(false);
+    let merged = RwSignal::new(String::new());
+    view! {
+        {move || (!merging.get()).then(|| {
+            let prefill = prefill.clone();
+            view! {
+                <button class="secondary" on:click=move |_| { merged.set(prefill.clone()); merging.set(true); }>
+                    "Merge the text…"
+                </button>
+            }
+        })}
+        {move || merging.get().then(|| {
+            let id = id.clone();
+            view! {
+                <label for=id.clone()>"The merged text (both versions to start with: edit it)"</label>
+                <textarea id=id rows="6" prop:value=move || merged.get()
+                    on:input=move |ev| merged.set(event_target_value(&ev))></textarea>
+                <button class="primary" disabled=move || busy.get() on:click=move |_| {
+                    let text = merged.get_untracked();
+                    if text.trim().is_empty() {
+                        problem.set(Some(Error::Form("The merged text is empty: write the note as it should read.".into())));
+                    } else {
+                        save.run(Outcome::Merged { text });
+                    }
+                }>"Save the merged text"</button>
+                <button class="secondary" on:click=move |_| merging.set(false)>"Cancel"</button>
+            }
+        })}
     }
 }

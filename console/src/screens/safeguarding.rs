@@ -79,26 +79,6 @@ fn Flag(
     let record_id = latest.revision.record_id;
     let rev = latest.revision.rev;
     let heading = format!("Acknowledgements of the note about {}", flag.code);
-    let acknowledgements = if acknowledged.is_empty() {
-        view! { <p class="badge warn-badge" data-testid="not-acknowledged">"Not acknowledged yet"</p> }.into_any()
-    } else {
-        view! {
-            <ul class="plain acknowledgements">
-                {acknowledged.into_iter().map(|ack| {
-                    let changed = matches!(ack.body.action,
-                        TeamAction::SafeguardingAcknowledgement { rev: seen, .. } if seen < rev);
-                    view! {
-                        <li class="acknowledgement" data-testid="acknowledgement">
-                            <p><strong>{format!("Acknowledged by {}", ack.body.by)}</strong>
-                                <span class="muted">{format!(" · {}", when(ack.body.at))}</span></p>
-                            <p class="note-text">{ack.body.note.clone()}</p>
-                            {changed.then(|| view! { <p class="muted">"The note was changed on the tablet after this."</p> })}
-                        </li>
-                    }
-                }).collect_view()}
-            </ul>
-        }.into_any()
-    };
     let open = RwSignal::new(false);
     let text = RwSignal::new(String::new());
     let busy = RwSignal::new(false);
@@ -142,7 +122,7 @@ fn Flag(
             {flag.question.clone().map(|q| view! { <p class="question">{q}</p> })}
             <p class="note-text">{flag.note.text.clone()}</p>
             <h2 class="small">{heading}</h2>
-            {acknowledgements}
+            <Acknowledgements acknowledged=acknowledged rev=rev />
             <div class="actions">
                 <button class="secondary" on:click=move |_| console.go(Page::Participant(participant.clone()))>
                     {format!("Open {}", flag.code)}
@@ -175,4 +155,28 @@ fn Flag(
             {move || problem.get().map(|e| view! { <p class="error" role="alert">{e.to_string()}</p> })}
         </li>
     }
+}
+
+/// A flag's acknowledgements (who, when, what they did), or "Not acknowledged yet".
+#[component]
+fn Acknowledgements(acknowledged: Vec<OpenedTeamRecord>, rev: u32) -> impl IntoView {
+    if acknowledged.is_empty() {
+        return view! { <p class="badge warn-badge" data-testid="not-acknowledged">"Not acknowledged yet"</p> }.into_any();
+    }
+    view! {
+        <ul class="plain acknowledgements">
+            {acknowledged.into_iter().map(|ack| {
+                let changed = matches!(ack.body.action,
+                    TeamAction::SafeguardingAcknowledgement { rev: seen, .. } if seen < rev);
+                view! {
+                    <li class="acknowledgement" data-testid="acknowledgement">
+                        <p><strong>{format!("Acknowledged by {}", ack.body.by)}</strong>
+                            <span class="muted">{format!(" · {}", when(ack.body.at))}</span></p>
+                        <p class="note-text">{ack.body.note.clone()}</p>
+                        {changed.then(|| view! { <p class="muted">"The note was changed on the tablet after this."</p> })}
+                    </li>
+                }
+            }).collect_view()}
+        </ul>
+    }.into_any()
 }
