@@ -184,6 +184,19 @@ test('a researcher resolves a conflict by keeping one version; the timeline read
     await expect(note.getByTestId('note-text')).toHaveText('Edited on the second tablet.');
     await expect(note.getByTestId('resolved-in-console')).toContainText('Resolved in the console');
     await consoleShots(page, 'timeline-resolved');
+
+    // Changing one's mind: the text merged from both replaces the choice; both versions stay.
+    await screen(page, 'Conflicts');
+    await page.getByRole('button', { name: 'Merge the text…' }).click();
+    const merged = page.getByLabel('The merged text');
+    await expect(merged).toHaveValue('Edited on the first tablet.\n\nEdited on the second tablet.');
+    await merged.fill('Edited on both tablets, merged.');
+    await page.getByRole('button', { name: 'Save the merged text' }).click();
+    await expect(page.getByTestId('resolution')).toContainText('merged the text of both versions', { timeout: 30_000 });
+    await expect(conflict).toContainText('Edited on the first tablet.');
+    await screen(page, 'Participants');
+    await page.getByRole('button', { name: carer }).click();
+    await expect(note.getByTestId('note-text')).toHaveText('Edited on both tablets, merged.');
     const sessionCheck = (e: string) => e.includes('status of 401');
     expect(errors.filter((e) => !sessionCheck(e))).toEqual([]);
     await desk.close();
