@@ -183,6 +183,9 @@ fn Nav() -> impl IntoView {
                         .map(|page| {
                             let target = page.clone();
                             let here = current.label() == page.label();
+                            let waiting = (*page == Page::Safeguarding)
+                                .then(|| console.unlocked.with(|u| u.as_ref().map_or(0, |u| u.study.unacknowledged())))
+                                .filter(|n| *n > 0);
                             view! {
                                 <button
                                     class="nav"
@@ -190,6 +193,11 @@ fn Nav() -> impl IntoView {
                                     on:click=move |_| console.go(target.clone())
                                 >
                                     {page.label()}
+                                    {waiting.map(|n| view! {
+                                        <span class="visually-hidden">", "</span>
+                                        <span class="nav-count" data-testid="nav-unacknowledged">{n}</span>
+                                        <span class="visually-hidden">" not acknowledged"</span>
+                                    })}
                                 </button>
                             }
                         })

@@ -32,6 +32,10 @@ pub enum Error {
     Form(String),
     /// The export could not be built or offered (e.g. too large for a zip).
     Export(String),
+    /// The study key file has no signing key (version 1): the team cannot sign records.
+    NoSigningKey,
+    /// A team record could not be sealed or signed in the page.
+    Seal(String),
 }
 
 impl fmt::Display for Error {
@@ -49,6 +53,12 @@ impl fmt::Display for Error {
             Error::Passkey(why) | Error::Key(why) | Error::Form(why) => f.write_str(why),
             Error::Recording(why) => write!(f, "The recording cannot be played: {why}"),
             Error::Export(why) => write!(f, "The export could not be built: {why}"),
+            Error::NoSigningKey => f.write_str(
+                "This study key file is version 1: it has no signing key, so nothing can be \
+                 signed with it. Ask a study admin to run `attune-server study upgrade-key`, \
+                 then open the new key file.",
+            ),
+            Error::Seal(why) => write!(f, "This could not be sealed in the page: {why}"),
         }
     }
 }

@@ -13,6 +13,8 @@ mod keystore;
 #[cfg(target_arch = "wasm32")]
 mod passkey;
 #[cfg(target_arch = "wasm32")]
+mod records;
+#[cfg(target_arch = "wasm32")]
 mod screens;
 #[cfg(target_arch = "wasm32")]
 mod study;

@@ -7,9 +7,10 @@ use std::collections::BTreeMap;
 use attune_core::fieldwork::{AttachmentBody, InterviewNoteBody, ParticipantBody, VisitBody};
 use attune_core::protocol::{Protocol, default_protocol};
 use attune_core::review::open::{Opened, OpenedConflict, OpenedRevision, Withdrawn, open_all};
+use attune_core::review::team_records::{OpenedTeamRecords, Resolved, resolutions};
 use attune_core::review::verify::{Devices, WithdrawalRequest, withdrawal_requests};
 use attune_core::review::{Device, Snapshot, WithdrawalRecord};
-use attune_core::{Kind, StudyPrivateKey, Timestamp};
+use attune_core::{Kind, StudyPrivateKey, StudyVerifyingKey, Timestamp};
 use serde::de::DeserializeOwned;
 
 /// A record as the console shows it: its latest verified revision and its history.
@@ -21,12 +22,20 @@ pub struct Record {
     pub history: Vec<OpenedRevision>,
     /// Whether every revision the server holds verified.
     pub verified: bool,
+    /// The team's resolution of a conflict of this record, if any: the record reads as it
+    /// says (the kept version, or the merged text) instead of its latest revision.
+    pub resolved: Option<Resolved>,
 }
 
 impl Record {
-    /// The latest body read as `T`, if it reads.
+    /// The current body read as `T`, if it reads: as resolved in the console if a conflict
+    /// of the record was, otherwise the latest revision's.
     pub fn body<T: DeserializeOwned>(&self) -> Option<T> {
-        serde_json::from_slice(&self.latest.revision.body).ok()
+        let body = self
+            .resolved
+            .as_ref()
+            .map_or(&self.latest.revision.body, |r| &r.body);
+        serde_json::from_slice(body).ok()
     }
 
     /// The record id as text.
@@ -100,11 +109,19 @@ pub struct Study {
     pub withdrawals: Vec<WithdrawalRecord>,
     /// Withdrawal requests recorded on tablets, with whether the team confirmed them.
     pub requests: Vec<WithdrawalRequest>,
+    /// The team's own records (acknowledgements, resolutions) that verified and opened, and
+    /// those that did not (never used).
+    pub team: OpenedTeamRecords,
 }
 
 impl Study {
-    /// Verifies and opens `snapshot` with `key`.
-    pub fn open(snapshot: &Snapshot, key: &StudyPrivateKey) -> Self {
+    /// Verifies and opens `snapshot` with `key`; the team's records are checked with
+    /// `signing` (the key file's study signing key, never the server's copy).
+    pub fn open(
+        snapshot: &Snapshot,
+        key: &StudyPrivateKey,
+        signing: Option<&StudyVerifyingKey>,
+    ) -> Self {
         let devices = Devices::new(&snapshot.devices);
         let withdrawn = Withdrawn::of(&snapshot.withdrawals);
         let opened: Opened = open_all(
@@ -114,12 +131,16 @@ impl Study {
             &withdrawn,
             key,
         );
+        let team = OpenedTeamRecords::open(&snapshot.team_records, signing, key);
+        let mut resolved = resolutions(&opened, &team);
         let records = opened
             .histories()
             .into_iter()
             .filter_map(|(id, history)| {
+                let latest = (*history.last()?).clone();
                 Some(Record {
-                    latest: (*history.last()?).clone(),
+                    resolved: resolved.remove(&latest.revision.record_id),
+                    latest,
                     history: history.into_iter().cloned().collect(),
                     verified: opened.record_verified(&id),
                 })
@@ -166,7 +187,28 @@ impl Study {
                     &snapshot.withdrawals,
                 )
             },
+            team,
         }
+    }
+
+    /// The flagged notes no one in the team has acknowledged yet.
+    pub fn unacknowledged(&self) -> usize {
+        self.safeguarding()
+            .iter()
+            .filter(|f| {
+                self.team
+                    .acknowledgements(&f.record.latest.revision.record_id)
+                    .is_empty()
+            })
+            .count()
+    }
+
+    /// A device's name by id (its id if it is not listed).
+    pub fn device_name(&self, id: &str) -> String {
+        self.devices
+            .iter()
+            .find(|d| d.id == id)
+            .map_or_else(|| id.to_owned(), |d| d.name.clone())
     }
 
     /// A record by id.

@@ -45,7 +45,8 @@ pub async fn open(bytes: Vec<u8>, passphrase: String) -> Result<Unlocked, Error>
     let key = Rc::new(keys.private);
     let signing = keys.signing.map(Rc::new);
     let snapshot: Snapshot = api::get(SNAPSHOT_PATH).await?;
-    let study = Rc::new(Study::open(&snapshot, &key));
+    let verifying = signing.as_ref().map(|s: &Rc<_>| s.public_key());
+    let study = Rc::new(Study::open(&snapshot, &key, verifying.as_ref()));
     Ok(Unlocked {
         key,
         signing,
@@ -57,7 +58,8 @@ pub async fn open(bytes: Vec<u8>, passphrase: String) -> Result<Unlocked, Error>
 /// acted: a revocation, a withdrawal, an acknowledgement).
 pub async fn reload(unlocked: &Unlocked) -> Result<Unlocked, Error> {
     let snapshot: Snapshot = api::get(SNAPSHOT_PATH).await?;
-    let study = Rc::new(Study::open(&snapshot, &unlocked.key));
+    let verifying = unlocked.signing.as_ref().map(|s| s.public_key());
+    let study = Rc::new(Study::open(&snapshot, &unlocked.key, verifying.as_ref()));
     Ok(Unlocked {
         key: unlocked.key.clone(),
         signing: unlocked.signing.clone(),

@@ -5,7 +5,7 @@ use attune_core::fieldwork::ParticipantBody;
 use attune_core::review::DeviceStatus;
 use leptos::prelude::*;
 
-use crate::app::Unlocked;
+use crate::app::{Console, Page, Unlocked};
 
 /// The overview screen.
 #[component]
@@ -59,6 +59,9 @@ pub fn Overview(unlocked: Unlocked) -> impl IntoView {
         .collect_view();
     let problems = study.problems.clone();
     let missing = study.missing();
+    let console = expect_context::<Console>();
+    let flagged = study.safeguarding().len();
+    let waiting = study.unacknowledged();
     view! {
         <section>
             <h1>"Overview"</h1>
@@ -66,6 +69,19 @@ pub fn Overview(unlocked: Unlocked) -> impl IntoView {
                 <div class="notice warn" role="status">
                     <h2>{format!("{} revisions did not verify and are left out", problems.len())}</h2>
                     <ul>{problems.into_iter().map(|p| view! { <li>{p}</li> }).collect_view()}</ul>
+                </div>
+            })}
+            {(flagged > 0).then(|| view! {
+                <div class={if waiting > 0 { "notice warn" } else { "notice" }} data-testid="overview-safeguarding">
+                    <h2>"Safeguarding"</h2>
+                    <p>{match waiting {
+                        0 => format!("All {flagged} flagged notes are acknowledged."),
+                        1 => "1 flagged note is not acknowledged yet.".to_owned(),
+                        n => format!("{n} flagged notes are not acknowledged yet."),
+                    }}</p>
+                    <button class="secondary" on:click=move |_| console.go(Page::Safeguarding)>
+                        "Go to Safeguarding"
+                    </button>
                 </div>
             })}
             <div class="columns">

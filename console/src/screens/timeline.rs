@@ -235,8 +235,18 @@ fn RecordCard(
     let content = content.unwrap_or_else(|| {
         view! { <h3>{record.kind().as_str().replace('_', " ")}</h3> }.into_any()
     });
+    // Two tablets changed it apart and the team chose what it reads as: say so.
+    let resolved = record.resolved.as_ref().map(|resolved| {
+        view! {
+            <p class="resolved" data-testid="resolved-in-console">
+                <span class="badge resolved-badge">"Resolved in the console"</span>
+                {format!("by {} on {}", resolved.by.body.by, when(resolved.by.body.at))}
+            </p>
+        }
+    });
     view! {
         <div class="card record" data-kind=record.kind().as_str()>
+            {resolved}
             {content}
             <History record=record.clone() />
         </div>

@@ -747,6 +747,60 @@ impl Envelope {
     }
 }
 
+/// Seals `plaintext` to the study key with HPKE as envelopes are (base mode, the same
+/// suite), under `info` and bound to `aad`: the encapsulated key (32 bytes) then the
+/// ciphertext. For other sealed payloads of core (team records) with their own `info`.
+///
+/// # Errors
+/// [`EnvelopeError::Seal`] if HPKE fails.
+pub(crate) fn seal_to_study(
+    study: &StudyPublicKey,
+    info: &[u8],
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Result<Vec<u8>, EnvelopeError> {
+    let (encapped, ciphertext) = hpke::single_shot_seal::<ChaCha20Poly1305, HkdfSha256, StudyKem>(
+        &OpModeS::Base,
+        &study.0,
+        info,
+        plaintext,
+        aad,
+    )
+    .map_err(|error| EnvelopeError::Seal(error.to_string()))?;
+    let mut sealed = encapped.to_bytes().to_vec();
+    sealed.extend_from_slice(&ciphertext);
+    Ok(sealed)
+}
+
+/// Opens what [`seal_to_study`] sealed with the same `info` and `aad`.
+///
+/// # Errors
+/// [`EnvelopeError::Malformed`] if it is too short, [`EnvelopeError::CannotOpen`] for
+/// another key, `info` or `aad`, or altered bytes.
+pub(crate) fn open_from_study(
+    key: &StudyPrivateKey,
+    info: &[u8],
+    aad: &[u8],
+    sealed: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, EnvelopeError> {
+    if sealed.len() < ENCAPPED_KEY_LEN + 16 {
+        return Err(EnvelopeError::Malformed("sealed is too short".into()));
+    }
+    let (encapped, ciphertext) = sealed.split_at(ENCAPPED_KEY_LEN);
+    let encapped = <StudyKem as hpke::Kem>::EncappedKey::from_bytes(encapped)
+        .map_err(|_| EnvelopeError::Malformed("bad encapsulated key".into()))?;
+    hpke::single_shot_open::<ChaCha20Poly1305, HkdfSha256, StudyKem>(
+        &OpModeR::Base,
+        &key.secret,
+        &encapped,
+        info,
+        ciphertext,
+        aad,
+    )
+    .map(Zeroizing::new)
+    .map_err(|_| EnvelopeError::CannotOpen)
+}
+
 /// Seals `revision` to the study key and signs it with the device key.
 ///
 /// # Errors

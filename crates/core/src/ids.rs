@@ -129,6 +129,12 @@ uuid_id! {
 }
 
 uuid_id! {
+    /// Identifies a study team record made in the researcher console (a safeguarding
+    /// acknowledgement, a conflict resolution: [`crate::review::team_records`]).
+    TeamRecordId
+}
+
+uuid_id! {
     /// Identifies a participant (carer, child, professional, manager). The participant's
     /// pseudonymous code such as `C07` is data, not the id.
     ParticipantId

@@ -76,7 +76,8 @@ pub use fieldwork::{
     ReflectionBody, ResponseStatus, VisitBody, WithdrawalBody,
 };
 pub use ids::{
-    BlobId, DeviceId, MemberId, ParseIdError, ParticipantId, ProfileId, RecordId, VisitId,
+    BlobId, DeviceId, MemberId, ParseIdError, ParticipantId, ProfileId, RecordId, TeamRecordId,
+    VisitId,
 };
 pub use lock::{AutoLock, AutoLockMinutes};
 pub use passphrase::{PassphraseCheck, Strength, passphrase_strength};

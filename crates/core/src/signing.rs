@@ -36,6 +36,8 @@
 //! - enrolment proof, `attune.enrol-proof.v1`: the challenge (string), the enrolment code as
 //!   normalised by [`normalise_enrolment_code`] (string), the device id (optional, 16 bytes),
 //!   the device public key (32 bytes).
+//! - team record, `attune.team-record.v1`: the record's id (16 bytes), then its sealed bytes
+//!   (a byte string); see [`crate::review::team_records`].
 //!
 //! Signatures are Ed25519 (verified strictly), as base64 text.
 
@@ -51,7 +53,7 @@ use zeroize::Zeroizing;
 
 use crate::encoding::Encoder;
 use crate::envelope::{DeviceKey, DevicePublicKey, StudyPublicKey};
-use crate::ids::DeviceId;
+use crate::ids::{DeviceId, TeamRecordId};
 use crate::sync::api::{ControlKind, ControlMessage, StudyKeys, normalise_enrolment_code};
 use crate::time::Timestamp;
 
@@ -154,6 +156,22 @@ impl StudySigningKey {
     }
 }
 
+impl StudySigningKey {
+    /// Signs a study team record: its id and sealed bytes ([`team_record_signed_bytes`]).
+    /// Base64.
+    pub fn sign_team_record(&self, id: &TeamRecordId, sealed: &[u8]) -> String {
+        signature_text(self.0.sign(&team_record_signed_bytes(id, sealed)))
+    }
+}
+
+/// The bytes a team record's signature covers: its id, then its sealed bytes.
+pub fn team_record_signed_bytes(id: &TeamRecordId, sealed: &[u8]) -> Vec<u8> {
+    Encoder::new("attune.team-record.v1")
+        .fixed(id.as_bytes())
+        .bytes(sealed)
+        .finish()
+}
+
 /// The study signing key's public half. Text form: base64 of its 32 bytes.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct StudyVerifyingKey(VerifyingKey);
@@ -216,6 +234,24 @@ impl StudyVerifyingKey {
     ) -> Result<(), SigningError> {
         self.0
             .verify_strict(&study_key_statement(study), &parse_signature(signature)?)
+            .map_err(|_| SigningError::BadSignature)
+    }
+
+    /// Checks a team record's signature over its id and sealed bytes.
+    ///
+    /// # Errors
+    /// [`SigningError::BadSignature`] or [`SigningError::Malformed`].
+    pub fn verify_team_record(
+        &self,
+        id: &TeamRecordId,
+        sealed: &[u8],
+        signature: &str,
+    ) -> Result<(), SigningError> {
+        self.0
+            .verify_strict(
+                &team_record_signed_bytes(id, sealed),
+                &parse_signature(signature)?,
+            )
             .map_err(|_| SigningError::BadSignature)
     }
 

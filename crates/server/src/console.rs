@@ -2,7 +2,8 @@
 //! (envelopes, recordings as uploaded): the console verifies and opens it in the browser with
 //! the study key, which the server never holds. Signed-in study team members only (admins
 //! and researchers; coders see only their assigned recordings, through the coding API), and
-//! every read is in the team's audit log.
+//! every read is in the team's audit log. The team's own records are posted to
+//! `/api/console/team-records` (`team_records.rs`).
 
 use attune_core::review::Snapshot;
 use attune_core::team::Role;
@@ -17,7 +18,7 @@ use crate::error::AppError;
 use crate::team::{Member, audit};
 
 /// Who may review the study's data.
-const REVIEWERS: &[Role] = &[Role::Admin, Role::Researcher];
+pub(crate) const REVIEWERS: &[Role] = &[Role::Admin, Role::Researcher];
 
 /// `GET /api/console/snapshot`: every device, stored envelope, kept conflict, withdrawal and
 /// published protocol.
@@ -35,6 +36,7 @@ pub async fn snapshot(State(state): State<AppState>, member: Member) -> Result<R
             .into_iter()
             .map(|p| p.protocol)
             .collect(),
+        team_records: store.team_records().await?,
     };
     audit(
         &state,

@@ -123,6 +123,15 @@ pub enum AppError {
     /// The instruction breaks a rule (in words): nothing was recorded.
     #[error("Nothing was recorded: {0}")]
     InstructionRefused(String),
+    /// A team record whose signature is not the study signing key's.
+    #[error(
+        "This team record is not signed by this study's signing key: open this study's key \
+         file in the console and save it again"
+    )]
+    TeamRecordSignatureInvalid,
+    /// Another team record is stored with this id.
+    #[error("Another team record is stored with this id: save it again to make a new one")]
+    TeamRecordIdTaken,
 }
 
 impl AppError {
@@ -161,6 +170,8 @@ impl AppError {
             AppError::InstructionSeqTaken { .. } => ErrorCode::InstructionSeqTaken,
             AppError::InstructionSignatureInvalid(_) => ErrorCode::InstructionSignatureInvalid,
             AppError::InstructionRefused(_) => ErrorCode::InstructionRefused,
+            AppError::TeamRecordSignatureInvalid => ErrorCode::TeamRecordSignatureInvalid,
+            AppError::TeamRecordIdTaken => ErrorCode::TeamRecordIdTaken,
         }
     }
 
@@ -203,6 +214,8 @@ impl AppError {
             AppError::InstructionSeqTaken { .. } => StatusCode::CONFLICT,
             AppError::InstructionSignatureInvalid(_) => StatusCode::BAD_REQUEST,
             AppError::InstructionRefused(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::TeamRecordSignatureInvalid => StatusCode::BAD_REQUEST,
+            AppError::TeamRecordIdTaken => StatusCode::CONFLICT,
         }
     }
 }

@@ -95,6 +95,9 @@ pub async fn export(
             .into_iter()
             .map(|p| p.protocol)
             .collect(),
+        // Not applied to the export yet: conflict resolutions made in the console are read
+        // there (docs/researcher.md says so).
+        team_records: store.team_records().await?,
     };
     let prepared = bundle::prepare(&snapshot, key);
     let mut opened = HashMap::new();

@@ -16,6 +16,7 @@ pub mod export;
 pub mod listen;
 pub mod store;
 pub mod team;
+pub mod team_records;
 pub mod uploads;
 
 use std::path::PathBuf;
@@ -126,8 +127,8 @@ impl AppState {
     }
 }
 
-/// `/api/console`: the team's reads and the admins' instructions and enrolment codes, behind
-/// the same cross-site guard as `/api/team`.
+/// `/api/console`: the team's reads, the team's own records, and the admins' instructions
+/// and enrolment codes, behind the same cross-site guard as `/api/team`.
 fn console_router(state: AppState) -> Router<AppState> {
     use attune_core::review::{enrolment, instructions};
     let under = |path: &'static str| path.trim_start_matches("/api/console");
@@ -146,6 +147,7 @@ fn console_router(state: AppState) -> Router<AppState> {
             under(enrolment::ENROLMENT_CODES_PATH),
             post(console_admin::create_enrolment_code),
         )
+        .route("/team-records", post(team_records::add))
         .layer(middleware::from_fn_with_state(
             state,
             team::same_origin_only,

@@ -8,6 +8,8 @@ mod authenticator;
 mod console;
 #[path = "team_http/instructions.rs"]
 mod instructions;
+#[path = "team_http/records.rs"]
+mod records;
 mod support;
 
 use attune_core::Timestamp;

@@ -31,6 +31,30 @@ export async function consoleShots(page: Page, name: string): Promise<void> {
   await page.setViewportSize({ width: 1280, height: 800 });
 }
 
+/** Records every request (method, URL, body) and response body of `page`. */
+export function recordTraffic(page: Page): string[] {
+  const traffic: string[] = [];
+  page.on('request', (r) => { traffic.push(`${r.method()} ${r.url()} ${r.postData() ?? ''}`); });
+  page.on('response', async (r) => {
+    try { traffic.push((await r.body()).toString('latin1')); } catch { /* redirects have no body */ }
+  });
+  return traffic;
+}
+
+/** A first study admin: invited with the CLI, registered on `page` with a passkey as `name`.
+ *  Leaves the page on "Open the study key". */
+export async function registerAdmin(page: Page, study: Study, name: string): Promise<void> {
+  const origin = `http://localhost:${study.server.port}`;
+  const printed = adminCli(study.server, ['team', 'invite', '--role', 'admin', '--name', name, '--url', origin]);
+  const link = printed.match(/(http:\/\/\S+#invite=\S+)/)?.[1];
+  expect(link, printed).toBeTruthy();
+  await virtualAuthenticator(page);
+  await page.goto(link!);
+  await page.getByLabel('Your name').fill(name);
+  await page.getByRole('button', { name: 'Create my passkey' }).click();
+  await expect(page.getByRole('heading', { name: 'Open the study key' })).toBeVisible();
+}
+
 /** Opens the study key file in the page (the console shows the Overview). */
 export async function openKey(page: Page, study: Study): Promise<void> {
   await expect(page.getByRole('heading', { name: 'Open the study key' })).toBeVisible();
@@ -58,9 +82,11 @@ export async function adminConsole(browser: Browser, server: RunningServer, stud
   return { desk, page };
 }
 
-/** Goes to a console screen by its name in the navigation. */
+/** Goes to a console screen by its name in the navigation (a count may follow the name, as
+ *  "Safeguarding 2"), and waits for its heading. */
 export async function screen(page: Page, name: string): Promise<void> {
-  await page.getByRole('navigation', { name: 'Screens' }).getByRole('button', { name, exact: true }).click();
+  const label = new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}( \\d+)?$`);
+  await page.getByRole('navigation', { name: 'Screens' }).getByRole('button', { name: label }).click();
   await expect(page.getByRole('heading', { level: 1, name })).toBeVisible();
 }
 
@@ -73,3 +99,6 @@ export async function consoleWithKey(browser: Browser, server: RunningServer, st
 export async function consoleScreen(page: Page, name: string): Promise<void> {
   await page.getByRole('navigation', { name: 'Screens' }).getByRole('button', { name, exact: true }).click();
 }
+
+/** [`openKey`], as console-records.spec.ts names it. */
+export const openStudyKey = openKey;

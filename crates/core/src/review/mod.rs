@@ -7,6 +7,7 @@
 pub mod enrolment;
 pub mod instructions;
 pub mod open;
+pub mod team_records;
 pub mod verify;
 
 use serde::{Deserialize, Serialize};
@@ -97,6 +98,10 @@ pub struct Snapshot {
     pub withdrawals: Vec<WithdrawalRecord>,
     /// Protocol versions published after the built-in one, as their JSON files.
     pub protocols: Vec<String>,
+    /// The study team's own records (acknowledgements, resolutions), sealed and signed in
+    /// the console ([`team_records`]); absent from servers older than them.
+    #[serde(default)]
+    pub team_records: Vec<team_records::StoredTeamRecord>,
 }
 
 /// Where the console reads the [`Snapshot`].

@@ -492,6 +492,11 @@ error_codes! {
     /// The study instruction cannot be carried out (422; the message says why, e.g. a
     /// protocol version not newer than the published one, an unknown device).
     InstructionRefused = "instruction_refused",
+    /// A team record's signature is not the study signing key's (400): made with another
+    /// study's key file, or altered on the way.
+    TeamRecordSignatureInvalid = "team_record_signature_invalid",
+    /// A team record with this id is already stored with other contents (409).
+    TeamRecordIdTaken = "team_record_id_taken",
 }
 
 impl std::fmt::Display for ErrorCode {
@@ -593,6 +598,8 @@ mod error_code_tests {
                 "instruction_seq_taken",
                 "instruction_signature_invalid",
                 "instruction_refused",
+                "team_record_signature_invalid",
+                "team_record_id_taken",
             ]
         );
         for code in ErrorCode::ALL {

@@ -20,6 +20,7 @@ pub mod suite;
 #[doc(hidden)]
 pub mod suite_team;
 pub(crate) mod team;
+pub(crate) mod team_records;
 mod team_sql;
 pub(crate) mod uploads;
 
@@ -44,6 +45,7 @@ pub use team::{
     Ceremony, CeremonyKind, InvitationState, NewTeamInvitation, NewTeamMember, Passkey,
     RegisterOutcome, TeamMember, TeamStore,
 };
+pub use team_records::{TeamRecordOutcome, TeamRecordStore};
 pub use uploads::{NewUpload, Upload, UploadStore};
 
 /// Why the store failed.
@@ -270,7 +272,7 @@ pub struct ReservedBlock {
 /// The server's storage. Implemented by [`SqliteStore`] and [`PostgresStore`]; the uploads
 /// table is its supertrait [`UploadStore`].
 #[async_trait]
-pub trait Store: UploadStore + TeamStore + Send + Sync + fmt::Debug {
+pub trait Store: UploadStore + TeamStore + TeamRecordStore + Send + Sync + fmt::Debug {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     /// Runs a trivial query: whether the database answers.

@@ -7,6 +7,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use super::checks::impl_push_checks;
 use super::sql::impl_sql_store;
+use super::team_records::impl_team_record_store;
 use super::team_sql::impl_team_store;
 use super::uploads::impl_upload_store;
 use super::{StoreError, redact_url};
@@ -50,4 +51,5 @@ impl PostgresStore {
 impl_sql_store!(PostgresStore, "postgres");
 impl_upload_store!(PostgresStore);
 impl_team_store!(PostgresStore);
+impl_team_record_store!(PostgresStore);
 impl_push_checks!(PostgresStore, sqlx::Postgres);

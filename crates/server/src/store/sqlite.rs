@@ -9,6 +9,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use super::StoreError;
 use super::checks::impl_push_checks;
 use super::sql::impl_sql_store;
+use super::team_records::impl_team_record_store;
 use super::team_sql::impl_team_store;
 use super::uploads::impl_upload_store;
 
@@ -66,4 +67,5 @@ impl SqliteStore {
 impl_sql_store!(SqliteStore, "sqlite");
 impl_upload_store!(SqliteStore);
 impl_team_store!(SqliteStore);
+impl_team_record_store!(SqliteStore);
 impl_push_checks!(SqliteStore, sqlx::Sqlite);

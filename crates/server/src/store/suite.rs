@@ -59,6 +59,7 @@ macro_rules! store_conformance_tests {
             a_sign_in_moves_the_counter_forward_only,
             a_team_session_ends_when_it_expires_or_is_deleted,
             the_team_audit_log_is_read_newest_first,
+            a_team_record_is_stored_once_and_listed_in_the_order_stored,
         );
     };
     (@tests $get_store:path; $($name:ident),* $(,)?) => {

@@ -255,3 +255,49 @@ pub async fn the_team_audit_log_is_read_newest_first(store: &dyn Store) {
     assert_eq!(log[2].at, NOW);
     assert_eq!(store.team_audit(1).await.unwrap().len(), 1);
 }
+
+pub async fn a_team_record_is_stored_once_and_listed_in_the_order_stored(store: &dyn Store) {
+    use attune_core::TeamRecordId;
+    use attune_core::review::team_records::NewTeamRecord;
+
+    use super::TeamRecordOutcome;
+
+    team_member(store, "m1", Role::Researcher, 0).await;
+    let record = |id: TeamRecordId, sealed: &str| NewTeamRecord {
+        id,
+        sealed: sealed.into(),
+        signature: "sig".into(),
+    };
+    let first = record(TeamRecordId::new(NOW), "c2VhbGVk");
+    let second = record(TeamRecordId::new(NOW), "b3RoZXI=");
+    let TeamRecordOutcome::Added(stored) =
+        store.add_team_record(&first, "m1", at(1)).await.unwrap()
+    else {
+        panic!("added");
+    };
+    assert_eq!(
+        (stored.id, stored.member_id.as_str(), stored.created_at),
+        (first.id, "m1", at(1))
+    );
+    // The same record again (its answer was lost): nothing changes, its first time stays.
+    assert_eq!(
+        store.add_team_record(&first, "m1", at(5)).await.unwrap(),
+        TeamRecordOutcome::AlreadyStored(stored.clone())
+    );
+    // Other bytes under the same id are refused.
+    let other = record(first.id, "b3RoZXI=");
+    assert_eq!(
+        store.add_team_record(&other, "m1", at(6)).await.unwrap(),
+        TeamRecordOutcome::IdTaken
+    );
+    assert!(matches!(
+        store.add_team_record(&second, "m1", at(2)).await.unwrap(),
+        TeamRecordOutcome::Added(_)
+    ));
+    let all = store.team_records().await.unwrap();
+    assert_eq!(
+        all.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [first.id, second.id]
+    );
+    assert_eq!(all[0], stored);
+}
