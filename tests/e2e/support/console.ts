@@ -83,22 +83,9 @@ export async function adminConsole(browser: Browser, server: RunningServer, stud
 }
 
 /** Goes to a console screen by its name in the navigation (a count may follow the name, as
- *  "Safeguarding 2"), and waits for its heading. */
+ *  "Safeguarding, 2 not acknowledged"), and waits for its heading. */
 export async function screen(page: Page, name: string): Promise<void> {
-  const label = new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}( \\d+)?$`);
+  const label = new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(, \\d+ [a-z ]+)?$`);
   await page.getByRole('navigation', { name: 'Screens' }).getByRole('button', { name: label }).click();
   await expect(page.getByRole('heading', { level: 1, name })).toBeVisible();
 }
-
-/** [`adminConsole`]'s page (console-export.spec.ts). */
-export async function consoleWithKey(browser: Browser, server: RunningServer, study: Study, name: string): Promise<Page> {
-  return (await adminConsole(browser, server, study, name)).page;
-}
-
-/** Goes to a console screen by its navigation button (without waiting for its heading). */
-export async function consoleScreen(page: Page, name: string): Promise<void> {
-  await page.getByRole('navigation', { name: 'Screens' }).getByRole('button', { name, exact: true }).click();
-}
-
-/** [`openKey`], as console-records.spec.ts names it. */
-export const openStudyKey = openKey;

@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { adminCli, startServer, type RunningServer } from '../support/server';
 import { expectAccessible, screenshotDir, waitForOfflineReady, watchErrors } from '../support/app';
-import { consoleScreen, consoleWithKey } from '../support/console';
+import { adminConsole, screen } from '../support/console';
 import { createProfile } from '../support/profile';
 import { giveConsent, newParticipant, recordFor, startVisit } from '../support/visit';
 import { enrolTablet, initStudy, syncNow, type Study } from '../support/team';
@@ -114,10 +114,9 @@ test('the console builds the whole export in the page, the same files as the CLI
   const carer = await tabletVisit(tablet, study);
   await tablet.close();
 
-  const page = await consoleWithKey(browser, server, study, 'Rosa Lead');
+  const { page } = await adminConsole(browser, server, study, 'Rosa Lead');
   const errors = watchErrors(page);
-  await consoleScreen(page, 'Export');
-  await expect(page.getByRole('heading', { name: 'Export', level: 1 })).toBeVisible();
+  await screen(page, 'Export');
   await expect(page.getByTestId('export-counts')).toContainText('1 participant · ');
   await expect(page.getByTestId('export-counts')).toContainText('1 recording');
   await expectAccessible(page, 'export');

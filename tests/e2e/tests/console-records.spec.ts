@@ -8,7 +8,7 @@ import { expectAccessible, waitForOfflineReady, watchErrors } from '../support/a
 import { createProfile, unlock } from '../support/profile';
 import { giveConsent, newParticipant, startVisit } from '../support/visit';
 import { initStudy, enrolTablet, syncNow, type Study } from '../support/team';
-import { consoleShots, openStudyKey, recordTraffic, registerAdmin, screen } from '../support/console';
+import { consoleShots, openKey, recordTraffic, registerAdmin, screen } from '../support/console';
 
 // Markers no response could contain by chance: the flagged note's words, the
 // acknowledgement's.
@@ -52,7 +52,7 @@ test('a researcher acknowledges a safeguarding flag, sealed and signed in the pa
   page.on('response', (r) => { if (r.status() >= 400) errors.push(`${r.status()} ${r.url()}`); });
   const traffic = recordTraffic(page);
   await registerAdmin(page, study, 'Rosa Lead');
-  await openStudyKey(page, study);
+  await openKey(page, study);
 
   // The overview and the nav say a flag waits.
   await expect(page.getByTestId('overview-safeguarding')).toContainText('1 flagged note is not acknowledged yet.');
@@ -81,7 +81,7 @@ test('a researcher acknowledges a safeguarding flag, sealed and signed in the pa
   // server, checked and opened here.
   await page.reload();
   await expect(page.getByRole('heading', { name: 'Open the study key' })).toBeVisible();
-  await openStudyKey(page, study);
+  await openKey(page, study);
   await expect(page.getByTestId('overview-safeguarding')).toContainText('All 1 flagged notes are acknowledged.');
   await screen(page, 'Safeguarding');
   await expect(page.getByTestId('acknowledgement')).toContainText('Acknowledged by Rosa Lead');
@@ -159,7 +159,7 @@ test('a researcher resolves a conflict by keeping one version; the timeline read
     const page = await desk.newPage();
     const errors = watchErrors(page);
     await registerAdmin(page, study, 'Rosa Lead');
-    await openStudyKey(page, study);
+    await openKey(page, study);
     await screen(page, 'Conflicts');
     const conflict = page.getByTestId('conflict');
     await expect(conflict).toHaveCount(1);
