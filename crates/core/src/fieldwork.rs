@@ -611,9 +611,9 @@ impl ActivityResponseBody {
                     format!("{name}: {cards}")
                 })
                 .collect();
-            format!("{} ({moves} moves)", columns.join("; "))
+            format!("{} ({})", columns.join("; "), counted(moves, "move"))
         } else if let Some(strokes) = self.drawing_strokes() {
-            format!("A drawing ({strokes} strokes)")
+            format!("A drawing ({})", counted(strokes, "stroke"))
         } else {
             "No answer".into()
         };
@@ -634,6 +634,15 @@ impl ActivityResponseBody {
         } else {
             flags.join(", ")
         }
+    }
+}
+
+/// `1 stroke`, `4 strokes`.
+fn counted(n: usize, thing: &str) -> String {
+    if n == 1 {
+        format!("1 {thing}")
+    } else {
+        format!("{n} {thing}s")
     }
 }
 
@@ -955,6 +964,11 @@ mod tests {
             serde_json::json!({"strokes": [[1], [2]], "png": "AAAA"}),
         );
         assert_eq!(drawing.answer_words(None), "A drawing (2 strokes)");
+        let one = response(
+            "drawing",
+            serde_json::json!({"strokes": [[1]], "png": "AAAA"}),
+        );
+        assert_eq!(one.answer_words(None), "A drawing (1 stroke)");
         assert_eq!(drawing.answer_codes(), "drawing: 2 strokes");
     }
 }

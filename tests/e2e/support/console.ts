@@ -4,7 +4,7 @@
 import { expect, type Browser, type BrowserContext, type CDPSession, type Page } from '@playwright/test';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { adminCli, STUDY_PASSPHRASE, type RunningServer } from './server';
+import { adminCli, STUDY_PASSPHRASE } from './server';
 import { screenshotDir } from './app';
 import type { Study } from './team';
 
@@ -66,18 +66,10 @@ export async function openKey(page: Page, study: Study): Promise<void> {
 
 /** A study admin invited with the CLI, registered with a passkey, the key opened: their page
  *  (in its own desk-sized context) at the Overview. */
-export async function adminConsole(browser: Browser, server: RunningServer, study: Study, name: string): Promise<{ desk: BrowserContext; page: Page }> {
-  // Passkeys need a domain: the console is opened at localhost.
-  const origin = `http://localhost:${server.port}`;
-  const printed = adminCli(server, ['team', 'invite', '--role', 'admin', '--name', name, '--url', origin]);
-  const link = printed.match(/(http:\/\/\S+#invite=\S+)/)?.[1];
-  expect(link, printed).toBeTruthy();
+export async function adminConsole(browser: Browser, study: Study, name: string): Promise<{ desk: BrowserContext; page: Page }> {
   const desk = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const page = await desk.newPage();
-  await virtualAuthenticator(page);
-  await page.goto(link!);
-  await page.getByLabel('Your name').fill(name);
-  await page.getByRole('button', { name: 'Create my passkey' }).click();
+  await registerAdmin(page, study, name);
   await openKey(page, study);
   return { desk, page };
 }
@@ -85,7 +77,7 @@ export async function adminConsole(browser: Browser, server: RunningServer, stud
 /** Goes to a console screen by its name in the navigation (a count may follow the name, as
  *  "Safeguarding, 2 not acknowledged"), and waits for its heading. */
 export async function screen(page: Page, name: string): Promise<void> {
-  const label = new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(, \\d+ [a-z ]+)?$`);
+  const label = new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}( ?, \\d+ [a-z ]+)?$`);
   await page.getByRole('navigation', { name: 'Screens' }).getByRole('button', { name: label }).click();
   await expect(page.getByRole('heading', { level: 1, name })).toBeVisible();
 }

@@ -25,7 +25,7 @@ async function syncAndRead(tablet: Page): Promise<void> {
 test('an admin enrols a tablet, confirms its withdrawal request and revokes it, all from the console', async ({ browser }) => {
   test.setTimeout(120_000);
   const study = initStudy(server);
-  const { desk, page } = await adminConsole(browser, server, study, 'Rosa Lead');
+  const { desk, page } = await adminConsole(browser, study, 'Rosa Lead');
   const errors = watchErrors(page);
 
   // A code for Ana, shown once with the fingerprint the page computed, and as a QR code.

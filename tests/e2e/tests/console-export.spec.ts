@@ -114,7 +114,7 @@ test('the console builds the whole export in the page, the same files as the CLI
   const carer = await tabletVisit(tablet, study);
   await tablet.close();
 
-  const { page } = await adminConsole(browser, server, study, 'Rosa Lead');
+  const { page } = await adminConsole(browser, study, 'Rosa Lead');
   const errors = watchErrors(page);
   await screen(page, 'Export');
   await expect(page.getByTestId('export-counts')).toContainText('1 participant · ');

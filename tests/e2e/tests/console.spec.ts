@@ -3,11 +3,12 @@
 // synced (consent, a safeguarding-flagged note, a recording, a child's drawing) reviewed in
 // the browser. Every request and response of the console is recorded: the note's words are
 // in none of them, so the decryption happened in the page.
-import { test, expect, type Page, type BrowserContext, type CDPSession } from '@playwright/test';
-import { mkdirSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { test, expect, type Page, type BrowserContext } from '@playwright/test';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { adminCli, startServer, STUDY_PASSPHRASE, type RunningServer } from '../support/server';
-import { expectAccessible, screenshotDir, waitForOfflineReady, watchErrors } from '../support/app';
+import { expectAccessible, waitForOfflineReady, watchErrors } from '../support/app';
+import { consoleShots, recordTraffic, screen, virtualAuthenticator } from '../support/console';
 import { createProfile, PASSPHRASE } from '../support/profile';
 import { giveConsent, newParticipant, recordFor, startVisit } from '../support/visit';
 import { initStudy, enrolTablet, syncNow, type Study } from '../support/team';
@@ -25,29 +26,6 @@ test.beforeAll(async () => { server = await startServer(); });
 test.afterAll(async () => { await server.stop(); });
 
 const accessible = expectAccessible;
-
-/** Screenshots of a console screen at desk and tablet sizes. */
-async function consoleShots(page: Page, name: string) {
-  mkdirSync(screenshotDir, { recursive: true });
-  for (const [w, h] of [[1280, 800], [768, 1024]] as const) {
-    await page.setViewportSize({ width: w, height: h });
-    await page.screenshot({ path: join(screenshotDir, `console-${name}-${w}x${h}.png`), fullPage: true });
-  }
-  await page.setViewportSize({ width: 1280, height: 800 });
-}
-
-/** Chromium's virtual authenticator: a platform passkey with user verification. */
-async function virtualAuthenticator(page: Page): Promise<CDPSession> {
-  const cdp = await page.context().newCDPSession(page);
-  await cdp.send('WebAuthn.enable');
-  await cdp.send('WebAuthn.addVirtualAuthenticator', {
-    options: {
-      protocol: 'ctap2', transport: 'internal', hasResidentKey: true,
-      hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true,
-    },
-  });
-  return cdp;
-}
 
 /** Waits, while recording, until the recorder's clock shows at least `seconds`. */
 async function recordingUntil(page: Page, seconds: number) {
@@ -162,11 +140,7 @@ test('a researcher signs in with a passkey, opens the key in the page and review
   const page = await desk.newPage();
   const errors = watchErrors(page);
   page.on('response', (r) => { if (r.status() >= 400) errors.push(`${r.status()} ${r.url()}`); });
-  const traffic: string[] = [];
-  page.on('request', (r) => { traffic.push(`${r.method()} ${r.url()} ${r.postData() ?? ''}`); });
-  page.on('response', async (r) => {
-    try { traffic.push((await r.body()).toString('latin1')); } catch { /* redirects have no body */ }
-  });
+  const traffic = recordTraffic(page);
   await virtualAuthenticator(page);
 
   await page.goto(link!);
@@ -204,7 +178,7 @@ test('a researcher signs in with a passkey, opens the key in the page and review
   await accessible(page, 'overview');
   await consoleShots(page, 'overview');
 
-  await page.getByRole('navigation', { name: 'Screens' }).getByRole('button', { name: 'Safeguarding' }).click();
+  await screen(page, 'Safeguarding');
   const flagged = page.getByTestId('safeguarding-note');
   await expect(flagged).toHaveCount(1);
   await expect(flagged).toContainText(FLAGGED);
@@ -213,7 +187,7 @@ test('a researcher signs in with a passkey, opens the key in the page and review
   await accessible(page, 'safeguarding');
   await consoleShots(page, 'safeguarding');
 
-  await page.getByRole('navigation', { name: 'Screens' }).getByRole('button', { name: 'Participants' }).click();
+  await screen(page, 'Participants');
   await expect(page.getByRole('button', { name: carer })).toBeVisible();
   await accessible(page, 'participants');
   await consoleShots(page, 'participants');
@@ -251,18 +225,18 @@ test('a researcher signs in with a passkey, opens the key in the page and review
   await consoleShots(page, 'child-timeline');
 
   // No two tablets edited the same record: no conflict.
-  await page.getByRole('navigation', { name: 'Screens' }).getByRole('button', { name: 'Conflicts' }).click();
+  await screen(page, 'Conflicts');
   await expect(page.getByText('No conflicts: every revision fitted its record.')).toBeVisible();
   await accessible(page, 'conflicts');
   await consoleShots(page, 'conflicts');
 
-  await page.getByRole('navigation', { name: 'Screens' }).getByRole('button', { name: 'Withdrawals' }).click();
+  await screen(page, 'Withdrawals');
   await expect(page.getByText('No participant has withdrawn.')).toBeVisible();
   await accessible(page, 'withdrawals');
   await consoleShots(page, 'withdrawals');
 
   // A study admin invites a coder from the console and reads the audit log.
-  await page.getByRole('navigation', { name: 'Screens' }).getByRole('button', { name: 'Team' }).click();
+  await screen(page, 'Team');
   await page.getByLabel('Their name').fill('Dee Coder');
   await page.getByRole('radio', { name: 'Coder' }).check();
   await page.getByRole('button', { name: 'Make an invitation link' }).click();
@@ -277,7 +251,7 @@ test('a researcher signs in with a passkey, opens the key in the page and review
 
   // The protocol: a file with a mistake is refused, named by where it is; a newer version
   // shows its changes in words before anything is published.
-  await page.getByRole('navigation', { name: 'Screens' }).getByRole('button', { name: 'Protocol' }).click();
+  await screen(page, 'Protocol');
   await expect(page.getByTestId('protocol-in-use')).toContainText(`version ${protocol.version}`);
   const protocolFile = (value: unknown) => page.getByLabel('Protocol file (.json)').setInputFiles({
     name: 'protocol.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(value, null, 2)),
