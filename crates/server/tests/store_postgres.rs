@@ -8,9 +8,10 @@ use std::sync::Arc;
 
 use attune_server::store::suite::{signed, withdrawal};
 use attune_server::store::{PostgresStore, Store};
-use sqlx::Connection as _;
 
-const URL_VAR: &str = "ATTUNE_TEST_POSTGRES_URL";
+#[path = "support/postgres.rs"]
+mod postgres;
+use postgres::fresh_database;
 
 async fn get_store() -> Option<Arc<dyn Store>> {
     let url = fresh_database().await?;
@@ -19,42 +20,6 @@ async fn get_store() -> Option<Arc<dyn Store>> {
             .await
             .expect("connect to the test database"),
     ))
-}
-
-/// The URL of a new, empty database, or `None` when no PostgreSQL is configured.
-async fn fresh_database() -> Option<String> {
-    let Some(base) = std::env::var(URL_VAR).ok().filter(|url| !url.is_empty()) else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{URL_VAR} is not set: the PostgreSQL store tests need a real PostgreSQL \
-             (`cargo xtask test` starts one), and CI must not skip them"
-        );
-        eprintln!(
-            "note: {URL_VAR} is not set, so this PostgreSQL test is skipped \
-             (`cargo xtask test` starts a PostgreSQL and runs it)"
-        );
-        return None;
-    };
-    let name = format!("attune_t_{}", uuid_like());
-    let mut admin = sqlx::PgConnection::connect(&base)
-        .await
-        .unwrap_or_else(|error| panic!("cannot connect to {URL_VAR}: {error}"));
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .expect("create test database");
-    admin.close().await.ok();
-    let url = match base.rsplit_once('/') {
-        Some((server, _database)) => format!("{server}/{name}"),
-        None => panic!("{URL_VAR} must end with /DATABASE"),
-    };
-    Some(url)
-}
-
-fn uuid_like() -> String {
-    attune_core::RecordId::new(attune_core::Timestamp(0))
-        .to_string()
-        .replace('-', "")
 }
 
 attune_server::store_conformance_tests!(get_store);

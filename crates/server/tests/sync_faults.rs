@@ -11,6 +11,9 @@
 
 mod support;
 
+#[path = "sync_faults/crash.rs"]
+mod crash;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -19,7 +19,7 @@ macro_rules! impl_push_checks {
                 batch: &[attune_core::Envelope],
                 received_at: attune_core::Timestamp,
             ) -> Result<Vec<$crate::store::Pushed>, $crate::store::StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
                 let mut results = Vec::with_capacity(batch.len());
                 for envelope in batch {
                     let row = $crate::store::sql::EnvelopeRow::new(envelope)?;

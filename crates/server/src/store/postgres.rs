@@ -46,6 +46,14 @@ impl PostgresStore {
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
+
+    /// A transaction that writes (PostgreSQL's row locks and unique indexes serialise the
+    /// writers; see `SqliteStore::begin_write` for why SQLite needs more).
+    pub(crate) async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        self.pool.begin().await
+    }
 }
 
 impl_sql_store!(PostgresStore, "postgres");

@@ -72,7 +72,7 @@ macro_rules! impl_sql_store {
             ) -> Result<$crate::store::EnrolOutcome, $crate::store::StoreError> {
                 use sqlx::Row as _;
                 use $crate::store::EnrolOutcome;
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
                 let Some(code) = sqlx::query(
                     "SELECT fieldworker, expires_at, used_at, device_id FROM enrolment_codes \
                      WHERE code_hash = $1",
@@ -208,7 +208,7 @@ macro_rules! impl_sql_store {
                         "a revocation of {named} recorded for device {device_id}"
                     )));
                 }
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
                 let Some(statement) = sqlx::query_scalar::<_, Option<i64>>(
                     "SELECT revocation_message_id FROM devices WHERE id = $1",
                 )
@@ -280,7 +280,7 @@ macro_rules! impl_sql_store {
                 if !matches!(message.kind, $crate::store::ControlKind::Withdrawal { .. }) {
                     return Err($crate::store::sql::wrong_kind("withdrawal", &message.kind));
                 }
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
                 let Some(id) = $crate::store::sql::insert_control(&mut tx, message).await? else {
                     tx.rollback().await?;
                     return Ok($crate::store::AddOutcome::SeqTaken);
@@ -303,7 +303,7 @@ macro_rules! impl_sql_store {
                         &message.kind,
                     ));
                 };
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
                 // A version published unsigned (before signing) may be published again,
                 // signed; an older one may not.
                 let latest: Option<i64> = sqlx::query_scalar(
@@ -516,7 +516,7 @@ macro_rules! impl_sql_store {
                 expires_at: attune_core::Timestamp,
                 now: attune_core::Timestamp,
             ) -> Result<(), $crate::store::StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
                 sqlx::query("DELETE FROM enrol_challenges WHERE expires_at <= $1")
                     .bind(now.as_millis())
                     .execute(&mut *tx)
@@ -570,7 +570,7 @@ macro_rules! impl_sql_store {
                 wants: &[$crate::store::ReserveWant],
                 now: attune_core::Timestamp,
             ) -> Result<Vec<$crate::store::CodeBlock>, $crate::store::StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
                 let mut blocks = Vec::new();
                 for want in wants {
                     let prefix = want.prefix.as_str();

@@ -62,6 +62,17 @@ impl SqliteStore {
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
+
+    /// A transaction that writes: `BEGIN IMMEDIATE` takes the write lock at the start, waiting
+    /// (up to the busy timeout) for another writer. A deferred transaction that reads first
+    /// and then writes fails at once with "database is locked" when another connection wrote
+    /// in between, which the busy timeout cannot help with: with several devices pushing at
+    /// once that is a 503 for some of them.
+    pub(crate) async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await
+    }
 }
 
 impl_sql_store!(SqliteStore, "sqlite");

@@ -48,7 +48,7 @@ macro_rules! impl_team_store {
                 now: attune_core::Timestamp,
             ) -> Result<$crate::store::RegisterOutcome, $crate::store::StoreError> {
                 use $crate::store::{InvitationState, RegisterOutcome};
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
                 let row = sqlx::query_as::<_, (String, String, i64, Option<i64>)>(
                     "SELECT role, name, expires_at, used_at FROM team_invitations \
                      WHERE token_hash = $1",
@@ -223,7 +223,7 @@ macro_rules! impl_team_store {
                 sign_count: u32,
                 now: attune_core::Timestamp,
             ) -> Result<bool, $crate::store::StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
                 let moved = sqlx::query(
                     "UPDATE team_passkeys SET sign_count = $2, last_used_at = $3 \
                      WHERE credential_id = $1 AND (sign_count < $2 OR (sign_count = 0 AND $2 = 0))",
