@@ -61,6 +61,34 @@ const ROWS: &[Row] = &[
         budget: None,
         higher_is_better: true,
     },
+    // 50 devices (the core sync engine over HTTP, 1,000 records and 3 recordings of ~64 KB
+    // each) syncing at once, from the first starting to the last done
+    // (crates/server/tests/sync_faults/load.rs); the devices' sealing runs on the same two
+    // cores as the server. The p95 is the server's time for one push, arrival to answer.
+    Row {
+        name: "load_50_devices_sqlite_s",
+        unit: "s",
+        budget: None,
+        higher_is_better: false,
+    },
+    Row {
+        name: "load_push_p95_sqlite_ms",
+        unit: "ms",
+        budget: None,
+        higher_is_better: false,
+    },
+    Row {
+        name: "load_50_devices_postgres_s",
+        unit: "s",
+        budget: None,
+        higher_is_better: false,
+    },
+    Row {
+        name: "load_push_p95_postgres_ms",
+        unit: "ms",
+        budget: None,
+        higher_is_better: false,
+    },
     // 1,000 outbox revisions from the browser to a real server on SQLite: "Sync now" until
     // every one is confirmed (sealed, signed, pushed in batches, marked synced). Measured
     // 2.3 s here; the budget leaves room for a slower tablet.
@@ -95,6 +123,16 @@ pub fn bench() -> Result<ExitCode> {
     figures["ingest_sqlite_rps"] = json!(ingest_rps(None)?);
     let cluster = postgres::TempPostgres::start_durable()?;
     figures["ingest_postgres_rps"] = json!(ingest_rps(Some(&cluster.url))?);
+    drop(cluster);
+
+    step("measuring 50 devices syncing at once (SQLite, then PostgreSQL with fsync on)");
+    let (seconds, p95) = load(None)?;
+    figures["load_50_devices_sqlite_s"] = json!(seconds);
+    figures["load_push_p95_sqlite_ms"] = json!(p95);
+    let cluster = postgres::TempPostgres::start_durable()?;
+    let (seconds, p95) = load(Some(&cluster.url))?;
+    figures["load_50_devices_postgres_s"] = json!(seconds);
+    figures["load_push_p95_postgres_ms"] = json!(p95);
     drop(cluster);
 
     let mut over = 0;
@@ -149,6 +187,23 @@ pub fn bench() -> Result<ExitCode> {
 /// `server-bench` profile) against SQLite, or the PostgreSQL at `database_url`, and reads the
 /// median rate it prints.
 fn ingest_rps(database_url: Option<&str>) -> Result<f64> {
+    let stdout = server_measurement("ingest_bench", "ingest_rate", database_url)?;
+    figure(&stdout, "ingest_rps")
+}
+
+/// Runs the load measurement (`load_bench` in the `sync_faults` test binary) and reads the
+/// seconds for all 50 devices and the p95 push time in milliseconds.
+fn load(database_url: Option<&str>) -> Result<(f64, f64)> {
+    let stdout = server_measurement("sync_faults", "load::load_bench", database_url)?;
+    Ok((
+        figure(&stdout, "load_50_devices_s")?,
+        figure(&stdout, "load_push_p95_ms")?,
+    ))
+}
+
+/// Runs the ignored test `name` of attune-server's test binary `binary` in the optimised
+/// `server-bench` profile, against SQLite or the PostgreSQL at `database_url`; its output.
+fn server_measurement(binary: &str, name: &str, database_url: Option<&str>) -> Result<String> {
     let mut command = cmd("cargo");
     command.args([
         "test",
@@ -157,39 +212,49 @@ fn ingest_rps(database_url: Option<&str>) -> Result<f64> {
         "-p",
         "attune-server",
         "--test",
-        "ingest_bench",
+        binary,
         "--",
         "--ignored",
+        "--exact",
+        name,
         "--nocapture",
     ]);
     if let Some(url) = database_url {
         command.env("ATTUNE_BENCH_DATABASE_URL", url);
     }
-    let out = command.output().context("running the ingest measurement")?;
+    let out = command
+        .output()
+        .with_context(|| format!("running the measurement {binary}::{name}"))?;
     eprint!("{}", String::from_utf8_lossy(&out.stderr));
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     if !out.status.success() {
-        bail!("the ingest measurement failed ({}):\n{stdout}", out.status);
+        bail!("the measurement {name} failed ({}):\n{stdout}", out.status);
     }
-    parse_ingest_rps(&stdout).with_context(|| format!("no `ingest_rps` line in:\n{stdout}"))
+    Ok(stdout)
 }
 
-/// The rate in the `ingest_rps <value>` line of the measurement's output.
-fn parse_ingest_rps(output: &str) -> Option<f64> {
+/// The value in the `<name> <value>` line of a measurement's output.
+fn figure(output: &str, name: &str) -> Result<f64> {
     output
         .lines()
-        .find_map(|line| line.trim().strip_prefix("ingest_rps "))
+        .find_map(|line| line.trim().strip_prefix(name)?.strip_prefix(' '))
         .and_then(|value| value.trim().parse().ok())
+        .with_context(|| format!("no `{name} <value>` line in:\n{output}"))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::parse_ingest_rps;
+    use super::figure;
 
     #[test]
-    fn the_ingest_rate_is_read_from_the_measurement_output() {
+    fn a_figure_is_read_from_the_measurement_output() {
         let output = "running 1 test\ningest_rps 7301.5\ntest ingest_rate ... ok\n";
-        assert_eq!(parse_ingest_rps(output), Some(7301.5));
-        assert_eq!(parse_ingest_rps("test ingest_rate ... FAILED"), None);
+        assert_eq!(figure(output, "ingest_rps").unwrap(), 7301.5);
+        assert!(figure("test ingest_rate ... FAILED", "ingest_rps").is_err());
+        let output = "load_50_devices_s 12.40\nload_push_p95_ms 85.1\n";
+        assert_eq!(figure(output, "load_50_devices_s").unwrap(), 12.4);
+        assert_eq!(figure(output, "load_push_p95_ms").unwrap(), 85.1);
+        // A name is not read from a longer one's line.
+        assert!(figure("load_push_p95_ms_max 3\n", "load_push_p95_ms").is_err());
     }
 }

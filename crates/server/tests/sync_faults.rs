@@ -13,6 +13,8 @@ mod support;
 
 #[path = "sync_faults/crash.rs"]
 mod crash;
+#[path = "sync_faults/load.rs"]
+mod load;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;

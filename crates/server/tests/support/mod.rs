@@ -87,11 +87,21 @@ impl TestServer {
         data_dir: std::path::PathBuf,
         limits: attune_server::listen::Limits,
     ) -> Self {
+        Self::start_configured(store, data_dir, limits, router).await
+    }
+
+    /// [`TestServer::start_with`] serving the router `configure` makes of the default state.
+    pub async fn start_configured(
+        store: Arc<dyn Store>,
+        data_dir: std::path::PathBuf,
+        limits: attune_server::listen::Limits,
+        configure: impl FnOnce(AppState) -> axum::Router,
+    ) -> Self {
         let study = StudyKeyPair::generate();
         let signing = StudySigningKey::generate().expect("signing key");
         init_study(store.as_ref(), &study, &signing).await;
         let app =
-            router(AppState::new(store.clone(), data_dir.join("dist")).with_data_dir(&data_dir));
+            configure(AppState::new(store.clone(), data_dir.join("dist")).with_data_dir(&data_dir));
         let addr = serve_with(app, limits).await;
         Self {
             addr,
@@ -216,7 +226,7 @@ impl EnrolTransport for EnrolHttp {
             .post(format!("{}/api/enrol/challenge", self.base))
             .send()
             .await
-            .map_err(|error| TransportError::Network(error.to_string()))?;
+            .map_err(|error| TransportError::Network(chain(&error)))?;
         json_of(response).await
     }
 
@@ -227,7 +237,7 @@ impl EnrolTransport for EnrolHttp {
             .json(request)
             .send()
             .await
-            .map_err(|error| TransportError::Network(error.to_string()))?;
+            .map_err(|error| TransportError::Network(chain(&error)))?;
         json_of(response).await
     }
 }
@@ -244,9 +254,14 @@ pub struct HttpTransport {
 
 impl HttpTransport {
     pub fn new(addr: SocketAddr, token: &str) -> Self {
+        // A fault proxy may leave a request hanging; never wait forever.
+        Self::with_timeout(addr, token, Duration::from_secs(10))
+    }
+
+    /// [`HttpTransport::new`] giving up on a request after `timeout`.
+    pub fn with_timeout(addr: SocketAddr, token: &str, timeout: Duration) -> Self {
         let client = reqwest::Client::builder()
-            // A fault proxy may leave a request hanging; never wait forever.
-            .timeout(Duration::from_secs(10))
+            .timeout(timeout)
             .build()
             .expect("HTTP client");
         Self {
@@ -273,7 +288,7 @@ impl HttpTransport {
         loop {
             let result = match make().bearer_auth(&self.token).send().await {
                 Ok(response) => read(response).await,
-                Err(error) => Err(TransportError::Network(error.to_string())),
+                Err(error) => Err(TransportError::Network(chain(&error))),
             };
             match result {
                 Err(error)
@@ -298,7 +313,7 @@ async fn error_of(response: reqwest::Response) -> TransportError {
     let body: ErrorBody = match response.bytes().await {
         Ok(bytes) => serde_json::from_slice(&bytes)
             .unwrap_or_else(|_| ErrorBody::new(ErrorCode::UnreadableAnswer, "not an error body")),
-        Err(error) => return TransportError::Network(error.to_string()),
+        Err(error) => return TransportError::Network(chain(&error)),
     };
     match (status, &body.error, offset) {
         (403, ErrorCode::DeviceRevoked, _) => TransportError::Revoked {
@@ -333,8 +348,8 @@ async fn json_of<R: serde::de::DeserializeOwned>(
     let bytes = response
         .bytes()
         .await
-        .map_err(|error| TransportError::Network(error.to_string()))?;
-    serde_json::from_slice(&bytes).map_err(|error| TransportError::Network(error.to_string()))
+        .map_err(|error| TransportError::Network(chain(&error)))?;
+    serde_json::from_slice(&bytes).map_err(|error| TransportError::Network(chain(&error)))
 }
 
 impl Transport for HttpTransport {
@@ -418,4 +433,15 @@ impl Transport for HttpTransport {
         )
         .await
     }
+}
+
+/// An error with its causes ("error decoding response body: operation timed out").
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut words = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        words.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    words
 }
