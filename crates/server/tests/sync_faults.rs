@@ -341,6 +341,22 @@ impl Device {
         (blob, content)
     }
 
+    /// Who this device is to its sync engine, in the study with these keys.
+    fn identity<'a>(
+        &'a self,
+        study_key: &'a attune_core::StudyPublicKey,
+        study_signing_key: &'a attune_core::StudyVerifyingKey,
+    ) -> SyncIdentity<'a> {
+        SyncIdentity {
+            vault: &self.vault,
+            device_key: &self.key,
+            study_key,
+            study_signing_key,
+            device: self.id,
+            author: self.author,
+        }
+    }
+
     /// Every revision on the device: (record, rev) -> hash.
     async fn revisions(&self) -> BTreeMap<(RecordId, u32), attune_core::ContentHash> {
         let mut all = BTreeMap::new();
@@ -352,6 +368,47 @@ impl Device {
             }
         }
         all
+    }
+}
+
+/// The server holds exactly the `expected` revisions, each once, no conflicts, and each of
+/// the `recordings` uploaded once, whole, opening with the study key to what was recorded.
+async fn assert_server_holds(
+    store: &dyn Store,
+    expected: &BTreeMap<(RecordId, u32), attune_core::ContentHash>,
+    recordings: &BTreeMap<BlobId, Vec<u8>>,
+    data_dir: &std::path::Path,
+    study: &attune_core::StudyKeyPair,
+) {
+    let mut on_server = BTreeMap::new();
+    for stored in store.envelopes().await.expect("envelopes") {
+        let envelope = stored.envelope;
+        let earlier = on_server.insert((envelope.record_id, envelope.rev), envelope.hash);
+        assert!(earlier.is_none(), "{:?} stored twice", envelope.record_id);
+    }
+    assert_eq!(on_server.len(), expected.len());
+    assert_eq!(
+        &on_server, expected,
+        "the server holds exactly what the devices made"
+    );
+    assert!(store.conflicts().await.expect("conflicts").is_empty());
+    let blobs = BlobFolder::new(data_dir);
+    for (blob, content) in recordings {
+        let uploads = store
+            .uploads_of_blob(&blob.to_string())
+            .await
+            .expect("uploads");
+        assert_eq!(uploads.len(), 1, "{blob}");
+        let upload = &uploads[0];
+        assert!(upload.completed_at.is_some(), "{blob}");
+        let bytes = blobs
+            .read(&upload.sha256)
+            .await
+            .expect("read blob")
+            .expect("the stored blob");
+        assert_eq!(sha256_hex(&bytes), upload.sha256);
+        let (opened_blob, opened) = open_attachment(&bytes, study.private_key()).unwrap();
+        assert_eq!((&opened_blob, &opened), (blob, content));
     }
 }
 
@@ -445,14 +502,7 @@ async fn a_thousand_records_sync_through_a_faulty_network_exactly_once() {
     let syncer = Syncer::new(
         &device.store,
         &transport,
-        SyncIdentity {
-            vault: &device.vault,
-            device_key: &device.key,
-            study_key: &study_key,
-            study_signing_key: &signing_key,
-            device: device.id,
-            author: device.author,
-        },
+        device.identity(&study_key, &signing_key),
         &clock,
     )
     .with_limits(BatchLimits {
@@ -632,14 +682,7 @@ async fn a_device_syncs_while_200_slow_clients_hold_connections_and_each_is_cut_
     let syncer = Syncer::new(
         &device.store,
         &transport,
-        SyncIdentity {
-            vault: &device.vault,
-            device_key: &device.key,
-            study_key: &study_key,
-            study_signing_key: &signing_key,
-            device: device.id,
-            author: device.author,
-        },
+        device.identity(&study_key, &signing_key),
         &clock,
     );
     let report = syncer

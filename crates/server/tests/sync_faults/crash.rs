@@ -17,15 +17,13 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use attune_core::attachment::{open_attachment, sha256_hex};
-use attune_core::sync::{BatchLimits, PullPosition, SyncIdentity, Syncer};
+use attune_core::sync::{BatchLimits, PullPosition, Syncer};
 use attune_core::{BlobId, RecordStore};
 use attune_server::Store;
-use attune_server::blobs::BlobFolder;
 use attune_server::store::{PostgresStore, SqliteStore};
 
 use super::support::{HttpTransport, TestServer, postgres::fresh_database};
-use super::{Device, Rng, now, seed};
+use super::{Device, Rng, assert_server_holds, now, seed};
 
 const DEVICES: usize = 4;
 const NOTES: usize = 1000;
@@ -94,14 +92,7 @@ async fn sync_until_done(
     let syncer = Syncer::new(
         &device.store,
         &transport,
-        SyncIdentity {
-            vault: &device.vault,
-            device_key: &device.key,
-            study_key: &keys.0,
-            study_signing_key: &keys.1,
-            device: device.id,
-            author: device.author,
-        },
+        device.identity(&keys.0, &keys.1),
         &clock,
     )
     .with_limits(BatchLimits {
@@ -228,38 +219,14 @@ async fn killed_at_random_moments(store: Arc<dyn Store>, dir: &Path, database: O
         "most kills must land while devices are pushing: {waiting_at_kill:?}"
     );
 
-    // Every revision exactly once.
-    let mut on_server = BTreeMap::new();
-    for stored in store.envelopes().await.expect("envelopes") {
-        let envelope = stored.envelope;
-        let earlier = on_server.insert((envelope.record_id, envelope.rev), envelope.hash);
-        assert!(earlier.is_none(), "{:?} stored twice", envelope.record_id);
-    }
-    assert_eq!(
-        on_server, expected,
-        "the server holds exactly what the devices made"
-    );
-    assert!(store.conflicts().await.expect("conflicts").is_empty());
-
-    // Every recording once, whole, and opening to what was recorded.
-    let blobs = BlobFolder::new(&data_dir);
-    for (blob, content) in &recordings {
-        let uploads = store
-            .uploads_of_blob(&blob.to_string())
-            .await
-            .expect("uploads");
-        assert_eq!(uploads.len(), 1, "{blob}");
-        let upload = &uploads[0];
-        assert!(upload.completed_at.is_some(), "{blob}");
-        let bytes = blobs
-            .read(&upload.sha256)
-            .await
-            .expect("read blob")
-            .expect("the stored blob");
-        assert_eq!(sha256_hex(&bytes), upload.sha256);
-        let (opened_blob, opened) = open_attachment(&bytes, setup.study.private_key()).unwrap();
-        assert_eq!((&opened_blob, &opened), (blob, content));
-    }
+    assert_server_holds(
+        store.as_ref(),
+        &expected,
+        &recordings,
+        &data_dir,
+        &setup.study,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

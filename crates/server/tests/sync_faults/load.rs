@@ -12,17 +12,15 @@ use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use attune_core::attachment::{open_attachment, sha256_hex};
-use attune_core::sync::{PullPosition, SyncIdentity, Syncer};
+use attune_core::sync::{PullPosition, Syncer};
 use attune_core::{BlobId, RecordStore};
 use attune_server::Store;
 use attune_server::api::RateLimiter;
-use attune_server::blobs::BlobFolder;
 use attune_server::store::{PostgresStore, SqliteStore};
 use attune_server::{DatabaseConfig, connect, router};
 
 use super::support::{HttpTransport, TestServer, postgres::fresh_database};
-use super::{Device, now};
+use super::{Device, assert_server_holds, now};
 
 const DEVICES: usize = 50;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -69,14 +67,7 @@ async fn sync_all(
     let syncer = Syncer::new(
         &device.store,
         &transport,
-        SyncIdentity {
-            vault: &device.vault,
-            device_key: &device.key,
-            study_key: &keys.0,
-            study_signing_key: &keys.1,
-            device: device.id,
-            author: device.author,
-        },
+        device.identity(&keys.0, &keys.1),
         &clock,
     );
     let mut cursor = PullPosition::default();
@@ -162,34 +153,14 @@ async fn fifty_devices_at_once(
         .await;
     let elapsed = started.elapsed();
 
-    let mut on_server = BTreeMap::new();
-    for stored in store.envelopes().await.expect("envelopes") {
-        let envelope = stored.envelope;
-        let earlier = on_server.insert((envelope.record_id, envelope.rev), envelope.hash);
-        assert!(earlier.is_none(), "{:?} stored twice", envelope.record_id);
-    }
-    assert_eq!(on_server.len(), expected.len());
-    assert_eq!(
-        on_server, expected,
-        "the server holds exactly what the devices made"
-    );
-    assert!(store.conflicts().await.expect("conflicts").is_empty());
-    let blobs = BlobFolder::new(&data_dir);
-    for (blob, content) in &recordings {
-        let uploads = store
-            .uploads_of_blob(&blob.to_string())
-            .await
-            .expect("uploads");
-        assert_eq!(uploads.len(), 1, "{blob}");
-        let bytes = blobs
-            .read(&uploads[0].sha256)
-            .await
-            .expect("read blob")
-            .expect("the stored blob");
-        assert_eq!(sha256_hex(&bytes), uploads[0].sha256);
-        let (opened_blob, opened) = open_attachment(&bytes, server.study.private_key()).unwrap();
-        assert_eq!((&opened_blob, &opened), (blob, content));
-    }
+    assert_server_holds(
+        store.as_ref(),
+        &expected,
+        &recordings,
+        &data_dir,
+        &server.study,
+    )
+    .await;
 
     let mut times = push_times.lock().expect("push times").clone();
     times.sort();
