@@ -72,10 +72,23 @@ impl S3Blobs {
     /// The bucket and prefix of `s3://bucket/prefix` (prefix optional), with credentials,
     /// endpoint and region from the `AWS_*` environment variables.
     pub fn from_url(url: &str) -> Result<Self, String> {
+        Self::from_url_with(url, &[])
+    }
+
+    /// [`S3Blobs::from_url`] with these settings over the environment's, each named as the
+    /// variable without `AWS_` (`("endpoint", "http://127.0.0.1:9000")`, `("access_key_id",
+    /// ...)`, `("secret_access_key", ...)`, `("region", ...)`).
+    pub fn from_url_with(url: &str, settings: &[(&str, &str)]) -> Result<Self, String> {
         let (bucket, prefix) = parse_url(url)?;
-        let builder = AmazonS3Builder::from_env()
+        let mut builder = AmazonS3Builder::from_env()
             .with_bucket_name(bucket)
             .with_allow_http(true);
+        for (key, value) in settings {
+            let key = key
+                .parse()
+                .map_err(|error| format!("unknown S3 setting {key:?}: {error}"))?;
+            builder = builder.with_config(key, *value);
+        }
         let s3 = builder
             .build()
             .map_err(|error| format!("cannot use {url}: {error}"))?;
