@@ -36,6 +36,10 @@ const APT_PACKAGES: &[(&str, &str)] = &[
 /// The geckodriver release (Firefox's WebDriver), from crates.io.
 const GECKODRIVER_VERSION: &str = "0.37.1";
 
+/// The s3s-fs release (an S3-protocol server on a folder, for the server's S3 blob tests);
+/// later releases need a newer Rust than the project's.
+const S3S_FS_VERSION: &str = "0.14.1";
+
 /// Installs everything; each step says what it does and fails naming itself.
 pub fn setup() -> Result<ExitCode> {
     wasm_target().context("setup step `wasm32 target`")?;
@@ -43,6 +47,7 @@ pub fn setup() -> Result<ExitCode> {
     wasm_bindgen_cli().context("setup step `wasm-bindgen-cli`")?;
     debian_packages().context("setup step `Debian packages (browsers, drivers, postgresql)`")?;
     geckodriver().context("setup step `geckodriver`")?;
+    s3s_fs().context("setup step `s3s-fs`")?;
     npm_packages().context("setup step `npm packages of tests/e2e`")?;
     python_tools().context("setup step `Python test tools (tests/tools/requirements.txt)`")?;
     Ok(ExitCode::SUCCESS)
@@ -133,6 +138,27 @@ fn geckodriver() -> Result<()> {
             "install",
             "--locked",
             &format!("geckodriver@{GECKODRIVER_VERSION}"),
+        ]),
+    )
+}
+
+/// The S3 server the server's blob tests start (`crates/server/tests/support/s3.rs`).
+fn s3s_fs() -> Result<()> {
+    let version = output_of(cmd("s3s-fs").arg("--version")).unwrap_or_default();
+    if version.split_whitespace().nth(1) == Some(S3S_FS_VERSION) {
+        return Ok(());
+    }
+    step(&format!(
+        "installing s3s-fs {S3S_FS_VERSION} (about 7 minutes the first time)"
+    ));
+    run_checked(
+        "cargo install s3s-fs",
+        cmd("cargo").args([
+            "install",
+            "--locked",
+            "--features",
+            "binary",
+            &format!("s3s-fs@{S3S_FS_VERSION}"),
         ]),
     )
 }

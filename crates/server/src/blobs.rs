@@ -1,4 +1,8 @@
-//! The blob folder: attachment uploads on the filesystem, content-addressed.
+//! Attachment uploads, content-addressed, in one of two blob stores behind [`BlobStore`]:
+//! a folder in the data directory ([`BlobFolder`], the default) or an S3-compatible bucket
+//! ([`S3Blobs`], `--blob-url s3://bucket/prefix`).
+//!
+//! ## The blob folder
 //!
 //! ```text
 //! <data_dir>/uploads/<sha256>.part      an upload still arriving; its size is the offset
@@ -13,6 +17,10 @@
 //!
 //! Appends to one upload are serialised by a per-upload lock ([`BlobFolder::lock`]); the lock
 //! is per process, so several server processes must not share one blob folder.
+
+mod s3;
+
+pub use s3::S3Blobs;
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
@@ -45,16 +53,119 @@ pub enum AppendError {
     /// The whole upload's SHA-256 did not match its name: the partial file was deleted.
     #[error("the uploaded bytes do not match their SHA-256")]
     HashMismatch,
-    /// The filesystem failed.
-    #[error("blob folder: {0}")]
+    /// The filesystem or the object store failed.
+    #[error("blob store: {0}")]
     Io(#[from] io::Error),
+}
+
+/// Where attachments are kept: a folder in the data directory or an S3-compatible bucket.
+/// Both hold the same states and answer appends the same way. Cheap to clone.
+#[derive(Clone, Debug)]
+pub enum BlobStore {
+    /// `uploads/`, `blobs/` in the data directory.
+    Folder(BlobFolder),
+    /// `uploads/<sha256>/<offset>` pieces and `blobs/<sha256>` objects in a bucket.
+    S3(S3Blobs),
+}
+
+impl BlobStore {
+    /// The store a `--blob-url` names (`s3://bucket/prefix`), or the folder in `data_dir`
+    /// without one.
+    pub fn open(blob_url: Option<&str>, data_dir: &Path) -> Result<Self, String> {
+        match blob_url.map(str::trim).filter(|url| !url.is_empty()) {
+            None => Ok(Self::Folder(BlobFolder::new(data_dir))),
+            Some(url) => S3Blobs::from_url(url).map(Self::S3),
+        }
+    }
+
+    /// Where the blobs are, for logs: the folder or the `s3://` URL.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Folder(folder) => folder.root.display().to_string(),
+            Self::S3(s3) => s3.url().to_owned(),
+        }
+    }
+
+    /// Waits for this process's lock on one upload: appends under it cannot interleave.
+    pub async fn lock(&self, sha256: &str) -> OwnedMutexGuard<()> {
+        match self {
+            Self::Folder(folder) => folder.lock(sha256).await,
+            Self::S3(s3) => s3.lock(sha256).await,
+        }
+    }
+
+    /// How much of the upload named `sha256` is held.
+    pub async fn state(&self, sha256: &str) -> io::Result<BlobState> {
+        match self {
+            Self::Folder(folder) => folder.state(sha256).await,
+            Self::S3(s3) => s3.state(sha256).await,
+        }
+    }
+
+    /// Appends `piece` at `offset` to the upload named `sha256` of `length` bytes, durable
+    /// before returning the new offset; completes (hash checked) or discards the upload when
+    /// it is whole. Hold [`BlobStore::lock`] around it.
+    pub async fn append(
+        &self,
+        sha256: &str,
+        length: u64,
+        offset: u64,
+        piece: axum::body::Bytes,
+    ) -> Result<BlobState, AppendError> {
+        match self {
+            Self::Folder(folder) => folder.append(sha256, length, offset, piece).await,
+            Self::S3(s3) => s3.append(sha256, length, offset, piece).await,
+        }
+    }
+
+    /// The bytes of a complete blob, or `None` if there is no complete blob of that name.
+    pub async fn read(&self, sha256: &str) -> io::Result<Option<Vec<u8>>> {
+        match self {
+            Self::Folder(folder) => folder.read(sha256).await,
+            Self::S3(s3) => s3.read(sha256).await,
+        }
+    }
+}
+
+impl From<BlobFolder> for BlobStore {
+    fn from(folder: BlobFolder) -> Self {
+        Self::Folder(folder)
+    }
+}
+
+impl From<S3Blobs> for BlobStore {
+    fn from(s3: S3Blobs) -> Self {
+        Self::S3(s3)
+    }
+}
+
+/// Per-process locks, one per upload, dropped when no one holds or waits for them.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct UploadLocks(Arc<Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>>);
+
+impl UploadLocks {
+    pub(crate) async fn lock(&self, sha256: &str) -> OwnedMutexGuard<()> {
+        let lock = {
+            let mut locks = self.0.lock().unwrap_or_else(|poison| poison.into_inner());
+            locks.retain(|_, lock| lock.strong_count() > 0);
+            match locks.get(sha256).and_then(Weak::upgrade) {
+                Some(lock) => lock,
+                None => {
+                    let lock = Arc::new(tokio::sync::Mutex::new(()));
+                    locks.insert(sha256.to_owned(), Arc::downgrade(&lock));
+                    lock
+                }
+            }
+        };
+        lock.lock_owned().await
+    }
 }
 
 /// The blob folder in a data directory. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct BlobFolder {
     root: PathBuf,
-    locks: Arc<Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>>,
+    locks: UploadLocks,
 }
 
 impl BlobFolder {
@@ -62,7 +173,7 @@ impl BlobFolder {
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             root: data_dir.into(),
-            locks: Arc::default(),
+            locks: UploadLocks::default(),
         }
     }
 
@@ -82,22 +193,7 @@ impl BlobFolder {
 
     /// Waits for the lock on one upload: appends under it cannot interleave.
     pub async fn lock(&self, sha256: &str) -> OwnedMutexGuard<()> {
-        let lock = {
-            let mut locks = self
-                .locks
-                .lock()
-                .unwrap_or_else(|poison| poison.into_inner());
-            locks.retain(|_, lock| lock.strong_count() > 0);
-            match locks.get(sha256).and_then(Weak::upgrade) {
-                Some(lock) => lock,
-                None => {
-                    let lock = Arc::new(tokio::sync::Mutex::new(()));
-                    locks.insert(sha256.to_owned(), Arc::downgrade(&lock));
-                    lock
-                }
-            }
-        };
-        lock.lock_owned().await
+        self.locks.lock(sha256).await
     }
 
     /// How much of the upload named `sha256` is held.

@@ -61,7 +61,7 @@ use attune_core::export::bundle::{self, Options, Upload, WantedAttachment};
 use attune_core::review::Snapshot;
 use attune_core::{StudyPrivateKey, Timestamp};
 
-use crate::blobs::BlobFolder;
+use crate::blobs::BlobStore;
 use crate::store::{ExportLogEntry, Store};
 
 /// What an export wrote.
@@ -77,7 +77,7 @@ pub use attune_core::export::bundle::Summary as ExportSummary;
 /// export goes ahead: one bad envelope never blocks the study's data.
 pub async fn export(
     store: &dyn Store,
-    blobs: &BlobFolder,
+    blobs: &BlobStore,
     key: &StudyPrivateKey,
     out: &Path,
     who: &str,
@@ -147,7 +147,7 @@ pub async fn export(
 /// Every upload of `wanted`'s blob, each read from the blob folder (or why it cannot be).
 async fn uploads(
     store: &dyn Store,
-    blobs: &BlobFolder,
+    blobs: &BlobStore,
     wanted: &WantedAttachment,
 ) -> std::result::Result<Vec<Upload>, String> {
     let uploads = store

@@ -71,7 +71,7 @@ pub struct AppState {
     /// expired).
     pub challenge_limiter: Arc<api::RateLimiter>,
     /// Where attachment uploads are kept (`uploads/`, `blobs/` in the data directory).
-    pub blobs: blobs::BlobFolder,
+    pub blobs: blobs::BlobStore,
     /// The console's origin and WebAuthn RP id (`--public-url`); `None`: only
     /// `http://localhost:PORT` (see [`team::PublicOrigin`]).
     pub public_origin: Option<team::PublicOrigin>,
@@ -93,7 +93,7 @@ impl AppState {
             dist_dir: dist_dir.into(),
             enrol_limiter: Arc::new(api::RateLimiter::new(10, Duration::from_secs(60))),
             challenge_limiter: Arc::new(api::RateLimiter::new(30, Duration::from_secs(60))),
-            blobs: blobs::BlobFolder::new("./data"),
+            blobs: blobs::BlobFolder::new("./data").into(),
             public_origin: None,
             team_limiter: Arc::new(api::RateLimiter::new(60, Duration::from_secs(60))),
             trusted_proxies: Arc::from([]),
@@ -122,7 +122,13 @@ impl AppState {
 
     /// Keeps uploads in this data directory (also with PostgreSQL: blobs are files).
     pub fn with_data_dir(mut self, data_dir: impl Into<PathBuf>) -> Self {
-        self.blobs = blobs::BlobFolder::new(data_dir);
+        self.blobs = blobs::BlobFolder::new(data_dir).into();
+        self
+    }
+
+    /// Keeps uploads in this blob store (a folder, or an S3 bucket: `--blob-url`).
+    pub fn with_blobs(mut self, blobs: impl Into<blobs::BlobStore>) -> Self {
+        self.blobs = blobs.into();
         self
     }
 }

@@ -16,7 +16,7 @@ use attune_core::{
 use attune_server::admin::enrolment;
 use attune_server::admin::instructions::{self, InstructionError, Recorded, Refusal};
 use attune_server::api::now;
-use attune_server::blobs::BlobFolder;
+use attune_server::blobs::BlobStore;
 use attune_server::listen::Limits;
 use attune_server::store::{DeviceStatus, NewControlMessage};
 use attune_server::{AppState, DatabaseConfig, Store, connect, router};
@@ -309,11 +309,21 @@ struct DbArgs {
     /// A postgres://user:password@host/db URL: use PostgreSQL instead of SQLite
     #[arg(long, env = "ATTUNE_DATABASE_URL")]
     database_url: Option<String>,
+    /// An s3://bucket/prefix URL: keep the attachments in this S3-compatible bucket instead
+    /// of DATA_DIR/blobs (credentials, endpoint and region from the AWS_* variables)
+    #[arg(long, env = "ATTUNE_BLOB_URL", value_name = "URL")]
+    blob_url: Option<String>,
 }
 
 impl DbArgs {
     fn config(&self) -> DatabaseConfig {
         DatabaseConfig::new(self.database_url.clone(), &self.data_dir)
+    }
+
+    /// The attachments' store: the S3 bucket of `--blob-url`, or the folder in the data dir.
+    fn blobs(&self) -> anyhow::Result<BlobStore> {
+        BlobStore::open(self.blob_url.as_deref(), &self.data_dir)
+            .map_err(|problem| anyhow!("--blob-url (ATTUNE_BLOB_URL): {problem}"))
     }
 }
 
@@ -444,7 +454,8 @@ async fn serve(args: ServeArgs, addr_origin: &str) -> anyhow::Result<()> {
 
     warn_if_app_missing(&args.dist);
     let config = args.db.config();
-    tracing::info!(database = ?config, "opening the database");
+    let blobs = args.db.blobs()?;
+    tracing::info!(database = ?config, blobs = %blobs.describe(), "opening the database");
     let db = connect(&config).await?;
     // Installed before announcing the address, so a SIGTERM right after start is graceful.
     let shutdown = ShutdownSignals::install()?;
@@ -455,7 +466,7 @@ async fn serve(args: ServeArgs, addr_origin: &str) -> anyhow::Result<()> {
     let mut state = AppState::new(db.clone(), args.dist)
         .with_console_dir(args.console_dist)
         .with_trusted_proxies(&args.trusted_proxies)
-        .with_data_dir(&args.db.data_dir);
+        .with_blobs(blobs);
     if let Some(url) = &args.public_url {
         state = state
             .with_public_url(url)
@@ -578,7 +589,7 @@ fn run_admin(command: Command) -> anyhow::Result<()> {
                     Ok(())
                 }
                 Command::Export { key, out, only, db } => {
-                    let blobs = BlobFolder::new(&db.data_dir);
+                    let blobs = db.blobs()?;
                     let formats = if only.is_empty() {
                         Format::ALL.to_vec()
                     } else {
@@ -595,6 +606,13 @@ fn run_admin(command: Command) -> anyhow::Result<()> {
 
 /// `attune-server backup`: SQLite only; PostgreSQL has its own tools.
 async fn backup_command(db: &DbArgs, out: &Path) -> anyhow::Result<()> {
+    if let Some(url) = db.blob_url.as_deref().filter(|url| !url.trim().is_empty()) {
+        return Err(anyhow!(
+            "the attachments are in {url} (--blob-url): back up that bucket with your object \
+             storage's own versioning or replication, and the database on its own (see \
+             docs/admin.md); nothing was written"
+        ));
+    }
     if db.database_url.is_some() {
         return Err(anyhow!(
             "this server uses PostgreSQL: back up the database with `pg_dump --format=custom` \
@@ -1523,7 +1541,7 @@ async fn export(
     key: &Path,
     out: &Path,
     store: &Arc<dyn Store>,
-    blobs: &BlobFolder,
+    blobs: &BlobStore,
     formats: &[Format],
 ) -> anyhow::Result<()> {
     let bytes = std::fs::read(key).with_context(|| format!("cannot read {}", key.display()))?;

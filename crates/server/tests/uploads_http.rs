@@ -1,8 +1,11 @@
 //! Attachment uploads over real HTTP on port 0, with a real SQLite file and blob folder:
 //! create, HEAD, PATCH; every refusal leaves the held bytes as they were; and a 20 MB upload
 //! cut off mid-piece resumes from the server's offset. Then `attune-server export` writes an
-//! uploaded attachment out byte for byte.
+//! uploaded attachment out byte for byte. The blob store suite runs on the blob folder and on
+//! an S3 bucket (s3s-fs), and an upload over HTTP resumes on a second server sharing the bucket.
 
+#[path = "uploads_http/blob_conformance.rs"]
+mod blob_conformance;
 mod support;
 
 use attune_core::sync::ErrorCode;
@@ -18,6 +21,7 @@ use attune_core::{
     ParticipantId, ProfileId, RecordId, Revision, StudyKeyFile, StudyKeyPair, StudyPublicKey,
     Timestamp, open_attachment, seal_attachment, seal_envelope,
 };
+use attune_server::blobs::{BlobFolder, BlobStore};
 use attune_server::store::{NewDevice, SqliteStore};
 use attune_server::{AppState, Store, router};
 use base64::Engine as _;
@@ -50,10 +54,18 @@ impl Reply {
 
 impl Server {
     async fn start() -> Self {
+        Self::start_with_blobs(None).await
+    }
+
+    /// A server keeping its uploads in `blobs` (the data dir's folder without).
+    async fn start_with_blobs(blobs: Option<BlobStore>) -> Self {
         let dir = TempDir::new().unwrap();
         let data = dir.path().join("data");
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&data).await.unwrap());
-        let state = AppState::new(store.clone(), dir.path().join("dist")).with_data_dir(&data);
+        let mut state = AppState::new(store.clone(), dir.path().join("dist")).with_data_dir(&data);
+        if let Some(blobs) = blobs {
+            state = state.with_blobs(blobs);
+        }
         let app = router(state);
         let addr = support::serve(app).await;
         Self {
@@ -787,4 +799,113 @@ async fn an_uploaded_attachment_comes_out_of_the_export_byte_identical() {
         .find(|r| r["record_id"] == recording_record.to_string())
         .unwrap();
     assert_eq!(record["attachment"], relative);
+}
+
+#[tokio::test]
+async fn the_blob_folder_passes_the_blob_store_suite() {
+    let dir = TempDir::new().unwrap();
+    blob_conformance::run(|| BlobFolder::new(dir.path()).into()).await;
+}
+
+#[tokio::test]
+async fn an_s3_bucket_passes_the_blob_store_suite() {
+    let Some(s3) = support::s3::S3Server::start() else {
+        return;
+    };
+    blob_conformance::run(|| s3.blobs("suite").into()).await;
+    // Another prefix in the same bucket is another store.
+    let other: BlobStore = s3.blobs("elsewhere").into();
+    let name = sha256_hex(&[7u8; 10]);
+    assert_eq!(
+        other
+            .append(&name, 10, 0, vec![7u8; 10].into())
+            .await
+            .unwrap(),
+        attune_server::blobs::BlobState::Complete
+    );
+    assert_eq!(
+        BlobStore::from(s3.blobs("suite"))
+            .read(&name)
+            .await
+            .unwrap(),
+        None
+    );
+    // The pieces are gone once the blob is written: only blobs/ is left under the prefix.
+    let prefix = s3.root.path().join(support::s3::BUCKET).join("elsewhere");
+    assert!(prefix.join("blobs").join(&name).is_file());
+    let uploads = prefix.join("uploads").join(&name);
+    assert!(
+        !uploads.exists() || std::fs::read_dir(&uploads).unwrap().next().is_none(),
+        "pieces left in {}",
+        uploads.display()
+    );
+}
+
+#[tokio::test]
+async fn an_s3_bucket_completes_large_uploads_by_a_multipart_upload() {
+    let Some(s3) = support::s3::S3Server::start() else {
+        return;
+    };
+    // Above the limit the blob is written in parts: the suite again, all through that path.
+    blob_conformance::run(|| s3.blobs("multipart").with_single_put_limit(100).into()).await;
+}
+
+#[tokio::test]
+async fn an_upload_over_http_resumes_on_another_server_sharing_the_bucket() {
+    let Some(s3) = support::s3::S3Server::start() else {
+        return;
+    };
+    let server = Server::start_with_blobs(Some(s3.blobs("http").into())).await;
+    let token = server.device().await;
+    let blob = BlobId::new(Timestamp(1));
+    let (bytes, plaintext) = sealed(&server, blob, 2_500_000);
+    let sha = sha256_hex(&bytes);
+    let created = server
+        .create(Some(&token), &create_request(blob, &bytes))
+        .await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    let first = server.patch(&token, &sha, 0, &bytes[..UPLOAD_PIECE]).await;
+    assert_eq!(first.status, 204, "{}", first.body);
+    assert_eq!(first.offset(), UPLOAD_PIECE as u64);
+    let wrong = server.patch(&token, &sha, 0, &bytes[..UPLOAD_PIECE]).await;
+    assert_eq!(wrong.status, 409);
+    assert_eq!(wrong.offset(), UPLOAD_PIECE as u64);
+    // Nothing of the upload is in the data directory: it is all in the bucket.
+    assert!(!server.part_file(&sha).exists());
+
+    // A second server process with the same database and bucket (a new S3 client) answers the
+    // offset the first acknowledged, and takes the rest.
+    let state =
+        AppState::new(server.store.clone(), server.data.join("dist")).with_blobs(s3.blobs("http"));
+    let second = Server {
+        addr: support::serve(router(state)).await,
+        store: server.store.clone(),
+        data: server.data.clone(),
+        // Only its address is used: the study is the first server's.
+        study: StudyKeyPair::generate(),
+        _dir: TempDir::new().unwrap(),
+    };
+    let head = second.head(Some(&token), &sha).await;
+    assert_eq!(head.status, 200);
+    assert_eq!(head.offset(), UPLOAD_PIECE as u64);
+    second
+        .upload_from(&token, &sha, &bytes, UPLOAD_PIECE as u64)
+        .await;
+    let stored = server.store.upload(&sha).await.unwrap().unwrap();
+    assert!(stored.completed_at.is_some());
+    assert!(!server.blob_file(&sha).exists());
+    let complete = server
+        .create(Some(&token), &create_request(blob, &bytes))
+        .await;
+    assert_eq!(
+        complete.body,
+        json!({ "offset": bytes.len(), "length": bytes.len(), "complete": true })
+    );
+    let read = BlobStore::from(s3.blobs("http")).read(&sha).await.unwrap();
+    let (opened_blob, opened) = open_attachment(
+        &read.expect("blob in the bucket"),
+        server.study.private_key(),
+    )
+    .unwrap();
+    assert_eq!((opened_blob, opened), (blob, plaintext));
 }
