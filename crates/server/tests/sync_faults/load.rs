@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use attune_core::sync::{PullPosition, Syncer};
 use attune_core::{BlobId, RecordStore};
 use attune_server::Store;
+use attune_server::blobs::BlobFolder;
 use attune_server::store::{PostgresStore, SqliteStore};
 use attune_server::{DatabaseConfig, connect, router};
 
@@ -156,7 +157,7 @@ async fn fifty_devices_at_once(
         store.as_ref(),
         &expected,
         &recordings,
-        &data_dir,
+        &BlobFolder::new(&data_dir).into(),
         &server.study,
     )
     .await;
