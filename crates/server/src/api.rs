@@ -4,12 +4,13 @@
 //! - `POST /api/enrol/challenge` -> `{challenge, expires_at, study: {public_key, signing_key,
 //!   public_key_signature}}`: a one-time challenge (10 minutes) and the study's public keys,
 //!   which the device checks against the study fingerprint before spending its code. Rate
-//!   limited per client address.
+//!   limited per client address ([`RateLimits`]).
 //! - `POST /api/enrol` `{code, device_public_key, device_name, device_id?, challenge, proof}` ->
 //!   `{device_id, device_token, study_public_key, study}`. `proof` is the device key's
 //!   signature over the challenge, code, device id and public key: without a valid one (a
 //!   device registering a key it does not hold) enrolment is refused. The challenge is used
-//!   up either way. Rate limited per client address.
+//!   up either way. Rate limited per client address, per code and per device id
+//!   ([`RateLimits`]).
 //! - `POST /api/push` (Bearer device token) `{envelopes: [Envelope]}` ->
 //!   `{results: [{record_id, rev, hash, outcome, reason?}]}` with outcome `stored`,
 //!   `already_stored` or `conflict` (with its `reason`: `rev_taken`, `gap`,
@@ -26,10 +27,7 @@
 //!   `{blocks: [{id, prefix, first, count}]}`: participant-code numbers reserved for the
 //!   device ([`reserve_codes`]).
 
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use attune_core::sync::{
     EnrolChallenge, EnrolRequest, EnrolResponse, ErrorCode, MAX_PUSH_ENVELOPES, PullResponse,
@@ -48,7 +46,7 @@ use sha2::{Digest, Sha256};
 
 use crate::AppState;
 use crate::error::AppError;
-use crate::store::{Device, DeviceStatus, EnrolOutcome, NewDevice};
+use crate::store::{Device, DeviceStatus, EnrolOutcome, NewDevice, RateLimit};
 
 /// The largest request body accepted (a batch of envelopes).
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
@@ -82,41 +80,51 @@ pub fn random_hex(bytes: usize) -> String {
     attune_core::hex::encode(&buf)
 }
 
-/// A fixed-window limit on enrolment attempts per client address.
-#[derive(Debug)]
-pub struct RateLimiter {
-    limit: u32,
-    window: Duration,
-    seen: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+/// The rate limits, counted in the database ([`Store::count_attempt`](crate::store::RateLimitStore::count_attempt))
+/// so that every server instance on one database counts the same attempts. Fixed windows;
+/// an attempt over a limit is refused with 429 `rate_limited` (and still counted).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimits {
+    /// `POST /api/enrol` per client address: 10 a minute.
+    pub enrol_per_address: RateLimit,
+    /// `POST /api/enrol` per enrolment code (its SHA-256, normalised), from any address: 10
+    /// in 10 minutes.
+    pub enrol_per_code: RateLimit,
+    /// `POST /api/enrol` per device id sent, from any address: 10 in 10 minutes.
+    pub enrol_per_device: RateLimit,
+    /// `POST /api/enrol/challenge` per client address (each is a database row until used or
+    /// expired): 30 a minute.
+    pub challenge_per_address: RateLimit,
+    /// Passkey ceremony requests (start and finish) per client address: 60 a minute.
+    pub team_per_address: RateLimit,
 }
 
-impl RateLimiter {
-    /// At most `limit` attempts per `window` from one address.
-    pub fn new(limit: u32, window: Duration) -> Self {
+const MINUTE_MS: i64 = 60 * 1000;
+
+impl Default for RateLimits {
+    fn default() -> Self {
         Self {
-            limit,
-            window,
-            seen: Mutex::new(HashMap::new()),
+            enrol_per_address: RateLimit::new("enrol_address", 10, MINUTE_MS),
+            enrol_per_code: RateLimit::new("enrol_code", 10, 10 * MINUTE_MS),
+            enrol_per_device: RateLimit::new("enrol_device", 10, 10 * MINUTE_MS),
+            challenge_per_address: RateLimit::new("challenge_address", 30, MINUTE_MS),
+            team_per_address: RateLimit::new("team_address", 60, MINUTE_MS),
         }
     }
+}
 
-    /// Counts an attempt; false if over the limit.
-    pub(crate) fn allow(&self, ip: IpAddr) -> bool {
-        let now = Instant::now();
-        let mut seen = self
-            .seen
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
-        // Forget old windows so the map cannot grow without bound.
-        if seen.len() > 10_000 {
-            seen.retain(|_, (start, _)| now.duration_since(*start) < self.window);
-        }
-        let entry = seen.entry(ip).or_insert((now, 0));
-        if now.duration_since(entry.0) >= self.window {
-            *entry = (now, 0);
-        }
-        entry.1 += 1;
-        entry.1 <= self.limit
+/// Counts an attempt against `limit` for `key`; 429 `rate_limited` when over it.
+pub(crate) async fn rate_limit(
+    state: &AppState,
+    limit: &RateLimit,
+    key: &str,
+) -> Result<(), AppError> {
+    let attempt = state.store.count_attempt(limit, key, now()).await?;
+    if attempt.allowed {
+        Ok(())
+    } else {
+        tracing::info!(bucket = limit.bucket, "rate limited");
+        Err(AppError::RateLimited)
     }
 }
 
@@ -233,9 +241,12 @@ pub async fn enrol_challenge(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
 ) -> Result<Json<EnrolChallenge>, AppError> {
-    if !state.challenge_limiter.allow(ip) {
-        return Err(AppError::RateLimited);
-    }
+    rate_limit(
+        &state,
+        &state.rate_limits.challenge_per_address,
+        &ip.to_string(),
+    )
+    .await?;
     let study = study_keys(&state).await?;
     let now = now();
     // 256 bits from the OS.
@@ -257,10 +268,15 @@ pub async fn enrol(
     ClientIp(ip): ClientIp,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<EnrolResponse>, AppError> {
-    if !state.enrol_limiter.allow(ip) {
-        return Err(AppError::RateLimited);
-    }
+    let limits = state.rate_limits;
+    rate_limit(&state, &limits.enrol_per_address, &ip.to_string()).await?;
     let request: EnrolRequest = json_body(body)?;
+    // Never the raw code: its SHA-256, as the codes are stored.
+    let code_hash = sha256_hex(&normalise_code(&request.code));
+    rate_limit(&state, &limits.enrol_per_code, &code_hash).await?;
+    if let Some(device_id) = request.device_id {
+        rate_limit(&state, &limits.enrol_per_device, &device_id.to_string()).await?;
+    }
     let public_key = DevicePublicKey::from_text(&request.device_public_key)
         .map_err(|error| AppError::Malformed(error.to_string()))?;
     let device_name = request.device_name.trim();
@@ -304,7 +320,7 @@ pub async fn enrol(
     let outcome = state
         .store
         .enrol_device(
-            &sha256_hex(&normalise_code(&request.code)),
+            &code_hash,
             NewDevice {
                 id: device_id.to_string(),
                 name: device_name.to_owned(),

@@ -118,6 +118,16 @@ impl BlobStore {
         }
     }
 
+    /// Completes an upload of `length` bytes that holds them all but is not complete (the
+    /// server stopped, or the final write failed, after the last piece was acknowledged):
+    /// checks the SHA-256 and keeps the blob ([`BlobState::Complete`]) or discards the
+    /// upload ([`AppendError::HashMismatch`]). Hold [`BlobStore::lock`] around it.
+    pub async fn finish(&self, sha256: &str, length: u64) -> Result<BlobState, AppendError> {
+        // An empty piece at the end: both backends complete a whole upload on it.
+        self.append(sha256, length, length, axum::body::Bytes::new())
+            .await
+    }
+
     /// The bytes of a complete blob, or `None` if there is no complete blob of that name.
     pub async fn read(&self, sha256: &str) -> io::Result<Option<Vec<u8>>> {
         match self {

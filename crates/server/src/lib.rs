@@ -21,7 +21,6 @@ pub mod uploads;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::extract::{OriginalUri, State};
@@ -65,25 +64,21 @@ pub struct AppState {
     pub dist_dir: PathBuf,
     /// The built researcher console (`dist-console/`), served under `/console/`.
     pub console_dir: PathBuf,
-    /// Enrolment attempts per client address.
-    pub enrol_limiter: Arc<api::RateLimiter>,
-    /// Enrolment challenges per client address (each is a database row until used or
-    /// expired).
-    pub challenge_limiter: Arc<api::RateLimiter>,
+    /// The enrolment, challenge and sign-in rate limits (counted in the database, shared by
+    /// every instance on it).
+    pub rate_limits: api::RateLimits,
     /// Where attachment uploads are kept (`uploads/`, `blobs/` in the data directory).
     pub blobs: blobs::BlobStore,
     /// The console's origin and WebAuthn RP id (`--public-url`); `None`: only
     /// `http://localhost:PORT` (see [`team::PublicOrigin`]).
     pub public_origin: Option<team::PublicOrigin>,
-    /// Passkey ceremony requests (start and finish) per client address.
-    pub team_limiter: Arc<api::RateLimiter>,
     /// Reverse proxies whose `X-Forwarded-For` names the client (`--trusted-proxy`); from
     /// any other peer the header is ignored.
     pub trusted_proxies: Arc<[std::net::IpAddr]>,
 }
 
 impl AppState {
-    /// Enrolment limited to 10 attempts (and 30 challenges) per minute per address; uploads
+    /// The default [`api::RateLimits`] (enrolment: 10 attempts a minute per address); uploads
     /// kept in `./data` (the CLI's default data directory) unless [`AppState::with_data_dir`]
     /// says otherwise.
     pub fn new(store: Arc<dyn Store>, dist_dir: impl Into<PathBuf>) -> Self {
@@ -91,11 +86,9 @@ impl AppState {
             store,
             console_dir: PathBuf::from("./dist-console"),
             dist_dir: dist_dir.into(),
-            enrol_limiter: Arc::new(api::RateLimiter::new(10, Duration::from_secs(60))),
-            challenge_limiter: Arc::new(api::RateLimiter::new(30, Duration::from_secs(60))),
+            rate_limits: api::RateLimits::default(),
             blobs: blobs::BlobFolder::new("./data").into(),
             public_origin: None,
-            team_limiter: Arc::new(api::RateLimiter::new(60, Duration::from_secs(60))),
             trusted_proxies: Arc::from([]),
         }
     }

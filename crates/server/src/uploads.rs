@@ -214,10 +214,29 @@ async fn known_upload(state: &AppState, sha256: &str, device: &Device) -> Result
     Ok(upload)
 }
 
-/// What the blob folder holds of an upload. A blob found complete whose row was not yet
-/// marked (the server stopped between the rename and the update) is marked now.
+/// What the blob store holds of an upload. A blob found complete whose row was not yet
+/// marked (the server stopped between the rename and the update) is marked now; an upload
+/// that holds all its bytes but was never completed (its final write failed after the last
+/// piece) is completed now, or discarded if its bytes do not match its SHA-256.
 async fn upload_state(state: &AppState, upload: &Upload) -> Result<UploadState, AppError> {
-    let offset = match state.blobs.state(&upload.sha256).await? {
+    let mut found = state.blobs.state(&upload.sha256).await?;
+    if found == BlobState::Partial(upload.length) && upload.length > 0 {
+        let _lock = state.blobs.lock(&upload.sha256).await;
+        found = match state.blobs.finish(&upload.sha256, upload.length).await {
+            Ok(finished) => finished,
+            Err(AppendError::Complete) => BlobState::Complete,
+            Err(AppendError::OffsetMismatch(held)) => BlobState::Partial(held),
+            Err(AppendError::HashMismatch) => {
+                tracing::warn!(upload = %upload.sha256, "a whole upload did not match its SHA-256: discarded");
+                BlobState::Partial(0)
+            }
+            Err(AppendError::Io(error)) => return Err(AppError::Blobs(error)),
+        };
+        if found == BlobState::Complete {
+            tracing::info!(upload = %upload.sha256, bytes = upload.length, "upload completed on a state query");
+        }
+    }
+    let offset = match found {
         BlobState::Complete => {
             if upload.completed_at.is_none() {
                 state

@@ -13,6 +13,8 @@ mod support;
 
 #[path = "sync_faults/crash.rs"]
 mod crash;
+#[path = "sync_faults/instances.rs"]
+mod instances;
 #[path = "sync_faults/load.rs"]
 mod load;
 
@@ -372,12 +374,12 @@ impl Device {
 }
 
 /// The server holds exactly the `expected` revisions, each once, no conflicts, and each of
-/// the `recordings` uploaded once, whole, opening with the study key to what was recorded.
+/// the `recordings` uploaded once, whole (in `blobs`: the folder or the bucket), opening with the study key to what was recorded.
 async fn assert_server_holds(
     store: &dyn Store,
     expected: &BTreeMap<(RecordId, u32), attune_core::ContentHash>,
     recordings: &BTreeMap<BlobId, Vec<u8>>,
-    data_dir: &std::path::Path,
+    blobs: &attune_server::blobs::BlobStore,
     study: &attune_core::StudyKeyPair,
 ) {
     let mut on_server = BTreeMap::new();
@@ -392,7 +394,6 @@ async fn assert_server_holds(
         "the server holds exactly what the devices made"
     );
     assert!(store.conflicts().await.expect("conflicts").is_empty());
-    let blobs = BlobFolder::new(data_dir);
     for (blob, content) in recordings {
         let uploads = store
             .uploads_of_blob(&blob.to_string())

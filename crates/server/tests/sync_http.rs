@@ -297,11 +297,14 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_enrolment_limi
     .await;
     let direct = support::serve(router(AppState::new(store, dir.path().join("dist")))).await;
     let client = reqwest::Client::new();
+    let tries = std::sync::atomic::AtomicUsize::new(0);
+    // A new wrong code each time: the per-code limit is not what is tested here.
     let attempt = |addr: SocketAddr, forwarded: &'static str| {
+        let n = tries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         client
             .post(format!("http://{addr}/api/enrol"))
             .header("x-forwarded-for", forwarded)
-            .json(&json!({ "code": "WRONG", "device_public_key": "x", "device_name": "T" }))
+            .json(&json!({ "code": format!("WRONG-{n}"), "device_public_key": "x", "device_name": "T" }))
             .send()
     };
     // Behind the proxy: one tablet uses up its attempts; another still has its own.
@@ -317,6 +320,58 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_enrolment_limi
         assert_ne!(attempt(direct, forwarded).await.unwrap().status(), 429);
     }
     assert_eq!(attempt(direct, "192.0.2.3").await.unwrap().status(), 429);
+}
+
+/// One code (or one device id) tried from many addresses: after 10 attempts in 10 minutes
+/// it is refused from any address, though each address is far below its own limit.
+#[tokio::test]
+async fn one_code_or_device_id_tried_from_many_addresses_is_rate_limited() {
+    let dir = TempDir::new().expect("temp dir");
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(&dir.path().join("data"))
+            .await
+            .expect("open store"),
+    );
+    let localhost: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    let behind = support::serve(router(
+        AppState::new(store.clone(), dir.path().join("dist")).with_trusted_proxies(&[localhost]),
+    ))
+    .await;
+    let client = reqwest::Client::new();
+    let attempt = |n: usize, code: String, device_id: Option<String>| {
+        client
+            .post(format!("http://{behind}/api/enrol"))
+            .header("x-forwarded-for", format!("198.51.100.{n}"))
+            .json(&json!({
+                "code": code, "device_public_key": "x", "device_name": "T", "device_id": device_id,
+            }))
+            .send()
+    };
+    for n in 0..10 {
+        // Case, spaces and dashes do not make another code.
+        let code = ["abcd-efgh", "ABCD EFGH"][n % 2].to_owned();
+        let reply = attempt(n, code, None).await.unwrap();
+        assert_ne!(reply.status(), 429);
+    }
+    let reply = attempt(20, "abcdefgh".into(), None).await.unwrap();
+    assert_eq!(reply.status(), 429);
+    let body: serde_json::Value = reply.json().await.unwrap();
+    assert_eq!(body["error"], ErrorCode::RateLimited.as_str());
+    // Another code is still tried.
+    assert_ne!(
+        attempt(21, "other".into(), None).await.unwrap().status(),
+        429
+    );
+    // One device id with a new code each time.
+    let device_id = DeviceId::new(Timestamp(1_750_000_000_000)).to_string();
+    for n in 0..10 {
+        let reply = attempt(30 + n, format!("code-{n}"), Some(device_id.clone()))
+            .await
+            .unwrap();
+        assert_ne!(reply.status(), 429);
+    }
+    let reply = attempt(50, "code-x".into(), Some(device_id)).await.unwrap();
+    assert_eq!(reply.status(), 429);
 }
 
 #[tokio::test]

@@ -13,6 +13,7 @@
 
 mod checks;
 mod postgres;
+pub(crate) mod rate_limits;
 mod sql;
 mod sqlite;
 #[doc(hidden)]
@@ -40,6 +41,7 @@ pub use attune_core::sync::{
 use serde::{Deserialize, Serialize};
 
 pub use postgres::PostgresStore;
+pub use rate_limits::{Attempt, RateLimit, RateLimitStore};
 pub use sqlite::{DATABASE_FILE, SqliteStore};
 pub use team::{
     Ceremony, CeremonyKind, InvitationState, NewTeamInvitation, NewTeamMember, Passkey,
@@ -272,7 +274,9 @@ pub struct ReservedBlock {
 /// The server's storage. Implemented by [`SqliteStore`] and [`PostgresStore`]; the uploads
 /// table is its supertrait [`UploadStore`].
 #[async_trait]
-pub trait Store: UploadStore + TeamStore + TeamRecordStore + Send + Sync + fmt::Debug {
+pub trait Store:
+    UploadStore + TeamStore + TeamRecordStore + RateLimitStore + Send + Sync + fmt::Debug
+{
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     /// Runs a trivial query: whether the database answers.

@@ -57,6 +57,36 @@ impl PostgresStore {
 }
 
 impl_sql_store!(PostgresStore, "postgres");
+
+#[async_trait::async_trait]
+impl super::RateLimitStore for PostgresStore {
+    /// One `INSERT ... ON CONFLICT DO UPDATE ... RETURNING`: the row lock makes concurrent
+    /// attempts (from any instance) count one after another. Past windows are pruned in a
+    /// statement of their own, so no transaction holds a counter's lock while it waits for
+    /// another's rows.
+    async fn count_attempt(
+        &self,
+        limit: &super::RateLimit,
+        key: &str,
+        now: attune_core::Timestamp,
+    ) -> Result<super::Attempt, StoreError> {
+        let window_start = limit.window_start(now);
+        let (count, start): (i64, i64) = sqlx::query_as(super::rate_limits::COUNT_ATTEMPT)
+            .bind(limit.bucket)
+            .bind(key)
+            .bind(window_start)
+            .fetch_one(&self.pool)
+            .await?;
+        if count == 1 {
+            sqlx::query(super::rate_limits::PRUNE)
+                .bind(limit.bucket)
+                .bind(window_start)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(super::rate_limits::attempt(limit, count, start))
+    }
+}
 impl_upload_store!(PostgresStore);
 impl_team_store!(PostgresStore);
 impl_team_record_store!(PostgresStore);

@@ -76,6 +76,36 @@ impl SqliteStore {
 }
 
 impl_sql_store!(SqliteStore, "sqlite");
+
+#[async_trait::async_trait]
+impl super::RateLimitStore for SqliteStore {
+    /// In one `BEGIN IMMEDIATE` transaction: writers wait for each other, so the count read
+    /// back is this attempt's.
+    async fn count_attempt(
+        &self,
+        limit: &super::RateLimit,
+        key: &str,
+        now: attune_core::Timestamp,
+    ) -> Result<super::Attempt, StoreError> {
+        let window_start = limit.window_start(now);
+        let mut tx = self.begin_write().await?;
+        let (count, start): (i64, i64) = sqlx::query_as(super::rate_limits::COUNT_ATTEMPT)
+            .bind(limit.bucket)
+            .bind(key)
+            .bind(window_start)
+            .fetch_one(&mut *tx)
+            .await?;
+        if count == 1 {
+            sqlx::query(super::rate_limits::PRUNE)
+                .bind(limit.bucket)
+                .bind(window_start)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(super::rate_limits::attempt(limit, count, start))
+    }
+}
 impl_upload_store!(SqliteStore);
 impl_team_store!(SqliteStore);
 impl_team_record_store!(SqliteStore);

@@ -60,6 +60,8 @@ macro_rules! store_conformance_tests {
             a_team_session_ends_when_it_expires_or_is_deleted,
             the_team_audit_log_is_read_newest_first,
             a_team_record_is_stored_once_and_listed_in_the_order_stored,
+            attempts_over_a_rate_limit_are_refused_until_the_next_window,
+            concurrent_attempts_never_let_more_than_the_rate_limit_through,
         );
     };
     (@tests $get_store:path; $($name:ident),* $(,)?) => {
@@ -1517,4 +1519,71 @@ pub async fn a_withdrawal_request_counts_only_when_the_participants_fieldworkers
     let c01 = found.iter().find(|r| r.participant_code == "C01").unwrap();
     assert_eq!(c01.confirmed_by, Some(message.id));
     assert_eq!(c01.status(), "confirmed");
+}
+
+pub async fn attempts_over_a_rate_limit_are_refused_until_the_next_window(store: &dyn Store) {
+    use super::RateLimit;
+    let limit = RateLimit::new("enrol_address", 3, 60_000);
+    let other = RateLimit::new("enrol_code", 3, 60_000);
+    let window = limit.window_start(NOW);
+    let at = |ms: i64| Timestamp(window + ms);
+    let mut allowed = Vec::new();
+    for n in 0..5 {
+        let attempt = store
+            .count_attempt(&limit, "203.0.113.9", at(n * 1000))
+            .await
+            .expect("counted");
+        assert_eq!(attempt.count, n + 1);
+        assert_eq!(attempt.window_ends, Timestamp(window + 60_000));
+        allowed.push(attempt.allowed);
+    }
+    assert_eq!(allowed, [true, true, true, false, false]);
+    // Another key, or the same key in another bucket, has its own count.
+    for (limit, key) in [(&limit, "198.51.100.1"), (&other, "203.0.113.9")] {
+        let attempt = store.count_attempt(limit, key, at(10_000)).await.unwrap();
+        assert!(attempt.allowed && attempt.count == 1, "{attempt:?}");
+    }
+    // The next window starts again at one.
+    let next = store
+        .count_attempt(&limit, "203.0.113.9", at(60_000))
+        .await
+        .unwrap();
+    assert!(next.allowed && next.count == 1, "{next:?}");
+    // An instance whose clock is behind counts in the newer window, never resets it.
+    let behind = store
+        .count_attempt(&limit, "203.0.113.9", at(59_000))
+        .await
+        .unwrap();
+    assert_eq!(
+        (behind.count, behind.window_ends),
+        (2, Timestamp(window + 120_000))
+    );
+    // A key last seen in an old window starts again at one.
+    let again = store
+        .count_attempt(&limit, "198.51.100.1", at(61_000))
+        .await
+        .unwrap();
+    assert_eq!(again.count, 1);
+}
+
+pub async fn concurrent_attempts_never_let_more_than_the_rate_limit_through(store: &dyn Store) {
+    use super::RateLimit;
+    let limit = RateLimit::new("enrol_code", 7, 600_000);
+    let attempts = (0..40).map(|_| store.count_attempt(&limit, "code-hash", NOW));
+    let results = futures_util::future::join_all(attempts).await;
+    let mut counts: Vec<i64> = results
+        .iter()
+        .map(|result| result.as_ref().expect("counted").count)
+        .collect();
+    let allowed = results
+        .iter()
+        .filter(|result| result.as_ref().is_ok_and(|attempt| attempt.allowed))
+        .count();
+    assert_eq!(allowed, 7, "exactly the limit went through");
+    counts.sort_unstable();
+    assert_eq!(
+        counts,
+        (1..=40).collect::<Vec<i64>>(),
+        "each attempt counted once"
+    );
 }

@@ -33,12 +33,8 @@ fn random_b64(bytes: usize) -> String {
     B64URL.encode(buf)
 }
 
-fn limit(state: &AppState, ip: std::net::IpAddr) -> Result<(), AppError> {
-    if state.team_limiter.allow(ip) {
-        Ok(())
-    } else {
-        Err(AppError::RateLimited)
-    }
+async fn limit(state: &AppState, ip: std::net::IpAddr) -> Result<(), AppError> {
+    crate::api::rate_limit(state, &state.rate_limits.team_per_address, &ip.to_string()).await
 }
 
 /// Audits a registration refused for its invitation and returns the answer.
@@ -153,7 +149,7 @@ pub async fn register_start(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<CeremonyOptions>, AppError> {
-    limit(&state, ip)?;
+    limit(&state, ip).await?;
     let request: RegisterStart = json_body(body)?;
     let name = cli::clean_name(&request.name)?;
     let expected = origin::expected(&state, &headers)?;
@@ -198,7 +194,7 @@ pub async fn register_finish(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AppError> {
     const ACTION: &str = "registration_refused";
-    limit(&state, ip)?;
+    limit(&state, ip).await?;
     let request: CeremonyFinish = json_body(body)?;
     let ceremony = take(&state, &request.ceremony_id, CeremonyKind::Register, ACTION).await?;
     let (Some(invitation_hash), Some(name), Some(user_handle)) = (
@@ -267,7 +263,7 @@ pub async fn login_start(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<CeremonyOptions>, AppError> {
-    limit(&state, ip)?;
+    limit(&state, ip).await?;
     if body
         .as_ref()
         .is_ok_and(|bytes| !bytes.iter().all(u8::is_ascii_whitespace))
@@ -295,7 +291,7 @@ pub async fn login_finish(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AppError> {
     const ACTION: &str = "sign_in_refused";
-    limit(&state, ip)?;
+    limit(&state, ip).await?;
     let request: CeremonyFinish = json_body(body)?;
     let ceremony = take(&state, &request.ceremony_id, CeremonyKind::Login, ACTION).await?;
     let claim = match webauthn::assertion_claim(&request.credential) {

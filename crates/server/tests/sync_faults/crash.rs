@@ -20,6 +20,7 @@ use std::time::Duration;
 use attune_core::sync::{BatchLimits, PullPosition, Syncer};
 use attune_core::{BlobId, RecordStore};
 use attune_server::Store;
+use attune_server::blobs::BlobFolder;
 use attune_server::store::{PostgresStore, SqliteStore};
 
 use super::support::{HttpTransport, TestServer, postgres::fresh_database};
@@ -31,15 +32,18 @@ const RECORDINGS: usize = 2;
 const KILLS: usize = 20;
 
 /// `attune-server serve` on `addr`, on the data in `data_dir` (and PostgreSQL at `database`).
-struct Process {
-    addr: SocketAddr,
-    data_dir: PathBuf,
-    database: Option<String>,
+pub(super) struct Process {
+    pub(super) addr: SocketAddr,
+    pub(super) data_dir: PathBuf,
+    pub(super) database: Option<String>,
+    /// More arguments (`--blob-url ...`) and environment (`AWS_*`).
+    pub(super) args: Vec<String>,
+    pub(super) env: Vec<(String, String)>,
 }
 
 impl Process {
     /// Starts the server and waits until it accepts connections.
-    async fn start(&self) -> Child {
+    pub(super) async fn start(&self) -> Child {
         let mut command = Command::new(env!("CARGO_BIN_EXE_attune-server"));
         command
             .arg("serve")
@@ -56,6 +60,7 @@ impl Process {
         if let Some(url) = &self.database {
             command.arg("--database-url").arg(url);
         }
+        command.args(&self.args).envs(self.env.iter().cloned());
         for _ in 0..200 {
             let mut child = command.spawn().expect("start attune-server");
             for _ in 0..100 {
@@ -77,7 +82,7 @@ impl Process {
 }
 
 /// A free port on 127.0.0.1 (the server is started on the same one every time).
-fn free_addr() -> SocketAddr {
+pub(super) fn free_addr() -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.local_addr().expect("local addr")
 }
@@ -156,6 +161,8 @@ async fn killed_at_random_moments(store: Arc<dyn Store>, dir: &Path, database: O
         addr: free_addr(),
         data_dir: data_dir.clone(),
         database,
+        args: Vec::new(),
+        env: Vec::new(),
     };
     let local = tokio::task::LocalSet::new();
     let mut syncing = Vec::new();
@@ -223,7 +230,7 @@ async fn killed_at_random_moments(store: Arc<dyn Store>, dir: &Path, database: O
         store.as_ref(),
         &expected,
         &recordings,
-        &data_dir,
+        &BlobFolder::new(&data_dir).into(),
         &setup.study,
     )
     .await;

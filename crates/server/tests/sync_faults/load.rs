@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use attune_core::sync::{PullPosition, Syncer};
 use attune_core::{BlobId, RecordStore};
 use attune_server::Store;
-use attune_server::api::RateLimiter;
+use attune_server::blobs::BlobFolder;
 use attune_server::store::{PostgresStore, SqliteStore};
 use attune_server::{DatabaseConfig, connect, router};
 
@@ -99,8 +99,8 @@ async fn fifty_devices_at_once(
         data_dir.clone(),
         attune_server::listen::Limits::default(),
         |mut state| {
-            state.enrol_limiter = Arc::new(RateLimiter::new(1000, Duration::from_secs(60)));
-            state.challenge_limiter = Arc::new(RateLimiter::new(1000, Duration::from_secs(60)));
+            state.rate_limits.enrol_per_address.limit = 1000;
+            state.rate_limits.challenge_per_address.limit = 1000;
             router(state).layer(axum::middleware::from_fn(move |request, next| {
                 timed_push(times.clone(), request, next)
             }))
@@ -157,7 +157,7 @@ async fn fifty_devices_at_once(
         store.as_ref(),
         &expected,
         &recordings,
-        &data_dir,
+        &BlobFolder::new(&data_dir).into(),
         &server.study,
     )
     .await;

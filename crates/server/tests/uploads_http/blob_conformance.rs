@@ -41,6 +41,7 @@ pub async fn run(open: impl Fn() -> BlobStore) {
     a_complete_blob_is_whole_and_takes_no_more(&open()).await;
     the_state_survives_a_new_client(&open).await;
     two_clients_append_alternately_to_one_upload(&open).await;
+    a_whole_upload_left_incomplete_is_finished(&open).await;
     an_unknown_upload_is_empty(&open()).await;
 }
 
@@ -159,6 +160,47 @@ async fn two_clients_append_alternately_to_one_upload(open: &impl Fn() -> BlobSt
     }
     assert_eq!(a.read(&name).await.unwrap(), Some(whole.clone()));
     assert_eq!(b.read(&name).await.unwrap(), Some(whole));
+}
+
+/// All the bytes held, the upload not complete (the final write failed after the last piece:
+/// here, the pieces were appended under a longer length, so none of them completed it).
+async fn a_whole_upload_left_incomplete_is_finished(open: &impl Fn() -> BlobStore) {
+    let whole = bytes(7, 3000);
+    let name = sha(&whole);
+    let longer = [whole.as_slice(), &[0]].concat();
+    for piece in [0..1000, 1000..3000] {
+        let held = append(&open(), &name, &longer, piece.clone())
+            .await
+            .unwrap();
+        assert_eq!(held, BlobState::Partial(piece.end as u64));
+    }
+    // A new client (another process) sees it whole and not complete, and finishes it.
+    let other = open();
+    assert_eq!(other.state(&name).await.unwrap(), BlobState::Partial(3000));
+    let finished = {
+        let _lock = other.lock(&name).await;
+        other.finish(&name, 3000).await.unwrap()
+    };
+    assert_eq!(finished, BlobState::Complete);
+    assert_eq!(open().state(&name).await.unwrap(), BlobState::Complete);
+    assert_eq!(open().read(&name).await.unwrap(), Some(whole.clone()));
+    // Finishing again: already complete.
+    let again = open().finish(&name, 3000).await;
+    assert!(matches!(again, Err(AppendError::Complete)), "{again:?}");
+
+    // Whole bytes that do not match the name are discarded, not kept.
+    let wrong = bytes(8, 500);
+    let named = sha(&bytes(9, 500));
+    append(&open(), &named, &[wrong.as_slice(), &[0]].concat(), 0..500)
+        .await
+        .unwrap();
+    let refused = open().finish(&named, 500).await;
+    assert!(
+        matches!(refused, Err(AppendError::HashMismatch)),
+        "{refused:?}"
+    );
+    assert_eq!(open().state(&named).await.unwrap(), BlobState::Partial(0));
+    assert_eq!(open().read(&named).await.unwrap(), None);
 }
 
 async fn an_unknown_upload_is_empty(store: &BlobStore) {
