@@ -55,10 +55,37 @@ const ROWS: &[Row] = &[
         budget: Some(5000.0),
         higher_is_better: true,
     },
+    // The floor beside it, in the same process and interleaved with it: plain inserts of
+    // rows of the same size, 100 per transaction, same engine and durability (WAL with
+    // `synchronous=FULL` on SQLite), no HTTP, no checks. The ratio is ingest over raw.
+    Row {
+        name: "raw_sqlite_rps",
+        unit: "rows/s",
+        budget: None,
+        higher_is_better: true,
+    },
+    Row {
+        name: "ingest_vs_raw_sqlite",
+        unit: "x",
+        budget: Some(0.8),
+        higher_is_better: true,
+    },
     Row {
         name: "ingest_postgres_rps",
         unit: "rec/s",
         budget: None,
+        higher_is_better: true,
+    },
+    Row {
+        name: "raw_postgres_rps",
+        unit: "rows/s",
+        budget: None,
+        higher_is_better: true,
+    },
+    Row {
+        name: "ingest_vs_raw_postgres",
+        unit: "x",
+        budget: Some(0.8),
         higher_is_better: true,
     },
     // 50 devices (the core sync engine over HTTP, 1,000 records and 3 recordings of ~64 KB
@@ -120,10 +147,15 @@ pub fn bench() -> Result<ExitCode> {
         serde_json::from_slice(&out.stdout).context("reading the measurements")?;
 
     step("measuring server ingest (SQLite, then PostgreSQL with fsync on)");
-    figures["ingest_sqlite_rps"] = json!(ingest_rps(None)?);
-    let cluster = postgres::TempPostgres::start_durable()?;
-    figures["ingest_postgres_rps"] = json!(ingest_rps(Some(&cluster.url))?);
-    drop(cluster);
+    for (backend, cluster) in [
+        ("sqlite", None),
+        ("postgres", Some(postgres::TempPostgres::start_durable()?)),
+    ] {
+        let (ingest, raw) = ingest_rps(cluster.as_ref().map(|cluster| cluster.url.as_str()))?;
+        figures[format!("ingest_{backend}_rps")] = json!(ingest);
+        figures[format!("raw_{backend}_rps")] = json!(raw);
+        figures[format!("ingest_vs_raw_{backend}")] = json!(ingest / raw);
+    }
 
     step("measuring 50 devices syncing at once (SQLite, then PostgreSQL with fsync on)");
     let (seconds, p95) = load(None)?;
@@ -156,11 +188,13 @@ pub fn bench() -> Result<ExitCode> {
             None => "reported",
         };
         let floor = if row.higher_is_better { ">=" } else { "" };
+        // Ratios with two decimals, everything else with one.
+        let decimals = if row.unit == "x" { 2 } else { 1 };
         let budget = row
             .budget
-            .map_or_else(|| "-".to_string(), |b| format!("{floor}{b:.1}"));
+            .map_or_else(|| "-".to_string(), |b| format!("{floor}{b:.decimals$}"));
         println!(
-            "{:<26} {:>10.1} {:>6} {:>10}  {status}",
+            "{:<26} {:>10.decimals$} {:>6} {:>10}  {status}",
             row.name, value, row.unit, budget
         );
         rows.push(json!({
@@ -185,10 +219,10 @@ pub fn bench() -> Result<ExitCode> {
 
 /// Runs the ingest measurement (an ignored test of attune-server, in the optimised
 /// `server-bench` profile) against SQLite, or the PostgreSQL at `database_url`, and reads the
-/// median rate it prints.
-fn ingest_rps(database_url: Option<&str>) -> Result<f64> {
+/// median rates it prints: the server's ingest and the raw inserts beside it.
+fn ingest_rps(database_url: Option<&str>) -> Result<(f64, f64)> {
     let stdout = server_measurement("ingest_bench", "ingest_rate", database_url)?;
-    figure(&stdout, "ingest_rps")
+    Ok((figure(&stdout, "ingest_rps")?, figure(&stdout, "raw_rps")?))
 }
 
 /// Runs the load measurement (`load_bench` in the `sync_faults` test binary) and reads the

@@ -427,6 +427,27 @@ async fn a_bad_signature_refuses_the_whole_batch() {
     assert_eq!(server.stored_count().await, 0);
 }
 
+/// Signatures are checked on several threads in a large batch: the error still names the
+/// first bad envelope, and nothing of the batch is stored.
+#[tokio::test]
+async fn a_large_batch_names_its_first_bad_signature() {
+    let server = Server::start().await;
+    let (device, token) = server.enrolled_device().await;
+    let mut envelopes: Vec<_> = (0..90)
+        .map(|n| device.envelope(&server, &device.revision(&format!("note {n}"))))
+        .collect();
+    for index in [77, 41] {
+        envelopes[index].participant_code = Some("VIG-999".into());
+    }
+    let reply = server
+        .post("/api/push", Some(&token), &batch(&envelopes))
+        .await;
+    assert_eq!(reply.status, 400);
+    assert_eq!(reply.body["error"], ErrorCode::BadSignature.as_str());
+    assert_eq!(reply.body["message"], "Envelope 41 has a bad signature");
+    assert_eq!(server.stored_count().await, 0);
+}
+
 #[tokio::test]
 async fn an_envelope_signed_by_another_key_is_refused() {
     let server = Server::start().await;

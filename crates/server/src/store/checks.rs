@@ -19,30 +19,138 @@ macro_rules! impl_push_checks {
                 batch: &[attune_core::Envelope],
                 received_at: attune_core::Timestamp,
             ) -> Result<Vec<$crate::store::Pushed>, $crate::store::StoreError> {
-                let mut tx = self.begin_write().await?;
-                let mut results = Vec::with_capacity(batch.len());
-                for envelope in batch {
-                    let row = $crate::store::sql::EnvelopeRow::new(envelope)?;
-                    let pushed =
-                        Self::push_one(&mut tx, device_id, envelope, &row, received_at.as_millis())
-                            .await?;
-                    if let Some(reason) = pushed.reason {
-                        tracing::warn!(
-                            record = %envelope.record_id,
-                            rev = envelope.rev,
-                            device = device_id,
-                            reason = reason.as_str(),
-                            "revision kept as a conflict"
-                        );
+                let rows = batch
+                    .iter()
+                    .map($crate::store::sql::EnvelopeRow::new)
+                    .collect::<Result<Vec<_>, _>>()?;
+                // First with the batch's new revisions inserted together at its end; if another
+                // writer (PostgreSQL) stored one of them meanwhile, again from the start with
+                // one insert at a time, each settled as it goes.
+                for together in [true, false] {
+                    let mut tx = self.begin_write().await?;
+                    let mut known = Self::known_for(&mut tx, &rows).await?;
+                    known.defer = together;
+                    let mut results = Vec::with_capacity(batch.len());
+                    for (envelope, row) in batch.iter().zip(&rows) {
+                        let pushed = Self::push_one(
+                            &mut tx,
+                            &mut known,
+                            device_id,
+                            envelope,
+                            row,
+                            received_at.as_millis(),
+                        )
+                        .await?;
+                        results.push(pushed);
                     }
-                    results.push(pushed);
+                    if !Self::insert_deferred(&mut tx, &mut known).await? {
+                        tx.rollback().await?;
+                        continue;
+                    }
+                    tx.commit().await?;
+                    for (envelope, pushed) in batch.iter().zip(&results) {
+                        if let Some(reason) = pushed.reason {
+                            tracing::warn!(
+                                record = %envelope.record_id,
+                                rev = envelope.rev,
+                                device = device_id,
+                                reason = reason.as_str(),
+                                "revision kept as a conflict"
+                            );
+                        }
+                    }
+                    return Ok(results);
                 }
-                tx.commit().await?;
-                Ok(results)
+                Err($crate::store::StoreError::Corrupt(
+                    "a push found its revisions taken with nothing deferred".into(),
+                ))
+            }
+
+            /// Inserts the revisions [`Self::insert_envelope`] deferred, some rows per
+            /// statement; false if any (record id, rev) was taken meanwhile (nothing is
+            /// reported then: the caller rolls back).
+            async fn insert_deferred(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                known: &mut $crate::store::checks::Known,
+            ) -> Result<bool, $crate::store::StoreError> {
+                /// 9 values a row: well under every SQLite build's limit of bound values.
+                const ROWS_PER_STATEMENT: usize = 50;
+                let deferred = std::mem::take(&mut known.deferred);
+                for rows in deferred.chunks(ROWS_PER_STATEMENT) {
+                    let mut query = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO envelopes (record_id, rev, hash, kind, participant_code, \
+                         device_id, time, received_at, envelope) ",
+                    );
+                    query.push_values(rows, |mut values, row| {
+                        values
+                            .push_bind(row.record_id.clone())
+                            .push_bind(row.rev)
+                            .push_bind(row.hash.clone())
+                            .push_bind(row.kind)
+                            .push_bind(row.participant_code.clone())
+                            .push_bind(row.device_id.clone())
+                            .push_bind(row.time)
+                            .push_bind(row.received_at)
+                            .push_bind(row.json.clone());
+                    });
+                    query.push(" ON CONFLICT (record_id, rev) DO NOTHING");
+                    let done = query.build().execute(&mut **tx).await?;
+                    if done.rows_affected() != rows.len() as u64 {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+
+            /// What the stored revisions of `rows` are, in one query (and which of their records
+            /// have a gap conflict waiting, in another): the checks of a batch of new revisions
+            /// then ask the database nothing more than to insert them.
+            async fn known_for(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                rows: &[$crate::store::sql::EnvelopeRow],
+            ) -> Result<$crate::store::checks::Known, $crate::store::StoreError> {
+                use sqlx::Row as _;
+                let mut known = $crate::store::checks::Known::covering(rows);
+                if rows.is_empty() {
+                    return Ok(known);
+                }
+                let mut query = sqlx::QueryBuilder::<$db>::new(
+                    "SELECT record_id, rev, hash, device_id FROM envelopes WHERE record_id IN (",
+                );
+                let mut ids = query.separated(", ");
+                for id in &known.records {
+                    ids.push_bind(id.clone());
+                }
+                query.push(") AND rev IN (");
+                let mut revs = query.separated(", ");
+                for rev in &known.revs {
+                    revs.push_bind(*rev);
+                }
+                query.push(")");
+                for found in query.build().fetch_all(&mut **tx).await? {
+                    known.stored.insert(
+                        (found.try_get("record_id")?, found.try_get("rev")?),
+                        (found.try_get("hash")?, found.try_get("device_id")?),
+                    );
+                }
+                let mut query = sqlx::QueryBuilder::<$db>::new(
+                    "SELECT DISTINCT record_id FROM conflicts WHERE reason = 'gap' \
+                     AND record_id IN (",
+                );
+                let mut ids = query.separated(", ");
+                for id in &known.records {
+                    ids.push_bind(id.clone());
+                }
+                query.push(")");
+                for found in query.build().fetch_all(&mut **tx).await? {
+                    known.gapped.insert(found.try_get("record_id")?);
+                }
+                Ok(known)
             }
 
             async fn push_one(
                 tx: &mut sqlx::Transaction<'static, $db>,
+                known: &mut $crate::store::checks::Known,
                 device_id: &str,
                 envelope: &attune_core::Envelope,
                 row: &$crate::store::sql::EnvelopeRow,
@@ -66,20 +174,24 @@ macro_rules! impl_push_checks {
                     outcome: PushOutcome::AlreadyStored,
                     reason: None,
                 };
-                if let Some(existing) = Self::stored_hash(tx, &row.record_id, row.rev).await? {
+                if let Some(existing) =
+                    Self::stored_hash_in(tx, known, &row.record_id, row.rev).await?
+                {
                     return match same_rev(existing) {
                         None => Ok(already),
                         Some((reason, detail)) => {
-                            Self::keep(tx, device_id, envelope, row, received_at, reason, &detail)
+                            Self::keep(tx, known, device_id, envelope, row, received_at, reason, &detail)
                                 .await
                         }
                     };
                 }
-                if let Some((reason, detail)) = Self::check(tx, device_id, envelope, row).await? {
-                    return Self::keep(tx, device_id, envelope, row, received_at, reason, &detail)
+                if let Some((reason, detail)) =
+                    Self::check(tx, known, device_id, envelope, row).await?
+                {
+                    return Self::keep(tx, known, device_id, envelope, row, received_at, reason, &detail)
                         .await;
                 }
-                if !Self::insert_envelope(tx, device_id, envelope, row, received_at).await? {
+                if !Self::insert_envelope(tx, known, device_id, envelope, row, received_at).await? {
                     // Another transaction stored this (record id, rev) meanwhile.
                     let existing = Self::stored_hash(tx, &row.record_id, row.rev)
                         .await?
@@ -91,12 +203,14 @@ macro_rules! impl_push_checks {
                     return match same_rev(existing) {
                         None => Ok(already),
                         Some((reason, detail)) => {
-                            Self::keep(tx, device_id, envelope, row, received_at, reason, &detail)
+                            Self::keep(tx, known, device_id, envelope, row, received_at, reason, &detail)
                                 .await
                         }
                     };
                 }
-                Self::fill_gaps(tx, &row.record_id, row.rev, row.hash.clone()).await?;
+                if known.gapped.contains(&row.record_id) {
+                    Self::fill_gaps(tx, known, &row.record_id, row.rev, row.hash.clone()).await?;
+                }
                 Ok(Pushed {
                     outcome: PushOutcome::Stored,
                     reason: None,
@@ -107,6 +221,7 @@ macro_rules! impl_push_checks {
             /// a participant record's code for it as a side effect.
             async fn check(
                 tx: &mut sqlx::Transaction<'static, $db>,
+                known: &$crate::store::checks::Known,
                 device_id: &str,
                 envelope: &attune_core::Envelope,
                 row: &$crate::store::sql::EnvelopeRow,
@@ -128,8 +243,15 @@ macro_rules! impl_push_checks {
                     }
                 } else {
                     let previous = row.rev - 1;
-                    let Some(stored) = Self::stored_hash(tx, &row.record_id, previous).await?
-                    else {
+                    // Known absent is asked again: on PostgreSQL another push may have stored it
+                    // since the batch began (a gap is rare, the query cheap).
+                    let stored = match Self::stored_hash_in(tx, known, &row.record_id, previous)
+                        .await?
+                    {
+                        Some(stored) => Some(stored),
+                        None => Self::stored_hash(tx, &row.record_id, previous).await?,
+                    };
+                    let Some(stored) = stored else {
                         return Ok(Some((
                             ConflictReason::Gap,
                             format!("rev {previous} of this record is not stored"),
@@ -145,12 +267,17 @@ macro_rules! impl_push_checks {
                             ),
                         )));
                     }
-                    let owner: Option<String> = sqlx::query_scalar(
-                        "SELECT device_id FROM envelopes WHERE record_id = $1 AND rev = 1",
-                    )
-                    .bind(&row.record_id)
-                    .fetch_optional(&mut **tx)
-                    .await?;
+                    let owner: Option<String> = match known.lookup(&row.record_id, 1) {
+                        Some(found) => found.map(|(_, owner)| owner.clone()),
+                        None => {
+                            sqlx::query_scalar(
+                                "SELECT device_id FROM envelopes WHERE record_id = $1 AND rev = 1",
+                            )
+                            .bind(&row.record_id)
+                            .fetch_optional(&mut **tx)
+                            .await?
+                        }
+                    };
                     if let Some(owner) = owner
                         && owner != device_id
                     {
@@ -203,6 +330,7 @@ macro_rules! impl_push_checks {
             /// again and stored if it passes; and so on up the chain.
             async fn fill_gaps(
                 tx: &mut sqlx::Transaction<'static, $db>,
+                known: &mut $crate::store::checks::Known,
                 record_id: &str,
                 mut rev: i64,
                 mut hash: String,
@@ -210,7 +338,7 @@ macro_rules! impl_push_checks {
                 use sqlx::Row as _;
                 loop {
                     let next = rev + 1;
-                    if Self::stored_hash(tx, record_id, next).await?.is_some() {
+                    if Self::stored_hash_in(tx, known, record_id, next).await?.is_some() {
                         return Ok(());
                     }
                     let waiting = sqlx::query(
@@ -231,15 +359,22 @@ macro_rules! impl_push_checks {
                             continue;
                         }
                         let row = $crate::store::sql::EnvelopeRow::new(&envelope)?;
-                        if Self::check(tx, &stored.device_id, &envelope, &row)
+                        if Self::check(tx, known, &stored.device_id, &envelope, &row)
                             .await?
                             .is_some()
                         {
                             continue;
                         }
                         let received_at: i64 = candidate.try_get("received_at")?;
-                        if Self::insert_envelope(tx, &stored.device_id, &envelope, &row, received_at)
-                            .await?
+                        if Self::insert_envelope(
+                            tx,
+                            known,
+                            &stored.device_id,
+                            &envelope,
+                            &row,
+                            received_at,
+                        )
+                        .await?
                         {
                             tracing::info!(
                                 record = record_id,
@@ -257,6 +392,19 @@ macro_rules! impl_push_checks {
                         }
                         None => return Ok(()),
                     }
+                }
+            }
+
+            /// [`Self::stored_hash`], answered from `known` where it covers the revision.
+            async fn stored_hash_in(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                known: &$crate::store::checks::Known,
+                record_id: &str,
+                rev: i64,
+            ) -> Result<Option<String>, $crate::store::StoreError> {
+                match known.lookup(record_id, rev) {
+                    Some(found) => Ok(found.map(|(hash, _)| hash.clone())),
+                    None => Self::stored_hash(tx, record_id, rev).await,
                 }
             }
 
@@ -288,14 +436,34 @@ macro_rules! impl_push_checks {
                 })
             }
 
-            /// Inserts into `envelopes`; false if its (record id, rev) is taken.
+            /// Inserts into `envelopes`; false if its (record id, rev) is taken. When `known`
+            /// defers, only notes it as stored, for [`Self::insert_deferred`] at the end.
             async fn insert_envelope(
                 tx: &mut sqlx::Transaction<'static, $db>,
+                known: &mut $crate::store::checks::Known,
                 device_id: &str,
                 envelope: &attune_core::Envelope,
                 row: &$crate::store::sql::EnvelopeRow,
                 received_at: i64,
             ) -> Result<bool, $crate::store::StoreError> {
+                if known.defer {
+                    known.stored.insert(
+                        (row.record_id.clone(), row.rev),
+                        (row.hash.clone(), device_id.to_string()),
+                    );
+                    known.deferred.push($crate::store::checks::Deferred {
+                        record_id: row.record_id.clone(),
+                        rev: row.rev,
+                        hash: row.hash.clone(),
+                        kind: row.kind,
+                        participant_code: envelope.participant_code.clone(),
+                        device_id: device_id.to_string(),
+                        time: envelope.time.as_millis(),
+                        received_at,
+                        json: row.json.clone(),
+                    });
+                    return Ok(true);
+                }
                 let done = sqlx::query(
                     "INSERT INTO envelopes (record_id, rev, hash, kind, participant_code, \
                      device_id, time, received_at, envelope) \
@@ -313,7 +481,14 @@ macro_rules! impl_push_checks {
                 .bind(&row.json)
                 .execute(&mut **tx)
                 .await?;
-                Ok(done.rows_affected() == 1)
+                let inserted = done.rows_affected() == 1;
+                if inserted {
+                    known.stored.insert(
+                        (row.record_id.clone(), row.rev),
+                        (row.hash.clone(), device_id.to_string()),
+                    );
+                }
+                Ok(inserted)
             }
 
             /// Keeps `envelope` as a conflict (once: a resend finds the row kept before and
@@ -321,6 +496,7 @@ macro_rules! impl_push_checks {
             #[allow(clippy::too_many_arguments)]
             async fn keep(
                 tx: &mut sqlx::Transaction<'static, $db>,
+                known: &mut $crate::store::checks::Known,
                 device_id: &str,
                 envelope: &attune_core::Envelope,
                 row: &$crate::store::sql::EnvelopeRow,
@@ -328,6 +504,9 @@ macro_rules! impl_push_checks {
                 reason: $crate::store::ConflictReason,
                 detail: &str,
             ) -> Result<$crate::store::Pushed, $crate::store::StoreError> {
+                if reason == $crate::store::ConflictReason::Gap {
+                    known.gapped.insert(row.record_id.clone());
+                }
                 sqlx::query(
                     "INSERT INTO conflicts (record_id, rev, hash, kind, participant_code, \
                      device_id, time, received_at, envelope, reason, detail) \
@@ -390,3 +569,62 @@ pub(crate) use impl_push_checks;
 pub(crate) const KEPT_CONFLICTS: &str = "SELECT c.device_id, c.received_at, c.envelope, \
      c.reason, c.detail FROM conflicts c WHERE NOT EXISTS (SELECT 1 FROM envelopes e \
      WHERE e.record_id = c.record_id AND e.rev = c.rev AND e.hash = c.hash) ORDER BY c.seq";
+
+/// What one push batch knows of the stored revisions it touches ([`impl_push_checks`]'s
+/// `known_for`): read at its start, kept up to date as it stores. Stored revisions are never
+/// changed or deleted, so what it holds stays true for the transaction.
+#[derive(Debug, Default)]
+pub(crate) struct Known {
+    /// The records and revision numbers the first query asked for: for every pair of them,
+    /// absence from `stored` means not stored.
+    pub(crate) records: std::collections::BTreeSet<String>,
+    pub(crate) revs: std::collections::BTreeSet<i64>,
+    /// (record id, rev) to (hash, device id) of the revisions stored.
+    pub(crate) stored: std::collections::HashMap<(String, i64), (String, String)>,
+    /// The records with a gap conflict kept, before or during the batch: the only ones a
+    /// newly stored revision can fill a gap of.
+    pub(crate) gapped: std::collections::HashSet<String>,
+    /// Whether new revisions are inserted together at the end of the batch (taken as stored
+    /// as soon as they pass their checks) rather than one statement each.
+    pub(crate) defer: bool,
+    pub(crate) deferred: Vec<Deferred>,
+}
+
+/// A revision that passed its checks, to be inserted at the end of its batch.
+#[derive(Debug)]
+pub(crate) struct Deferred {
+    pub(crate) record_id: String,
+    pub(crate) rev: i64,
+    pub(crate) hash: String,
+    pub(crate) kind: &'static str,
+    pub(crate) participant_code: Option<String>,
+    pub(crate) device_id: String,
+    pub(crate) time: i64,
+    pub(crate) received_at: i64,
+    pub(crate) json: String,
+}
+
+impl Known {
+    /// Covering each row's revision, its parent and the record's first revision (its owner).
+    pub(crate) fn covering(rows: &[crate::store::sql::EnvelopeRow]) -> Self {
+        let mut known = Self::default();
+        for row in rows {
+            known.records.insert(row.record_id.clone());
+            known.revs.insert(row.rev);
+            if row.rev > 1 {
+                known.revs.insert(row.rev - 1);
+                known.revs.insert(1);
+            }
+        }
+        known
+    }
+
+    /// `Some(Some(..))` stored, `Some(None)` not stored, `None` not covered (ask the database).
+    pub(crate) fn lookup(&self, record_id: &str, rev: i64) -> Option<Option<&(String, String)>> {
+        let key = (record_id.to_string(), rev);
+        if let Some(found) = self.stored.get(&key) {
+            return Some(Some(found));
+        }
+        (self.records.contains(record_id) && self.revs.contains(&rev)).then_some(None)
+    }
+}

@@ -40,6 +40,8 @@ macro_rules! store_conformance_tests {
             an_upload_is_recorded_once_and_found_by_its_blob,
             a_chain_is_stored_when_its_revisions_come_in_order_within_one_batch,
             a_revision_whose_previous_is_missing_is_kept_as_a_gap_and_stored_once_it_arrives,
+            a_gap_filled_later_in_the_same_batch_is_stored,
+            one_batch_pushed_three_times_at_once_is_stored_once,
             a_revision_whose_parent_is_not_the_stored_one_is_kept_as_a_conflict,
             a_record_continued_on_another_fieldworkers_device_is_kept_as_a_conflict,
             a_record_continued_on_a_re_enrolled_device_of_the_same_fieldworker_is_stored,
@@ -927,6 +929,93 @@ pub async fn a_chain_is_stored_when_its_revisions_come_in_order_within_one_batch
     );
     assert_eq!(stored_revs(store).await.len(), 3);
     assert!(store.kept_conflicts().await.unwrap().is_empty());
+}
+
+/// Revs out of order within one batch, among other records' first revisions: a rev whose
+/// previous comes later in the batch is kept as a gap and stored as soon as that one is, and
+/// a gap kept in an earlier batch is filled by a batch of other records too.
+pub async fn a_gap_filled_later_in_the_same_batch_is_stored(store: &dyn Store) {
+    let device = enrol(store, "Ana").await;
+    let id = device.id.to_string();
+    let revisions = chain(&device, 3);
+    let [first, second, third] = [0, 1, 2].map(|i| sealed(&revisions[i], &device, None));
+    let others: Vec<_> = chain(&device, 1)
+        .iter()
+        .chain(chain(&device, 1).iter())
+        .map(|revision| sealed(revision, &device, None))
+        .collect();
+    let batch = [
+        third.clone(),
+        others[0].clone(),
+        first.clone(),
+        second.clone(),
+        others[1].clone(),
+    ];
+    assert_eq!(
+        store.push_checked(&id, &batch, NOW).await.unwrap(),
+        vec![
+            conflict(ConflictReason::Gap),
+            stored(),
+            stored(),
+            stored(),
+            stored()
+        ]
+    );
+    let record = first.record_id;
+    let mut revs: Vec<_> = stored_revs(store)
+        .await
+        .into_iter()
+        .filter(|(of, _)| *of == record)
+        .collect();
+    revs.sort();
+    assert_eq!(revs, vec![(record, 1), (record, 2), (record, 3)]);
+    assert!(store.kept_conflicts().await.unwrap().is_empty());
+
+    // A gap from an earlier batch, filled by a batch that also holds another record.
+    let later = chain(&device, 2);
+    let [one, two] = [0, 1].map(|i| sealed(&later[i], &device, None));
+    assert_eq!(
+        store
+            .push_checked(&id, std::slice::from_ref(&two), NOW)
+            .await
+            .unwrap(),
+        vec![conflict(ConflictReason::Gap)]
+    );
+    let another = sealed(&chain(&device, 1)[0], &device, None);
+    assert_eq!(
+        store.push_checked(&id, &[another, one], NOW).await.unwrap(),
+        vec![stored(), stored()]
+    );
+    assert!(store.kept_conflicts().await.unwrap().is_empty());
+    assert_eq!(stored_revs(store).await.len(), 3 + 2 + 3);
+}
+
+/// A device that resends a batch while the first send is still being stored (a timeout and a
+/// retry): every copy is answered, each revision is stored once, nothing is a conflict.
+pub async fn one_batch_pushed_three_times_at_once_is_stored_once(store: &dyn Store) {
+    let device = enrol(store, "Ana").await;
+    let id = device.id.to_string();
+    let mut batch: Vec<_> = chain(&device, 3)
+        .iter()
+        .map(|revision| sealed(revision, &device, None))
+        .collect();
+    for _ in 0..3 {
+        batch.push(sealed(&chain(&device, 1)[0], &device, None));
+    }
+    let push = || store.push_checked(&id, &batch, NOW);
+    let (a, b, c) = tokio::join!(push(), push(), push());
+    for answer in [a, b, c] {
+        let answer = answer.expect("answered");
+        assert_eq!(answer.len(), batch.len());
+        assert!(
+            answer
+                .iter()
+                .all(|pushed| pushed.reason.is_none() && pushed.outcome != PushOutcome::Conflict),
+            "{answer:?}"
+        );
+    }
+    assert_eq!(stored_revs(store).await.len(), batch.len());
+    assert!(store.conflicts().await.unwrap().is_empty());
 }
 
 pub async fn a_revision_whose_previous_is_missing_is_kept_as_a_gap_and_stored_once_it_arrives(

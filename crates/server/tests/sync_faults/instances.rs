@@ -384,7 +384,7 @@ async fn two_instances_on_one_postgres_and_one_bucket_sync_devices_alternately()
     let (_, first) = &devices[0];
     let [on_a, on_b] = [&first.instances[0], &first.instances[1]];
     let (pulled_a, pulled_b) = (on_a.pull(0).await.unwrap(), on_b.pull(0).await.unwrap());
-    assert_eq!(pulled_a.messages, [withdrawal.clone()]);
+    assert_eq!(pulled_a.messages, std::slice::from_ref(&withdrawal));
     assert_eq!(pulled_b.messages, pulled_a.messages);
 
     // Participant codes reserved through both instances never overlap.
