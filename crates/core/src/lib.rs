@@ -31,10 +31,13 @@
 //!   REFI-QDA project, Word documents, ELAN files) made from decrypted records.
 //! - [`sync`]: the sync engine ([`sync::Syncer`]) and the sync API's bodies, shared with the
 //!   server.
+//! - [`agreement`]: how far coders agree (Krippendorff's alpha, Cohen's kappa and weighted
+//!   kappa, kappa on time slices of coded events), each with a plain-English reading.
 //! - [`team`]: study team members of the researcher console (roles) and `/api/team`'s bodies.
 
 #![warn(missing_docs)]
 
+pub mod agreement;
 pub mod attachment;
 pub mod autosave;
 pub mod codes;
