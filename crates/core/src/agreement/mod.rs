@@ -16,6 +16,8 @@ use std::fmt;
 
 mod kappa;
 mod krippendorff;
+#[cfg(test)]
+mod properties;
 mod time_sliced;
 
 pub use kappa::{Weighting, cohen_kappa, cohen_kappa_from_table};
