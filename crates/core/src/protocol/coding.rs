@@ -83,8 +83,8 @@ pub struct RatingItem {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub class: Option<String>,
     /// Whether this is a stand-in for an instrument's real item that a study must replace
-    /// before coding (the default framework's items are: the VIG-SDS is not public). The
-    /// coding screen and exports say so.
+    /// before coding (the default framework's items are: the VIG-SDS is not public), so
+    /// that screens and exports can flag it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub placeholder: bool,
     /// The scale the item is rated on.

@@ -271,3 +271,19 @@ fn a_misspelt_or_unknown_event_kind_is_named_with_its_path() {
     assert_eq!(error.path, "coding.classes[0].codes[0].color");
     assert!(error.message.contains("unknown field `color`"), "{error}");
 }
+
+#[test]
+fn the_example_in_the_protocol_docs_is_a_valid_framework() {
+    let docs = include_str!("../../../../docs/protocol.md");
+    let start = docs
+        .find("```json\n\"coding\": ")
+        .expect("docs/protocol.md shows a coding section");
+    let body = &docs[start + "```json\n\"coding\": ".len()..];
+    let example = &body[..body.find("```").expect("the example ends")];
+    let mut value = default_json();
+    value["coding"] = serde_json::from_str(example).expect("the example is JSON");
+    let protocol = Protocol::parse(&value.to_string()).unwrap();
+    let coding = protocol.coding.unwrap();
+    assert_eq!(coding.classes[0].codes.len(), 2);
+    assert!(!coding.has_placeholder_items());
+}
