@@ -173,7 +173,13 @@ impl RatingScale {
 
     /// Whether `value` is a point of this scale.
     pub fn contains(&self, value: i64) -> bool {
-        (self.min..=self.max).contains(&value)
+        self.points().contains(&value)
+    }
+
+    /// The scale's points, lowest first: the categories to compare two coders' ratings on
+    /// ([`crate::agreement::cohen_kappa`]).
+    pub fn points(&self) -> std::ops::RangeInclusive<i64> {
+        self.min..=self.max
     }
 }
 

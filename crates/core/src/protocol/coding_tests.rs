@@ -287,3 +287,18 @@ fn the_example_in_the_protocol_docs_is_a_valid_framework() {
     assert_eq!(coding.classes[0].codes.len(), 2);
     assert!(!coding.has_placeholder_items());
 }
+
+#[test]
+fn two_coders_ratings_on_a_protocol_scale_give_a_weighted_kappa() {
+    use crate::agreement::{Weighting, cohen_kappa};
+    let item = &default_protocol().coding.as_ref().unwrap().rating_items[0];
+    let scale: Vec<i64> = item.scale.points().collect();
+    assert_eq!(scale, [0, 1, 2, 3]);
+    let first = [Some(0), Some(1), Some(2), Some(3), None];
+    let second = [Some(0), Some(2), Some(2), Some(3), Some(1)];
+    let result = cohen_kappa(&scale, &first, &second, Weighting::Quadratic).unwrap();
+    assert_eq!((result.units, result.dropped), (4, 1));
+    // By hand: one disagreement of one point (weight 1/9) in four pairs gives an observed
+    // disagreement of 1/36; the margins give an expected one of 10/36: kappa 1 - 1/10.
+    assert!((result.value.unwrap() - 0.9).abs() < 1e-9, "{result}");
+}
