@@ -12,8 +12,8 @@
 //!   every implementation must pass.
 //! - [`profile`], [`lock`], [`autosave`]: fieldworker profiles, auto-lock and the autosave
 //!   policy (decisions only; the app does the I/O).
-//! - [`protocol`]: the study protocol as data (groups, consent forms, guides, activities) and
-//!   the embedded default VIG protocol; [`consent`]: what consent answers allow;
+//! - [`protocol`]: the study protocol as data (groups, consent forms, guides, activities, the
+//!   video coding framework) and the embedded default VIG protocol; [`consent`]: what consent answers allow;
 //!   [`fieldwork`]: the bodies of fieldwork records and dashboard progress.
 //! - [`recording`]: audio recording decisions (format, chunk write order, elapsed time,
 //!   level meter); the app's recorder does the browser I/O.
@@ -31,10 +31,13 @@
 //!   REFI-QDA project, Word documents, ELAN files) made from decrypted records.
 //! - [`sync`]: the sync engine ([`sync::Syncer`]) and the sync API's bodies, shared with the
 //!   server.
+//! - [`agreement`]: how far coders agree (Krippendorff's alpha, Cohen's kappa and weighted
+//!   kappa, kappa on time slices of coded events), each with a plain-English reading.
 //! - [`team`]: study team members of the researcher console (roles) and `/api/team`'s bodies.
 
 #![warn(missing_docs)]
 
+pub mod agreement;
 pub mod attachment;
 pub mod autosave;
 pub mod codes;
@@ -83,9 +86,10 @@ pub use lock::{AutoLock, AutoLockMinutes};
 pub use passphrase::{PassphraseCheck, Strength, passphrase_strength};
 pub use profile::{NameError, Profile, human_bytes, validate_name};
 pub use protocol::{
-    Activity, ActivityKind, AssentScript, Card, ConsentForm, ConsentItem, ConsentRole,
-    DEFAULT_PROTOCOL_JSON, Group, GuideSection, InterviewGuide, PlaceType, Prompt, Protocol,
-    ProtocolError, Question, Safeguarding, UpdateRefused, default_protocol,
+    Activity, ActivityKind, AssentScript, Card, Code, CodeClass, CodingFramework, ConsentForm,
+    ConsentItem, ConsentRole, DEFAULT_PROTOCOL_JSON, EventKind, Group, GuideSection,
+    InterviewGuide, PlaceType, Prompt, Protocol, ProtocolError, Question, RatingItem, RatingScale,
+    RecordingType, Safeguarding, UpdateRefused, default_protocol,
 };
 pub use record::{
     Authorship, ChainError, ContentHash, Kind, Links, ProtocolRef, Revision, latest, verify_chain,

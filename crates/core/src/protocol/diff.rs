@@ -4,8 +4,9 @@
 //! removal and an addition.
 
 use super::{
-    Activity, AssentScript, ConsentForm, ConsentItem, Group, GuideSection, InterviewGuide,
-    PlaceType, Protocol, Question, Safeguarding,
+    Activity, AssentScript, Code, CodeClass, CodingFramework, ConsentForm, ConsentItem, EventKind,
+    Group, GuideSection, InterviewGuide, PlaceType, Protocol, Question, RatingItem, RecordingType,
+    Safeguarding,
 };
 
 /// Whether something was added, removed or changed.
@@ -93,6 +94,7 @@ pub fn changes(current: &Protocol, new: &Protocol) -> Vec<Change> {
             out.value(&format!("{place} › label"), &a.label, &b.label)
         },
     );
+    coding(&mut out, current.coding.as_ref(), new.coding.as_ref());
     out.0
 }
 
@@ -150,6 +152,113 @@ impl Changes {
             }
         }
     }
+}
+
+/// The coding framework: added or removed as a whole, or compared part by part.
+fn coding(out: &mut Changes, a: Option<&CodingFramework>, b: Option<&CodingFramework>) {
+    let (a, b) = match (a, b) {
+        (Some(a), Some(b)) => (a, b),
+        (None, None) => return,
+        (a, b) => {
+            out.0.push(Change {
+                kind: if a.is_none() {
+                    ChangeKind::Added
+                } else {
+                    ChangeKind::Removed
+                },
+                place: "Coding framework".to_owned(),
+                before: a.map(|c| c.title.clone()),
+                after: b.map(|c| c.title.clone()),
+            });
+            return;
+        }
+    };
+    out.value("Coding framework › title", &a.title, &b.title);
+    out.value(
+        "Coding framework › recorded group",
+        &a.recorded_group,
+        &b.recorded_group,
+    );
+    out.list(
+        "Code class",
+        &a.classes,
+        &b.classes,
+        |c| &c.id,
+        |c| c.label.clone(),
+        |out, place, a: &CodeClass, b: &CodeClass| {
+            out.value(&format!("{place} › label"), &a.label, &b.label);
+            out.list(
+                &format!("{place} › code"),
+                &a.codes,
+                &b.codes,
+                |c| &c.id,
+                code_summary,
+                |out, place, a: &Code, b: &Code| {
+                    out.value(place, &code_summary(a), &code_summary(b))
+                },
+            );
+        },
+    );
+    out.list(
+        "Rating item",
+        &a.rating_items,
+        &b.rating_items,
+        |i| &i.id,
+        rating_summary,
+        |out, place, a: &RatingItem, b: &RatingItem| {
+            out.value(place, &rating_summary(a), &rating_summary(b))
+        },
+    );
+    out.list(
+        "Recording type",
+        &a.recording_types,
+        &b.recording_types,
+        |t| &t.id,
+        recording_summary,
+        |out, place, a: &RecordingType, b: &RecordingType| {
+            out.value(place, &recording_summary(a), &recording_summary(b))
+        },
+    );
+}
+
+fn code_summary(code: &Code) -> String {
+    let kind = match code.kind {
+        EventKind::Point => "point",
+        EventKind::State => "state",
+    };
+    format!(
+        "{} ({kind}, key {}, colour {})",
+        code.label, code.key, code.colour
+    )
+}
+
+fn rating_summary(item: &RatingItem) -> String {
+    let anchors: Vec<String> = item
+        .scale
+        .anchors
+        .iter()
+        .map(|anchor| format!("{} {}", anchor.value, anchor.description))
+        .collect();
+    format!(
+        "{}{} (class {}; scale {} to {}: {})",
+        item.label,
+        if item.placeholder {
+            " [placeholder]"
+        } else {
+            ""
+        },
+        optional(&item.class),
+        item.scale.min,
+        item.scale.max,
+        anchors.join(", ")
+    )
+}
+
+fn recording_summary(kind: &RecordingType) -> String {
+    format!(
+        "{} ({} per professional)",
+        kind.label, kind.per_professional
+    )
 }
 
 fn optional(value: &Option<String>) -> String {
@@ -372,5 +481,36 @@ mod tests {
                 after: Some("Public library".into()),
             }]
         );
+    }
+
+    #[test]
+    fn coding_framework_changes_are_named_by_class_code_and_item() {
+        let current = default_protocol();
+        let mut new = current.clone();
+        let coding = new.coding.as_mut().expect("the default codes recordings");
+        coding.classes[0].codes[0].key = "m".into();
+        coding.rating_items[0].placeholder = false;
+        coding.recording_types.pop();
+        let found = changes(current, &new);
+        let places: Vec<_> = found.iter().map(|c| (c.kind, c.place.as_str())).collect();
+        assert_eq!(
+            places,
+            [
+                (
+                    ChangeKind::Changed,
+                    "Code class \"being-attentive\" › code \"att-interested-posture\""
+                ),
+                (ChangeKind::Changed, "Rating item \"placeholder-1\""),
+                (ChangeKind::Removed, "Recording type \"non_vig_meeting\""),
+            ]
+        );
+        assert!(found[0].after.as_deref().unwrap().contains("key m"));
+
+        let mut without = current.clone();
+        without.coding = None;
+        let found = changes(&without, current);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].kind, ChangeKind::Added);
+        assert_eq!(found[0].place, "Coding framework");
     }
 }

@@ -1,5 +1,6 @@
 //! The study protocol as data: groups and targets, consent forms, interview guides, the
-//! children's assent script and activities, safeguarding steps and place types.
+//! children's assent script and activities, safeguarding steps and place types, and the
+//! video coding framework for practice recordings ([`CodingFramework`]).
 //!
 //! A protocol is a JSON file (see `docs/protocol.md` for the format field by field). Attune
 //! ships one, the VIG evaluation ([`default_protocol`]); a study can load its own with
@@ -19,6 +20,10 @@ use crate::record::ProtocolRef;
 use json_path::{byte_offset, quoted_field, scan_json_path};
 
 mod codes;
+mod coding;
+#[cfg(test)]
+mod coding_tests;
+mod coding_validate;
 pub mod diff;
 mod json_path;
 #[cfg(test)]
@@ -26,6 +31,10 @@ mod tests;
 mod validate;
 
 pub use codes::{next_code, parse_code};
+pub use coding::{
+    Code, CodeClass, CodingFramework, EventKind, MAX_RECORDINGS_PER_PROFESSIONAL, MAX_SCALE_POINTS,
+    RatingItem, RatingScale, RecordingType, ScaleAnchor,
+};
 
 /// The JSON of the default protocol, the VIG evaluation (`crates/core/protocols/vig-evaluation.json`).
 pub const DEFAULT_PROTOCOL_JSON: &str = include_str!("../../protocols/vig-evaluation.json");
@@ -60,6 +69,10 @@ pub struct Protocol {
     pub safeguarding: Safeguarding,
     /// Where visits can take place.
     pub place_types: Vec<PlaceType>,
+    /// How practice recordings are coded, if the study codes any: code classes and codes,
+    /// rating items and recording types. Left out of a protocol without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coding: Option<CodingFramework>,
 }
 
 /// A participant group with its recruitment target.

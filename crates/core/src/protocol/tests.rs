@@ -200,7 +200,7 @@ fn the_default_protocol_is_the_vig_study() {
     );
     assert!(
         protocol.group_by_prefix('R').is_none(),
-        "coding comes later"
+        "practice recordings are not a participant group: they are in `coding`"
     );
     let kinds: Vec<_> = protocol.activities.iter().map(|a| a.kind).collect();
     assert_eq!(

@@ -10,7 +10,8 @@ impl Protocol {
     /// unique uppercase code letter per group, targets from 1 to [`MAX_TARGET`], references
     /// to existing forms, guides and groups, at least one required item per consent form, at
     /// most one item of each role per form, re-consent versions that name other versions,
-    /// prompts in every activity and at least two cards in a card sort.
+    /// prompts in every activity and at least two cards in a card sort; and the coding
+    /// framework's rules, if the protocol has one ([`super::CodingFramework`]).
     ///
     /// # Errors
     /// Every problem found, in file order.
@@ -22,6 +23,9 @@ impl Protocol {
         self.check_guides(&mut v);
         self.check_activities(&mut v);
         self.check_safeguarding_and_places(&mut v);
+        if let Some(coding) = &self.coding {
+            coding.check(self, &mut v);
+        }
         if v.problems.is_empty() {
             Ok(())
         } else {
@@ -297,23 +301,27 @@ impl Protocol {
 
 /// Collects validation problems.
 #[derive(Default)]
-struct Validator {
+pub(super) struct Validator {
     problems: Vec<ProtocolError>,
 }
 
 impl Validator {
-    fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
+    pub(super) fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.problems.push(ProtocolError::new(path, message));
     }
 
-    fn not_empty(&mut self, path: &str, value: &str) {
+    pub(super) fn not_empty(&mut self, path: &str, value: &str) {
         if value.trim().is_empty() {
             self.push(path, "must not be empty");
         }
     }
 
     /// Each `(path, id)` must be non-empty and different from the ones before it.
-    fn unique<'a>(&mut self, what: &str, ids: impl IntoIterator<Item = (String, &'a str)>) {
+    pub(super) fn unique<'a>(
+        &mut self,
+        what: &str,
+        ids: impl IntoIterator<Item = (String, &'a str)>,
+    ) {
         let mut seen: HashMap<&str, String> = HashMap::new();
         for (path, id) in ids {
             if id.trim().is_empty() {
