@@ -71,7 +71,7 @@ macro_rules! impl_push_checks {
             /// reported then: the caller rolls back).
             async fn insert_deferred(
                 tx: &mut sqlx::Transaction<'static, $db>,
-                known: &mut $crate::store::checks::Known,
+                known: &mut $crate::store::known::Known,
             ) -> Result<bool, $crate::store::StoreError> {
                 /// 9 values a row: well under every SQLite build's limit of bound values.
                 const ROWS_PER_STATEMENT: usize = 50;
@@ -108,9 +108,9 @@ macro_rules! impl_push_checks {
             async fn known_for(
                 tx: &mut sqlx::Transaction<'static, $db>,
                 rows: &[$crate::store::sql::EnvelopeRow],
-            ) -> Result<$crate::store::checks::Known, $crate::store::StoreError> {
+            ) -> Result<$crate::store::known::Known, $crate::store::StoreError> {
                 use sqlx::Row as _;
-                let mut known = $crate::store::checks::Known::covering(rows);
+                let mut known = $crate::store::known::Known::covering(rows);
                 if rows.is_empty() {
                     return Ok(known);
                 }
@@ -150,7 +150,7 @@ macro_rules! impl_push_checks {
 
             async fn push_one(
                 tx: &mut sqlx::Transaction<'static, $db>,
-                known: &mut $crate::store::checks::Known,
+                known: &mut $crate::store::known::Known,
                 device_id: &str,
                 envelope: &attune_core::Envelope,
                 row: &$crate::store::sql::EnvelopeRow,
@@ -221,7 +221,7 @@ macro_rules! impl_push_checks {
             /// a participant record's code for it as a side effect.
             async fn check(
                 tx: &mut sqlx::Transaction<'static, $db>,
-                known: &$crate::store::checks::Known,
+                known: &$crate::store::known::Known,
                 device_id: &str,
                 envelope: &attune_core::Envelope,
                 row: &$crate::store::sql::EnvelopeRow,
@@ -330,7 +330,7 @@ macro_rules! impl_push_checks {
             /// again and stored if it passes; and so on up the chain.
             async fn fill_gaps(
                 tx: &mut sqlx::Transaction<'static, $db>,
-                known: &mut $crate::store::checks::Known,
+                known: &mut $crate::store::known::Known,
                 record_id: &str,
                 mut rev: i64,
                 mut hash: String,
@@ -398,7 +398,7 @@ macro_rules! impl_push_checks {
             /// [`Self::stored_hash`], answered from `known` where it covers the revision.
             async fn stored_hash_in(
                 tx: &mut sqlx::Transaction<'static, $db>,
-                known: &$crate::store::checks::Known,
+                known: &$crate::store::known::Known,
                 record_id: &str,
                 rev: i64,
             ) -> Result<Option<String>, $crate::store::StoreError> {
@@ -440,7 +440,7 @@ macro_rules! impl_push_checks {
             /// defers, only notes it as stored, for [`Self::insert_deferred`] at the end.
             async fn insert_envelope(
                 tx: &mut sqlx::Transaction<'static, $db>,
-                known: &mut $crate::store::checks::Known,
+                known: &mut $crate::store::known::Known,
                 device_id: &str,
                 envelope: &attune_core::Envelope,
                 row: &$crate::store::sql::EnvelopeRow,
@@ -451,7 +451,7 @@ macro_rules! impl_push_checks {
                         (row.record_id.clone(), row.rev),
                         (row.hash.clone(), device_id.to_string()),
                     );
-                    known.deferred.push($crate::store::checks::Deferred {
+                    known.deferred.push($crate::store::known::Deferred {
                         record_id: row.record_id.clone(),
                         rev: row.rev,
                         hash: row.hash.clone(),
@@ -496,7 +496,7 @@ macro_rules! impl_push_checks {
             #[allow(clippy::too_many_arguments)]
             async fn keep(
                 tx: &mut sqlx::Transaction<'static, $db>,
-                known: &mut $crate::store::checks::Known,
+                known: &mut $crate::store::known::Known,
                 device_id: &str,
                 envelope: &attune_core::Envelope,
                 row: &$crate::store::sql::EnvelopeRow,
@@ -569,62 +569,3 @@ pub(crate) use impl_push_checks;
 pub(crate) const KEPT_CONFLICTS: &str = "SELECT c.device_id, c.received_at, c.envelope, \
      c.reason, c.detail FROM conflicts c WHERE NOT EXISTS (SELECT 1 FROM envelopes e \
      WHERE e.record_id = c.record_id AND e.rev = c.rev AND e.hash = c.hash) ORDER BY c.seq";
-
-/// What one push batch knows of the stored revisions it touches ([`impl_push_checks`]'s
-/// `known_for`): read at its start, kept up to date as it stores. Stored revisions are never
-/// changed or deleted, so what it holds stays true for the transaction.
-#[derive(Debug, Default)]
-pub(crate) struct Known {
-    /// The records and revision numbers the first query asked for: for every pair of them,
-    /// absence from `stored` means not stored.
-    pub(crate) records: std::collections::BTreeSet<String>,
-    pub(crate) revs: std::collections::BTreeSet<i64>,
-    /// (record id, rev) to (hash, device id) of the revisions stored.
-    pub(crate) stored: std::collections::HashMap<(String, i64), (String, String)>,
-    /// The records with a gap conflict kept, before or during the batch: the only ones a
-    /// newly stored revision can fill a gap of.
-    pub(crate) gapped: std::collections::HashSet<String>,
-    /// Whether new revisions are inserted together at the end of the batch (taken as stored
-    /// as soon as they pass their checks) rather than one statement each.
-    pub(crate) defer: bool,
-    pub(crate) deferred: Vec<Deferred>,
-}
-
-/// A revision that passed its checks, to be inserted at the end of its batch.
-#[derive(Debug)]
-pub(crate) struct Deferred {
-    pub(crate) record_id: String,
-    pub(crate) rev: i64,
-    pub(crate) hash: String,
-    pub(crate) kind: &'static str,
-    pub(crate) participant_code: Option<String>,
-    pub(crate) device_id: String,
-    pub(crate) time: i64,
-    pub(crate) received_at: i64,
-    pub(crate) json: String,
-}
-
-impl Known {
-    /// Covering each row's revision, its parent and the record's first revision (its owner).
-    pub(crate) fn covering(rows: &[crate::store::sql::EnvelopeRow]) -> Self {
-        let mut known = Self::default();
-        for row in rows {
-            known.records.insert(row.record_id.clone());
-            known.revs.insert(row.rev);
-            if row.rev > 1 {
-                known.revs.insert(row.rev - 1);
-                known.revs.insert(1);
-            }
-        }
-        known
-    }
-
-    /// `Some(Some(..))` stored, `Some(None)` not stored, `None` not covered (ask the database).
-    pub(crate) fn lookup(&self, record_id: &str, rev: i64) -> Option<Option<&(String, String)>> {
-        let key = (record_id.to_string(), rev);
-        if let Some(found) = self.stored.get(&key) {
-            return Some(Some(found));
-        }
-        (self.records.contains(record_id) && self.revs.contains(&rev)).then_some(None)
-    }
-}

@@ -12,6 +12,7 @@
 //! ([`Store::withdrawals`], [`Store::published_protocols`]) and are never served to devices.
 
 mod checks;
+mod known;
 mod postgres;
 pub(crate) mod rate_limits;
 mod sql;
