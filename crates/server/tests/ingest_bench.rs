@@ -166,33 +166,25 @@ impl RawPeer {
         let started = Instant::now();
         for batch in rows.chunks(BATCH) {
             let received_at = api::now().as_millis();
+            // The same statements on either engine (sqlx pools of two database types).
+            macro_rules! insert_batch {
+                ($pool:expr) => {{
+                    let mut tx = $pool.begin().await.unwrap();
+                    for (id, body) in batch {
+                        sqlx::query(INSERT)
+                            .bind(id)
+                            .bind(received_at)
+                            .bind(body)
+                            .execute(&mut *tx)
+                            .await
+                            .unwrap();
+                    }
+                    tx.commit().await.unwrap();
+                }};
+            }
             match self {
-                Self::Sqlite(pool) => {
-                    let mut tx = pool.begin().await.unwrap();
-                    for (id, body) in batch {
-                        sqlx::query(INSERT)
-                            .bind(id)
-                            .bind(received_at)
-                            .bind(body)
-                            .execute(&mut *tx)
-                            .await
-                            .unwrap();
-                    }
-                    tx.commit().await.unwrap();
-                }
-                Self::Postgres(pool) => {
-                    let mut tx = pool.begin().await.unwrap();
-                    for (id, body) in batch {
-                        sqlx::query(INSERT)
-                            .bind(id)
-                            .bind(received_at)
-                            .bind(body)
-                            .execute(&mut *tx)
-                            .await
-                            .unwrap();
-                    }
-                    tx.commit().await.unwrap();
-                }
+                Self::Sqlite(pool) => insert_batch!(pool),
+                Self::Postgres(pool) => insert_batch!(pool),
             }
         }
         rows.len() as f64 / started.elapsed().as_secs_f64()
